@@ -1,0 +1,29 @@
+import { drizzle } from "drizzle-orm/d1";
+import { fillPlaceholders, type SQLWrapper } from "drizzle-orm";
+import * as schema from "./schema";
+
+export type Database = ReturnType<typeof database>;
+
+export function database(d1: D1Database) {
+  return drizzle(d1, { schema });
+}
+
+export const toIso = (ms: number) => new Date(ms).toISOString();
+
+/**
+ * A query built once with Drizzle (using `sql.placeholder`) and prepared once on D1; each call to
+ * `bind` only fills in values. Used on the hot path, where rebuilding SQL per message would cost
+ * more than the write itself, and where statements must go into one `D1Database.batch`.
+ */
+export interface CompiledStatement<V extends Record<string, unknown>> {
+  bind(values: V): D1PreparedStatement;
+}
+
+export function compile<V extends Record<string, unknown>>(
+  d1: D1Database,
+  query: SQLWrapper & { toSQL(): { sql: string; params: unknown[] } },
+): CompiledStatement<V> {
+  const { sql, params } = query.toSQL();
+  const statement = d1.prepare(sql);
+  return { bind: (values) => statement.bind(...fillPlaceholders(params, values)) };
+}

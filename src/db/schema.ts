@@ -1,0 +1,77 @@
+/**
+ * D1 schema. Times are integer milliseconds since the epoch (ISO strings are made at the edge of
+ * the wire). Migrations in `migrations/` are generated from this file by `npm run db:generate`.
+ */
+import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+
+export const users = sqliteTable(
+  "users",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    username: text("username").notNull(),
+    /** Lower-cased username: uniqueness and prefix search ignore case. */
+    usernameKey: text("username_key").notNull(),
+    passwordHash: text("password_hash").notNull(),
+    passwordSalt: text("password_salt").notNull(),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [uniqueIndex("users_username_key").on(t.usernameKey)],
+);
+
+export const chats = sqliteTable(
+  "chats",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    type: text("type", { enum: ["direct", "group"] }).notNull(),
+    name: text("name"),
+    /** "minUserId:maxUserId" for direct chats, so a pair has at most one. */
+    directKey: text("direct_key"),
+    createdAt: integer("created_at").notNull(),
+    lastMessageId: integer("last_message_id"),
+    /** Creation or latest message time: the chat list's sort key. */
+    lastActivityAt: integer("last_activity_at").notNull(),
+  },
+  (t) => [uniqueIndex("chats_direct_key").on(t.directKey)],
+);
+
+export const chatMembers = sqliteTable(
+  "chat_members",
+  {
+    chatId: integer("chat_id")
+      .notNull()
+      .references(() => chats.id, { onDelete: "cascade" }),
+    userId: integer("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    role: text("role", { enum: ["admin", "member"] }).notNull(),
+    joinedAt: integer("joined_at").notNull(),
+    lastReadMessageId: integer("last_read_message_id"),
+  },
+  (t) => [primaryKey({ columns: [t.chatId, t.userId] }), index("chat_members_user").on(t.userId, t.chatId)],
+);
+
+export const messages = sqliteTable(
+  "messages",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    chatId: integer("chat_id")
+      .notNull()
+      .references(() => chats.id, { onDelete: "cascade" }),
+    senderId: integer("sender_id")
+      .notNull()
+      .references(() => users.id),
+    content: text("content").notNull(),
+    clientId: text("client_id"),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [
+    index("messages_chat_id").on(t.chatId, t.id),
+    // SQLite treats NULLs as distinct here, so messages sent without a client id never collide.
+    uniqueIndex("messages_client_id").on(t.chatId, t.senderId, t.clientId),
+  ],
+);
+
+export type UserRow = typeof users.$inferSelect;
+export type ChatRow = typeof chats.$inferSelect;
+export type MemberRow = typeof chatMembers.$inferSelect;
+export type MessageRow = typeof messages.$inferSelect;

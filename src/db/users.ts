@@ -1,0 +1,47 @@
+import { and, asc, eq, gte, lt, ne } from "drizzle-orm";
+import type { PasswordHash } from "../auth/password";
+import type { User } from "../protocol/models";
+import type { Database } from "./client";
+import { users } from "./schema";
+
+const userColumns = { id: users.id, username: users.username };
+
+/** The new user, or null when the username is taken (in any letter case). */
+export async function createUser(db: Database, username: string, password: PasswordHash): Promise<User | null> {
+  const rows = await db
+    .insert(users)
+    .values({
+      username,
+      usernameKey: username.toLowerCase(),
+      passwordHash: password.hash,
+      passwordSalt: password.salt,
+      createdAt: Date.now(),
+    })
+    .onConflictDoNothing({ target: users.usernameKey })
+    .returning(userColumns);
+  return rows[0] ?? null;
+}
+
+export async function findCredentials(db: Database, username: string) {
+  const [row] = await db.select().from(users).where(eq(users.usernameKey, username.toLowerCase())).limit(1);
+  return row ?? null;
+}
+
+export async function findUser(db: Database, id: number): Promise<User | null> {
+  const [row] = await db.select(userColumns).from(users).where(eq(users.id, id)).limit(1);
+  return row ?? null;
+}
+
+/**
+ * Users whose name starts with `prefix`, ignoring case. Usernames only use characters below '~',
+ * so [prefix, prefix + '~') is exactly the prefix range and uses the unique index.
+ */
+export async function searchUsers(db: Database, prefix: string, excludeId: number, limit: number): Promise<User[]> {
+  const key = prefix.toLowerCase();
+  return db
+    .select(userColumns)
+    .from(users)
+    .where(and(gte(users.usernameKey, key), lt(users.usernameKey, key + "~"), ne(users.id, excludeId)))
+    .orderBy(asc(users.usernameKey))
+    .limit(limit);
+}

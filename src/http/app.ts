@@ -1,0 +1,65 @@
+/** The Worker's HTTP layer: middleware, routes and the mapping of every failure to `{ error, code }`. */
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { HTTPException } from "hono/http-exception";
+import { ConfigError, secretKey } from "../auth/token";
+import { database } from "../db/client";
+import { ErrorCode } from "../protocol/errors";
+import { limits } from "../protocol/limits";
+import type { AppEnv } from "./env";
+import { ApiError, errorResponse } from "./errors";
+import { requireUser } from "./middleware/auth";
+import { authRoutes } from "./routes/auth";
+import { chatRoutes } from "./routes/chats";
+import { messageRoutes } from "./routes/messages";
+import { socketRoutes } from "./routes/sockets";
+import { meRoutes, userRoutes } from "./routes/users";
+
+let cachedKey: { secret: string; key: Uint8Array } | undefined;
+
+/** The signing key, checked once per isolate: a missing or short secret stops every request. */
+function signingKey(env: Env): Uint8Array {
+  if (cachedKey?.secret !== env.JWT_SECRET) cachedKey = { secret: env.JWT_SECRET, key: secretKey(env.JWT_SECRET) };
+  return cachedKey.key;
+}
+
+export function createApp() {
+  const app = new Hono<AppEnv>();
+
+  app.use("*", async (c, next) => {
+    c.set("signingKey", signingKey(c.env));
+    c.set("db", database(c.env.DB));
+    await next();
+  });
+  app.use(
+    "/api/*",
+    bodyLimit({
+      maxSize: limits.maxBodyBytes,
+      onError: () => errorResponse(ErrorCode.PayloadTooLarge, `body over ${limits.maxBodyBytes} bytes`),
+    }),
+  );
+
+  app.route("/api/auth", authRoutes);
+  app.route("/api/chats", socketRoutes);
+  app.use("/api/*", requireUser());
+  app.route("/api/me", meRoutes);
+  app.route("/api/users", userRoutes);
+  app.route("/api/chats", chatRoutes);
+  app.route("/api/chats", messageRoutes);
+
+  app.notFound(() => errorResponse(ErrorCode.NotFound, "no such route"));
+  app.onError((err) => {
+    if (err instanceof ApiError) return errorResponse(err.code, err.message, err.headers);
+    if (err instanceof HTTPException && err.status === 400) {
+      return errorResponse(ErrorCode.BadRequest, "malformed JSON body");
+    }
+    if (err instanceof ConfigError) {
+      console.error(`configuration error: ${err.message}`);
+      return errorResponse(ErrorCode.Internal, "server misconfigured");
+    }
+    // Logged for operators; the client never sees a stack trace or SQL.
+    console.error("unhandled error", err instanceof Error ? (err.stack ?? err.message) : String(err));
+    return errorResponse(ErrorCode.Internal, "internal error");
+  });
+  return app;
+}

@@ -1,0 +1,13 @@
+import type { Database } from "../db/client";
+import type { User } from "../protocol/models";
+
+/** Hono's view of the Worker: bindings plus what middleware puts on the context. */
+export interface AppEnv {
+  Bindings: Env;
+  Variables: {
+    db: Database;
+    signingKey: Uint8Array;
+    /** The authenticated caller; set by `requireUser`. */
+    user: User;
+  };
+}

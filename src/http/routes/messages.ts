@@ -1,0 +1,38 @@
+import { Hono } from "hono";
+import { markRead } from "../../db/chats";
+import { listMessages } from "../../db/messages";
+import { limits } from "../../protocol/limits";
+import { chatParams, historyQuery, readMarkerBody, sendMessageBody } from "../../protocol/schemas";
+import { chatRoom } from "../../room/stub";
+import { requireMember } from "../access";
+import type { AppEnv } from "../env";
+import { ApiError, badRequest } from "../errors";
+import { validate } from "../validate";
+
+/** Routes under /api/chats/:chatId that read or write messages. */
+export const messageRoutes = new Hono<AppEnv>()
+  .get("/:chatId/messages", validate("param", chatParams), validate("query", historyQuery), async (c) => {
+    const { chatId } = c.req.valid("param");
+    const { before, after, limit = limits.historyDefaultLimit } = c.req.valid("query");
+    await requireMember(c, chatId);
+    return c.json(await listMessages(c.var.db, chatId, { before, after, limit }));
+  })
+  .post("/:chatId/messages", validate("param", chatParams), validate("json", sendMessageBody), async (c) => {
+    const { chatId } = c.req.valid("param");
+    const { content, clientId } = c.req.valid("json");
+    await requireMember(c, chatId);
+    // Through the room, so sockets see it live and in the same order as socket sends.
+    const result = await chatRoom(c.env, chatId).post(chatId, c.var.user, content, clientId);
+    if (!result.ok) {
+      const headers: Record<string, string> = result.retryAfterSeconds ? { "Retry-After": String(result.retryAfterSeconds) } : {};
+      throw new ApiError(result.code, result.error, headers);
+    }
+    return c.json(result.message, result.duplicate ? 200 : 201);
+  })
+  .post("/:chatId/read", validate("param", chatParams), validate("json", readMarkerBody), async (c) => {
+    const { chatId } = c.req.valid("param");
+    const { messageId } = c.req.valid("json");
+    await requireMember(c, chatId);
+    if (!(await markRead(c.var.db, chatId, c.var.user.id, messageId))) throw badRequest("no such message in this chat");
+    return c.body(null, 204);
+  });

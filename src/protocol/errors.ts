@@ -1,0 +1,44 @@
+/** Error codes of the wire contract and the HTTP status each one travels with. */
+export const ErrorCode = {
+  BadRequest: "bad_request",
+  Unauthorized: "unauthorized",
+  Forbidden: "forbidden",
+  NotFound: "not_found",
+  Conflict: "conflict",
+  PayloadTooLarge: "payload_too_large",
+  UpgradeRequired: "upgrade_required",
+  RateLimited: "rate_limited",
+  Internal: "internal",
+  Unavailable: "unavailable",
+  /** WebSocket only: a frame named a chat other than the socket's own. */
+  WrongChat: "wrong_chat",
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+export const statusOf: Record<Exclude<ErrorCode, "wrong_chat">, number> = {
+  bad_request: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  payload_too_large: 413,
+  upgrade_required: 426,
+  rate_limited: 429,
+  internal: 500,
+  unavailable: 503,
+};
+
+/** Every error body, HTTP or WebSocket, has this shape. */
+export interface ErrorBody {
+  error: string;
+  code: ErrorCode;
+}
+
+/** WebSocket close codes the server uses. */
+export const CloseCode = {
+  Normal: 1000,
+  GoingAway: 1001,
+  MessageTooBig: 1009,
+  /** The user was removed from the chat. */
+  Removed: 4003,
+} as const;

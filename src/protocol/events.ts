@@ -1,0 +1,90 @@
+/**
+ * WebSocket event names and payloads: the one place they are spelled.
+ * Every frame is `{ "event": name, "data": payload }`; `ping`/`pong` are bare text frames.
+ */
+import type { ErrorCode } from "./errors";
+import type { Chat, Message, Role, User } from "./models";
+
+export const ClientEvent = {
+  JoinChat: "join_chat",
+  SendMessage: "send_message",
+  TypingStart: "typing_start",
+  TypingStop: "typing_stop",
+} as const;
+export type ClientEventName = (typeof ClientEvent)[keyof typeof ClientEvent];
+
+export const ServerEvent = {
+  JoinedChat: "joined_chat",
+  ReceiveMessage: "receive_message",
+  MessageSent: "message_sent",
+  UserTyping: "user_typing",
+  UserStoppedTyping: "user_stopped_typing",
+  UserOnline: "user_online",
+  UserOffline: "user_offline",
+  MemberAdded: "member_added",
+  MemberRemoved: "member_removed",
+  MemberUpdated: "member_updated",
+  ChatUpdated: "chat_updated",
+  Error: "error",
+} as const;
+export type ServerEventName = (typeof ServerEvent)[keyof typeof ServerEvent];
+
+export const InboxEvent = {
+  InboxReady: "inbox_ready",
+  ChatActivity: "chat_activity",
+  ChatAdded: "chat_added",
+  ChatRemoved: "chat_removed",
+  ChatRead: "chat_read",
+} as const;
+export type InboxEventName = (typeof InboxEvent)[keyof typeof InboxEvent];
+
+export const PING = "ping";
+export const PONG = "pong";
+export const JOINED_MESSAGE = "Successfully joined chat";
+
+export interface ClientPayloads {
+  join_chat: { chatId: number };
+  send_message: { chatId?: number; content: string; clientId?: string };
+  typing_start: { chatId?: number };
+  typing_stop: { chatId?: number };
+}
+
+export interface ErrorPayload {
+  error: string;
+  code: ErrorCode;
+  event?: string;
+  clientId?: string;
+}
+
+export interface ServerPayloads {
+  joined_chat: { chatId: number; message: string; online: User[] };
+  receive_message: Message;
+  message_sent: { messageId: number; chatId: number; timestamp: string; clientId?: string };
+  user_typing: { chatId: number; user: User };
+  user_stopped_typing: { chatId: number; user: User };
+  user_online: { chatId: number; user: User };
+  user_offline: { chatId: number; user: User };
+  member_added: { chatId: number; user: User; role: Role };
+  member_removed: { chatId: number; user: User };
+  member_updated: { chatId: number; user: User; role: Role };
+  chat_updated: { chatId: number; name: string };
+  error: ErrorPayload;
+}
+
+export interface InboxPayloads {
+  inbox_ready: { userId: number };
+  chat_activity: { chatId: number; lastMessage: Message; unreadCount: number };
+  chat_added: { chat: Chat };
+  chat_removed: { chatId: number };
+  chat_read: { chatId: number; lastReadMessageId: number; unreadCount: number };
+}
+
+export type Frame<P, K extends keyof P = keyof P> = K extends keyof P ? { event: K; data: P[K] } : never;
+export type ClientFrame = Frame<ClientPayloads>;
+export type ServerFrame = Frame<ServerPayloads>;
+export type InboxFrame = Frame<InboxPayloads>;
+
+/** Serialise a frame once; the same string is sent to every socket. */
+export function encodeFrame<P, K extends keyof P>(event: K, data: P[K]): string {
+  return JSON.stringify({ event, data });
+}

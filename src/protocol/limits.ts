@@ -1,0 +1,19 @@
+/** Limits written in the wire contract; server, client and tests share them. */
+export const limits = {
+  usernameMin: 3,
+  usernameMax: 32,
+  passwordMin: 8,
+  passwordMax: 128,
+  chatNameMax: 100,
+  contentMax: 4000,
+  clientIdMax: 64,
+  /** Largest HTTP body and WebSocket frame accepted. */
+  maxBodyBytes: 64 * 1024,
+  historyDefaultLimit: 50,
+  historyMaxLimit: 100,
+  /** Messages replayed on connect with `since`; older ones are paged over HTTP. */
+  replayMax: 1000,
+  userSearchMax: 20,
+  /** A typing state ends this long after the last `typing_start`. */
+  typingTimeoutMs: 6000,
+} as const;

@@ -1,0 +1,84 @@
+/**
+ * Runtime validation of everything a client sends, HTTP and WebSocket alike.
+ * Types in `events.ts`/`models.ts` are the contract; these schemas enforce it at the edge.
+ */
+import { z } from "zod";
+import { ClientEvent } from "./events";
+import { limits } from "./limits";
+
+/** Ids are positive integers; in a path or query they are plain decimal digits only. */
+export const id = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
+export const idString = z
+  .string()
+  .regex(/^[1-9][0-9]{0,15}$/, "must be a positive integer")
+  .transform(Number)
+  .pipe(id);
+
+export const username = z
+  .string()
+  .min(limits.usernameMin)
+  .max(limits.usernameMax)
+  .regex(/^[A-Za-z0-9_.-]+$/, "may contain only letters, digits, '_', '.' and '-'");
+export const password = z.string().min(limits.passwordMin).max(limits.passwordMax);
+
+/** Content is checked after trimming but stored exactly as sent. */
+export const content = z
+  .string()
+  .refine((s) => s.trim().length >= 1, "must not be empty")
+  .refine((s) => s.trim().length <= limits.contentMax, `must be at most ${limits.contentMax} characters`);
+export const clientId = z.string().min(1).max(limits.clientIdMax);
+export const chatName = z
+  .string()
+  .refine((s) => s.trim().length >= 1 && s.length <= limits.chatNameMax, `must be 1-${limits.chatNameMax} characters`);
+export const role = z.enum(["admin", "member"]);
+
+// ---- HTTP bodies ----
+export const credentialsBody = z.object({ username, password });
+export const createChatBody = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("direct"), userId: id }),
+  z.object({ type: z.literal("group"), name: chatName, memberIds: z.array(id).max(1000).default([]) }),
+]);
+export const renameChatBody = z.object({ name: chatName });
+export const addMemberBody = z.object({ userId: id });
+export const updateMemberBody = z.object({ role });
+export const sendMessageBody = z.object({ content, clientId: clientId.optional() });
+export const readMarkerBody = z.object({ messageId: id });
+
+// ---- HTTP params and queries ----
+export const chatParams = z.object({ chatId: idString });
+export const memberParams = z.object({ chatId: idString, userId: idString });
+export const historyQuery = z
+  .object({
+    before: idString.optional(),
+    after: idString.optional(),
+    limit: z
+      .string()
+      .regex(/^[0-9]{1,4}$/, "must be an integer")
+      .transform(Number)
+      .pipe(z.number().int().min(1).max(limits.historyMaxLimit))
+      .optional(),
+  })
+  .refine((q) => q.before === undefined || q.after === undefined, "use either before or after, not both");
+export const userSearchQuery = z.object({ q: z.string().max(limits.usernameMax).default("") });
+export const socketQuery = z.object({ since: idString.optional() });
+
+// ---- WebSocket frames from clients ----
+const optionalChatId = id.optional();
+export const clientFrame = z.discriminatedUnion("event", [
+  z.object({ event: z.literal(ClientEvent.JoinChat), data: z.object({ chatId: id }) }),
+  z.object({
+    event: z.literal(ClientEvent.SendMessage),
+    data: z.object({ chatId: optionalChatId, content, clientId: clientId.optional() }),
+  }),
+  z.object({ event: z.literal(ClientEvent.TypingStart), data: z.object({ chatId: optionalChatId }).default({}) }),
+  z.object({ event: z.literal(ClientEvent.TypingStop), data: z.object({ chatId: optionalChatId }).default({}) }),
+]);
+export type ParsedClientFrame = z.infer<typeof clientFrame>;
+
+/** A readable one-line summary of a validation failure, for the `error` field. */
+export function describeIssues(error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] }): string {
+  const first = error.issues[0];
+  if (!first) return "invalid input";
+  const where = first.path.length ? first.path.map(String).join(".") + ": " : "";
+  return `${where}${first.message}`;
+}

@@ -1,0 +1,112 @@
+/** Test helpers: talk to the real Worker through `SELF`, as a client would. */
+import { SELF } from "cloudflare:test";
+import type { AuthResponse, Chat } from "../../src/protocol/models";
+import type { ServerFrame, ServerPayloads } from "../../src/protocol/events";
+
+export const BASE = "https://chat.test";
+
+let counter = 0;
+/** Usernames unique across test files sharing one database. */
+export const uniqueName = (prefix = "u") => `${prefix}${Date.now().toString(36)}${(counter++).toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+
+export async function api(method: string, path: string, options: { token?: string; body?: unknown; raw?: string; headers?: Record<string, string> } = {}) {
+  const headers: Record<string, string> = { ...options.headers };
+  if (options.token) headers["Authorization"] = `Bearer ${options.token}`;
+  let body: string | undefined;
+  if (options.raw !== undefined) body = options.raw;
+  else if (options.body !== undefined) body = JSON.stringify(options.body);
+  if (body !== undefined) headers["Content-Type"] ??= "application/json";
+  const res = await SELF.fetch(BASE + path, { method, headers, body });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : null };
+}
+
+export interface TestUser extends AuthResponse {
+  password: string;
+}
+
+export async function register(prefix = "u"): Promise<TestUser> {
+  const password = "correct horse battery";
+  const res = await api("POST", "/api/auth/register", { body: { username: uniqueName(prefix), password } });
+  if (res.status !== 201) throw new Error(`register failed: ${res.status} ${JSON.stringify(res.body)}`);
+  return { ...res.body, password };
+}
+
+export async function createGroup(owner: TestUser, members: TestUser[], name = "Team"): Promise<Chat> {
+  const res = await api("POST", "/api/chats", {
+    token: owner.token,
+    body: { type: "group", name, memberIds: members.map((m) => m.user.id) },
+  });
+  if (res.status !== 201) throw new Error(`group create failed: ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body;
+}
+
+/** A WebSocket client over the Worker's fetch, with a frame inbox to await on. */
+export class TestSocket {
+  readonly frames: (ServerFrame | "pong")[] = [];
+  closed: { code: number; reason: string } | null = null;
+  private waiters: (() => void)[] = [];
+
+  constructor(readonly ws: WebSocket) {
+    ws.addEventListener("message", (e) => {
+      const text = typeof e.data === "string" ? e.data : "";
+      this.frames.push(text === "pong" ? "pong" : JSON.parse(text));
+      this.wake();
+    });
+    ws.addEventListener("close", (e) => {
+      this.closed = { code: e.code, reason: e.reason };
+      this.wake();
+    });
+  }
+
+  private wake() {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w();
+  }
+
+  sendJson(event: string, data: unknown) {
+    this.ws.send(JSON.stringify({ event, data }));
+  }
+
+  /** Frames of one event, in arrival order. */
+  of<E extends keyof ServerPayloads>(event: E): ServerPayloads[E][] {
+    return this.frames.flatMap((f) => (f !== "pong" && f.event === event ? [f.data as ServerPayloads[E]] : []));
+  }
+
+  /** Waits until `predicate` holds over the frames received so far. */
+  async until(predicate: (s: TestSocket) => boolean, what = "condition", timeoutMs = 5000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!predicate(this)) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out waiting for ${what}; frames: ${JSON.stringify(this.frames).slice(0, 2000)}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  async next<E extends keyof ServerPayloads>(event: E, count = 1) {
+    await this.until((s) => s.of(event).length >= count, `${count} × ${event}`);
+    return this.of(event)[count - 1]!;
+  }
+
+  close() {
+    if (!this.closed) this.ws.close(1000, "done");
+  }
+}
+
+export async function connect(chatId: number, token: string, query = ""): Promise<TestSocket> {
+  const res = await SELF.fetch(`${BASE}/api/chats/${chatId}/ws${query}`, {
+    headers: { Upgrade: "websocket", Authorization: `Bearer ${token}` },
+  });
+  if (res.status !== 101 || !res.webSocket) throw new Error(`upgrade failed: ${res.status} ${await res.text()}`);
+  res.webSocket.accept();
+  const socket = new TestSocket(res.webSocket);
+  await socket.next("joined_chat");
+  return socket;
+}

@@ -1,0 +1,23 @@
+import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
+import { defineConfig } from "vitest/config";
+
+// Tests run inside workerd against the real Worker, real Durable Objects and a local D1.
+export default defineConfig({
+  plugins: [
+    cloudflareTest(async () => ({
+      remoteBindings: false,
+      wrangler: { configPath: "./wrangler.toml" },
+      miniflare: {
+        bindings: {
+          JWT_SECRET: "test-only-secret-0123456789abcdef0123456789abcdef",
+          TEST_MIGRATIONS: await readD1Migrations("./migrations"),
+        },
+      },
+    })),
+  ],
+  test: {
+    include: ["src/**/*.test.ts", "test/workers/**/*.test.ts"],
+    setupFiles: ["./test/workers/apply-migrations.ts"],
+    testTimeout: 20_000,
+  },
+});
