@@ -1,0 +1,73 @@
+// Starts the real Worker under `wrangler dev` on fresh (or given) local state, for Node-side tests
+// and benchmarks. Migrations are applied first, exactly as `npm start` does.
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = fileURLToPath(new URL("../..", import.meta.url));
+const wrangler = join(root, "scripts", "wrangler.mjs");
+
+/**
+ * @param {{ port: number, persistTo?: string, vars?: Record<string, string | number>, log?: (line: string) => void }} options
+ * @returns {Promise<{ url: string, persistTo: string, pid: number, stop(): Promise<void>, kill(): Promise<void> }>}
+ */
+export async function startDevServer({ port, persistTo = mkdtempSync(join(tmpdir(), "edge-chat-")), vars = {}, log = () => {} }) {
+  const migrate = spawnSync(process.execPath, [wrangler, "d1", "migrations", "apply", "DB", "--local", "--persist-to", persistTo], {
+    cwd: root,
+    encoding: "utf8",
+  });
+  if (migrate.status !== 0) throw new Error(`migrations failed:\n${migrate.stdout}\n${migrate.stderr}`);
+
+  const args = [wrangler, "dev", "--port", String(port), "--inspector-port", String(port + 1), "--persist-to", persistTo, "--ip", "127.0.0.1"];
+  for (const [key, value] of Object.entries(vars)) args.push("--var", `${key}:${value}`);
+  // Its own process group, so a test can kill wrangler and workerd together (a crash, not a shutdown).
+  const child = spawn(process.execPath, args, { cwd: root, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+  const output = [];
+  const onData = (chunk) => {
+    for (const line of String(chunk).split("\n")) {
+      if (!line.trim()) continue;
+      output.push(line);
+      log(line);
+    }
+  };
+  child.stdout.on("data", onData);
+  child.stderr.on("data", onData);
+  const exited = new Promise((resolve) => child.on("exit", resolve));
+
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`wrangler dev exited early:\n${output.join("\n")}`);
+    try {
+      const res = await fetch(`${url}/api/me`);
+      if (res.status === 401) break;
+    } catch {
+      // Not listening yet.
+    }
+    if (Date.now() > deadline) {
+      process.kill(-child.pid, "SIGKILL");
+      throw new Error(`wrangler dev did not become ready:\n${output.join("\n")}`);
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+
+  const signalGroup = async (signal) => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    try {
+      process.kill(-child.pid, signal);
+    } catch {
+      return;
+    }
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+  };
+  return {
+    url,
+    persistTo,
+    pid: child.pid,
+    output,
+    stop: () => signalGroup("SIGTERM"),
+    kill: () => signalGroup("SIGKILL"),
+  };
+}
