@@ -121,7 +121,6 @@ export class ChatRoom extends DurableObject<Env> {
   /** A membership or name change the Worker has committed to D1. */
   async notify(chatId: number, change: MembershipChange): Promise<void> {
     this.bind(chatId);
-    const members = await this.loadMembers();
     switch (change.type) {
       case "renamed":
         this.broadcast(this.frame(ServerEvent.ChatUpdated, { chatId, name: change.name }));
@@ -129,13 +128,13 @@ export class ChatRoom extends DurableObject<Env> {
       case "added":
       case "updated": {
         const { role, ...user } = change.member;
-        members.set(user.id, role);
+        await this.updateMembers((members) => members.set(user.id, role));
         const event = change.type === "added" ? ServerEvent.MemberAdded : ServerEvent.MemberUpdated;
         this.broadcast(this.frame(event, { chatId, user, role }));
         return;
       }
       case "removed": {
-        members.delete(change.user.id);
+        await this.updateMembers((members) => members.delete(change.user.id));
         this.broadcast(this.frame(ServerEvent.MemberRemoved, { chatId, user: change.user }));
         this.endTyping(change.user);
         for (const ws of this.ctx.getWebSockets(String(change.user.id))) {
@@ -184,7 +183,8 @@ export class ChatRoom extends DurableObject<Env> {
     const { user, chatId } = ws.deserializeAttachment() as SocketAttachment;
     this.bind(chatId);
     try {
-      ws.close(code === 1005 || code === 1006 ? CloseCode.Normal : code, "closing");
+      // Echo the client's code where it may be sent; 1005/1006/1015 are reserved for reporting.
+      ws.close(code === 1000 || (code >= 3000 && code <= 4999) ? code : CloseCode.Normal, "closing");
     } catch {
       // Already closed.
     }
@@ -301,6 +301,19 @@ export class ChatRoom extends DurableObject<Env> {
     return ws ? (ws.deserializeAttachment() as SocketAttachment).chatId : undefined;
   }
 
+  /**
+   * Applies a committed change to the cached member list. Without a cache there is nothing to do:
+   * the next load reads D1, which already has the change.
+   */
+  private async updateMembers(apply: (members: Map<number, Role>) => void) {
+    if (!this.members) return;
+    try {
+      apply(await this.members);
+    } catch {
+      // The load failed and was dropped; the next one reads D1.
+    }
+  }
+
   /** The member list, read from D1 once per wake-up and kept current by `notify`. */
   private loadMembers(): Promise<Map<number, Role>> {
     this.members ??= memberIdsOf(database(this.env.DB), this.chatId!).catch((err) => {
@@ -338,13 +351,8 @@ export class ChatRoom extends DurableObject<Env> {
 
   /** One serialised frame to every socket (or every socket but one user's). */
   private broadcast(frame: string, options: { exceptUser?: number } = {}) {
-    for (const ws of this.ctx.getWebSockets()) {
-      if (options.exceptUser !== undefined) {
-        const { user } = ws.deserializeAttachment() as SocketAttachment;
-        if (user.id === options.exceptUser) continue;
-      }
-      this.sendLive(ws, frame);
-    }
+    const skip = options.exceptUser === undefined ? null : new Set(this.ctx.getWebSockets(String(options.exceptUser)));
+    for (const ws of this.ctx.getWebSockets()) if (!skip?.has(ws)) this.sendLive(ws, frame);
   }
 
   private deliver(sockets: WebSocket[], message: Message, except: WebSocket | null) {
