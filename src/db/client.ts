@@ -1,5 +1,6 @@
 import { drizzle } from "drizzle-orm/d1";
-import { fillPlaceholders, type SQLWrapper } from "drizzle-orm";
+import { fillPlaceholders, type SQL } from "drizzle-orm";
+import { SQLiteAsyncDialect } from "drizzle-orm/sqlite-core";
 import * as schema from "./schema";
 
 export type Database = ReturnType<typeof database>;
@@ -19,11 +20,13 @@ export interface CompiledStatement<V extends Record<string, unknown>> {
   bind(values: V): D1PreparedStatement;
 }
 
+const dialect = new SQLiteAsyncDialect();
+
 export function compile<V extends Record<string, unknown>>(
   d1: D1Database,
-  query: SQLWrapper & { toSQL(): { sql: string; params: unknown[] } },
+  query: SQL | { toSQL(): { sql: string; params: unknown[] } },
 ): CompiledStatement<V> {
-  const { sql, params } = query.toSQL();
+  const { sql, params } = "toSQL" in query ? query.toSQL() : dialect.sqlToQuery(query);
   const statement = d1.prepare(sql);
   return { bind: (values) => statement.bind(...fillPlaceholders(params, values)) };
 }

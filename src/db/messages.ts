@@ -1,7 +1,7 @@
 /** Message history and the room's batched write path. */
-import { and, asc, desc, eq, gt, lt, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gt, lt, sql, type SQL } from "drizzle-orm";
 import type { Message, User } from "../protocol/models";
-import { compile, database, toIso, type Database } from "./client";
+import { compile, toIso, type Database } from "./client";
 import { chatMembers, chats, messages, users, type MessageRow } from "./schema";
 
 export function toMessage(row: MessageRow, username: string): Message {
@@ -60,82 +60,61 @@ export interface Stored {
 
 /**
  * The write path of one room. `write` stores a whole group of drafts in one D1 batch (one
- * transaction, one round trip): one insert per draft, then the chat's activity and each sender's
- * read marker. Statements are compiled once per room and only re-bound per message.
+ * transaction, one round trip) of three statements, compiled once per room and re-bound per batch:
  *
- * Each insert is `ON CONFLICT DO NOTHING RETURNING id`: an empty result means the unique index
- * (chat, sender, clientId) already holds that message, which is then looked up and acknowledged
- * with its original id and timestamp.
+ * 1. one INSERT for all drafts, which travel as a single JSON parameter (`json_each`): one bound
+ *    parameter whatever the group size, so D1's 100-parameter limit never applies, and far less
+ *    work than one statement per message;
+ * 2. the chat's last message and activity time;
+ * 3. each sender's read marker, moved to their newest message.
+ *
+ * The insert is `ON CONFLICT DO NOTHING`: a draft whose (chat, sender, clientId) is already stored
+ * returns no row. Those are looked up (rare: resends) and acknowledged with the original id and time.
  */
 export function messageWriter(d1: D1Database, chatId: number) {
-  const db = database(d1);
   const p = sql.placeholder;
-  const insert = compile<{ senderId: number; content: string; clientId: string | null; createdAt: number }>(
+  const field = (name: string) => sql.raw(`json_extract(value, '$.${name}')`);
+  const insert = compile<{ drafts: string }>(
     d1,
-    db
-      .insert(messages)
-      .values({ chatId, senderId: p("senderId"), content: p("content"), clientId: p("clientId"), createdAt: p("createdAt") })
-      .onConflictDoNothing()
-      .returning({ id: messages.id }),
+    sql`INSERT INTO ${messages} (chat_id, sender_id, content, client_id, created_at)
+      SELECT ${chatId}, ${field("s")}, ${field("c")}, ${field("k")}, ${field("t")} FROM json_each(${p("drafts")})
+      WHERE true ON CONFLICT DO NOTHING RETURNING id, sender_id, client_id`,
   );
+  const newest = (senderColumn?: SQL) =>
+    sql`(SELECT max(${messages.id}) FROM ${messages} WHERE ${messages.chatId} = ${chatId}${senderColumn ? sql` AND ${messages.senderId} = ${senderColumn}` : sql``})`;
   const touchChat = compile<{ at: number }>(
     d1,
-    db
-      .update(chats)
-      .set({
-        lastMessageId: sql`(SELECT max(${messages.id}) FROM ${messages} WHERE ${messages.chatId} = ${chatId})`,
-        lastActivityAt: sql`max(${chats.lastActivityAt}, ${p("at")})`,
-      })
-      .where(eq(chats.id, chatId)),
+    sql`UPDATE ${chats} SET last_message_id = ${newest()}, last_activity_at = max(last_activity_at, ${p("at")})
+      WHERE ${chats.id} = ${chatId}`,
   );
-  // A user's own messages count as read by them: their marker moves to their newest message.
-  const ownNewest = sql`(SELECT max(${messages.id}) FROM ${messages}
-    WHERE ${messages.chatId} = ${chatId} AND ${messages.senderId} = ${p("userId")})`;
-  const markOwnRead = compile<{ userId: number }>(
+  // A user's own messages count as read by them.
+  const ownNewest = newest(sql.raw(`"chat_members"."user_id"`));
+  const markOwnRead = compile<{ senders: string }>(
     d1,
-    db
-      .update(chatMembers)
-      .set({ lastReadMessageId: ownNewest })
-      .where(
-        and(
-          eq(chatMembers.chatId, chatId),
-          eq(chatMembers.userId, p("userId")),
-          sql`coalesce(${chatMembers.lastReadMessageId}, 0) < ${ownNewest}`,
-        ),
-      ),
+    sql`UPDATE ${chatMembers} SET last_read_message_id = ${ownNewest}
+      WHERE ${chatMembers.chatId} = ${chatId} AND ${chatMembers.userId} IN (SELECT value FROM json_each(${p("senders")}))
+      AND coalesce(${chatMembers.lastReadMessageId}, 0) < ${ownNewest}`,
   );
   const findByClientId = compile<{ senderId: number; clientId: string }>(
     d1,
-    db
-      .select({ id: messages.id, content: messages.content, createdAt: messages.createdAt })
-      .from(messages)
-      .where(and(eq(messages.chatId, chatId), eq(messages.senderId, p("senderId")), eq(messages.clientId, p("clientId")))),
+    sql`SELECT id, content, created_at FROM ${messages}
+      WHERE ${messages.chatId} = ${chatId} AND ${messages.senderId} = ${p("senderId")} AND ${messages.clientId} = ${p("clientId")}`,
   );
 
   return async function write(drafts: readonly Draft[]): Promise<Stored[]> {
-    const inserts = drafts.map((d) =>
-      insert.bind({ senderId: d.sender.id, content: d.content, clientId: d.clientId ?? null, createdAt: d.createdAt }),
-    );
-    const at = drafts.reduce((m, d) => Math.max(m, d.createdAt), 0);
-    const senders = new Set(drafts.map((d) => d.sender.id));
-    const results = await d1.batch<{ id: number }>([
-      ...inserts,
-      touchChat.bind({ at }),
-      ...[...senders].map((userId) => markOwnRead.bind({ userId })),
+    const rows = drafts.map((d) => ({ s: d.sender.id, c: d.content, k: d.clientId ?? null, t: d.createdAt }));
+    const [inserted] = await d1.batch<{ id: number; sender_id: number; client_id: string | null }>([
+      insert.bind({ drafts: JSON.stringify(rows) }),
+      touchChat.bind({ at: drafts.reduce((m, d) => Math.max(m, d.createdAt), 0) }),
+      markOwnRead.bind({ senders: JSON.stringify([...new Set(drafts.map((d) => d.sender.id))]) }),
     ]);
-    const stored: Stored[] = [];
-    const lookups: { index: number; draft: Draft }[] = [];
-    drafts.forEach((draft, index) => {
-      const row = results[index]?.results[0];
-      if (row) {
-        stored[index] = {
-          duplicate: false,
-          message: { id: row.id, chatId, sender: draft.sender, content: draft.content, timestamp: toIso(draft.createdAt) },
-        };
-      } else {
-        lookups.push({ index, draft });
-      }
+    const stored = matchInserted(drafts, inserted?.results ?? []).map((id, i): Stored | null => {
+      const draft = drafts[i]!;
+      return id === null
+        ? null
+        : { duplicate: false, message: { id, chatId, sender: draft.sender, content: draft.content, timestamp: toIso(draft.createdAt) } };
     });
+    const lookups = drafts.flatMap((draft, index) => (stored[index] ? [] : [{ draft, index }]));
     if (lookups.length > 0) {
       const found = await d1.batch<{ id: number; content: string; created_at: number }>(
         lookups.map(({ draft }) => findByClientId.bind({ senderId: draft.sender.id, clientId: draft.clientId! })),
@@ -149,6 +128,29 @@ export function messageWriter(d1: D1Database, chatId: number) {
         };
       });
     }
-    return stored;
+    return stored as Stored[];
   };
+}
+
+/**
+ * Which inserted row belongs to which draft: the id of each draft's new row, or null for a draft
+ * the unique index turned away. Rows are inserted in draft order, so their ids ascend in that order;
+ * a draft without a clientId always inserts, one with a clientId inserted if the next row carries
+ * its (sender, clientId).
+ */
+export function matchInserted(
+  drafts: readonly Pick<Draft, "sender" | "clientId">[],
+  rows: readonly { id: number; sender_id: number; client_id: string | null }[],
+): (number | null)[] {
+  const ordered = [...rows].sort((a, b) => a.id - b.id);
+  let next = 0;
+  return drafts.map((draft) => {
+    const row = ordered[next];
+    if (row && row.sender_id === draft.sender.id && row.client_id === (draft.clientId ?? null)) {
+      next++;
+      return row.id;
+    }
+    if (draft.clientId === undefined) throw new Error("a draft without clientId was not inserted");
+    return null;
+  });
 }

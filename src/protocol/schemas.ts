@@ -21,9 +21,14 @@ export const username = z
   .regex(/^[A-Za-z0-9_.-]+$/, "may contain only letters, digits, '_', '.' and '-'");
 export const password = z.string().min(limits.passwordMin).max(limits.passwordMax);
 
-/** Content is checked after trimming but stored exactly as sent. */
+/**
+ * Content is checked after trimming but stored exactly as sent. Lone UTF-16 surrogates (possible
+ * through JSON escapes, impossible to store as UTF-8) become U+FFFD here, so what is acknowledged
+ * is exactly what is stored.
+ */
 export const content = z
   .string()
+  .transform((s) => s.toWellFormed())
   .refine((s) => s.trim().length >= 1, "must not be empty")
   .refine((s) => s.trim().length <= limits.contentMax, `must be at most ${limits.contentMax} characters`);
 export const clientId = z.string().min(1).max(limits.clientIdMax);
