@@ -110,3 +110,21 @@ export async function connect(chatId: number, token: string, query = ""): Promis
   await socket.next("joined_chat");
   return socket;
 }
+
+/**
+ * Stores `count` messages straight into D1 (content `m0`, `m1`, …, senders taking turns), for
+ * tests that need long histories without going through the per-user rate limit. Returns their ids.
+ */
+export async function seedMessages(chatId: number, senders: TestUser[], count: number): Promise<number[]> {
+  const { env } = await import("cloudflare:test");
+  const rows = Array.from({ length: count }, (_, i) => ({ s: senders[i % senders.length]!.user.id, c: `m${i}`, t: Date.now() + i }));
+  const { results } = await env.DB.prepare(
+    `INSERT INTO messages (chat_id, sender_id, content, created_at)
+     SELECT ?, json_extract(value, '$.s'), json_extract(value, '$.c'), json_extract(value, '$.t') FROM json_each(?)
+     RETURNING id`,
+  )
+    .bind(chatId, JSON.stringify(rows))
+    .all<{ id: number }>();
+  await env.DB.prepare("UPDATE chats SET last_message_id = (SELECT max(id) FROM messages WHERE chat_id = ?1) WHERE id = ?1").bind(chatId).run();
+  return results.map((r) => r.id).sort((a, b) => a - b);
+}
