@@ -2,5 +2,6 @@
 import { createApp } from "./http/app";
 
 export { ChatRoom } from "./room/chat-room";
+export { InboxRoom } from "./inbox/inbox-room";
 
 export default createApp() satisfies ExportedHandler<Env>;

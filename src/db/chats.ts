@@ -235,3 +235,16 @@ export async function memberIdsOf(db: Database, chatId: number): Promise<Map<num
   return new Map(rows.map((r) => [r.userId, r.role]));
 }
 
+
+/** Every member's unread count in one chat, in one query (for inbox activity). */
+export async function unreadByMember(db: Database, chatId: number): Promise<{ userId: number; unreadCount: number }[]> {
+  const rows = await db
+    .select({
+      userId: chatMembers.userId,
+      unreadCount: sql<number>`(SELECT count(*) FROM ${messages} WHERE ${messages.chatId} = ${chatId}
+        AND ${messages.id} > coalesce(${chatMembers.lastReadMessageId}, 0) AND ${messages.senderId} != ${chatMembers.userId})`,
+    })
+    .from(chatMembers)
+    .where(eq(chatMembers.chatId, chatId));
+  return rows.map((r) => ({ userId: r.userId, unreadCount: Number(r.unreadCount) }));
+}

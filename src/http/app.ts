@@ -12,7 +12,7 @@ import { requireUser } from "./middleware/auth";
 import { authRoutes } from "./routes/auth";
 import { chatRoutes } from "./routes/chats";
 import { messageRoutes } from "./routes/messages";
-import { socketRoutes } from "./routes/sockets";
+import { chatSocketRoutes, inboxSocketRoutes } from "./routes/sockets";
 import { meRoutes, userRoutes } from "./routes/users";
 
 let cachedKey: { secret: string; key: Uint8Array } | undefined;
@@ -40,7 +40,9 @@ export function createApp() {
   );
 
   app.route("/api/auth", authRoutes);
-  app.route("/api/chats", socketRoutes);
+  // Upgrades check their own token: browsers can only send it in the query string.
+  app.route("/api/chats", chatSocketRoutes);
+  app.route("/api/inbox", inboxSocketRoutes);
   app.use("/api/*", requireUser());
   app.route("/api/me", meRoutes);
   app.route("/api/users", userRoutes);

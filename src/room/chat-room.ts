@@ -24,15 +24,20 @@ import {
 import { limits } from "../protocol/limits";
 import type { Member, Message, Role, User } from "../protocol/models";
 import type { ParsedClientFrame } from "../protocol/schemas";
+import { Coalescer } from "../inbox/coalescer";
+import { announceActivity } from "../inbox/notify";
 import { CommitQueue } from "./commit-queue";
 import { parseFrame } from "./frames";
 import { ROOM_USER_HEADER, type SocketAttachment } from "./handshake";
 import { RateLimiter } from "./rate-limiter";
+import { echoClose, safeSend } from "./sockets";
 import { TypingTracker, type TypingEntry } from "./typing";
 
 /** The largest group of messages stored in one D1 batch. */
 const MAX_BATCH = 100;
 const TYPING_KEY = "typing";
+/** How often, at most, a busy chat updates its members' inboxes. */
+const INBOX_WINDOW_MS = 250;
 
 export type PostResult =
   | { ok: true; message: Message; duplicate: boolean }
@@ -52,14 +57,6 @@ interface Pending {
   settle?: (result: PostResult) => void;
 }
 
-const send = (ws: WebSocket, frame: string) => {
-  try {
-    ws.send(frame);
-  } catch {
-    // Closing or closed: its close handler does the bookkeeping.
-  }
-};
-
 export class ChatRoom extends DurableObject<Env> {
   private chatId: number | undefined;
   private members: Promise<Map<number, Role>> | undefined;
@@ -67,6 +64,10 @@ export class ChatRoom extends DurableObject<Env> {
   private readonly queue = new CommitQueue<Pending>((batch) => this.commit(batch), MAX_BATCH);
   private readonly limiter: RateLimiter;
   private readonly typing: TypingTracker;
+  /** Inboxes hear of new messages at most once per window, after the senders were acknowledged. */
+  private readonly activity = new Coalescer<Message>(INBOX_WINDOW_MS, (last) =>
+    announceActivity(this.env, database(this.env.DB), last.chatId, last),
+  );
   /** Sockets still receiving their `since` replay: live frames wait here meanwhile. */
   private readonly catchingUp = new Map<WebSocket, { id?: number; frame: string }[]>();
 
@@ -96,7 +97,7 @@ export class ChatRoom extends DurableObject<Env> {
 
     const since = url.searchParams.get("since");
     if (since !== null) this.catchingUp.set(server, []);
-    send(server, this.frame(ServerEvent.JoinedChat, { chatId, message: JOINED_MESSAGE, online: this.onlineUsers() }));
+    safeSend(server, this.frame(ServerEvent.JoinedChat, { chatId, message: JOINED_MESSAGE, online: this.onlineUsers() }));
     if (firstOfUser) this.broadcast(this.frame(ServerEvent.UserOnline, { chatId, user }), { exceptUser: user.id });
     if (since !== null) void this.replay(server, chatId, Number(since));
     return new Response(null, { status: 101, webSocket: client });
@@ -154,7 +155,7 @@ export class ChatRoom extends DurableObject<Env> {
         return;
       }
       if (parsed.kind === "error") {
-        send(ws, this.frame(ServerEvent.Error, parsed.error));
+        safeSend(ws, this.frame(ServerEvent.Error, parsed.error));
         return;
       }
       const { frame } = parsed;
@@ -162,19 +163,19 @@ export class ChatRoom extends DurableObject<Env> {
       const { user, chatId } = ws.deserializeAttachment() as SocketAttachment;
       this.bind(chatId);
       if (!(await this.loadMembers()).has(user.id)) {
-        send(ws, this.error(ErrorCode.Forbidden, "you are no longer a member of this chat", context));
+        safeSend(ws, this.error(ErrorCode.Forbidden, "you are no longer a member of this chat", context));
         ws.close(CloseCode.Removed, "removed from the chat");
         return;
       }
       if (frame.data.chatId !== undefined && frame.data.chatId !== chatId) {
-        send(ws, this.error(ErrorCode.WrongChat, `this socket belongs to chat ${chatId}`, context));
+        safeSend(ws, this.error(ErrorCode.WrongChat, `this socket belongs to chat ${chatId}`, context));
         return;
       }
       this.handle(ws, user, chatId, frame, context);
     } catch (err) {
       // A throw here would not close the socket, but the client would never hear back.
       console.error("room frame handler failed", err instanceof Error ? err.message : String(err));
-      send(ws, this.error(ErrorCode.Internal, "internal error", context));
+      safeSend(ws, this.error(ErrorCode.Internal, "internal error", context));
     }
   }
 
@@ -182,12 +183,7 @@ export class ChatRoom extends DurableObject<Env> {
     this.catchingUp.delete(ws);
     const { user, chatId } = ws.deserializeAttachment() as SocketAttachment;
     this.bind(chatId);
-    try {
-      // Echo the client's code where it may be sent; 1005/1006/1015 are reserved for reporting.
-      ws.close(code === 1000 || (code >= 3000 && code <= 4999) ? code : CloseCode.Normal, "closing");
-    } catch {
-      // Already closed.
-    }
+    echoClose(ws, code);
     if (this.openSocketsOf(user.id, ws).length > 0) return;
     this.endTyping(user);
     this.broadcast(this.frame(ServerEvent.UserOffline, { chatId, user }));
@@ -211,7 +207,7 @@ export class ChatRoom extends DurableObject<Env> {
   private handle(ws: WebSocket, user: User, chatId: number, frame: ParsedClientFrame, context: Pick<ErrorPayload, "event" | "clientId">) {
     switch (frame.event) {
       case ClientEvent.JoinChat:
-        send(ws, this.frame(ServerEvent.JoinedChat, { chatId, message: JOINED_MESSAGE, online: this.onlineUsers() }));
+        safeSend(ws, this.frame(ServerEvent.JoinedChat, { chatId, message: JOINED_MESSAGE, online: this.onlineUsers() }));
         return;
       case ClientEvent.TypingStart:
         this.typing.start(user, Date.now());
@@ -224,7 +220,7 @@ export class ChatRoom extends DurableObject<Env> {
       case ClientEvent.SendMessage: {
         const limited = this.limiter.take(user.id, Date.now());
         if (!limited.ok) {
-          send(ws, this.error(ErrorCode.RateLimited, `too many messages; retry in ${limited.retryAfterMs} ms`, context));
+          safeSend(ws, this.error(ErrorCode.RateLimited, `too many messages; retry in ${limited.retryAfterMs} ms`, context));
           return;
         }
         this.endTyping(user);
@@ -246,11 +242,12 @@ export class ChatRoom extends DurableObject<Env> {
       return;
     }
     const sockets = this.ctx.getWebSockets();
+    let newest: Message | undefined;
     batch.forEach((p, i) => {
       const { message, duplicate } = stored[i]!;
       const { clientId } = p.draft;
       if (p.socket) {
-        send(p.socket, this.frame(ServerEvent.MessageSent, {
+        safeSend(p.socket, this.frame(ServerEvent.MessageSent, {
           messageId: message.id,
           chatId: message.chatId,
           timestamp: message.timestamp,
@@ -259,15 +256,18 @@ export class ChatRoom extends DurableObject<Env> {
       }
       p.settle?.({ ok: true, message, duplicate });
       // A duplicate was delivered when it was first stored.
-      if (!duplicate) this.deliver(sockets, message, p.socket);
+      if (duplicate) return;
+      this.deliver(sockets, message, p.socket);
+      newest = message;
     });
+    if (newest) this.activity.offer(newest);
     this.limiter.prune(Date.now());
   }
 
   private fail(p: Pending, error: string) {
     const clientId = p.draft.clientId;
     if (p.socket) {
-      send(p.socket, this.error(ErrorCode.Internal, error, { event: ClientEvent.SendMessage, ...(clientId ? { clientId } : {}) }));
+      safeSend(p.socket, this.error(ErrorCode.Internal, error, { event: ClientEvent.SendMessage, ...(clientId ? { clientId } : {}) }));
     }
     p.settle?.({ ok: false, code: ErrorCode.Internal, error });
   }
@@ -278,16 +278,16 @@ export class ChatRoom extends DurableObject<Env> {
     try {
       const { messages } = await listMessages(database(this.env.DB), chatId, { after: since, limit: limits.replayMax });
       for (const message of messages) {
-        send(ws, this.frame(ServerEvent.ReceiveMessage, message));
+        safeSend(ws, this.frame(ServerEvent.ReceiveMessage, message));
         lastReplayed = message.id;
       }
     } catch (err) {
       console.error("replay failed", err instanceof Error ? err.message : String(err));
-      send(ws, this.error(ErrorCode.Internal, "could not replay missed messages; page them over HTTP", {}));
+      safeSend(ws, this.error(ErrorCode.Internal, "could not replay missed messages; page them over HTTP", {}));
     }
     const held = this.catchingUp.get(ws) ?? [];
     this.catchingUp.delete(ws);
-    for (const { id, frame } of held) if (id === undefined || id > lastReplayed) send(ws, frame);
+    for (const { id, frame } of held) if (id === undefined || id > lastReplayed) safeSend(ws, frame);
   }
 
   // ---------------------------------------------------------------- helpers
@@ -363,7 +363,7 @@ export class ChatRoom extends DurableObject<Env> {
   private sendLive(ws: WebSocket, frame: string, messageId?: number) {
     const held = this.catchingUp.get(ws);
     if (held) held.push({ id: messageId, frame });
-    else send(ws, frame);
+    else safeSend(ws, frame);
   }
 
   private endTyping(user: User) {

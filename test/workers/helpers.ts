@@ -1,7 +1,7 @@
 /** Test helpers: talk to the real Worker through `SELF`, as a client would. */
 import { SELF } from "cloudflare:test";
 import type { AuthResponse, Chat } from "../../src/protocol/models";
-import type { ServerFrame, ServerPayloads } from "../../src/protocol/events";
+import { InboxEvent, ServerEvent, type InboxPayloads, type ServerPayloads } from "../../src/protocol/events";
 
 export const BASE = "https://chat.test";
 
@@ -42,8 +42,8 @@ export async function createGroup(owner: TestUser, members: TestUser[], name = "
 }
 
 /** A WebSocket client over the Worker's fetch, with a frame inbox to await on. */
-export class TestSocket {
-  readonly frames: (ServerFrame | "pong")[] = [];
+export class TestSocket<P = ServerPayloads> {
+  readonly frames: ({ event: string; data: unknown } | "pong")[] = [];
   closed: { code: number; reason: string } | null = null;
   private waiters: (() => void)[] = [];
 
@@ -70,12 +70,12 @@ export class TestSocket {
   }
 
   /** Frames of one event, in arrival order. */
-  of<E extends keyof ServerPayloads>(event: E): ServerPayloads[E][] {
-    return this.frames.flatMap((f) => (f !== "pong" && f.event === event ? [f.data as ServerPayloads[E]] : []));
+  of<E extends keyof P & string>(event: E): P[E][] {
+    return this.frames.flatMap((f) => (f !== "pong" && f.event === event ? [f.data as P[E]] : []));
   }
 
   /** Waits until `predicate` holds over the frames received so far. */
-  async until(predicate: (s: TestSocket) => boolean, what = "condition", timeoutMs = 5000): Promise<void> {
+  async until(predicate: (s: this) => boolean, what = "condition", timeoutMs = 5000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!predicate(this)) {
       const left = deadline - Date.now();
@@ -90,7 +90,7 @@ export class TestSocket {
     }
   }
 
-  async next<E extends keyof ServerPayloads>(event: E, count = 1) {
+  async next<E extends keyof P & string>(event: E, count = 1) {
     await this.until((s) => s.of(event).length >= count, `${count} × ${event}`);
     return this.of(event)[count - 1]!;
   }
@@ -107,7 +107,16 @@ export async function connect(chatId: number, token: string, query = ""): Promis
   if (res.status !== 101 || !res.webSocket) throw new Error(`upgrade failed: ${res.status} ${await res.text()}`);
   res.webSocket.accept();
   const socket = new TestSocket(res.webSocket);
-  await socket.next("joined_chat");
+  await socket.next(ServerEvent.JoinedChat);
+  return socket;
+}
+
+export async function connectInbox(token: string): Promise<TestSocket<InboxPayloads>> {
+  const res = await SELF.fetch(`${BASE}/api/inbox/ws`, { headers: { Upgrade: "websocket", Authorization: `Bearer ${token}` } });
+  if (res.status !== 101 || !res.webSocket) throw new Error(`inbox upgrade failed: ${res.status} ${await res.text()}`);
+  res.webSocket.accept();
+  const socket = new TestSocket<InboxPayloads>(res.webSocket);
+  await socket.next(InboxEvent.InboxReady);
   return socket;
 }
 

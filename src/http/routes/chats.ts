@@ -15,6 +15,7 @@ import {
 import { findUser } from "../../db/users";
 import { ErrorCode } from "../../protocol/errors";
 import { addMemberBody, chatParams, createChatBody, memberParams, renameChatBody, updateMemberBody } from "../../protocol/schemas";
+import { announceChatAdded, announceChatRemoved } from "../../inbox/notify";
 import { chatRoom } from "../../room/stub";
 import { requireGroupAdmin, requireMember } from "../access";
 import type { AppEnv } from "../env";
@@ -37,7 +38,8 @@ export const chatRoutes = new Hono<AppEnv>()
       if (missing !== undefined) throw notFound(`user ${missing} not found`);
       chatId = await createGroupChat(c.var.db, me, body.name, body.memberIds);
     }
-    const chat = await loadChat(c.var.db, me, chatId);
+    const chat = (await loadChat(c.var.db, me, chatId))!;
+    if (created) c.executionCtx.waitUntil(announceChatAdded(c.env, chat, chat.members.map((m) => m.id)));
     return c.json(chat, created ? 201 : 200);
   })
   .get("/", async (c) => c.json({ chats: await loadChats(c.var.db, c.var.user.id) }))
@@ -63,6 +65,9 @@ export const chatRoutes = new Hono<AppEnv>()
     const member = await addMember(c.var.db, chatId, user);
     if (!member) throw new ApiError(ErrorCode.Conflict, "already a member");
     await chatRoom(c.env, chatId).notify(chatId, { type: "added", member });
+    c.executionCtx.waitUntil(
+      loadChat(c.var.db, userId, chatId).then((chat) => chat && announceChatAdded(c.env, chat, [userId])),
+    );
     return c.json(member, 201);
   })
   .patch("/:chatId/members/:userId", validate("param", memberParams), validate("json", updateMemberBody), async (c) => {
@@ -90,5 +95,6 @@ export const chatRoutes = new Hono<AppEnv>()
     const room = chatRoom(c.env, chatId);
     await room.notify(chatId, { type: "removed", user: { id: user.id, username: user.username } });
     if (promoted) await room.notify(chatId, { type: "updated", member: promoted });
+    c.executionCtx.waitUntil(announceChatRemoved(c.env, chatId, userId));
     return c.body(null, 204);
   });

@@ -3,6 +3,7 @@ import { markRead } from "../../db/chats";
 import { listMessages } from "../../db/messages";
 import { limits } from "../../protocol/limits";
 import { chatParams, historyQuery, readMarkerBody, sendMessageBody } from "../../protocol/schemas";
+import { announceRead } from "../../inbox/notify";
 import { chatRoom } from "../../room/stub";
 import { requireMember } from "../access";
 import type { AppEnv } from "../env";
@@ -34,5 +35,6 @@ export const messageRoutes = new Hono<AppEnv>()
     const { messageId } = c.req.valid("json");
     await requireMember(c, chatId);
     if (!(await markRead(c.var.db, chatId, c.var.user.id, messageId))) throw badRequest("no such message in this chat");
+    c.executionCtx.waitUntil(announceRead(c.env, c.var.db, chatId, c.var.user.id));
     return c.body(null, 204);
   });

@@ -1,16 +1,15 @@
 import { Hono } from "hono";
-import { ErrorCode } from "../../protocol/errors";
 import { chatParams, socketQuery } from "../../protocol/schemas";
-import { ROOM_USER_HEADER } from "../../room/handshake";
+import { inboxOf } from "../../inbox/notify";
 import { chatRoom } from "../../room/stub";
 import { requireMember } from "../access";
 import type { AppEnv } from "../env";
-import { ApiError } from "../errors";
 import { requireUser } from "../middleware/auth";
+import { forwardUpgrade, requireUpgrade } from "../upgrade";
 import { validate } from "../validate";
 
-/** WebSocket upgrades: every check is plain HTTP, then the room takes the socket. */
-export const socketRoutes = new Hono<AppEnv>().get(
+/** WebSocket upgrades: every check is plain HTTP (401, 404, 403, 426), then an object takes the socket. */
+export const chatSocketRoutes = new Hono<AppEnv>().get(
   "/:chatId/ws",
   requireUser({ allowQueryToken: true }),
   validate("param", chatParams),
@@ -19,15 +18,14 @@ export const socketRoutes = new Hono<AppEnv>().get(
     const { chatId } = c.req.valid("param");
     const { since } = c.req.valid("query");
     await requireMember(c, chatId);
-    if (c.req.header("Upgrade")?.toLowerCase() !== "websocket") {
-      throw new ApiError(ErrorCode.UpgradeRequired, "this route only speaks WebSocket");
-    }
-    // The room trusts only what the Worker sets: a fresh request, the verified user in a header.
-    const headers = new Headers(c.req.raw.headers);
-    headers.delete("Authorization");
-    headers.set(ROOM_USER_HEADER, JSON.stringify(c.var.user));
+    requireUpgrade(c);
     const url = new URL(`https://room/${chatId}`);
     if (since !== undefined) url.searchParams.set("since", String(since));
-    return chatRoom(c.env, chatId).fetch(new Request(url, { headers }));
+    return forwardUpgrade(c, chatRoom(c.env, chatId), url);
   },
 );
+
+export const inboxSocketRoutes = new Hono<AppEnv>().get("/ws", requireUser({ allowQueryToken: true }), async (c) => {
+  requireUpgrade(c);
+  return forwardUpgrade(c, inboxOf(c.env, c.var.user.id), new URL(`https://inbox/${c.var.user.id}`));
+});

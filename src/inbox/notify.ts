@@ -1,0 +1,43 @@
+/** Telling users' inboxes what changed. Never awaited by a sender: inboxes are a live hint. */
+import type { Database } from "../db/client";
+import { loadChat, unreadByMember } from "../db/chats";
+import { encodeFrame, InboxEvent, type InboxPayloads } from "../protocol/events";
+import type { Chat, Message } from "../protocol/models";
+import type { InboxRoom } from "./inbox-room";
+
+export function inboxOf(env: Env, userId: number): DurableObjectStub<InboxRoom> {
+  const ns = env.INBOX as DurableObjectNamespace<InboxRoom>;
+  return ns.get(ns.idFromName(String(userId)));
+}
+
+const frame = <K extends keyof InboxPayloads>(event: K, data: InboxPayloads[K]) => encodeFrame<InboxPayloads, K>(event, data);
+
+/** One call per user; a failing inbox is logged and skipped, never passed on to the caller. */
+async function tell(env: Env, framesByUser: Map<number, string[]>): Promise<void> {
+  const results = await Promise.allSettled([...framesByUser].map(([userId, frames]) => inboxOf(env, userId).deliver(frames)));
+  const failed = results.filter((r) => r.status === "rejected").length;
+  if (failed > 0) console.error(`inbox delivery failed for ${failed} of ${results.length} users`);
+}
+
+/** New messages in a chat: each member gets the latest message and their own unread count. */
+export async function announceActivity(env: Env, db: Database, chatId: number, lastMessage: Message): Promise<void> {
+  const unread = await unreadByMember(db, chatId);
+  await tell(env, new Map(unread.map(({ userId, unreadCount }) => [userId, [frame(InboxEvent.ChatActivity, { chatId, lastMessage, unreadCount })]])));
+}
+
+/** A chat appeared in users' lists; `chat` is as the first of them sees it, and fresh for the others. */
+export async function announceChatAdded(env: Env, chat: Chat, userIds: number[]): Promise<void> {
+  const fresh: Chat = { ...chat, lastReadMessageId: null, unreadCount: chat.lastMessage ? chat.unreadCount : 0 };
+  await tell(env, new Map(userIds.map((id) => [id, [frame(InboxEvent.ChatAdded, { chat: id === userIds[0] ? chat : fresh })]])));
+}
+
+export async function announceChatRemoved(env: Env, chatId: number, userId: number): Promise<void> {
+  await tell(env, new Map([[userId, [frame(InboxEvent.ChatRemoved, { chatId })]]]));
+}
+
+/** The user's read marker moved: every one of their devices learns the new state. */
+export async function announceRead(env: Env, db: Database, chatId: number, userId: number): Promise<void> {
+  const chat = await loadChat(db, userId, chatId);
+  if (!chat || chat.lastReadMessageId === null) return;
+  await tell(env, new Map([[userId, [frame(InboxEvent.ChatRead, { chatId, lastReadMessageId: chat.lastReadMessageId, unreadCount: chat.unreadCount })]]]));
+}

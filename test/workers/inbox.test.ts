@@ -1,0 +1,148 @@
+/** The per-user inbox: live chat list updates across chats and devices. */
+import { env, evictDurableObject, runInDurableObject, SELF } from "cloudflare:test";
+import { beforeAll, describe, expect, it } from "vitest";
+import type { InboxRoom } from "../../src/inbox/inbox-room";
+import { ErrorCode } from "../../src/protocol/errors";
+import { ClientEvent, InboxEvent, ServerEvent } from "../../src/protocol/events";
+import type { Chat } from "../../src/protocol/models";
+import { api, BASE, connect, connectInbox, createGroup, register, type TestUser } from "./helpers";
+
+let ann: TestUser, bob: TestUser, cid: TestUser;
+beforeAll(async () => {
+  [ann, bob, cid] = await Promise.all([register("ann"), register("bob"), register("cid")]);
+});
+const inboxStub = (userId: number) => env.INBOX.get(env.INBOX.idFromName(String(userId)));
+const post = (chat: Chat, user: TestUser, content: string) =>
+  api("POST", `/api/chats/${chat.id}/messages`, { token: user.token, body: { content } });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe("inbox socket", () => {
+  it("greets with inbox_ready and checks the token and upgrade like chat sockets", async () => {
+    const inbox = await connectInbox(bob.token);
+    expect(inbox.of(InboxEvent.InboxReady)).toEqual([{ userId: bob.user.id }]);
+    inbox.ws.send("ping");
+    await inbox.until((s) => s.frames.includes("pong"), "pong");
+    inbox.close();
+    const noToken = await SELF.fetch(`${BASE}/api/inbox/ws`, { headers: { Upgrade: "websocket" } });
+    expect(noToken.status).toBe(401);
+    const plain = await SELF.fetch(`${BASE}/api/inbox/ws?token=${bob.token}`);
+    expect(plain.status).toBe(426);
+    expect(await plain.json()).toMatchObject({ code: ErrorCode.UpgradeRequired });
+  });
+});
+
+describe("activity", () => {
+  it("coalesces a burst into few chat_activity events that end in the right state, per chat", async () => {
+    const one = await createGroup(ann, [bob], "One");
+    const two = await createGroup(ann, [bob], "Two");
+    const inbox = await connectInbox(bob.token);
+    const a = await connect(one.id, ann.token);
+    for (let i = 0; i < 15; i++) a.sendJson(ClientEvent.SendMessage, { content: `burst ${i}`, clientId: `b${i}` });
+    await a.next(ServerEvent.MessageSent, 15);
+    const other = (await post(two, ann, "elsewhere")).body;
+    await inbox.until((s) => s.of(InboxEvent.ChatActivity).some((e) => e.chatId === one.id && e.unreadCount === 15), "final state of chat one", 5000);
+    await inbox.until((s) => s.of(InboxEvent.ChatActivity).some((e) => e.chatId === two.id), "chat two", 5000);
+    const forOne = inbox.of(InboxEvent.ChatActivity).filter((e) => e.chatId === one.id);
+    expect(forOne.length).toBeLessThanOrEqual(4);
+    expect(forOne.at(-1)!.lastMessage.content).toBe("burst 14");
+    expect(inbox.of(InboxEvent.ChatActivity).find((e) => e.chatId === two.id)).toEqual({ chatId: two.id, lastMessage: other, unreadCount: 1 });
+    // The truth agrees.
+    const list = (await api("GET", "/api/chats", { token: bob.token })).body.chats as Chat[];
+    expect(list.find((c) => c.id === one.id)!.unreadCount).toBe(15);
+    a.close();
+    inbox.close();
+  });
+
+  it("tells the sender's own inbox too, with nothing unread", async () => {
+    const chat = await createGroup(ann, [bob], "Mine");
+    const inbox = await connectInbox(ann.token);
+    await post(chat, ann, "my own");
+    const event = await inbox.next(InboxEvent.ChatActivity);
+    expect(event).toMatchObject({ chatId: chat.id, unreadCount: 0, lastMessage: { content: "my own" } });
+    inbox.close();
+  });
+});
+
+describe("membership", () => {
+  it("announces chat_added to every member of a new chat and to an added member, chat_removed on removal and leave", async () => {
+    const bobInbox = await connectInbox(bob.token);
+    const cidInbox = await connectInbox(cid.token);
+    const chat = await createGroup(ann, [bob], "Added");
+    const added = await bobInbox.next(InboxEvent.ChatAdded);
+    expect(added.chat).toMatchObject({ id: chat.id, name: "Added", unreadCount: 0, lastReadMessageId: null });
+    expect(added.chat.members).toEqual(chat.members);
+
+    await api("POST", `/api/chats/${chat.id}/members`, { token: ann.token, body: { userId: cid.user.id } });
+    expect((await cidInbox.next(InboxEvent.ChatAdded)).chat.id).toBe(chat.id);
+
+    await api("DELETE", `/api/chats/${chat.id}/members/${cid.user.id}`, { token: ann.token });
+    expect(await cidInbox.next(InboxEvent.ChatRemoved)).toEqual({ chatId: chat.id });
+    await api("DELETE", `/api/chats/${chat.id}/members/${bob.user.id}`, { token: bob.token });
+    expect(await bobInbox.next(InboxEvent.ChatRemoved)).toEqual({ chatId: chat.id });
+
+    const direct = await api("POST", "/api/chats", { token: cid.token, body: { type: "direct", userId: bob.user.id } });
+    expect((await bobInbox.next(InboxEvent.ChatAdded, 2)).chat.id).toBe(direct.body.id);
+    // Opening the same direct chat again adds nothing.
+    await api("POST", "/api/chats", { token: bob.token, body: { type: "direct", userId: cid.user.id } });
+    await sleep(200);
+    expect(bobInbox.of(InboxEvent.ChatAdded)).toHaveLength(2);
+    bobInbox.close();
+    cidInbox.close();
+  });
+});
+
+describe("read markers", () => {
+  it("sends chat_read to every device of the reader", async () => {
+    const chat = await createGroup(ann, [bob], "Read");
+    const m1 = (await post(chat, ann, "one")).body;
+    const m2 = (await post(chat, ann, "two")).body;
+    const phone = await connectInbox(bob.token);
+    const laptop = await connectInbox(bob.token);
+    await api("POST", `/api/chats/${chat.id}/read`, { token: bob.token, body: { messageId: m1.id } });
+    for (const device of [phone, laptop]) {
+      expect(await device.next(InboxEvent.ChatRead)).toEqual({ chatId: chat.id, lastReadMessageId: m1.id, unreadCount: 1 });
+    }
+    await api("POST", `/api/chats/${chat.id}/read`, { token: bob.token, body: { messageId: m2.id } });
+    expect(await laptop.next(InboxEvent.ChatRead, 2)).toEqual({ chatId: chat.id, lastReadMessageId: m2.id, unreadCount: 0 });
+    phone.close();
+    laptop.close();
+  });
+});
+
+describe("robustness", () => {
+  it("still delivers after the inbox object hibernated", async () => {
+    const chat = await createGroup(ann, [cid], "Sleepy");
+    const inbox = await connectInbox(cid.token);
+    await evictDurableObject(inboxStub(cid.user.id), { webSockets: "hibernate" });
+    await post(chat, ann, "wake up");
+    expect((await inbox.next(InboxEvent.ChatActivity)).lastMessage.content).toBe("wake up");
+    inbox.close();
+  });
+
+  it("never makes a sender wait for, or fail because of, a broken inbox", async () => {
+    const chat = await createGroup(ann, [bob], "Broken inbox");
+    const inbox = await connectInbox(bob.token);
+    // Bob's inbox stops answering (never resolves) or throws.
+    await runInDurableObject(inboxStub(bob.user.id), (room: InboxRoom) => {
+      (room as unknown as { deliver: () => Promise<void> }).deliver = () => new Promise(() => {});
+    });
+    const a = await connect(chat.id, ann.token);
+    const b = await connect(chat.id, bob.token);
+    const started = Date.now();
+    a.sendJson(ClientEvent.SendMessage, { content: "still fine", clientId: "s1" });
+    await a.next(ServerEvent.MessageSent);
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect((await b.next(ServerEvent.ReceiveMessage)).content).toBe("still fine");
+    await runInDurableObject(inboxStub(bob.user.id), (room: InboxRoom) => {
+      (room as unknown as { deliver: () => Promise<void> }).deliver = async () => {
+        throw new Error("inbox exploded");
+      };
+    });
+    const res = await post(chat, ann, "and again");
+    expect(res.status).toBe(201);
+    expect((await b.next(ServerEvent.ReceiveMessage, 2)).content).toBe("and again");
+    a.close();
+    b.close();
+    inbox.close();
+  });
+});
