@@ -246,8 +246,9 @@ export class ChatRoom extends DurableObject<Env> {
     batch.forEach((p, i) => {
       const { message, duplicate } = stored[i]!;
       const { clientId } = p.draft;
+      // Through sendLive: a socket still catching up gets its ack after the replay, in order.
       if (p.socket) {
-        safeSend(p.socket, this.frame(ServerEvent.MessageSent, {
+        this.sendLive(p.socket, this.frame(ServerEvent.MessageSent, {
           messageId: message.id,
           chatId: message.chatId,
           timestamp: message.timestamp,

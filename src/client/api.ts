@@ -1,0 +1,70 @@
+/** REST helpers for every HTTP route of the contract, typed with the protocol's models. */
+import type { ErrorCode } from "../protocol/errors";
+import type { AuthResponse, Chat, ChatType, Member, Message, MessagePage, Role, User } from "../protocol/models";
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export type NewChat = { type: Extract<ChatType, "direct">; userId: number } | { type: Extract<ChatType, "group">; name: string; memberIds?: number[] };
+
+export class ApiClient {
+  constructor(
+    readonly baseUrl: string,
+    public token: string | null = null,
+    private readonly fetchImpl: typeof fetch = (input, init) => fetch(input, init),
+  ) {}
+
+  private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const headers: Record<string, string> = {};
+    if (this.token) headers["Authorization"] = `Bearer ${this.token}`;
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    const res = await this.fetchImpl(this.baseUrl.replace(/\/$/, "") + path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    const json = text ? JSON.parse(text) : null;
+    if (!res.ok) throw new ApiError(res.status, json?.code ?? "internal", json?.error ?? res.statusText);
+    return json as T;
+  }
+
+  async register(username: string, password: string): Promise<AuthResponse> {
+    const auth = await this.request<AuthResponse>("POST", "/api/auth/register", { username, password });
+    this.token = auth.token;
+    return auth;
+  }
+
+  async login(username: string, password: string): Promise<AuthResponse> {
+    const auth = await this.request<AuthResponse>("POST", "/api/auth/login", { username, password });
+    this.token = auth.token;
+    return auth;
+  }
+
+  me = () => this.request<User>("GET", "/api/me");
+  searchUsers = async (prefix: string) => (await this.request<{ users: User[] }>("GET", `/api/users?${new URLSearchParams({ q: prefix })}`)).users;
+  listChats = async () => (await this.request<{ chats: Chat[] }>("GET", "/api/chats")).chats;
+  getChat = (chatId: number) => this.request<Chat>("GET", `/api/chats/${chatId}`);
+  createChat = (chat: NewChat) => this.request<Chat>("POST", "/api/chats", chat);
+  renameChat = (chatId: number, name: string) => this.request<Chat>("PATCH", `/api/chats/${chatId}`, { name });
+  addMember = (chatId: number, userId: number) => this.request<Member>("POST", `/api/chats/${chatId}/members`, { userId });
+  setRole = (chatId: number, userId: number, role: Role) => this.request<Member>("PATCH", `/api/chats/${chatId}/members/${userId}`, { role });
+  removeMember = (chatId: number, userId: number) => this.request<null>("DELETE", `/api/chats/${chatId}/members/${userId}`);
+  markRead = (chatId: number, messageId: number) => this.request<null>("POST", `/api/chats/${chatId}/read`, { messageId });
+  postMessage = (chatId: number, content: string, clientId?: string) =>
+    this.request<Message>("POST", `/api/chats/${chatId}/messages`, clientId ? { content, clientId } : { content });
+
+  history(chatId: number, cursor: { before?: number; after?: number; limit?: number } = {}): Promise<MessagePage> {
+    const params = new URLSearchParams();
+    for (const [key, value] of Object.entries(cursor)) if (value !== undefined) params.set(key, String(value));
+    const query = params.size ? `?${params}` : "";
+    return this.request<MessagePage>("GET", `/api/chats/${chatId}/messages${query}`);
+  }
+}

@@ -1,0 +1,221 @@
+import { beforeEach, describe, expect, it } from "vitest";
+import { ErrorCode } from "../protocol/errors";
+import { ClientEvent, ServerEvent } from "../protocol/events";
+import type { Message } from "../protocol/models";
+import { ChatConnection, SendError } from "./chat-connection";
+import type { SocketEnvironment, WebSocketLike } from "./socket";
+
+/** A socket the test plays the server for. */
+class FakeSocket implements WebSocketLike {
+  static all: FakeSocket[] = [];
+  readyState = 0;
+  sent: string[] = [];
+  onopen: WebSocketLike["onopen"] = null;
+  onmessage: WebSocketLike["onmessage"] = null;
+  onclose: WebSocketLike["onclose"] = null;
+  onerror: WebSocketLike["onerror"] = null;
+  constructor(readonly url: string) {
+    FakeSocket.all.push(this);
+  }
+  send(data: string) {
+    this.sent.push(data);
+  }
+  close() {
+    this.readyState = 3;
+  }
+  // Server side.
+  accept(online = []) {
+    this.readyState = 1;
+    this.onopen?.({});
+    this.push(ServerEvent.JoinedChat, { chatId: 7, message: "Successfully joined chat", online });
+  }
+  push(event: string, data: unknown) {
+    this.onmessage?.({ data: JSON.stringify({ event, data }) });
+  }
+  drop(code = 1006) {
+    this.readyState = 3;
+    this.onclose?.({ code, reason: "" });
+  }
+  frames() {
+    return this.sent.filter((s) => s !== "ping").map((s) => JSON.parse(s) as { event: string; data: Record<string, unknown> });
+  }
+}
+
+function fakeEnvironment() {
+  const timers: { at: number; fn: () => void; id: number }[] = [];
+  let now = 0;
+  let nextId = 1;
+  const env: SocketEnvironment = {
+    WebSocket: FakeSocket,
+    setTimeout: (fn, ms) => {
+      const id = nextId++;
+      timers.push({ at: now + ms, fn, id });
+      return id;
+    },
+    clearTimeout: (id) => {
+      const i = timers.findIndex((t) => t.id === id);
+      if (i >= 0) timers.splice(i, 1);
+    },
+    random: () => 0.5,
+  };
+  const advance = (ms: number) => {
+    now += ms;
+    for (;;) {
+      timers.sort((a, b) => a.at - b.at);
+      const due = timers[0];
+      if (!due || due.at > now) return;
+      timers.shift();
+      due.fn();
+    }
+  };
+  return { env, advance, pendingTimers: () => timers.map((t) => t.at - now) };
+}
+
+const message = (id: number, content = `m${id}`): Message => ({
+  id,
+  chatId: 7,
+  sender: { id: 2, username: "bob" },
+  content,
+  timestamp: new Date(0).toISOString(),
+});
+
+let ids = 0;
+const connection = (env: SocketEnvironment, since?: number) =>
+  new ChatConnection({ baseUrl: "https://chat.test", token: "tok", chatId: 7, env, since, newClientId: () => `c${++ids}`, pingIntervalMs: 25_000 });
+
+beforeEach(() => {
+  FakeSocket.all = [];
+  ids = 0;
+});
+
+describe("ChatConnection", () => {
+  it("connects with the token, reports states and sends typed frames", () => {
+    const { env } = fakeEnvironment();
+    const conn = connection(env);
+    const states: string[] = [];
+    conn.on("state", (s) => states.push(s.state));
+    conn.connect();
+    const socket = FakeSocket.all[0]!;
+    expect(socket.url).toBe("wss://chat.test/api/chats/7/ws?token=tok");
+    socket.accept();
+    expect(states).toEqual(["connecting", "open"]);
+    conn.startTyping();
+    conn.stopTyping();
+    expect(socket.frames()).toEqual([
+      { event: ClientEvent.TypingStart, data: { chatId: 7 } },
+      { event: ClientEvent.TypingStop, data: { chatId: 7 } },
+    ]);
+  });
+
+  it("resolves sendMessage with its ack and rejects it with the error for its clientId", async () => {
+    const { env } = fakeEnvironment();
+    const conn = connection(env);
+    conn.connect();
+    const socket = FakeSocket.all[0]!;
+    socket.accept();
+    const sent = conn.sendMessage("hello");
+    const refused = conn.sendMessage("too fast");
+    expect(socket.frames().map((f) => f.data)).toEqual([
+      { chatId: 7, content: "hello", clientId: "c1" },
+      { chatId: 7, content: "too fast", clientId: "c2" },
+    ]);
+    socket.push(ServerEvent.MessageSent, { messageId: 10, chatId: 7, timestamp: "t", clientId: "c1" });
+    socket.push(ServerEvent.Error, { error: "slow down", code: ErrorCode.RateLimited, event: ClientEvent.SendMessage, clientId: "c2" });
+    await expect(sent).resolves.toMatchObject({ messageId: 10 });
+    await expect(refused).rejects.toBeInstanceOf(SendError);
+    expect(conn.unacknowledged).toEqual([]);
+  });
+
+  it("reconnects with backoff and jitter, asks for what it missed, and resends unacknowledged messages with their clientIds", async () => {
+    const { env, advance, pendingTimers } = fakeEnvironment();
+    const conn = connection(env);
+    const received: number[] = [];
+    conn.on(ServerEvent.ReceiveMessage, (m) => received.push(m.id));
+    const states: string[] = [];
+    conn.on("state", (s) => states.push(s.state));
+    conn.connect();
+    const first = FakeSocket.all[0]!;
+    first.accept();
+    first.push(ServerEvent.ReceiveMessage, message(5));
+    const lost = conn.sendMessage("in flight");
+    first.drop();
+    expect(states.at(-1)).toBe("reconnecting");
+    // First retry: half of 500 ms plus jitter (random = 0.5) = 375 ms.
+    expect(pendingTimers()).toEqual([375]);
+    advance(375);
+    const second = FakeSocket.all[1]!;
+    expect(second.url).toContain("since=5");
+    second.drop();
+    expect(pendingTimers()).toEqual([750]);
+    advance(750);
+    const third = FakeSocket.all[2]!;
+    expect(third.frames()).toEqual([]);
+    third.accept();
+    expect(third.frames()).toEqual([{ event: ClientEvent.SendMessage, data: { chatId: 7, content: "in flight", clientId: "c1" } }]);
+    // The replay repeats message 5: delivered once only.
+    third.push(ServerEvent.ReceiveMessage, message(5));
+    third.push(ServerEvent.ReceiveMessage, message(6));
+    third.push(ServerEvent.MessageSent, { messageId: 7, chatId: 7, timestamp: "t", clientId: "c1" });
+    await expect(lost).resolves.toMatchObject({ messageId: 7 });
+    expect(received).toEqual([5, 6]);
+    expect(conn.lastMessageId).toBe(7);
+    // Each failed attempt is reported (with its close code), then the recovery.
+    expect(states).toEqual(["connecting", "open", "reconnecting", "reconnecting", "open"]);
+  });
+
+  it("keeps a message the server failed to store and sends it again after reconnecting", async () => {
+    const { env, advance } = fakeEnvironment();
+    const conn = connection(env);
+    conn.connect();
+    FakeSocket.all[0]!.accept();
+    const pending = conn.sendMessage("retry me");
+    FakeSocket.all[0]!.push(ServerEvent.Error, { error: "not stored", code: ErrorCode.Internal, clientId: "c1" });
+    expect(conn.unacknowledged).toEqual([{ clientId: "c1", content: "retry me" }]);
+    FakeSocket.all[0]!.drop();
+    advance(1000);
+    FakeSocket.all[1]!.accept();
+    FakeSocket.all[1]!.push(ServerEvent.MessageSent, { messageId: 3, chatId: 7, timestamp: "t", clientId: "c1" });
+    await expect(pending).resolves.toMatchObject({ messageId: 3 });
+  });
+
+  it("queues messages sent while disconnected", async () => {
+    const { env } = fakeEnvironment();
+    const conn = connection(env, 40);
+    const early = conn.sendMessage("before open");
+    conn.connect();
+    const socket = FakeSocket.all[0]!;
+    expect(socket.url).toContain("since=40");
+    socket.accept();
+    expect(socket.frames()).toHaveLength(1);
+    socket.push(ServerEvent.MessageSent, { messageId: 41, chatId: 7, timestamp: "t", clientId: "c1" });
+    await expect(early).resolves.toMatchObject({ messageId: 41 });
+  });
+
+  it("stops for good when removed from the chat (4003) and fails what was pending", async () => {
+    const { env, pendingTimers } = fakeEnvironment();
+    const conn = connection(env);
+    const states: { state: string; closeCode?: number }[] = [];
+    conn.on("state", (s) => states.push(s));
+    conn.connect();
+    FakeSocket.all[0]!.accept();
+    const pending = conn.sendMessage("too late");
+    FakeSocket.all[0]!.drop(4003);
+    await expect(pending).rejects.toMatchObject({ payload: { code: ErrorCode.Forbidden } });
+    expect(states.at(-1)).toEqual({ state: "closed", closeCode: 4003 });
+    expect(pendingTimers()).toEqual([]);
+  });
+
+  it("sends a keep-alive ping while open", () => {
+    const { env, advance } = fakeEnvironment();
+    const conn = connection(env);
+    conn.connect();
+    const socket = FakeSocket.all[0]!;
+    socket.accept();
+    advance(25_000);
+    advance(25_000);
+    expect(socket.sent.filter((s) => s === "ping")).toHaveLength(2);
+    conn.close();
+    advance(100_000);
+    expect(socket.sent.filter((s) => s === "ping")).toHaveLength(2);
+  });
+});
