@@ -89,6 +89,22 @@ test("two users chat in real time against wrangler dev", async () => {
   b.ws.close();
 });
 
+test("serves the web app with security headers, and the API beside it", async () => {
+  const page = await fetch(server.url + "/");
+  assert.equal(page.status, 200);
+  assert.match(page.headers.get("content-type"), /text\/html/);
+  assert.match(await page.text(), /<script type="module" src="\/app.js">/);
+  const csp = page.headers.get("content-security-policy");
+  assert.match(csp, /script-src 'self'/);
+  assert.doesNotMatch(csp, /unsafe-inline/);
+  assert.equal(page.headers.get("x-content-type-options"), "nosniff");
+  assert.equal(page.headers.get("referrer-policy"), "no-referrer");
+  const script = await fetch(server.url + "/app.js");
+  assert.match(script.headers.get("content-type"), /javascript/);
+  const api = await fetch(server.url + "/api/nope");
+  assert.equal(api.status, 401);
+});
+
 test("a token in the query string never reaches the dev server's log", async () => {
   await new Promise((r) => setTimeout(r, 300));
   assert.ok(server.output.some((line) => /GET \/api\/chats\/\d+\/ws 101/.test(line)), "the upgrades were logged");

@@ -1,0 +1,60 @@
+/** The sidebar's chat list, kept live by the inbox socket; `GET /api/chats` stays the truth. */
+import type { Chat, User } from "../protocol/models";
+import { h, replace } from "./dom";
+
+export function chatTitle(chat: Chat, me: User): string {
+  if (chat.type === "group") return chat.name ?? "Group";
+  return chat.members.find((m) => m.id !== me.id)?.username ?? "Direct chat";
+}
+
+const activity = (c: Chat) => Date.parse(c.lastMessage?.timestamp ?? c.createdAt);
+
+export class ChatList {
+  readonly chats = new Map<number, Chat>();
+  readonly element = h("ul", { class: "chats", "data-testid": "chat-list" });
+  activeId: number | null = null;
+
+  constructor(
+    private readonly me: User,
+    private readonly onSelect: (chat: Chat) => void,
+  ) {}
+
+  set(chats: Chat[]): void {
+    this.chats.clear();
+    for (const chat of chats) this.chats.set(chat.id, chat);
+    this.render();
+  }
+
+  upsert(chat: Chat): void {
+    this.chats.set(chat.id, chat);
+    this.render();
+  }
+
+  update(chatId: number, patch: Partial<Chat>): void {
+    const chat = this.chats.get(chatId);
+    if (!chat) return;
+    this.chats.set(chatId, { ...chat, ...patch });
+    this.render();
+  }
+
+  remove(chatId: number): void {
+    this.chats.delete(chatId);
+    this.render();
+  }
+
+  render(): void {
+    const sorted = [...this.chats.values()].sort((a, b) => activity(b) - activity(a) || b.id - a.id);
+    replace(
+      this.element,
+      ...sorted.map((chat) =>
+        h(
+          "li",
+          { class: chat.id === this.activeId ? "active" : "", "data-chat-id": chat.id, onclick: () => this.onSelect(chat) },
+          h("span", { class: "name" }, chatTitle(chat, this.me)),
+          chat.unreadCount > 0 && chat.id !== this.activeId ? h("span", { class: "badge", "data-testid": "unread" }, String(chat.unreadCount)) : null,
+          h("span", { class: "last" }, chat.lastMessage ? `${chat.lastMessage.sender.username}: ${chat.lastMessage.content}` : "No messages yet"),
+        ),
+      ),
+    );
+  }
+}

@@ -1,0 +1,139 @@
+/** The web app: sign in, the live chat list, and one open chat at a time. */
+import { ApiClient } from "../client/api";
+import { InboxConnection } from "../client/inbox-connection";
+import { browserEnvironment } from "../client/socket";
+import { InboxEvent } from "../protocol/events";
+import type { AuthResponse, Chat } from "../protocol/models";
+import { ChatList } from "./chat-list";
+import { ChatView } from "./chat-view";
+import { h, replace } from "./dom";
+import { clearSession, loadSession, saveSession } from "./session";
+
+const root = document.getElementById("app")!;
+const api = new ApiClient(location.origin);
+
+function showLogin(): void {
+  const username = h("input", { placeholder: "username", autocomplete: "username", "data-testid": "username" });
+  const password = h("input", { type: "password", placeholder: "password (8+ characters)", autocomplete: "current-password", "data-testid": "password" });
+  const error = h("div", { class: "error", "data-testid": "login-error" });
+  const submit = (action: "login" | "register") => async () => {
+    error.textContent = "";
+    try {
+      const session = await api[action](username.value.trim(), password.value);
+      saveSession(session);
+      void showApp(session);
+    } catch (err) {
+      error.textContent = (err as Error).message;
+    }
+  };
+  replace(
+    root,
+    h(
+      "form",
+      { class: "login", onsubmit: (e) => (e.preventDefault(), void submit("login")()) },
+      h("h1", {}, "Edge chat"),
+      username,
+      password,
+      h("button", { class: "primary", type: "submit", "data-testid": "login" }, "Log in"),
+      h("button", { type: "button", onclick: () => void submit("register")(), "data-testid": "register" }, "Create account"),
+      error,
+    ),
+  );
+}
+
+async function showApp(session: AuthResponse): Promise<void> {
+  api.token = session.token;
+  const me = session.user;
+  const shell = h("div", { class: "shell" });
+  let pane: HTMLElement = h("main", { class: "chat" }, h("p", { class: "empty" }, "Pick a chat or start one."));
+  let view: ChatView | null = null;
+
+  const list = new ChatList(me, (chat) => void openChat(chat));
+  const inbox = new InboxConnection({ baseUrl: location.origin, token: session.token, env: browserEnvironment() });
+
+  const openChat = async (chat: Chat) => {
+    view?.close();
+    list.activeId = chat.id;
+    list.update(chat.id, { unreadCount: 0 });
+    shell.classList.add("in-chat");
+    view = new ChatView(api, me, chat, {
+      onRead: (chatId, messageId) => void api.markRead(chatId, messageId).catch(() => {}),
+      onLeft: (chatId) => list.remove(chatId),
+      onBack: () => shell.classList.remove("in-chat"),
+    });
+    pane.replaceWith(view.element);
+    pane = view.element;
+    await view.open();
+  };
+
+  inbox.on(InboxEvent.ChatActivity, ({ chatId, lastMessage, unreadCount }) => {
+    if (!list.chats.has(chatId)) return void api.getChat(chatId).then((c) => list.upsert(c), () => {});
+    list.update(chatId, { lastMessage, unreadCount: chatId === list.activeId ? 0 : unreadCount });
+  });
+  inbox.on(InboxEvent.ChatAdded, ({ chat }) => list.upsert(chat));
+  inbox.on(InboxEvent.ChatRemoved, ({ chatId }) => list.remove(chatId));
+  inbox.on(InboxEvent.ChatRead, ({ chatId, unreadCount }) => list.update(chatId, { unreadCount }));
+  // A fresh list after every (re)connect: the inbox is a hint, the list is the truth.
+  inbox.on("state", ({ state }) => {
+    if (state === "open") void api.listChats().then((chats) => list.set(chats), () => {});
+  });
+
+  const error = h("div", { class: "error" });
+  const search = h("input", { placeholder: "Find a user to chat with", "data-testid": "user-search" });
+  const results = h("div", { class: "results", "data-testid": "user-results" });
+  const groupName = h("input", { placeholder: "New group name", maxLength: 100, "data-testid": "group-name" });
+  const guard = (fn: () => Promise<unknown>) => () => void fn().catch((err: Error) => (error.textContent = err.message));
+
+  const findUsers = guard(async () => {
+    const users = search.value.trim() ? await api.searchUsers(search.value.trim()) : [];
+    replace(
+      results,
+      ...users.map((u) =>
+        h("button", { onclick: guard(async () => {
+          const chat = await api.createChat({ type: "direct", userId: u.id });
+          list.upsert(chat);
+          replace(results);
+          search.value = "";
+          await openChat(chat);
+        }) }, `Chat with ${u.username}`),
+      ),
+    );
+  });
+  search.addEventListener("input", findUsers);
+
+  replace(
+    shell,
+    h(
+      "aside",
+      { class: "sidebar" },
+      h("header", {}, h("span", { class: "me", "data-testid": "me" }, me.username), h("button", { onclick: () => (inbox.close(), view?.close(), clearSession(), showLogin()), "data-testid": "logout" }, "Log out")),
+      h(
+        "div",
+        { class: "tools" },
+        search,
+        results,
+        h("form", { onsubmit: (e) => (e.preventDefault(), guard(async () => {
+          const chat = await api.createChat({ type: "group", name: groupName.value, memberIds: [] });
+          groupName.value = "";
+          list.upsert(chat);
+          await openChat(chat);
+        })()) }, groupName, h("button", { type: "submit", "data-testid": "create-group" }, "Create")),
+        error,
+      ),
+      list.element,
+    ),
+    pane,
+  );
+  replace(root, shell);
+  try {
+    list.set(await api.listChats());
+  } catch {
+    clearSession();
+    return showLogin();
+  }
+  inbox.connect();
+}
+
+const session = loadSession();
+if (session) void showApp(session);
+else showLogin();
