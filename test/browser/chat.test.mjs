@@ -1,0 +1,144 @@
+// Browser tests: two people in two Chromium contexts use the real web app against `wrangler dev`.
+import assert from "node:assert/strict";
+import { existsSync, mkdirSync } from "node:fs";
+import { after, afterEach, before, test } from "node:test";
+import { chromium } from "playwright-core";
+import { startDevServer } from "../support/dev-server.mjs";
+
+const PORT = Number(process.env.BROWSER_TEST_PORT ?? 8792);
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+const SHOTS = new URL("../../test-results/", import.meta.url).pathname;
+const WAIT = { timeout: 10_000 };
+let server, browser;
+const pages = [];
+
+before(async () => {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`Chromium not found at ${CHROMIUM}: install it (Debian/Ubuntu: apt-get install -y chromium) or set CHROMIUM_PATH`);
+  }
+  server = await startDevServer({ port: PORT });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
+  });
+});
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+afterEach(async (t) => {
+  if (t.passed === false || process.exitCode) {
+    mkdirSync(SHOTS, { recursive: true });
+    for (const [i, page] of pages.entries()) await page.screenshot({ path: `${SHOTS}/${t.name.replace(/\W+/g, "-")}-${i}.png` }).catch(() => {});
+  }
+  pages.length = 0;
+});
+
+const suffix = Date.now().toString(36).slice(-5);
+async function person(name, viewport = { width: 1100, height: 750 }) {
+  const context = await browser.newContext({ viewport });
+  const page = await context.newPage();
+  pages.push(page);
+  await page.goto(server.url + "/");
+  await page.getByTestId("username").fill(`${name}_${suffix}`);
+  await page.getByTestId("password").fill(`password-${name}`);
+  await page.getByTestId("register").click();
+  await page.getByTestId("me").waitFor(WAIT);
+  return { context, page, username: `${name}_${suffix}` };
+}
+/** Polls until the element's text is `expected` (works for empty, zero-height elements too). */
+async function textBecomes(locator, expected, timeout = WAIT.timeout) {
+  const deadline = Date.now() + timeout;
+  let text;
+  while ((text = await locator.textContent()) !== expected) {
+    if (Date.now() > deadline) throw new Error(`text stayed ${JSON.stringify(text)}, expected ${JSON.stringify(expected)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+const messages = (page) => page.getByTestId("messages").getByTestId("message").locator(".text").allTextContents();
+async function send(page, text) {
+  await page.getByTestId("composer").fill(text);
+  await page.getByTestId("composer").press("Enter");
+}
+async function openChatWith(page, username) {
+  await page.getByTestId("user-search").fill(username.slice(0, 6));
+  await page.getByTestId("user-results").getByText(`Chat with ${username}`).click(WAIT);
+  await page.getByTestId("chat-title").filter({ hasText: username }).waitFor(WAIT);
+}
+async function openListed(page, title) {
+  await page.getByTestId("chat-list").getByText(title, { exact: true }).click(WAIT);
+  await page.getByTestId("chat-title").filter({ hasText: title }).waitFor(WAIT);
+}
+
+test("two people chat both ways with typing, presence and a visit offline", async () => {
+  const ann = await person("ann");
+  const bob = await person("bob", { width: 390, height: 780 });
+  await openChatWith(ann.page, bob.username);
+  // Bob's list learns of the new chat live, through his inbox.
+  await openListed(bob.page, ann.username);
+
+  await ann.page.getByTestId("online").filter({ hasText: bob.username }).waitFor(WAIT);
+  await send(ann.page, "hi <b>bob</b>");
+  await bob.page.getByTestId("messages").getByText("hi <b>bob</b>").waitFor(WAIT);
+  assert.equal(await bob.page.locator(".msg b").count(), 0, "content is rendered as text, not HTML");
+  await send(bob.page, "hey ann");
+  await ann.page.getByTestId("messages").getByText("hey ann").waitFor(WAIT);
+  await ann.page.locator(".msg.mine:not(.pending)").first().waitFor(WAIT);
+
+  await bob.page.getByTestId("composer").pressSequentially("typing...");
+  await ann.page.getByTestId("typing").filter({ hasText: `${bob.username} is typing…` }).waitFor(WAIT);
+  await bob.page.getByTestId("composer").press("Enter");
+  await ann.page.getByTestId("messages").getByText("typing...").waitFor(WAIT);
+  await textBecomes(ann.page.getByTestId("typing"), "");
+
+  // Bob goes away (his browser closes); ann writes meanwhile; bob comes back and sees it once.
+  await bob.page.close();
+  await ann.page.getByTestId("online").filter({ hasText: "nobody else online" }).waitFor(WAIT);
+  await send(ann.page, "while you were away");
+  await ann.page.locator(".msg.mine:not(.pending)").filter({ hasText: "while you were away" }).waitFor(WAIT);
+  const back = await bob.context.newPage();
+  pages.push(back);
+  await back.goto(server.url + "/");
+  await back.getByTestId("chat-list").getByTestId("unread").filter({ hasText: "1" }).waitFor(WAIT);
+  await openListed(back, ann.username);
+  await back.getByTestId("messages").getByText("while you were away").waitFor(WAIT);
+  assert.deepEqual(await messages(back), ["hi <b>bob</b>", "hey ann", "typing...", "while you were away"]);
+
+  // The server goes down: both show "Reconnecting…", ann's message waits, and arrives exactly once.
+  await server.kill();
+  await ann.page.getByTestId("banner").filter({ hasText: "Reconnecting" }).waitFor(WAIT);
+  await back.getByTestId("banner").filter({ hasText: "Reconnecting" }).waitFor(WAIT);
+  await send(ann.page, "sent during the outage");
+  await ann.page.locator(".msg.pending").filter({ hasText: "sent during the outage" }).waitFor(WAIT);
+  server = await startDevServer({ port: PORT, persistTo: server.persistTo });
+  await back.getByTestId("messages").getByText("sent during the outage").waitFor({ timeout: 40_000 });
+  await ann.page.locator(".msg.mine:not(.pending)").filter({ hasText: "sent during the outage" }).waitFor(WAIT);
+  await textBecomes(back.getByTestId("banner"), "");
+  assert.deepEqual(await messages(back), ["hi <b>bob</b>", "hey ann", "typing...", "while you were away", "sent during the outage"]);
+  assert.deepEqual(await messages(ann.page), await messages(back));
+  await ann.context.close();
+  await bob.context.close();
+});
+
+test("a group admin removes a member, whose view says so", async () => {
+  const ann = await person("gann");
+  const cid = await person("gcid");
+  await ann.page.getByTestId("group-name").fill("Book club");
+  await ann.page.getByTestId("create-group").click();
+  await ann.page.getByTestId("chat-title").filter({ hasText: "Book club" }).waitFor(WAIT);
+  await ann.page.getByTestId("admin-toggle").click();
+  await ann.page.getByTestId("add-member-input").fill(cid.username);
+  await ann.page.getByTestId("add-member-input").press("Enter");
+  await ann.page.getByTestId("admin-panel").getByText(cid.username).waitFor(WAIT);
+
+  await openListed(cid.page, "Book club");
+  await send(cid.page, "glad to be here");
+  await ann.page.getByTestId("messages").getByText("glad to be here").waitFor(WAIT);
+
+  await ann.page.getByTestId(`remove-${cid.username}`).click();
+  await cid.page.getByTestId("banner").filter({ hasText: "You were removed from this chat." }).waitFor(WAIT);
+  assert.equal(await cid.page.getByTestId("composer").isDisabled(), true);
+  await cid.page.getByTestId("chat-list").getByText("Book club").waitFor({ state: "detached", ...WAIT });
+  await ann.context.close();
+  await cid.context.close();
+});
