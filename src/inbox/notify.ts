@@ -12,9 +12,24 @@ export function inboxOf(env: Env, userId: number): DurableObjectStub<InboxRoom> 
 
 const frame = <K extends keyof InboxPayloads>(event: K, data: InboxPayloads[K]) => encodeFrame<InboxPayloads, K>(event, data);
 
-/** One call per user; a failing inbox is logged and skipped, never passed on to the caller. */
+/**
+ * How long a flush waits for inboxes before it lets the room's next window go ahead. A hung inbox
+ * must not freeze a chat's activity for every other member; its call keeps running on its own.
+ */
+export const INBOX_DELIVERY_TIMEOUT_MS = 2000;
+
+/** One call per user; a failing or hung inbox is logged and skipped, never passed on to the caller. */
 async function tell(env: Env, framesByUser: Map<number, string[]>): Promise<void> {
-  const results = await Promise.allSettled([...framesByUser].map(([userId, frames]) => inboxOf(env, userId).deliver(frames)));
+  const settled = Promise.allSettled([...framesByUser].map(([userId, frames]) => inboxOf(env, userId).deliver(frames)));
+  let giveUp = () => {};
+  const timedOut = new Promise<"timeout">((resolve) => (giveUp = () => resolve("timeout")));
+  const timer = setTimeout(giveUp, INBOX_DELIVERY_TIMEOUT_MS);
+  const results = await Promise.race([settled, timedOut]);
+  clearTimeout(timer);
+  if (results === "timeout") {
+    console.error(`inbox delivery to ${framesByUser.size} users still pending after ${INBOX_DELIVERY_TIMEOUT_MS} ms; moving on`);
+    return;
+  }
   const failed = results.filter((r) => r.status === "rejected").length;
   if (failed > 0) console.error(`inbox delivery failed for ${failed} of ${results.length} users`);
 }

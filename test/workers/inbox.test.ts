@@ -1,17 +1,16 @@
 /** The per-user inbox: live chat list updates across chats and devices. */
-import { env, evictDurableObject, runInDurableObject, SELF } from "cloudflare:test";
+import { evictDurableObject, SELF } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
-import type { InboxRoom } from "../../src/inbox/inbox-room";
 import { ErrorCode } from "../../src/protocol/errors";
 import { ClientEvent, InboxEvent, ServerEvent } from "../../src/protocol/events";
 import type { Chat } from "../../src/protocol/models";
 import { api, BASE, connect, connectInbox, createGroup, register, type TestUser } from "./helpers";
+import { breakInbox, inboxStub, restoreInboxes } from "./inbox-hooks";
 
 let ann: TestUser, bob: TestUser, cid: TestUser;
 beforeAll(async () => {
   [ann, bob, cid] = await Promise.all([register("ann"), register("bob"), register("cid")]);
 });
-const inboxStub = (userId: number) => env.INBOX.get(env.INBOX.idFromName(String(userId)));
 const post = (chat: Chat, user: TestUser, content: string) =>
   api("POST", `/api/chats/${chat.id}/messages`, { token: user.token, body: { content } });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -122,25 +121,27 @@ describe("robustness", () => {
   it("never makes a sender wait for, or fail because of, a broken inbox", async () => {
     const chat = await createGroup(ann, [bob], "Broken inbox");
     const inbox = await connectInbox(bob.token);
-    // Bob's inbox stops answering (never resolves) or throws.
-    await runInDurableObject(inboxStub(bob.user.id), (room: InboxRoom) => {
-      (room as unknown as { deliver: () => Promise<void> }).deliver = () => new Promise(() => {});
-    });
     const a = await connect(chat.id, ann.token);
     const b = await connect(chat.id, bob.token);
-    const started = Date.now();
-    a.sendJson(ClientEvent.SendMessage, { content: "still fine", clientId: "s1" });
-    await a.next(ServerEvent.MessageSent);
-    expect(Date.now() - started).toBeLessThan(1000);
-    expect((await b.next(ServerEvent.ReceiveMessage)).content).toBe("still fine");
-    await runInDurableObject(inboxStub(bob.user.id), (room: InboxRoom) => {
-      (room as unknown as { deliver: () => Promise<void> }).deliver = async () => {
-        throw new Error("inbox exploded");
-      };
-    });
-    const res = await post(chat, ann, "and again");
-    expect(res.status).toBe(201);
-    expect((await b.next(ServerEvent.ReceiveMessage, 2)).content).toBe("and again");
+    try {
+      // Bob's inbox accepts calls and never answers.
+      await breakInbox(bob.user.id, "hang");
+      const started = Date.now();
+      a.sendJson(ClientEvent.SendMessage, { content: "still fine", clientId: "s1" });
+      await a.next(ServerEvent.MessageSent);
+      expect(Date.now() - started).toBeLessThan(1000);
+      expect((await b.next(ServerEvent.ReceiveMessage)).content).toBe("still fine");
+      // Now it throws on every call.
+      await breakInbox(bob.user.id, "throw");
+      const res = await post(chat, ann, "and again");
+      expect(res.status).toBe(201);
+      expect((await b.next(ServerEvent.ReceiveMessage, 2)).content).toBe("and again");
+      // Neither message reached the broken inbox, so the faults were real.
+      await sleep(300);
+      expect(inbox.of(InboxEvent.ChatActivity)).toHaveLength(0);
+    } finally {
+      await restoreInboxes([bob.user.id]);
+    }
     a.close();
     b.close();
     inbox.close();
