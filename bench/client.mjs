@@ -1,0 +1,96 @@
+// The bench's side of PROTOCOL.md: HTTP setup helpers and a JSON-frame WebSocket client
+// (Node's built-in WebSocket; no dependency).
+import { ClientEvent, PING, PONG, ServerEvent } from "../src/protocol/events.ts";
+
+export function api(base) {
+  return async function http(method, path, body, token) {
+    const res = await fetch(base + path, {
+      method,
+      headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`${method} ${path} -> ${res.status} ${text}`);
+    return text ? JSON.parse(text) : null;
+  };
+}
+
+/** Registers `count` users (setup: untimed). PBKDF2 makes each one slow, so a few run at once. */
+export async function makeUsers(http, prefix, count) {
+  const users = new Array(count);
+  await pool(
+    Array.from({ length: count }, (_, i) => i),
+    4,
+    async (i) => {
+      const { token, user } = await http("POST", "/api/auth/register", { username: `${prefix}_${i}`, password: "bench-password-123" });
+      users[i] = { token, id: user.id, username: user.username };
+    },
+  );
+  return users;
+}
+
+export async function makeChats(http, users, count, label) {
+  const [owner, ...rest] = users;
+  const chats = [];
+  for (let i = 0; i < count; i++) {
+    const chat = await http("POST", "/api/chats", { type: "group", name: `${label} ${i}`, memberIds: rest.map((u) => u.id) }, owner.token);
+    chats.push(chat.id);
+  }
+  return chats;
+}
+
+/** Opens a chat socket; resolves once `joined_chat` arrived. `onFrame(event, data)` sees every frame after. */
+export function openSocket(base, chatId, user, timeoutMs = 30_000) {
+  const url = `${base.replace(/^http/, "ws")}/api/chats/${chatId}/ws?token=${user.token}`;
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url);
+    const timer = setTimeout(() => (ws.close(), reject(new Error("join timeout"))), timeoutMs);
+    const sock = {
+      ws,
+      user,
+      chatId,
+      handler: () => {},
+      pongs: 0,
+      closed: false,
+      onFrame(cb) {
+        sock.handler = cb;
+      },
+      send(content, clientId) {
+        ws.send(JSON.stringify({ event: ClientEvent.SendMessage, data: { chatId, content, clientId } }));
+      },
+      ping() {
+        ws.send(PING);
+      },
+      close() {
+        if (!sock.closed) ws.close();
+        sock.closed = true;
+      },
+    };
+    ws.onmessage = ({ data: text }) => {
+      if (text === PONG) return void sock.pongs++;
+      const { event, data } = JSON.parse(text);
+      if (event === ServerEvent.JoinedChat) {
+        clearTimeout(timer);
+        resolve(sock);
+      }
+      sock.handler(event, data);
+    };
+    ws.onerror = (e) => (clearTimeout(timer), reject(new Error(`socket error: ${e.message ?? "upgrade failed"}`)));
+    ws.onclose = () => (sock.closed = true);
+  });
+}
+
+export async function pool(items, concurrency, fn) {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, items.length) }, async () => {
+      while (next < items.length) await fn(items[next++]);
+    }),
+  );
+}
+
+export function percentiles(values) {
+  const sorted = Float64Array.from(values).sort();
+  const at = (p) => (sorted.length ? +sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))].toFixed(2) : null);
+  return { p50: at(50), p95: at(95), p99: at(99), max: at(100) };
+}

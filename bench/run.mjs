@@ -1,0 +1,126 @@
+#!/usr/bin/env node
+// `npm run bench [-- quick] [-- serve] [-- scenario ...] [-- --d1-delay 150] [-- --url http://...] [-- --keep]`
+// Starts the service on fresh local state (unless --url), runs the scenarios one after another,
+// prints a table and workerd's memory before and after, writes JSON to bench-results/.
+// Exit 1 if any scenario lost, duplicated or failed anything.
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { connect, history, idle, messaging } from "./scenarios.mjs";
+import { rssMb, startService } from "./server.mjs";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const { values: opt, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    url: { type: "string" },
+    port: { type: "string", default: "8860" },
+    "d1-delay": { type: "string", default: "0" },
+    keep: { type: "boolean", default: false },
+  },
+});
+const quick = positionals.includes("quick");
+const k = quick ? 5 : 1;
+const S = (n) => Math.max(1, Math.round(n / k));
+
+/** name -> [runner, params]; the same shapes as ../shared/bench/compare.sh. */
+const SCENARIOS = {
+  write: [messaging, { rooms: 1, clients: 2, senders: 1, messages: S(20000), window: 100 }],
+  fanout: [messaging, { rooms: 1, clients: 100, senders: 1, messages: S(5000), window: 50 }],
+  fanout4: [messaging, { rooms: 1, clients: 100, senders: 4, messages: S(2000), window: 50 }],
+  rooms: [messaging, { rooms: 50, clients: 10, senders: 1, messages: S(200), window: 20 }],
+  connect: [connect, { connections: S(2000), concurrency: 50 }],
+  idle: [idle, { rooms: quick ? 20 : 100, clients: 50, hold: quick ? 15 : 30 }],
+  history: [history, { messages: S(10000), readers: 4, limit: 100 }],
+  inbox: [inbox, {}],
+};
+const wanted = positionals.filter((p) => p !== "quick" && p !== "serve");
+for (const w of wanted) if (!SCENARIOS[w]) throw new Error(`unknown scenario ${w}; known: ${Object.keys(SCENARIOS).join(", ")}`);
+const names = wanted.length ? wanted : Object.keys(SCENARIOS);
+
+/** The inbox scenario lives in bench/inbox.mjs (its own script, `npm run bench:inbox`); run it if present. */
+async function inbox({ url }) {
+  const script = join(root, "bench", "inbox.mjs");
+  if (!existsSync(script)) return { skipped: "bench/inbox.mjs not present" };
+  const res = spawnSync(process.execPath, [script, "--url", url, ...(quick ? ["quick"] : [])], { encoding: "utf8", timeout: 600_000 });
+  process.stderr.write(res.stderr ?? "");
+  const last = (res.stdout ?? "").trim().split("\n").at(-1);
+  let parsed;
+  try {
+    parsed = JSON.parse(last);
+  } catch {
+    parsed = { output: last };
+  }
+  return { ...parsed, ...(res.status !== 0 ? { error: `bench/inbox.mjs exited ${res.status}` } : {}) };
+}
+
+const delay = Number(opt["d1-delay"]);
+let service = null;
+let url = opt.url;
+if (!url) {
+  console.error(`starting the service on port ${opt.port}${delay ? ` with ${delay} ms injected D1 latency` : ""} ...`);
+  service = await startService({
+    port: Number(opt.port),
+    entry: delay ? "bench/delayed-worker.js" : undefined,
+    vars: delay ? { D1_DELAY_MS: delay } : {},
+  });
+  url = service.url;
+}
+const stop = async () => service && !opt.keep && (await service.stop());
+for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => stop().then(() => process.exit(130)));
+// `serve`: just run the bench-configured service (for ../shared/bench/compare.sh) until interrupted.
+if (positionals.includes("serve")) {
+  console.log(`serving ${url} (workerd pid ${service?.workerdPid()}, inspector ${service?.inspectorPort}); Ctrl-C stops it`);
+  await new Promise(() => {});
+}
+
+const memory = () => ({ workerd_rss_mb: rssMb(service?.workerdPid()) });
+const report = { started: new Date().toISOString(), quick, d1_delay_ms: delay, url, memory_before: memory(), results: {} };
+console.error(`workerd RSS before: ${report.memory_before.workerd_rss_mb} MB`);
+let failed = false;
+for (const name of names) {
+  const [fn, params] = SCENARIOS[name];
+  console.error(`> ${name} ${JSON.stringify(params)}`);
+  let result;
+  try {
+    result = await fn({ url, service }, params);
+  } catch (e) {
+    result = { error: e.message };
+  }
+  const bad = result.error || result.lost > 0 || result.duplicates > 0 || result.failures > 0;
+  failed ||= Boolean(bad);
+  report.results[name] = { params, ...result, ...memory(), ok: !bad };
+  console.error(`  ${bad ? "FAIL" : "ok"} ${JSON.stringify(result)}`);
+}
+report.memory_after = memory();
+report.finished = new Date().toISOString();
+await stop();
+
+const rows = [["scenario", "rate", "p50 ms", "p99 ms", "lost", "dup", "notes"]];
+for (const [name, r] of Object.entries(report.results)) {
+  const lat = r.ack_ms && r.params.clients === 2 ? r.ack_ms : r.delivery_ms ?? r.connect_ms ?? r.page_ms ?? r.wake_delivery_ms ?? {};
+  const rate =
+    r.error ? "ERROR" :
+    r.skipped ? "skipped" :
+    name === "write" || name === "rooms" ? `${r.accepted_per_s} msg/s` :
+    r.deliveries_per_s != null ? `${r.deliveries_per_s} deliv/s` :
+    r.connects_per_s != null ? `${r.connects_per_s} conn/s` :
+    r.pages_per_s != null ? `${r.pages_per_s} pages/s (${r.messages_per_s} msg/s)` :
+    r.rss_kb_per_socket != null ? `${r.rss_kb_per_socket} KB/socket` : "-";
+  const notes =
+    r.error ?? r.skipped ??
+    (name === "idle"
+      ? `${r.open} open, ${r.pongs} pongs, ${r.rooms_woken_and_delivered} rooms woke; WebSocket objects awake ${r.ws_objects_in_isolate.awake} -> held ${r.ws_objects_in_isolate.held}; RSS ${r.rss_mb.before}->${r.rss_mb.held} MB`
+      : r.accepted_per_s != null ? `ack p99 ${r.ack_ms.p99} ms, ${r.acked}/${r.sent} acked` : "");
+  rows.push([name, rate, lat.p50 ?? "-", lat.p99 ?? "-", r.lost ?? "-", r.duplicates ?? "-", notes]);
+}
+const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
+for (const r of rows) console.log(r.map((c, i) => (i === 6 ? String(c) : String(c).padEnd(widths[i]))).join("  "));
+console.log(`workerd RSS: before ${report.memory_before.workerd_rss_mb} MB, after ${report.memory_after.workerd_rss_mb} MB`);
+mkdirSync(join(root, "bench-results"), { recursive: true });
+const file = join(root, "bench-results", `bench-${report.started.replace(/[:.]/g, "-")}${quick ? "-quick" : ""}${delay ? `-d1delay${delay}` : ""}.json`);
+writeFileSync(file, JSON.stringify(report, null, 2));
+console.log(`JSON: ${file}`);
+process.exit(failed ? 1 : 0);
