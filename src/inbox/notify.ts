@@ -18,9 +18,25 @@ const frame = <K extends keyof InboxPayloads>(event: K, data: InboxPayloads[K]) 
  */
 export const INBOX_DELIVERY_TIMEOUT_MS = 2000;
 
+/** Calls started between two yields to the event loop. */
+const CALLS_PER_TURN = 25;
+
+/**
+ * Starts one call per item, yielding to the event loop every CALLS_PER_TURN calls, so a flush to a
+ * large group never holds the room's thread long enough to delay an acknowledgement noticeably.
+ */
+async function callInChunks<T>(items: T[], call: (item: T) => Promise<void>): Promise<Promise<void>[]> {
+  const calls: Promise<void>[] = [];
+  for (let i = 0; i < items.length; i++) {
+    if (i > 0 && i % CALLS_PER_TURN === 0) await new Promise((resolve) => setTimeout(resolve, 0));
+    calls.push(call(items[i]!));
+  }
+  return calls;
+}
+
 /** One call per user; a failing or hung inbox is logged and skipped, never passed on to the caller. */
 async function tell(env: Env, framesByUser: Map<number, string[]>): Promise<void> {
-  const settled = Promise.allSettled([...framesByUser].map(([userId, frames]) => inboxOf(env, userId).deliver(frames)));
+  const settled = Promise.allSettled(await callInChunks([...framesByUser], ([userId, frames]) => inboxOf(env, userId).deliver(frames)));
   let giveUp = () => {};
   const timedOut = new Promise<"timeout">((resolve) => (giveUp = () => resolve("timeout")));
   const timer = setTimeout(giveUp, INBOX_DELIVERY_TIMEOUT_MS);
