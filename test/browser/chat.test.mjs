@@ -16,7 +16,8 @@ before(async () => {
   if (!existsSync(CHROMIUM)) {
     throw new Error(`Chromium not found at ${CHROMIUM}: install it (Debian/Ubuntu: apt-get install -y chromium) or set CHROMIUM_PATH`);
   }
-  server = await startDevServer({ port: PORT });
+  // Seeding a long history needs more than the contract's 10 messages a second.
+  server = await startDevServer({ port: PORT, vars: { MESSAGE_RATE_PER_SECOND: 1000, MESSAGE_BURST: 1000 } });
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
@@ -110,7 +111,7 @@ test("two people chat both ways with typing, presence and a visit offline", asyn
   await back.getByTestId("banner").filter({ hasText: "Reconnecting" }).waitFor(WAIT);
   await send(ann.page, "sent during the outage");
   await ann.page.locator(".msg.pending").filter({ hasText: "sent during the outage" }).waitFor(WAIT);
-  server = await startDevServer({ port: PORT, persistTo: server.persistTo });
+  server = await startDevServer({ port: PORT, persistTo: server.persistTo, vars: { MESSAGE_RATE_PER_SECOND: 1000, MESSAGE_BURST: 1000 } });
   await back.getByTestId("messages").getByText("sent during the outage").waitFor({ timeout: 40_000 });
   await ann.page.locator(".msg.mine:not(.pending)").filter({ hasText: "sent during the outage" }).waitFor(WAIT);
   await textBecomes(back.getByTestId("banner"), "");
@@ -141,4 +142,30 @@ test("a group admin removes a member, whose view says so", async () => {
   await cid.page.getByTestId("chat-list").getByText("Book club").waitFor({ state: "detached", ...WAIT });
   await ann.context.close();
   await cid.context.close();
+});
+
+test("scrolling up loads older pages of history", async () => {
+  const ann = await person("sann");
+  const token = await ann.page.evaluate(() => JSON.parse(localStorage.getItem("edge-chat-session")).token);
+  const headers = { "content-type": "application/json", authorization: `Bearer ${token}` };
+  const chat = await (await fetch(`${server.url}/api/chats`, { method: "POST", headers, body: JSON.stringify({ type: "group", name: "Archive" }) })).json();
+  for (let i = 0; i < 120; i++) {
+    await fetch(`${server.url}/api/chats/${chat.id}/messages`, { method: "POST", headers, body: JSON.stringify({ content: `old ${i}` }) });
+  }
+  await ann.page.reload();
+  await openListed(ann.page, "Archive");
+  const count = () => ann.page.getByTestId("messages").getByTestId("message").count();
+  await ann.page.getByTestId("messages").getByText("old 119").waitFor(WAIT);
+  assert.equal(await count(), 50);
+  for (const expected of [100, 120]) {
+    const deadline = Date.now() + WAIT.timeout;
+    while ((await count()) < expected) {
+      if (Date.now() > deadline) throw new Error(`expected ${expected} messages, have ${await count()}`);
+      await ann.page.getByTestId("messages").evaluate((el) => (el.scrollTop = 0));
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  const texts = await messages(ann.page);
+  assert.deepEqual(texts, Array.from({ length: 120 }, (_, i) => `old ${i}`));
+  await ann.context.close();
 });
