@@ -20,9 +20,15 @@ export function secretKey(secret: string | undefined): Uint8Array {
   return bytes;
 }
 
-export async function signToken(user: User, key: Uint8Array, now = Date.now()): Promise<string> {
+/** What a valid token says: who, and under which token version of that user it was issued. */
+export interface TokenClaims {
+  user: User;
+  version: number;
+}
+
+export async function signToken(user: User, version: number, key: Uint8Array, now = Date.now()): Promise<string> {
   const iat = Math.floor(now / 1000);
-  return new SignJWT({ username: user.username })
+  return new SignJWT({ username: user.username, ver: version })
     .setProtectedHeader({ alg: ALGORITHM, typ: "JWT" })
     .setSubject(String(user.id))
     .setIssuedAt(iat)
@@ -31,16 +37,18 @@ export async function signToken(user: User, key: Uint8Array, now = Date.now()): 
 }
 
 /**
- * The user a token names, or null for any token that is not ours and current: wrong algorithm
- * (`none` included), bad signature, missing or past `exp`, or malformed claims.
+ * The claims of a token, or null for any token that is not ours and current: wrong algorithm
+ * (`none` included), bad signature, missing or past `exp`, or malformed claims. Whether its
+ * version is still the user's is the caller's check (it needs the database).
  */
-export async function verifyToken(token: string, key: Uint8Array): Promise<User | null> {
+export async function verifyToken(token: string, key: Uint8Array): Promise<TokenClaims | null> {
   try {
     const { payload } = await jwtVerify(token, key, { algorithms: [ALGORITHM], requiredClaims: ["exp", "sub"] });
     const id = Number(payload.sub);
     const username = payload["username"];
-    if (!Number.isSafeInteger(id) || id <= 0 || typeof username !== "string") return null;
-    return { id, username };
+    const version = payload["ver"] ?? 0;
+    if (!Number.isSafeInteger(id) || id <= 0 || typeof username !== "string" || !Number.isSafeInteger(version)) return null;
+    return { user: { id, username }, version: version as number };
   } catch {
     return null;
   }

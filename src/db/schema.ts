@@ -14,9 +14,18 @@ export const users = sqliteTable(
     passwordHash: text("password_hash").notNull(),
     passwordSalt: text("password_salt").notNull(),
     createdAt: integer("created_at").notNull(),
+    /** Tokens carry the version they were issued under; bumping it revokes them all. */
+    tokenVersion: integer("token_version").notNull().default(0),
   },
   (t) => [uniqueIndex("users_username_key").on(t.usernameKey)],
 );
+
+/** Failed logins per key ("user:<name>" or "ip:<address>") within the current window. */
+export const loginFailures = sqliteTable("login_failures", {
+  key: text("key").primaryKey(),
+  count: integer("count").notNull(),
+  windowStart: integer("window_start").notNull(),
+});
 
 export const chats = sqliteTable(
   "chats",

@@ -1,4 +1,4 @@
-import { and, asc, eq, gte, lt, ne } from "drizzle-orm";
+import { and, asc, eq, gte, lt, ne, sql } from "drizzle-orm";
 import type { PasswordHash } from "../auth/password";
 import type { User } from "../protocol/models";
 import type { Database } from "./client";
@@ -22,9 +22,40 @@ export async function createUser(db: Database, username: string, password: Passw
   return rows[0] ?? null;
 }
 
+export async function findCredentialsById(db: Database, id: number) {
+  const [row] = await db.select().from(users).where(eq(users.id, id)).limit(1);
+  return row ?? null;
+}
+
 export async function findCredentials(db: Database, username: string) {
   const [row] = await db.select().from(users).where(eq(users.usernameKey, username.toLowerCase())).limit(1);
   return row ?? null;
+}
+
+/** The user's current token version, or null when the user no longer exists. */
+export async function findTokenVersion(db: Database, id: number): Promise<number | null> {
+  const [row] = await db.select({ version: users.tokenVersion }).from(users).where(eq(users.id, id)).limit(1);
+  return row?.version ?? null;
+}
+
+/** Revokes every token of the user; returns the new version. */
+export async function bumpTokenVersion(db: Database, id: number): Promise<number> {
+  const [row] = await db
+    .update(users)
+    .set({ tokenVersion: sql`${users.tokenVersion} + 1` })
+    .where(eq(users.id, id))
+    .returning({ version: users.tokenVersion });
+  return row!.version;
+}
+
+/** A new password revokes every token issued before it; returns the new token version. */
+export async function setPassword(db: Database, id: number, password: PasswordHash): Promise<number> {
+  const [row] = await db
+    .update(users)
+    .set({ passwordHash: password.hash, passwordSalt: password.salt, tokenVersion: sql`${users.tokenVersion} + 1` })
+    .where(eq(users.id, id))
+    .returning({ version: users.tokenVersion });
+  return row!.version;
 }
 
 export async function findUser(db: Database, id: number): Promise<User | null> {

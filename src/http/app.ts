@@ -9,6 +9,7 @@ import { limits } from "../protocol/limits";
 import type { AppEnv } from "./env";
 import { ApiError, errorResponse } from "./errors";
 import { requireUser } from "./middleware/auth";
+import { apiCors } from "./middleware/origin";
 import { authRoutes } from "./routes/auth";
 import { chatRoutes } from "./routes/chats";
 import { messageRoutes } from "./routes/messages";
@@ -31,6 +32,7 @@ export function createApp() {
     c.set("db", database(c.env.DB));
     await next();
   });
+  app.use("/api/*", apiCors);
   app.use(
     "/api/*",
     bodyLimit({

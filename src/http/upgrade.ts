@@ -3,9 +3,11 @@ import { ErrorCode } from "../protocol/errors";
 import { ROOM_USER_HEADER } from "../room/handshake";
 import type { AppEnv } from "./env";
 import { ApiError } from "./errors";
+import { requireAllowedOrigin } from "./middleware/origin";
 
-/** 426 unless the request asks for a WebSocket. */
+/** 426 unless the request asks for a WebSocket; 403 for a browser page from a foreign origin. */
 export function requireUpgrade(c: Context<AppEnv>): void {
+  requireAllowedOrigin(c);
   if (c.req.header("Upgrade")?.toLowerCase() !== "websocket") {
     throw new ApiError(ErrorCode.UpgradeRequired, "this route only speaks WebSocket");
   }

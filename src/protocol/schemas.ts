@@ -39,6 +39,7 @@ export const role = z.enum(["admin", "member"]);
 
 // ---- HTTP bodies ----
 export const credentialsBody = z.object({ username, password });
+export const changePasswordBody = z.object({ currentPassword: password, newPassword: password });
 export const createChatBody = z.discriminatedUnion("type", [
   z.object({ type: z.literal("direct"), userId: id }),
   z.object({ type: z.literal("group"), name: chatName, memberIds: z.array(id).max(1000).default([]) }),

@@ -128,7 +128,7 @@ describe("tokens", () => {
   });
 
   it("refuses a token whose user no longer exists", async () => {
-    const ghost = await signToken({ id: 987654321, username: "ghost" }, key);
+    const ghost = await signToken({ id: 987654321, username: "ghost" }, 0, key);
     expect((await me(ghost)).status).toBe(401);
   });
 
@@ -137,7 +137,7 @@ describe("tokens", () => {
     expect(await verifyToken(noName, key)).toBeNull();
     const badSub = await new SignJWT(claims()).setProtectedHeader({ alg: "HS256" }).setSubject("x5").setExpirationTime("1h").sign(key);
     expect(await verifyToken(badSub, key)).toBeNull();
-    expect(await verifyToken(user.token, key)).toEqual(user.user);
+    expect(await verifyToken(user.token, key)).toEqual({ user: user.user, version: 0 });
   });
 });
 

@@ -1,5 +1,6 @@
 import { createMiddleware } from "hono/factory";
 import { verifyToken } from "../../auth/token";
+import { findTokenVersion } from "../../db/users";
 import { ErrorCode } from "../../protocol/errors";
 import type { AppEnv } from "../env";
 import { ApiError } from "../errors";
@@ -11,16 +12,22 @@ function bearerToken(header: string | undefined): string | undefined {
 }
 
 /**
- * Requires a valid token. Browsers cannot set headers on a WebSocket, so routes that upgrade
- * (`allowQueryToken`) also accept `?token=`; that URL is never logged.
+ * Requires a valid, current token: signed by us, not expired, and issued under the user's current
+ * token version (logout and password changes bump it; a deleted user has none). Browsers cannot
+ * set headers on a WebSocket, so routes that upgrade (`allowQueryToken`) also accept `?token=`;
+ * no URL is ever logged.
  */
 export function requireUser(options: { allowQueryToken?: boolean } = {}) {
   return createMiddleware<AppEnv>(async (c, next) => {
     const token =
       bearerToken(c.req.header("Authorization")) ?? (options.allowQueryToken ? c.req.query("token") : undefined);
-    const user = token ? await verifyToken(token, c.var.signingKey) : null;
-    if (!user) throw new ApiError(ErrorCode.Unauthorized, token ? "invalid or expired token" : "missing bearer token");
-    c.set("user", user);
+    if (!token) throw new ApiError(ErrorCode.Unauthorized, "missing bearer token");
+    const claims = await verifyToken(token, c.var.signingKey);
+    if (!claims) throw new ApiError(ErrorCode.Unauthorized, "invalid or expired token");
+    if ((await findTokenVersion(c.var.db, claims.user.id)) !== claims.version) {
+      throw new ApiError(ErrorCode.Unauthorized, "token revoked");
+    }
+    c.set("user", claims.user);
     await next();
   });
 }

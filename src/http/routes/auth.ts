@@ -1,12 +1,14 @@
 import { Hono } from "hono";
+import { clearLoginFailures, loginBlockedFor, recordLoginFailure, throttleKeys } from "../../auth/login-throttle";
 import { DUMMY_HASH, hashPassword, verifyPassword } from "../../auth/password";
 import { signToken } from "../../auth/token";
-import { createUser, findCredentials } from "../../db/users";
+import { bumpTokenVersion, createUser, findCredentials, findCredentialsById, setPassword } from "../../db/users";
 import { ErrorCode } from "../../protocol/errors";
 import type { AuthResponse } from "../../protocol/models";
-import { credentialsBody } from "../../protocol/schemas";
+import { changePasswordBody, credentialsBody } from "../../protocol/schemas";
 import type { AppEnv } from "../env";
 import { ApiError } from "../errors";
+import { requireUser } from "../middleware/auth";
 import { validate } from "../validate";
 
 export const authRoutes = new Hono<AppEnv>()
@@ -14,16 +16,42 @@ export const authRoutes = new Hono<AppEnv>()
     const { username, password } = c.req.valid("json");
     const user = await createUser(c.var.db, username, await hashPassword(password));
     if (!user) throw new ApiError(ErrorCode.Conflict, "username is taken");
-    const body: AuthResponse = { token: await signToken(user, c.var.signingKey), user };
+    const body: AuthResponse = { token: await signToken(user, 0, c.var.signingKey), user };
     return c.json(body, 201);
   })
   .post("/login", validate("json", credentialsBody), async (c) => {
     const { username, password } = c.req.valid("json");
+    // Cloudflare sets CF-Connecting-IP at the edge; a client cannot choose it.
+    const keys = throttleKeys(username, c.req.header("CF-Connecting-IP"));
+    const wait = await loginBlockedFor(c.var.db, keys);
+    if (wait > 0) {
+      throw new ApiError(ErrorCode.RateLimited, "too many failed logins; try again later", { "Retry-After": String(wait) });
+    }
     const row = await findCredentials(c.var.db, username);
     // An unknown user costs the same hash as a wrong password.
     const ok = await verifyPassword(password, row ? { hash: row.passwordHash, salt: row.passwordSalt } : DUMMY_HASH);
-    if (!row || !ok) throw new ApiError(ErrorCode.Unauthorized, "wrong username or password");
+    if (!row || !ok) {
+      await recordLoginFailure(c.var.db, keys);
+      throw new ApiError(ErrorCode.Unauthorized, "wrong username or password");
+    }
+    await clearLoginFailures(c.var.db, keys);
     const user = { id: row.id, username: row.username };
-    const body: AuthResponse = { token: await signToken(user, c.var.signingKey), user };
+    const body: AuthResponse = { token: await signToken(user, row.tokenVersion, c.var.signingKey), user };
+    return c.json(body, 200);
+  })
+  .post("/logout", requireUser(), async (c) => {
+    // Revokes every token of the user: logout means logout everywhere.
+    await bumpTokenVersion(c.var.db, c.var.user.id);
+    return c.body(null, 204);
+  })
+  .post("/password", requireUser(), validate("json", changePasswordBody), async (c) => {
+    const { currentPassword, newPassword } = c.req.valid("json");
+    const row = await findCredentialsById(c.var.db, c.var.user.id);
+    if (!row || !(await verifyPassword(currentPassword, { hash: row.passwordHash, salt: row.passwordSalt }))) {
+      throw new ApiError(ErrorCode.Forbidden, "current password is wrong");
+    }
+    const version = await setPassword(c.var.db, row.id, await hashPassword(newPassword));
+    const user = { id: row.id, username: row.username };
+    const body: AuthResponse = { token: await signToken(user, version, c.var.signingKey), user };
     return c.json(body, 200);
   });

@@ -1,0 +1,38 @@
+import type { Context } from "hono";
+import { cors } from "hono/cors";
+import { createMiddleware } from "hono/factory";
+import { ErrorCode } from "../../protocol/errors";
+import type { AppEnv } from "../env";
+import { ApiError } from "../errors";
+
+/** `ALLOWED_ORIGINS`: comma-separated origins; empty means any origin. */
+export function allowedOrigins(env: Env): Set<string> | null {
+  const list = (env.ALLOWED_ORIGINS ?? "").split(",").map((o) => o.trim()).filter(Boolean);
+  return list.length ? new Set(list) : null;
+}
+
+/** CORS for the HTTP API, following the same setting as WebSocket origins. */
+export const apiCors = createMiddleware<AppEnv>((c, next) =>
+  cors({
+    origin: (origin) => {
+      const allowed = allowedOrigins(c.env);
+      if (!allowed) return "*";
+      return allowed.has(origin) ? origin : null;
+    },
+    allowHeaders: ["Authorization", "Content-Type"],
+    allowMethods: ["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
+    exposeHeaders: ["Retry-After"],
+    maxAge: 600,
+  })(c, next),
+);
+
+/**
+ * Browsers send `Origin` on WebSocket upgrades and CORS does not apply to them, so the check is
+ * ours: a page from an origin not in the list cannot open sockets with a user's token. Clients
+ * that send no Origin (servers, apps) are not browsers and pass.
+ */
+export function requireAllowedOrigin(c: Context<AppEnv>): void {
+  const origin = c.req.header("Origin");
+  const allowed = allowedOrigins(c.env);
+  if (origin && allowed && !allowed.has(origin)) throw new ApiError(ErrorCode.Forbidden, "origin not allowed");
+}
