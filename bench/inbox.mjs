@@ -16,28 +16,31 @@
 import { parseArgs } from "node:util";
 import { ClientEvent, InboxEvent, ServerEvent } from "../src/protocol/events.ts";
 
-const { values: args } = parseArgs({
+const { values: args, positionals } = parseArgs({
+  allowPositionals: true,
   options: {
     url: { type: "string" },
     members: { type: "string", default: "200" },
     open: { type: "string", default: "5" },
-    messages: { type: "string", default: "200" },
+    messages: { type: "string" },
     rate: { type: "string", default: "50" },
-    rounds: { type: "string", default: "2" },
+    rounds: { type: "string" },
     timeout: { type: "string", default: "180" },
   },
 });
 if (!args.url) {
-  console.error("usage: node bench/inbox.mjs --url http://127.0.0.1:8787 [--members 200] [--open 5] [--messages 200] [--rate 50] [--rounds 2] [--timeout 180]");
+  console.error("usage: node bench/inbox.mjs --url http://127.0.0.1:8787 [--members 200] [--open 5] [--messages 200] [--rate 50] [--rounds 2] [--timeout 180] [quick]");
   process.exit(2);
 }
 const base = args.url.replace(/\/$/, "");
 const wsBase = base.replace(/^http/, "ws");
 const MEMBERS = Number(args.members);
 const OPEN = Number(args.open);
-const MESSAGES = Number(args.messages);
+// `quick` (as `npm run bench quick` passes it): one short round.
+const quick = positionals.includes("quick");
+const MESSAGES = Number(args.messages ?? (quick ? 100 : 200));
 const RATE = Number(args.rate);
-const ROUNDS = Number(args.rounds);
+const ROUNDS = Number(args.rounds ?? (quick ? 1 : 2));
 const WARMUP = 20;
 /** How long inboxes get to receive the last coalesced window after the last ack. */
 const SETTLE_MS = 3000;
