@@ -236,15 +236,19 @@ export async function memberIdsOf(db: Database, chatId: number): Promise<Map<num
 }
 
 
-/** Every member's unread count in one chat, in one query (for inbox activity). */
-export async function unreadByMember(db: Database, chatId: number): Promise<{ userId: number; unreadCount: number }[]> {
+/** Every member's unread count and read marker in one chat, in one query (for inbox activity). */
+export async function unreadByMember(
+  db: Database,
+  chatId: number,
+): Promise<{ userId: number; unreadCount: number; lastReadMessageId: number | null }[]> {
   const rows = await db
     .select({
       userId: chatMembers.userId,
+      lastReadMessageId: chatMembers.lastReadMessageId,
       unreadCount: sql<number>`(SELECT count(*) FROM ${messages} WHERE ${messages.chatId} = ${chatId}
         AND ${messages.id} > coalesce(${chatMembers.lastReadMessageId}, 0) AND ${messages.senderId} != ${chatMembers.userId})`,
     })
     .from(chatMembers)
     .where(eq(chatMembers.chatId, chatId));
-  return rows.map((r) => ({ userId: r.userId, unreadCount: Number(r.unreadCount) }));
+  return rows.map((r) => ({ userId: r.userId, unreadCount: Number(r.unreadCount), lastReadMessageId: r.lastReadMessageId }));
 }

@@ -50,10 +50,32 @@ async function tell(env: Env, framesByUser: Map<number, string[]>): Promise<void
   if (failed > 0) console.error(`inbox delivery failed for ${failed} of ${results.length} users`);
 }
 
-/** New messages in a chat: each member gets the latest message and their own unread count. */
+/**
+ * The read markers each chat last announced, per member, in this isolate. A room is one object per
+ * chat, so this is that room's memory of its previous flushes; after a wake-up it is empty, and the
+ * first flush repeats every member's current marker once (a harmless repeat of the true state).
+ */
+const announcedMarkers = new Map<number, Map<number, number>>();
+
+/**
+ * New messages in a chat: each member gets the latest message and their own unread count. Members
+ * whose marker moved since the last flush (a user's own messages move their marker) also get
+ * `chat_read`, in the same call, so all their devices learn the new marker.
+ */
 export async function announceActivity(env: Env, db: Database, chatId: number, lastMessage: Message): Promise<void> {
-  const unread = await unreadByMember(db, chatId);
-  await tell(env, new Map(unread.map(({ userId, unreadCount }) => [userId, [frame(InboxEvent.ChatActivity, { chatId, lastMessage, unreadCount })]])));
+  const members = await unreadByMember(db, chatId);
+  const announced = announcedMarkers.get(chatId) ?? new Map<number, number>();
+  announcedMarkers.set(chatId, announced);
+  const framesByUser = new Map<number, string[]>();
+  for (const { userId, unreadCount, lastReadMessageId } of members) {
+    const frames = [frame(InboxEvent.ChatActivity, { chatId, lastMessage, unreadCount })];
+    if (lastReadMessageId !== null && announced.get(userId) !== lastReadMessageId) {
+      frames.push(frame(InboxEvent.ChatRead, { chatId, lastReadMessageId, unreadCount }));
+      announced.set(userId, lastReadMessageId);
+    }
+    framesByUser.set(userId, frames);
+  }
+  await tell(env, framesByUser);
 }
 
 /** A chat appeared in users' lists; `chat` is as the first of them sees it, and fresh for the others. */

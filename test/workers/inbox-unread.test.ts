@@ -31,7 +31,7 @@ describe("unread counts across chats and users", () => {
     const [annInbox, bobInbox, cidInbox] = inboxes as [typeof inboxes[0], typeof inboxes[0], typeof inboxes[0]];
 
     await post(team, ann, "t1");
-    await post(team, bob, "t2");
+    const t2 = await post(team, bob, "t2");
     const t3 = await post(team, ann, "t3");
     const p1 = await post(pair, bob, "p1");
 
@@ -60,7 +60,8 @@ describe("unread counts across chats and users", () => {
     expect((await read(team, cid, t3.id)).status).toBe(204);
     expect(await cidInbox.next(InboxEvent.ChatRead)).toEqual({ chatId: team.id, lastReadMessageId: t3.id, unreadCount: 0 });
     expect(await listed(cid, pair)).toMatchObject({ unreadCount: 1 });
-    expect(bobInbox.of(InboxEvent.ChatRead)).toHaveLength(0);
+    // Bob's only marker moves in the team chat were his own message; Cid's reading is not his.
+    expect(bobInbox.of(InboxEvent.ChatRead).filter((e) => e.chatId === team.id).map((e) => e.lastReadMessageId)).toEqual([t2.id]);
     for (const inbox of inboxes) inbox.close();
   });
 });
@@ -93,6 +94,28 @@ describe("read markers", () => {
     expect(markers).toEqual([...markers].sort((a, b) => a - b));
     expect(inbox.of(InboxEvent.ChatRead).at(-1)).toEqual({ chatId: chat.id, lastReadMessageId: m3.id, unreadCount: 0 });
     inbox.close();
+  });
+});
+
+describe("a sender's own messages", () => {
+  it("move their marker, and every device of the sender gets chat_read; the others do not", async () => {
+    const chat = await createGroup(ann, [bob], "Own");
+    const [phone, laptop, bobInbox] = await Promise.all([connectInbox(ann.token), connectInbox(ann.token), connectInbox(bob.token)]);
+    const incoming = await post(chat, bob, "from bob");
+    await phone.until((s) => s.of(InboxEvent.ChatActivity).some((e) => e.lastMessage.id === incoming.id), "bob's message");
+    const readsOf = (inbox: typeof phone) => inbox.of(InboxEvent.ChatRead).filter((e) => e.chatId === chat.id);
+    // Bob's message moved Bob's marker, not Ann's.
+    expect(readsOf(phone)).toHaveLength(0);
+    const mine = await post(chat, ann, "from ann");
+    for (const device of [phone, laptop]) {
+      await device.until((s) => readsOf(s).length > 0, "chat_read");
+      expect(readsOf(device)).toEqual([{ chatId: chat.id, lastReadMessageId: mine.id, unreadCount: 0 }]);
+    }
+    await bobInbox.until((s) => s.of(InboxEvent.ChatActivity).some((e) => e.lastMessage.id === mine.id), "ann's message");
+    expect(readsOf(bobInbox).map((e) => e.lastReadMessageId)).toEqual([incoming.id]);
+    expect(bobInbox.of(InboxEvent.ChatActivity).at(-1)!.unreadCount).toBe(1);
+    expect(await listed(ann, chat)).toMatchObject({ lastReadMessageId: mine.id, unreadCount: 0 });
+    for (const inbox of [phone, laptop, bobInbox]) inbox.close();
   });
 });
 
