@@ -15,7 +15,7 @@ function viewerChatIds(db: Database, viewerId: number, chatId?: number) {
 
 /**
  * The viewer's chats (newest activity first) with members, last message, read marker and unread
- * count. Unread = messages from others after the viewer's marker, counted on the (chat_id, id) index.
+ * count. Unread = messages from others after the viewer's marker, counted on the (chat_id, id, sender_id) index.
  */
 export async function loadChats(db: Database, viewerId: number, chatId?: number): Promise<Chat[]> {
   const ids = viewerChatIds(db, viewerId, chatId);
@@ -207,14 +207,14 @@ export async function removeMember(db: Database, chatId: number, userId: number)
   return promotedId === undefined ? null : findMember(db, chatId, promotedId);
 }
 
-/** Moves a member's read marker forward only; false when the message is not in the chat. */
-export async function markRead(db: Database, chatId: number, userId: number, messageId: number): Promise<boolean> {
+/** Moves a member's read marker forward only: `missing` when the message is not in the chat. */
+export async function markRead(db: Database, chatId: number, userId: number, messageId: number): Promise<"moved" | "unchanged" | "missing"> {
   const [message] = await db
     .select({ id: messages.id })
     .from(messages)
     .where(and(eq(messages.chatId, chatId), eq(messages.id, messageId)));
-  if (!message) return false;
-  await db
+  if (!message) return "missing";
+  const moved = await db
     .update(chatMembers)
     .set({ lastReadMessageId: messageId })
     .where(
@@ -223,8 +223,9 @@ export async function markRead(db: Database, chatId: number, userId: number, mes
         eq(chatMembers.userId, userId),
         sql`coalesce(${chatMembers.lastReadMessageId}, 0) < ${messageId}`,
       ),
-    );
-  return true;
+    )
+    .returning({ userId: chatMembers.userId });
+  return moved.length > 0 ? "moved" : "unchanged";
 }
 
 export async function memberIdsOf(db: Database, chatId: number): Promise<Map<number, Role>> {

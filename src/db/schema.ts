@@ -74,7 +74,8 @@ export const messages = sqliteTable(
     createdAt: integer("created_at").notNull(),
   },
   (t) => [
-    index("messages_chat_id").on(t.chatId, t.id),
+    // Covers history paging and unread counts (which also filter on the sender) without row lookups.
+    index("messages_chat_id_sender").on(t.chatId, t.id, t.senderId),
     // SQLite treats NULLs as distinct here, so messages sent without a client id never collide.
     uniqueIndex("messages_client_id").on(t.chatId, t.senderId, t.clientId),
   ],

@@ -155,7 +155,7 @@ describe("messages", () => {
     expect(await again.next(ServerEvent.MessageSent)).toEqual(first);
     // Over HTTP too.
     const http = await api("POST", `/api/chats/${chat.id}/messages`, { token: ann.token, body: { content: "once", clientId: "dup" } });
-    expect(http.status).toBe(200);
+    expect(http.status).toBe(201);
     expect(http.body.id).toBe(first!.messageId);
     // The same clientId from another user is another message.
     const fromBob = await api("POST", `/api/chats/${chat.id}/messages`, { token: bob.token, body: { content: "mine", clientId: "dup" } });

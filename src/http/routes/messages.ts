@@ -28,13 +28,16 @@ export const messageRoutes = new Hono<AppEnv>()
       const headers: Record<string, string> = result.retryAfterSeconds ? { "Retry-After": String(result.retryAfterSeconds) } : {};
       throw new ApiError(result.code, result.error, headers);
     }
-    return c.json(result.message, result.duplicate ? 200 : 201);
+    // 201 as the contract says, also for a resend: it is acknowledged with the first message.
+    return c.json(result.message, 201);
   })
   .post("/:chatId/read", validate("param", chatParams), validate("json", readMarkerBody), async (c) => {
     const { chatId } = c.req.valid("param");
     const { messageId } = c.req.valid("json");
     await requireMember(c, chatId);
-    if (!(await markRead(c.var.db, chatId, c.var.user.id, messageId))) throw badRequest("no such message in this chat");
-    c.executionCtx.waitUntil(announceRead(c.env, c.var.db, chatId, c.var.user.id));
+    const result = await markRead(c.var.db, chatId, c.var.user.id, messageId);
+    if (result === "missing") throw badRequest("no such message in this chat");
+    // chat_read means the marker moved; a backward read changes nothing and says nothing.
+    if (result === "moved") c.executionCtx.waitUntil(announceRead(c.env, c.var.db, chatId, c.var.user.id));
     return c.body(null, 204);
   });
