@@ -1,15 +1,21 @@
 // A small Chrome DevTools protocol client for the Worker isolate, through wrangler's inspector port.
 // Used to count live JS WebSocket objects (hibernation proof) and to take CPU profiles.
 
-export async function inspectWorker(port) {
+/** `target`: the isolate, by id prefix: "core:user:" is the Worker and its Durable Objects, "d1:db" local D1. */
+export async function inspectWorker(port, target = "core:user:") {
   const targets = await (await fetch(`http://127.0.0.1:${port}/json`)).json();
-  const target = targets.find((t) => t.webSocketDebuggerUrl) ?? targets[0];
-  const ws = new WebSocket(target.webSocketDebuggerUrl ?? `ws://127.0.0.1:${port}/${target.id}`);
+  const found = targets.find((t) => t.id.startsWith(target));
+  if (!found) throw new Error(`no inspector target ${target}`);
+  const ws = new WebSocket(found.webSocketDebuggerUrl);
   await new Promise((resolve, reject) => ((ws.onopen = resolve), (ws.onerror = () => reject(new Error("inspector connect failed")))));
   let nextId = 1;
   const waiting = new Map();
+  let contextId;
+  let contextReady;
+  const context = new Promise((r) => (contextReady = r));
   ws.onmessage = ({ data }) => {
     const msg = JSON.parse(data);
+    if (msg.method === "Runtime.executionContextCreated") (contextId ??= msg.params.context.id), contextReady();
     const w = waiting.get(msg.id);
     if (!w) return;
     waiting.delete(msg.id);
@@ -18,16 +24,21 @@ export async function inspectWorker(port) {
   const send = (method, params = {}) =>
     new Promise((resolve, reject) => {
       const id = nextId++;
-      waiting.set(id, { resolve, reject });
+      const timer = setTimeout(() => (waiting.delete(id), reject(new Error(`${method}: no answer`))), 120_000);
+      waiting.set(id, { resolve: (v) => (clearTimeout(timer), resolve(v)), reject: (e) => (clearTimeout(timer), reject(e)) });
       ws.send(JSON.stringify({ id, method, params }));
     });
+  let enabled = null;
+  // workerd answers Runtime.evaluate only in the context Runtime.enable announces.
+  const enableRuntime = () =>
+    (enabled ??= send("Runtime.enable").then(() => Promise.race([context, new Promise((r) => setTimeout(r, 5000))])));
   return {
     send,
-    /** Live `WebSocket` JS objects in the isolate after a full GC: server sockets of awake rooms. */
+    /** Live `WebSocket` JS objects in the isolate (queryObjects; workerd does not answer HeapProfiler.collectGarbage): server sockets of awake rooms. */
     async countWebSockets() {
       try {
-        await send("HeapProfiler.collectGarbage");
-        const proto = await send("Runtime.evaluate", { expression: "WebSocket.prototype" });
+        await enableRuntime();
+        const proto = await send("Runtime.evaluate", { expression: "WebSocket.prototype", contextId });
         const { objects } = await send("Runtime.queryObjects", { prototypeObjectId: proto.result.objectId });
         const len = await send("Runtime.callFunctionOn", {
           objectId: objects.objectId,

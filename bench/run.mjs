@@ -8,8 +8,10 @@ import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { performance } from "node:perf_hooks";
 import { connect, history, idle, messaging } from "./scenarios.mjs";
-import { rssMb, startService } from "./server.mjs";
+import { cpuSeconds, rssMb, startService } from "./server.mjs";
+import { profileWorker } from "./profile.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const { values: opt, positionals } = parseArgs({
@@ -19,6 +21,8 @@ const { values: opt, positionals } = parseArgs({
     port: { type: "string", default: "8860" },
     "d1-delay": { type: "string", default: "0" },
     keep: { type: "boolean", default: false },
+    "via-proxy": { type: "boolean", default: false },
+    profile: { type: "boolean", default: false },
   },
 });
 const quick = positionals.includes("quick");
@@ -66,17 +70,27 @@ if (!url) {
     entry: delay ? "bench/delayed-worker.js" : undefined,
     vars: delay ? { D1_DELAY_MS: delay } : {},
   });
-  url = service.url;
+  url = opt["via-proxy"] ? service.proxyUrl : service.url;
+  console.error(`service: ${url} (runtime workerd pid ${service.workerdPid()}, wrangler dev proxy ${service.proxyUrl} pid ${service.proxyPid})`);
 }
 const stop = async () => service && !opt.keep && (await service.stop());
+process.on("uncaughtException", (e) => (console.error(e), stop().then(() => process.exit(1))));
+process.on("unhandledRejection", (e) => (console.error(e), stop().then(() => process.exit(1))));
 for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => stop().then(() => process.exit(130)));
 // `serve`: just run the bench-configured service (for ../shared/bench/compare.sh) until interrupted.
 if (positionals.includes("serve")) {
-  console.log(`serving ${url} (workerd pid ${service?.workerdPid()}, inspector ${service?.inspectorPort}); Ctrl-C stops it`);
+  console.log(`serving ${url} (runtime workerd pid ${service?.workerdPid()}, inspector ${service?.inspectorPort}); Ctrl-C stops it`);
   await new Promise(() => {});
 }
 
-const memory = () => ({ workerd_rss_mb: rssMb(service?.workerdPid()) });
+// workerd's inspector answers an isolate only once that isolate has run something: touch the
+// Worker and local D1 before attaching the profilers.
+if (opt.profile) {
+  const { api, makeUsers, makeChats } = await import("./client.mjs");
+  const http = api(url);
+  await makeChats(http, await makeUsers(http, `warm${Date.now() % 100000}`, 2), 1, "warm-up");
+}
+const memory = () => ({ workerd_rss_mb: rssMb(service?.workerdPid()), proxy_workerd_rss_mb: rssMb(service?.proxyPid) });
 const report = { started: new Date().toISOString(), quick, d1_delay_ms: delay, url, memory_before: memory(), results: {} };
 console.error(`workerd RSS before: ${report.memory_before.workerd_rss_mb} MB`);
 let failed = false;
@@ -84,11 +98,27 @@ for (const name of names) {
   const [fn, params] = SCENARIOS[name];
   console.error(`> ${name} ${JSON.stringify(params)}`);
   let result;
+  const pid = service?.workerdPid();
+  const cpu0 = cpuSeconds(pid), proxyCpu0 = cpuSeconds(service?.proxyPid), wall0 = performance.now();
+  const profilers = {};
+  if (opt.profile && service) {
+    for (const [isolate, target] of [["worker", "core:user:"], ["d1", "d1:db"]]) {
+      profilers[isolate] = await profileWorker(service.inspectorPort, target).catch((e) => ({ stop: async () => ({ error: e.message }) }));
+    }
+  }
   try {
     result = await fn({ url, service }, params);
   } catch (e) {
     result = { error: e.message };
   }
+  if (opt.profile) {
+    result.profile = {};
+    for (const [isolate, p] of Object.entries(profilers)) result.profile[isolate] = await p.stop(join(root, "bench-results", `profile-${name}-${isolate}-${Date.now()}.cpuprofile`));
+  }
+  // Share of one core workerd used over the scenario (setup included): near 100% means the
+  // single-threaded isolate that runs the Worker and every room is the bottleneck.
+  if (pid) result.workerd_cpu_pct = Math.round(((cpuSeconds(pid) - cpu0) / ((performance.now() - wall0) / 1000)) * 100);
+  if (service?.proxyPid) result.proxy_cpu_pct = Math.round(((cpuSeconds(service.proxyPid) - proxyCpu0) / ((performance.now() - wall0) / 1000)) * 100);
   const bad = result.error || result.lost > 0 || result.duplicates > 0 || result.failures > 0;
   failed ||= Boolean(bad);
   report.results[name] = { params, ...result, ...memory(), ok: !bad };

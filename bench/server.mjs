@@ -2,7 +2,7 @@
 // migrations applied), the same wrangler.toml bindings and a real local D1, rate limits lifted.
 // `entry` swaps the Worker's main module (bench/delayed-worker.js wraps src/index.ts to add D1 latency).
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -14,6 +14,8 @@ const wrangler = join(root, "scripts", "wrangler.mjs");
 export const BENCH_VARS = { MESSAGE_RATE_PER_SECOND: 1_000_000, MESSAGE_BURST: 1_000_000 };
 
 export async function startService({ port = 8860, entry, vars = {}, log = () => {} } = {}) {
+  const url = `http://127.0.0.1:${port}`;
+  if (await fetch(`${url}/api/me`).then(() => true, () => false)) throw new Error(`port ${port} is already serving: stop that server or pass --port`);
   const persistTo = mkdtempSync(join(tmpdir(), "edge-chat-bench-"));
   const migrate = spawnSync(process.execPath, [wrangler, "d1", "migrations", "apply", "DB", "--local", "--persist-to", persistTo], {
     cwd: root,
@@ -31,7 +33,6 @@ export async function startService({ port = 8860, entry, vars = {}, log = () => 
   child.stdout.on("data", onData);
   child.stderr.on("data", onData);
   const exited = new Promise((r) => child.on("exit", r));
-  const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 90_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`wrangler dev exited early:\n${output.join("\n")}`);
@@ -44,12 +45,34 @@ export async function startService({ port = 8860, entry, vars = {}, log = () => 
     }
     await new Promise((r) => setTimeout(r, 250));
   }
+  // wrangler dev runs two workerd processes: its dev proxy (listening on `port`, forwarding every
+  // request and frame) and the runtime (Miniflare: the Worker, the Durable Objects, local D1).
+  // Production has no proxy, so the bench talks to the runtime's own entry socket directly.
+  const workerds = descendants(child.pid).filter((pid) => comm(pid) === "workerd");
+  const runtimePid = workerds.find((pid) => cmdline(pid).includes("--inspector-addr"));
+  const proxyPid = workerds.find((pid) => pid !== runtimePid);
+  // Its entry socket and inspector are on ports the OS chose: find them among its listening sockets.
+  let directUrl = null, runtimeInspector = null;
+  for (const p of listeningPorts(runtimePid)) {
+    try {
+      const res = await fetch(`http://127.0.0.1:${p}/api/me`, { signal: AbortSignal.timeout(2000) });
+      if (res.status === 401) directUrl ??= `http://127.0.0.1:${p}`;
+    } catch {}
+    try {
+      const targets = await (await fetch(`http://127.0.0.1:${p}/json`, { signal: AbortSignal.timeout(2000) })).json();
+      if (Array.isArray(targets) && targets.some((t) => t.id?.startsWith("core:user:"))) runtimeInspector ??= p;
+    } catch {}
+  }
   return {
-    url,
-    inspectorPort: port + 1,
+    url: directUrl ?? url,
+    proxyUrl: url,
+    directUrl,
+    proxyPid,
+    /** The runtime's own inspector: the Worker isolate is the target `core:user:<name>`, local D1 is `d1:db`. */
+    inspectorPort: runtimeInspector,
     persistTo,
     output,
-    workerdPid: () => descendants(child.pid).find((pid) => comm(pid) === "workerd"),
+    workerdPid: () => runtimePid,
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;
       try {
@@ -63,6 +86,33 @@ export async function startService({ port = 8860, entry, vars = {}, log = () => 
       } catch {}
     },
   };
+}
+
+const cmdline = (pid) => {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ");
+  } catch {
+    return "";
+  }
+};
+
+/** TCP ports a process listens on (its socket inodes matched against /proc/net/tcp). */
+function listeningPorts(pid) {
+  const inodes = new Set();
+  try {
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+      try {
+        const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+        if (m) inodes.add(m[1]);
+      } catch {}
+    }
+  } catch {}
+  const ports = [];
+  for (const line of readFileSync("/proc/net/tcp", "utf8").split("\n").slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f[3] === "0A" && inodes.has(f[9])) ports.push(parseInt(f[1].split(":")[1], 16));
+  }
+  return ports;
 }
 
 const comm = (pid) => {
@@ -96,6 +146,18 @@ export function rssMb(pid) {
   try {
     const kb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))[1]);
     return +(kb / 1024).toFixed(1);
+  } catch {
+    return null;
+  }
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc/PID/stat. */
+export function cpuSeconds(pid) {
+  if (!pid) return null;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(f[11]) + Number(f[12])) / 100;
   } catch {
     return null;
   }

@@ -1,0 +1,48 @@
+// CPU profile of the Worker isolate (the Worker and every Durable Object run in it) over the
+// Chrome DevTools protocol on wrangler's inspector port. Writes a .cpuprofile (open it in
+// Chrome DevTools) and returns the top functions by self time.
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
+import { inspectWorker } from "./inspector.mjs";
+
+export async function profileWorker(port, target = "core:user:", intervalUs = 200) {
+  const inspector = await inspectWorker(port, target);
+  // Not awaited: workerd's inspector answers an isolate only while that isolate runs something,
+  // so the commands take effect when the scenario's first request reaches it.
+  const started = Promise.all([
+    inspector.send("Profiler.enable"),
+    inspector.send("Profiler.setSamplingInterval", { interval: intervalUs }),
+    inspector.send("Profiler.start"),
+  ]);
+  started.catch(() => {});
+  return {
+    async stop(file) {
+      const failed = await started.then(() => null, (e) => e);
+      if (failed) return (inspector.close(), { error: failed.message });
+      const { profile } = await inspector.send("Profiler.stop");
+      inspector.close();
+      mkdirSync(dirname(file), { recursive: true });
+      writeFileSync(file, JSON.stringify(profile));
+      return { file, ...summarise(profile) };
+    },
+  };
+}
+
+/** Self time per function and per bucket (idle, GC, ours = src/, libraries, runtime). */
+export function summarise(profile) {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const self = new Map();
+  const dt = profile.timeDeltas;
+  for (let i = 0; i < profile.samples.length; i++) self.set(profile.samples[i], (self.get(profile.samples[i]) ?? 0) + (dt[i] ?? 0));
+  const fns = new Map();
+  let total = 0;
+  for (const [id, us] of self) {
+    const { callFrame: f } = byId.get(id);
+    const key = `${f.functionName || "(anonymous)"} ${f.url.split("/").slice(-2).join("/")}:${f.lineNumber + 1}`;
+    fns.set(key, (fns.get(key) ?? 0) + us);
+    total += us;
+  }
+  const busy = total - (fns.get("(idle) :0") ?? 0);
+  const top = [...fns].sort((a, b) => b[1] - a[1]).slice(0, 25).map(([fn, us]) => ({ fn, ms: Math.round(us / 1000), pct_of_busy: +((100 * us) / busy).toFixed(1) }));
+  return { sampled_ms: Math.round(total / 1000), busy_ms: Math.round(busy / 1000), top };
+}

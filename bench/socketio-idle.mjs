@@ -1,0 +1,36 @@
+#!/usr/bin/env node
+// Idle memory of the Socket.IO reference (../shared/bench), measured as the bench measures
+// workerd: the server process's VmRSS before the sockets open and while they are held.
+// Usage: node bench/socketio-idle.mjs [--bench-dir ../shared/bench] [--port 3962] [--rooms 100 --clients 50 --hold 30]
+import { spawn } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { rssMb } from "./server.mjs";
+
+const { values: o } = parseArgs({
+  options: {
+    "bench-dir": { type: "string", default: resolve(import.meta.dirname, "../../shared/bench") },
+    port: { type: "string", default: "3962" },
+    rooms: { type: "string", default: "100" },
+    clients: { type: "string", default: "50" },
+    hold: { type: "string", default: "30" },
+  },
+});
+const dir = o["bench-dir"];
+const db = join(mkdtempSync(join(tmpdir(), "sio-idle-")), "db.sqlite");
+const server = spawn(process.execPath, ["socketio-server.mjs"], { cwd: dir, env: { ...process.env, PORT: o.port, DB_PATH: db }, stdio: "ignore" });
+await new Promise((r) => setTimeout(r, 2000));
+const before = rssMb(server.pid);
+let held = null;
+const load = spawn(process.execPath, ["load.mjs", "--target", "socketio", "--url", `http://127.0.0.1:${o.port}`, "--scenario", "idle", "--rooms", o.rooms, "--clients", o.clients, "--hold", o.hold], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
+let out = "";
+load.stdout.on("data", (d) => (out += d));
+load.stderr.on("data", (d) => {
+  if (String(d).includes("holding")) setTimeout(() => (held = rssMb(server.pid)), (Number(o.hold) * 1000) / 2);
+});
+await new Promise((r) => load.on("exit", r));
+server.kill();
+const result = JSON.parse(out.trim().split("\n").at(-1));
+console.log(JSON.stringify({ target: "socketio", scenario: "idle", ...result, rss_mb: { before, held }, rss_kb_per_socket: +(((held - before) * 1024) / result.open).toFixed(1) }));
