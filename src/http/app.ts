@@ -4,6 +4,7 @@ import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { ConfigError, secretKey } from "../auth/token";
 import { database } from "../db/client";
+import { isUnavailable, withDeadline } from "../db/deadline";
 import { ErrorCode } from "../protocol/errors";
 import { limits } from "../protocol/limits";
 import type { AppEnv } from "./env";
@@ -29,7 +30,7 @@ export function createApp() {
 
   app.use("*", async (c, next) => {
     c.set("signingKey", signingKey(c.env));
-    c.set("db", database(c.env.DB));
+    c.set("db", database(withDeadline(c.env.DB, Number(c.env.D1_TIMEOUT_MS))));
     await next();
   });
   app.use("/api/*", apiCors);
@@ -56,6 +57,10 @@ export function createApp() {
     if (err instanceof ApiError) return errorResponse(err.code, err.message, err.headers);
     if (err instanceof HTTPException && err.status === 400) {
       return errorResponse(ErrorCode.BadRequest, "malformed JSON body");
+    }
+    if (isUnavailable(err)) {
+      console.error("database unavailable", err instanceof Error ? err.message : String(err));
+      return errorResponse(ErrorCode.Unavailable, "the database is unavailable; try again shortly", { "Retry-After": "1" });
     }
     if (err instanceof ConfigError) {
       console.error(`configuration error: ${err.message}`);

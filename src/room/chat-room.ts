@@ -9,6 +9,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { memberIdsOf } from "../db/chats";
 import { database } from "../db/client";
+import { withDeadline } from "../db/deadline";
 import { listMessages, messageWriter, type Draft, type Stored } from "../db/messages";
 import { CloseCode, ErrorCode } from "../protocol/errors";
 import {
@@ -63,10 +64,12 @@ export class ChatRoom extends DurableObject<Env> {
   private writer: ReturnType<typeof messageWriter> | undefined;
   private readonly queue = new CommitQueue<Pending>((batch) => this.commit(batch), MAX_BATCH);
   private readonly limiter: RateLimiter;
+  /** D1 with a deadline: a hung database fails sends with `error` instead of stalling the room. */
+  private readonly d1: D1Database;
   private readonly typing: TypingTracker;
   /** Inboxes hear of new messages at most once per window, after the senders were acknowledged. */
   private readonly activity = new Coalescer<Message>(INBOX_WINDOW_MS, (last) =>
-    announceActivity(this.env, database(this.env.DB), last.chatId, last),
+    announceActivity(this.env, database(this.d1), last.chatId, last),
   );
   /** Sockets still receiving their `since` replay: live frames wait here meanwhile. */
   private readonly catchingUp = new Map<WebSocket, { id?: number; frame: string }[]>();
@@ -75,6 +78,7 @@ export class ChatRoom extends DurableObject<Env> {
     super(ctx, env);
     // Answered by the runtime without waking the object.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING, PONG));
+    this.d1 = withDeadline(env.DB, Number(env.D1_TIMEOUT_MS));
     this.limiter = new RateLimiter(Number(env.MESSAGE_RATE_PER_SECOND), Number(env.MESSAGE_BURST));
     this.typing = new TypingTracker(limits.typingTimeoutMs, ctx.storage.kv.get<TypingEntry[]>(TYPING_KEY));
   }
@@ -234,7 +238,7 @@ export class ChatRoom extends DurableObject<Env> {
   private async commit(batch: Pending[]): Promise<void> {
     let stored: Stored[];
     try {
-      this.writer ??= messageWriter(this.env.DB, this.chatId!);
+      this.writer ??= messageWriter(this.d1, this.chatId!);
       stored = await this.writer(batch.map((p) => p.draft));
     } catch (err) {
       console.error("message write failed", err instanceof Error ? err.message : String(err));
@@ -277,7 +281,7 @@ export class ChatRoom extends DurableObject<Env> {
   private async replay(ws: WebSocket, chatId: number, since: number): Promise<void> {
     let lastReplayed = since;
     try {
-      const { messages } = await listMessages(database(this.env.DB), chatId, { after: since, limit: limits.replayMax });
+      const { messages } = await listMessages(database(this.d1), chatId, { after: since, limit: limits.replayMax });
       for (const message of messages) {
         safeSend(ws, this.frame(ServerEvent.ReceiveMessage, message));
         lastReplayed = message.id;
@@ -317,7 +321,7 @@ export class ChatRoom extends DurableObject<Env> {
 
   /** The member list, read from D1 once per wake-up and kept current by `notify`. */
   private loadMembers(): Promise<Map<number, Role>> {
-    this.members ??= memberIdsOf(database(this.env.DB), this.chatId!).catch((err) => {
+    this.members ??= memberIdsOf(database(this.d1), this.chatId!).catch((err) => {
       this.members = undefined;
       throw err;
     });
