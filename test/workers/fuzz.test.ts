@@ -1,0 +1,140 @@
+/**
+ * Fuzzing, bounded and reproducible (seeded): malformed HTTP bodies, params and WebSocket frames
+ * never produce a 500, an `internal` error or a dropped socket, and the service still works after.
+ */
+import { SELF } from "cloudflare:test";
+import { beforeAll, describe, expect, it, vi } from "vitest";
+import { CloseCode, ErrorCode } from "../../src/protocol/errors";
+import { ClientEvent, ServerEvent } from "../../src/protocol/events";
+import type { Chat } from "../../src/protocol/models";
+import { BASE, connect, createGroup, register, type TestUser } from "./helpers";
+
+/** mulberry32: a tiny seeded PRNG, so a failure can be replayed with the same SEED. */
+function prng(seed: number) {
+  return () => {
+    seed |= 0;
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+const SEED = Number(process.env.FUZZ_SEED ?? 20261124);
+const random = prng(SEED);
+const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+const int = (n: number) => Math.floor(random() * n);
+
+const nasty: unknown[] = [
+  -1, 0, 1.5, 2 ** 53, 1e308, -0, NaN, "1", "abc", "", " ", "0x10", "1e3", "-5",
+  "' OR 1=1 --", "'; DROP TABLE users; --", "../../etc/passwd", "..%2F..%2F", "%00", "\u0000", "\ud800", "<script>alert(1)</script>",
+  null, true, false, [], {}, [1, 2], { __proto__: { admin: true } }, { constructor: { prototype: { x: 1 } } },
+  "x".repeat(5000), "é".repeat(3000), "👩‍👩‍👧".repeat(500),
+];
+const randomValue = (depth = 0): unknown => {
+  if (depth < 3 && random() < 0.25) return Object.fromEntries(Array.from({ length: int(4) }, () => [pick(["content", "clientId", "chatId", "userId", "name", "type", "memberIds", "role", "messageId", "username", "password", "__proto__", "constructor", "prototype"]), randomValue(depth + 1)]));
+  if (depth < 3 && random() < 0.15) return Array.from({ length: int(4) }, () => randomValue(depth + 1));
+  return pick(nasty);
+};
+const randomBytes = (n: number) => Uint8Array.from({ length: n }, () => int(256));
+const deepNesting = (levels: number) => "[".repeat(levels) + "]".repeat(levels);
+const randomBody = (): BodyInit => {
+  switch (int(6)) {
+    case 0: return randomBytes(int(200));
+    case 1: return new Uint8Array([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x3a, 0xc3, 0x28, 0x7d]); // invalid UTF-8
+    case 2: return deepNesting(20_000);
+    case 3: return JSON.stringify({ content: "x".repeat(70_000) });
+    case 4: return `{"__proto__": {"admin": true}, "constructor": {"prototype": {}}, "content": ${JSON.stringify(pick(nasty))}}`;
+    default: return JSON.stringify(randomValue());
+  }
+};
+
+let ann: TestUser, bob: TestUser;
+let chat: Chat;
+beforeAll(async () => {
+  [ann, bob] = await Promise.all([register("fuzz"), register("fuzzb")]);
+  chat = await createGroup(ann, [bob], "Fuzz");
+});
+
+describe("fuzz", () => {
+  it(`HTTP: no 500 for malformed bodies, params and queries (seed ${SEED})`, async () => {
+    const errors = vi.spyOn(console, "error").mockImplementation(() => {});
+    // A lone surrogate cannot be percent-encoded; send its raw (invalid UTF-8) bytes instead.
+    const encode = (v: string) => { try { return encodeURIComponent(v); } catch { return "%ED%A0%80"; } };
+    const idLike = () => encode(String(pick([...nasty, chat.id, chat.id, bob.user.id])));
+    const routes = [
+      () => ["POST", "/api/auth/register"],
+      () => ["POST", "/api/auth/login"],
+      () => ["POST", "/api/chats"],
+      () => ["GET", `/api/chats/${idLike()}`],
+      () => ["PATCH", `/api/chats/${idLike()}`],
+      () => ["POST", `/api/chats/${idLike()}/members`],
+      () => ["PATCH", `/api/chats/${idLike()}/members/${idLike()}`],
+      () => ["DELETE", `/api/chats/${idLike()}/members/${idLike()}`],
+      () => ["GET", `/api/chats/${idLike()}/messages?before=${idLike()}&limit=${idLike()}`],
+      () => ["GET", `/api/chats/${idLike()}/messages?after=${idLike()}`],
+      () => ["POST", `/api/chats/${idLike()}/messages`],
+      () => ["POST", `/api/chats/${idLike()}/read`],
+      () => ["GET", `/api/users?q=${idLike()}`],
+      () => ["GET", `/api/${idLike()}/${idLike()}`],
+    ] as const;
+    const seen = new Map<number, number>();
+    for (let i = 0; i < 1500; i++) {
+      const [method, path] = pick(routes)();
+      const headers: Record<string, string> = { "Content-Type": pick(["application/json", "text/plain", "application/x-www-form-urlencoded"]) };
+      if (random() < 0.85) headers["Authorization"] = `Bearer ${ann.token}`;
+      const res = await SELF.fetch(BASE + path, { method, headers, body: method === "GET" ? undefined : randomBody() });
+      seen.set(res.status, (seen.get(res.status) ?? 0) + 1);
+      const text = await res.text();
+      expect(res.status, `${method} ${path} -> ${text.slice(0, 200)}`).toBeLessThan(500);
+      if (res.status >= 400) expect(Object.keys(JSON.parse(text)).sort(), text).toEqual(["code", "error"]);
+    }
+    expect(seen.get(400)).toBeGreaterThan(50);
+    expect(errors).not.toHaveBeenCalled();
+  });
+
+  it(`WebSocket: bad frames get error frames and the socket stays (seed ${SEED})`, async () => {
+    const errors = vi.spyOn(console, "error").mockImplementation(() => {});
+    const socket = await connect(chat.id, bob.token);
+    const frames = () => {
+      switch (int(7)) {
+        case 0: return randomBytes(1 + int(100));
+        case 1: return deepNesting(1000 + int(5000));
+        case 2: return JSON.stringify({ event: pick([...Object.values(ClientEvent), "dance", "__proto__", "constructor", ""]), data: randomValue() });
+        case 3: return JSON.stringify(randomValue());
+        case 4: return `{"event":"send_message","data":{"content":${JSON.stringify(pick(nasty))},"chatId":${JSON.stringify(pick(nasty))}}}`;
+        case 5: return String(pick(nasty));
+        default: return JSON.stringify({ event: ClientEvent.SendMessage, data: { content: pick(["ok", " ", "x".repeat(4001)]), clientId: String(pick(nasty)).slice(0, 80) } });
+      }
+    };
+    const total = 1000;
+    for (let i = 0; i < total; i++) socket.ws.send(frames());
+    // The last frame is answered after all the others: an ack, or rate_limited if the fuzz used up the budget.
+    socket.sendJson(ClientEvent.SendMessage, { content: "marker", clientId: "fuzz-marker" });
+    const answered = (s: typeof socket) =>
+      s.of(ServerEvent.MessageSent).some((m) => m.clientId === "fuzz-marker") || s.of(ServerEvent.Error).some((e) => e.clientId === "fuzz-marker");
+    await socket.until((s) => answered(s) || s.closed !== null, "an answer to the marker", 15_000);
+    expect(socket.closed).toBeNull();
+    const codes = new Set(socket.of(ServerEvent.Error).map((e) => e.code));
+    expect(codes.has(ErrorCode.BadRequest)).toBe(true);
+    for (const code of codes) expect([ErrorCode.BadRequest, ErrorCode.WrongChat, ErrorCode.RateLimited]).toContain(code);
+    expect(errors).not.toHaveBeenCalled();
+    // Over the size limit is the one frame that closes the socket.
+    socket.ws.send("x".repeat(64 * 1024 + 1));
+    await socket.until((s) => s.closed !== null, "close");
+    expect(socket.closed!.code).toBe(CloseCode.MessageTooBig);
+  });
+
+  it("leaves two normal users able to chat", async () => {
+    // Fresh users and chat: the fuzz may legitimately have renamed, re-roled or removed members.
+    const [carol, dave] = await Promise.all([register("carol"), register("dave")]);
+    const fresh = await createGroup(carol, [dave], "After the fuzz");
+    const a = await connect(fresh.id, carol.token);
+    const b = await connect(fresh.id, dave.token);
+    a.sendJson(ClientEvent.SendMessage, { content: "still here?" });
+    expect((await b.next(ServerEvent.ReceiveMessage)).content).toBe("still here?");
+    b.sendJson(ClientEvent.SendMessage, { content: "yes" });
+    expect((await a.next(ServerEvent.ReceiveMessage)).content).toBe("yes");
+    a.close();
+    b.close();
+  });
+});
