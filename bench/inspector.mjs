@@ -2,7 +2,7 @@
 // Used to count live JS WebSocket objects (hibernation proof) and to take CPU profiles.
 
 /** `target`: the isolate, by id prefix: "core:user:" is the Worker and its Durable Objects, "d1:db" local D1. */
-export async function inspectWorker(port, target = "core:user:") {
+export async function inspectWorker(port, target = "core:user:", nudge = null) {
   const targets = await (await fetch(`http://127.0.0.1:${port}/json`)).json();
   const found = targets.find((t) => t.id.startsWith(target));
   if (!found) throw new Error(`no inspector target ${target}`);
@@ -36,6 +36,8 @@ export async function inspectWorker(port, target = "core:user:") {
     send,
     /** Live `WebSocket` JS objects in the isolate (queryObjects; workerd does not answer HeapProfiler.collectGarbage): server sockets of awake rooms. */
     async countWebSockets() {
+      // The isolate processes inspector messages only while it runs: keep poking it with a request.
+      const poke = nudge && setInterval(() => nudge().catch(() => {}), 100);
       try {
         await enableRuntime();
         const proto = await send("Runtime.evaluate", { expression: "WebSocket.prototype", contextId });
@@ -48,6 +50,8 @@ export async function inspectWorker(port, target = "core:user:") {
         return len.result.value;
       } catch (e) {
         return `n/a (${e.message})`;
+      } finally {
+        if (poke) clearInterval(poke);
       }
     },
     close: () => ws.close(),

@@ -125,6 +125,8 @@ for (const name of names) {
   console.error(`  ${bad ? "FAIL" : "ok"} ${JSON.stringify(result)}`);
 }
 report.memory_after = memory();
+if (failed && service) report.service_log_tail = service.output.slice(-30);
+if (failed && service) console.error(`service log (last lines):\n${report.service_log_tail.join("\n")}`);
 report.finished = new Date().toISOString();
 await stop();
 
