@@ -9,7 +9,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { memberIdsOf } from "../db/chats";
 import { database } from "../db/client";
-import { withDeadline } from "../db/deadline";
+import { isUnavailable, withDeadline } from "../db/deadline";
 import { listMessages, messageWriter, type Draft, type Stored } from "../db/messages";
 import { CloseCode, ErrorCode } from "../protocol/errors";
 import {
@@ -42,7 +42,7 @@ const INBOX_WINDOW_MS = 250;
 
 export type PostResult =
   | { ok: true; message: Message; duplicate: boolean }
-  | { ok: false; code: "rate_limited" | "internal" | "forbidden"; error: string; retryAfterSeconds?: number };
+  | { ok: false; code: "rate_limited" | "internal" | "unavailable"; error: string; retryAfterSeconds?: number };
 
 export type MembershipChange =
   | { type: "added"; member: Member }
@@ -242,7 +242,8 @@ export class ChatRoom extends DurableObject<Env> {
       stored = await this.writer(batch.map((p) => p.draft));
     } catch (err) {
       console.error("message write failed", err instanceof Error ? err.message : String(err));
-      for (const p of batch) this.fail(p, "message not stored; resend it with the same clientId");
+      const unavailable = isUnavailable(err);
+      for (const p of batch) this.fail(p, "message not stored; resend it with the same clientId", unavailable);
       return;
     }
     const sockets = this.ctx.getWebSockets();
@@ -269,12 +270,13 @@ export class ChatRoom extends DurableObject<Env> {
     this.limiter.prune(Date.now());
   }
 
-  private fail(p: Pending, error: string) {
+  /** Sockets hear `internal` (the contract's code for a send that failed on our side); HTTP can say 503. */
+  private fail(p: Pending, error: string, unavailable: boolean) {
     const clientId = p.draft.clientId;
     if (p.socket) {
       safeSend(p.socket, this.error(ErrorCode.Internal, error, { event: ClientEvent.SendMessage, ...(clientId ? { clientId } : {}) }));
     }
-    p.settle?.({ ok: false, code: ErrorCode.Internal, error });
+    p.settle?.({ ok: false, code: unavailable ? ErrorCode.Unavailable : ErrorCode.Internal, error });
   }
 
   /** `since` replay: stored messages first, then whatever went live meanwhile, never twice. */

@@ -89,6 +89,9 @@ describe("a room with a hung database", () => {
     a.sendJson(ClientEvent.SendMessage, { content: "into the void", clientId: "v1" });
     expect(await a.next(ServerEvent.Error)).toMatchObject({ code: ErrorCode.Internal, clientId: "v1" });
     expect(Date.now() - started).toBeLessThan(2000);
+    const posted = await api("POST", `/api/chats/${chat.id}/messages`, { token: bob.token, body: { content: "over http" } });
+    expect(posted.status).toBe(503);
+    expect(posted.body).toEqual({ error: expect.any(String), code: ErrorCode.Unavailable });
     await runInDurableObject(stub, (room: ChatRoom) => {
       const internals = room as unknown as Internals;
       internals.d1 = withDeadline(env.DB, 5000);
