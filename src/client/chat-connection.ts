@@ -3,7 +3,7 @@
  * saw, resends every unacknowledged message with its original clientId (the server stores each
  * clientId once), and drops any message it already delivered.
  */
-import { ErrorCode } from "../protocol/errors";
+import { CloseCode, ErrorCode } from "../protocol/errors";
 import { ClientEvent, ServerEvent, type ErrorPayload, type ServerPayloads } from "../protocol/events";
 import { ReconnectingSocket, type SocketEnvironment, type SocketEvents } from "./socket";
 
@@ -126,7 +126,7 @@ export class ChatConnection extends ReconnectingSocket<ChatEvents> {
 
   protected onFinalClose(code: number): void {
     for (const pending of this.outbox.values()) {
-      pending.reject(new SendError({ error: "connection closed before the message was stored", code: code === 4003 ? ErrorCode.Forbidden : ErrorCode.Unavailable }));
+      pending.reject(new SendError({ error: "connection closed before the message was stored", code: code === CloseCode.Removed ? ErrorCode.Forbidden : ErrorCode.Unavailable }));
     }
     this.outbox.clear();
   }

@@ -134,6 +134,12 @@ export class ChatView {
     try {
       const ack = await this.connection.sendMessage(content, clientId);
       const el = this.rendered.get(`client:${clientId}`)!;
+      // Stored before a drop but acked only after the reconnect: the `since` replay already showed it.
+      if (this.rendered.has(`id:${ack.messageId}`)) {
+        el.remove();
+        this.rendered.delete(`client:${clientId}`);
+        return;
+      }
       el.classList.remove("pending");
       el.dataset["messageId"] = String(ack.messageId);
       el.querySelector(".when")!.textContent = new Date(ack.timestamp).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
