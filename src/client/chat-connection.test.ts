@@ -178,6 +178,29 @@ describe("ChatConnection", () => {
     await expect(pending).resolves.toMatchObject({ messageId: 3 });
   });
 
+  it("a message stored before a drop arrives once in the since replay and its resend is acked with the same id", async () => {
+    const { env, advance } = fakeEnvironment();
+    const conn = connection(env, 10);
+    const received: number[] = [];
+    conn.on(ServerEvent.ReceiveMessage, (m) => received.push(m.id));
+    conn.connect();
+    FakeSocket.all[0]!.accept();
+    const sent = conn.sendMessage("stored, ack lost");
+    FakeSocket.all[0]!.drop();
+    advance(60_000);
+    const second = FakeSocket.all[1]!;
+    expect(second.url).toContain("since=10");
+    second.accept();
+    // The server replays the stored message, then answers the resend with the first id.
+    second.push(ServerEvent.ReceiveMessage, message(11, "stored, ack lost"));
+    second.push(ServerEvent.MessageSent, { messageId: 11, chatId: 7, timestamp: new Date(0).toISOString(), clientId: "c1" });
+    second.push(ServerEvent.ReceiveMessage, message(11, "stored, ack lost"));
+    await expect(sent).resolves.toMatchObject({ messageId: 11, clientId: "c1" });
+    expect(received).toEqual([11]);
+    expect(conn.unacknowledged).toEqual([]);
+    expect(conn.lastMessageId).toBe(11);
+  });
+
   it("queues messages sent while disconnected", async () => {
     const { env } = fakeEnvironment();
     const conn = connection(env, 40);
