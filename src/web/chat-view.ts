@@ -18,7 +18,8 @@ export class ChatView {
   private readonly onlineLine = h("span", { class: "muted", "data-testid": "online" });
   private readonly panel = h("div", { class: "panel", hidden: true, "data-testid": "admin-panel" });
   private readonly input = h("input", { placeholder: "Message", maxLength: 4000, "data-testid": "composer" });
-  private connection: ChatConnection | null = null;
+  /** Created at once so a message typed before the room is reached simply waits in its outbox. */
+  private readonly connection: ChatConnection;
   private readonly rendered = new Map<string, HTMLElement>();
   private oldestId: number | undefined;
   private hasOlder = false;
@@ -36,6 +37,7 @@ export class ChatView {
     private readonly hooks: { onRead(chatId: number, messageId: number): void; onLeft(chatId: number): void; onBack(): void },
   ) {
     this.chat = chat;
+    this.connection = new ChatConnection({ baseUrl: location.origin, token: api.token!, chatId: chat.id, env: browserEnvironment() });
     this.list.addEventListener("scroll", () => {
       if (this.list.scrollTop < 40) void this.loadOlder();
     });
@@ -61,14 +63,9 @@ export class ChatView {
     this.oldestId = page.messages[0]?.id;
     for (const message of page.messages) this.show(message);
     this.scrollToBottom();
-    const conn = new ChatConnection({
-      baseUrl: location.origin,
-      token: this.api.token!,
-      chatId: this.chat.id,
-      since: page.messages.at(-1)?.id,
-      env: browserEnvironment(),
-    });
-    this.connection = conn;
+    const conn = this.connection;
+    // Live frames resume right after the newest message the history gave us.
+    conn.lastMessageId = page.messages.at(-1)?.id;
     conn.on("state", ({ state, closeCode }) => this.showState(state, closeCode));
     conn.on(ServerEvent.JoinedChat, ({ online }) => {
       this.online.clear();
@@ -96,7 +93,7 @@ export class ChatView {
   }
 
   close(): void {
-    this.connection?.close();
+    this.connection.close();
     clearTimeout(this.typingTimer);
   }
 
@@ -124,7 +121,7 @@ export class ChatView {
 
   private async send(): Promise<void> {
     const content = this.input.value;
-    if (!content.trim() || !this.connection) return;
+    if (!content.trim()) return;
     this.input.value = "";
     this.stopTyping();
     const clientId = crypto.randomUUID();
@@ -168,7 +165,7 @@ export class ChatView {
   private typed(): void {
     const now = Date.now();
     if (now - this.typingSent > TYPING_IDLE_MS) {
-      this.connection?.startTyping();
+      this.connection.startTyping();
       this.typingSent = now;
     }
     clearTimeout(this.typingTimer);
@@ -177,7 +174,7 @@ export class ChatView {
 
   private stopTyping(): void {
     clearTimeout(this.typingTimer);
-    if (this.typingSent) this.connection?.stopTyping();
+    if (this.typingSent) this.connection.stopTyping();
     this.typingSent = 0;
   }
 

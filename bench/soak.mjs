@@ -1,0 +1,109 @@
+#!/usr/bin/env node
+// Soak: 1,000 sockets over 50 chats chatting for 60 s (`npm run soak`; not in CI: it takes ~2 min).
+// Two senders per chat send at a steady pace; every socket checks that it receives every other
+// socket's messages exactly once. Prints the runtime workerd's memory every 5 s: it must stay flat.
+// Options: --rooms 50 --clients 20 --seconds 60 --rate 2 (messages per second per sender) --url (an already running service).
+import { parseArgs } from "node:util";
+import { ServerEvent } from "../src/protocol/events.ts";
+import { api, makeChats, makeUsers, openSocket, percentiles, pool } from "./client.mjs";
+import { rssMb, startService } from "./server.mjs";
+
+const { values: o } = parseArgs({
+  options: {
+    rooms: { type: "string", default: "50" },
+    clients: { type: "string", default: "20" },
+    seconds: { type: "string", default: "60" },
+    rate: { type: "string", default: "2" },
+    url: { type: "string" },
+  },
+});
+const [R, C, T, RATE] = [o.rooms, o.clients, o.seconds, o.rate].map(Number);
+const SENDERS = 2;
+
+const service = o.url ? null : await startService({ port: 8870 });
+const url = o.url ?? service.url;
+const pid = service?.workerdPid();
+const memory = [];
+const sample = (label) => memory.push({ t: label, rssMb: rssMb(pid) });
+try {
+  const http = api(url);
+  const run = Date.now().toString(36);
+  console.error(`setup: ${C} users, ${R} chats, ${R * C} sockets`);
+  const users = await makeUsers(http, `soak${run}`, C);
+  const chats = await makeChats(http, users, R, `soak ${run}`);
+  const rooms = [];
+  for (const chatId of chats) {
+    const sockets = new Array(C);
+    await pool(users.map((u, i) => [u, i]), 25, async ([u, i]) => (sockets[i] = await openSocket(url, chatId, u)));
+    rooms.push(sockets);
+  }
+  sample("0 s (connected)");
+
+  // Per receiving socket: the next sequence number expected from each sender (order and gaps).
+  let sent = 0, acked = 0, delivered = 0, duplicates = 0, gaps = 0, errors = 0;
+  const latencies = [];
+  for (const sockets of rooms) {
+    sockets.forEach((sock, idx) => {
+      const expectNext = new Array(SENDERS).fill(0);
+      sock.onFrame((event, data) => {
+        if (event === ServerEvent.ReceiveMessage) {
+          const [sender, seq, at] = data.content.split(":").map(Number);
+          if (seq < expectNext[sender]) duplicates++;
+          else {
+            if (seq > expectNext[sender]) gaps += seq - expectNext[sender];
+            expectNext[sender] = seq + 1;
+            delivered++;
+            latencies.push(performance.now() - at);
+          }
+        } else if (event === ServerEvent.MessageSent && idx < SENDERS) acked++;
+        else if (event === ServerEvent.Error) errors++;
+      });
+    });
+  }
+  const seqs = rooms.map(() => new Array(SENDERS).fill(0));
+  const started = performance.now();
+  const tick = setInterval(() => {
+    rooms.forEach((sockets, r) => {
+      for (let s = 0; s < SENDERS; s++) {
+        const seq = seqs[r][s]++;
+        sockets[s].send(`${s}:${seq}:${performance.now()}`, `soak-${r}-${s}-${seq}`);
+        sent++;
+      }
+    });
+  }, 1000 / RATE);
+  const sampler = setInterval(() => sample(`${Math.round((performance.now() - started) / 1000)} s`), 5000);
+  await new Promise((r) => setTimeout(r, T * 1000));
+  clearInterval(tick);
+  clearInterval(sampler);
+  const expected = sent * (C - 1);
+  const drainUntil = Date.now() + 30_000;
+  while ((acked < sent || delivered + duplicates < expected) && Date.now() < drainUntil) await new Promise((r) => setTimeout(r, 100));
+  sample("end");
+  for (const sockets of rooms) for (const s of sockets) s.close();
+
+  const result = {
+    scenario: "soak",
+    sockets: R * C,
+    rooms: R,
+    seconds: T,
+    sent,
+    acked,
+    expected_deliveries: expected,
+    delivered,
+    lost: expected - delivered,
+    duplicates,
+    gaps,
+    errors,
+    deliveries_per_s: Math.round(delivered / T),
+    latency_ms: percentiles(latencies),
+    memory,
+  };
+  console.error("\n  time              runtime workerd RSS");
+  for (const m of memory) console.error(`  ${m.t.padEnd(18)}${m.rssMb ?? "?"} MB`);
+  console.error(`\n  sent ${sent}, acked ${acked}, delivered ${delivered}/${expected}, lost ${result.lost}, duplicates ${duplicates}, gaps ${gaps}, errors ${errors}`);
+  console.error(`  delivery latency p50 ${result.latency_ms.p50} ms, p99 ${result.latency_ms.p99} ms`);
+  console.log(JSON.stringify(result));
+  process.exitCode = result.lost || duplicates || gaps || errors || acked !== sent ? 1 : 0;
+} finally {
+  await service?.stop();
+}
