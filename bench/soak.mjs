@@ -15,12 +15,13 @@ const { values: o } = parseArgs({
     seconds: { type: "string", default: "60" },
     rate: { type: "string", default: "2" },
     url: { type: "string" },
+    port: { type: "string", default: "8890" },
   },
 });
 const [R, C, T, RATE] = [o.rooms, o.clients, o.seconds, o.rate].map(Number);
 const SENDERS = 2;
 
-const service = o.url ? null : await startService({ port: 8870 });
+const service = o.url ? null : await startService({ port: Number(o.port) });
 const url = o.url ?? service.url;
 const pid = service?.workerdPid();
 const memory = [];

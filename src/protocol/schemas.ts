@@ -66,7 +66,10 @@ export const historyQuery = z
   })
   .refine((q) => q.before === undefined || q.after === undefined, "use either before or after, not both");
 export const userSearchQuery = z.object({ q: z.string().max(limits.usernameMax).default("") });
-export const socketQuery = z.object({ since: idString.optional() });
+/** `since=0` asks for the chat from its first message: what a client with an empty history sends. */
+export const socketQuery = z.object({
+  since: z.union([z.literal("0").transform(() => 0), idString]).optional(),
+});
 
 // ---- WebSocket frames from clients ----
 const optionalChatId = id.optional();

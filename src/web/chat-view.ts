@@ -64,8 +64,9 @@ export class ChatView {
     for (const message of page.messages) this.show(message);
     this.scrollToBottom();
     const conn = this.connection;
-    // Live frames resume right after the newest message the history gave us.
-    conn.lastMessageId = page.messages.at(-1)?.id;
+    // Live frames resume right after the newest message the history gave us (0: from the start),
+    // so nothing posted between the history request and the socket is missed.
+    conn.lastMessageId = page.messages.at(-1)?.id ?? 0;
     conn.on("state", ({ state, closeCode }) => this.showState(state, closeCode));
     conn.on(ServerEvent.JoinedChat, ({ online }) => {
       this.online.clear();

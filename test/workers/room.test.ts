@@ -227,8 +227,15 @@ describe("messages", () => {
     // joined_chat comes first.
     expect(b.frames[0]).toMatchObject({ event: ServerEvent.JoinedChat });
     b.close();
-    const bad = await SELF.fetch(`${BASE}/api/chats/${chat.id}/ws?since=abc`, { headers: { Upgrade: "websocket", Authorization: `Bearer ${bob.token}` } });
-    expect(bad.status).toBe(400);
+    // since=0: everything from the first message (a client whose history was empty).
+    const fromStart = await connect(chat.id, bob.token, "?since=0");
+    await fromStart.until((s) => ids(s).length === 6, "full replay");
+    expect(ids(fromStart)).toEqual([...sent, live.body.id]);
+    fromStart.close();
+    for (const since of ["abc", "-1", "1.5"]) {
+      const bad = await SELF.fetch(`${BASE}/api/chats/${chat.id}/ws?since=${since}`, { headers: { Upgrade: "websocket", Authorization: `Bearer ${bob.token}` } });
+      expect(bad.status).toBe(400);
+    }
   });
 
   it("refuses sends over the rate limit with rate_limited and stores none of them", async () => {
