@@ -39,9 +39,10 @@ export async function inspectWorker(port, target = "core:user:", nudge = null) {
       // The isolate processes inspector messages only while it runs: keep poking it with a request.
       const poke = nudge && setInterval(() => nudge().catch(() => {}), 100);
       try {
-        await enableRuntime();
+        const late = new Promise((_, reject) => setTimeout(() => reject(new Error("inspector did not answer in 8 s")), 8000));
+        await Promise.race([enableRuntime(), late]);
         const proto = await send("Runtime.evaluate", { expression: "WebSocket.prototype", contextId });
-        const { objects } = await send("Runtime.queryObjects", { prototypeObjectId: proto.result.objectId });
+        const { objects } = await Promise.race([send("Runtime.queryObjects", { prototypeObjectId: proto.result.objectId }), late]);
         const len = await send("Runtime.callFunctionOn", {
           objectId: objects.objectId,
           functionDeclaration: "function () { return this.length; }",

@@ -2,7 +2,7 @@
 // migrations applied), the same wrangler.toml bindings and a real local D1, rate limits lifted.
 // `entry` swaps the Worker's main module (bench/delayed-worker.js wraps src/index.ts to add D1 latency).
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -17,15 +17,19 @@ export async function startService({ port = 8860, entry, vars = {}, log = () => 
   const url = `http://127.0.0.1:${port}`;
   if (await fetch(`${url}/api/me`).then(() => true, () => false)) throw new Error(`port ${port} is already serving: stop that server or pass --port`);
   const persistTo = mkdtempSync(join(tmpdir(), "edge-chat-bench-"));
+  const cwd = snapshot();
   const migrate = spawnSync(process.execPath, [wrangler, "d1", "migrations", "apply", "DB", "--local", "--persist-to", persistTo], {
-    cwd: root,
+    cwd,
     encoding: "utf8",
   });
   if (migrate.status !== 0) throw new Error(`migrations failed:\n${migrate.stdout}\n${migrate.stderr}`);
   const args = [wrangler, "dev", ...(entry ? [entry] : []), "--port", String(port), "--inspector-port", String(port + 1)];
   args.push("--persist-to", persistTo, "--ip", "127.0.0.1");
   for (const [k, v] of Object.entries({ ...BENCH_VARS, ...vars })) args.push("--var", `${k}:${v}`);
-  const child = spawn(process.execPath, args, { cwd: root, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+  // A private dev registry: other wrangler dev sessions starting or stopping on this machine must not
+  // make this one reload (a reload restarts the runtime and drops every socket).
+  const env = { ...process.env, WRANGLER_REGISTRY_PATH: mkdtempSync(join(tmpdir(), "edge-chat-bench-registry-")) };
+  const child = spawn(process.execPath, args, { cwd, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
   const output = [];
   const onData = (chunk) => {
     for (const line of String(chunk).split("\n")) if (line.trim()) (output.push(line), log(line));
@@ -113,6 +117,19 @@ function listeningPorts(pid) {
     if (f[3] === "0A" && inodes.has(f[9])) ports.push(parseInt(f[1].split(":")[1], 16));
   }
   return ports;
+}
+
+/**
+ * A copy of the Worker's sources to run from: `wrangler dev` reloads (restarting the runtime and
+ * dropping every socket) whenever a watched source changes, and others edit this tree meanwhile.
+ */
+function snapshot() {
+  const dir = mkdtempSync(join(tmpdir(), "edge-chat-bench-src-"));
+  for (const entry of ["src", "migrations", "build", "bench", "wrangler.toml", ".dev.vars", "package.json", "tsconfig.json"]) {
+    if (existsSync(join(root, entry))) cpSync(join(root, entry), join(dir, entry), { recursive: true });
+  }
+  symlinkSync(join(root, "node_modules"), join(dir, "node_modules"));
+  return dir;
 }
 
 const comm = (pid) => {
