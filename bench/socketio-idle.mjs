@@ -20,11 +20,14 @@ const { values: o } = parseArgs({
 });
 const dir = o["bench-dir"];
 const db = join(mkdtempSync(join(tmpdir(), "sio-idle-")), "db.sqlite");
-const server = spawn(process.execPath, ["socketio-server.mjs"], { cwd: dir, env: { ...process.env, PORT: o.port, DB_PATH: db }, stdio: "ignore" });
+// The reference runs on the machine's `node`, as compare.sh runs it (better-sqlite3 is built for that one).
+// npm puts the project's Node 24 (node_modules/.bin) first on PATH: drop it for the reference.
+const PATH = process.env.PATH.split(":").filter((d) => !d.includes("node_modules")).join(":");
+const server = spawn("node", ["socketio-server.mjs"], { cwd: dir, env: { ...process.env, PATH, PORT: o.port, DB_PATH: db }, stdio: ["ignore", "ignore", "inherit"] });
 await new Promise((r) => setTimeout(r, 2000));
 const before = rssMb(server.pid);
 let held = null;
-const load = spawn(process.execPath, ["load.mjs", "--target", "socketio", "--url", `http://127.0.0.1:${o.port}`, "--scenario", "idle", "--rooms", o.rooms, "--clients", o.clients, "--hold", o.hold], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
+const load = spawn("node", ["load.mjs", "--target", "socketio", "--url", `http://127.0.0.1:${o.port}`, "--scenario", "idle", "--rooms", o.rooms, "--clients", o.clients, "--hold", o.hold], { cwd: dir, env: { ...process.env, PATH }, stdio: ["ignore", "pipe", "pipe"] });
 let out = "";
 load.stdout.on("data", (d) => (out += d));
 load.stderr.on("data", (d) => {
