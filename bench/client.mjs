@@ -1,5 +1,6 @@
 // The bench's side of PROTOCOL.md: HTTP setup helpers and a JSON-frame WebSocket client
-// (Node's built-in WebSocket; no dependency).
+// (the `ws` package, so the bench decides whether compression is negotiated).
+import WS from "ws";
 import { ClientEvent, PING, PONG, ServerEvent } from "../src/protocol/events.ts";
 
 export function api(base) {
@@ -39,11 +40,21 @@ export async function makeChats(http, users, count, label) {
   return chats;
 }
 
+/**
+ * Whether bench sockets offer permessage-deflate. Off by default, like ../shared/bench/load.mjs and
+ * the Socket.IO reference (whose server does not compress): otherwise every socket carries the local
+ * runtime's deflate state (~210 KB) and every frame is compressed once per recipient.
+ * `BENCH_DEFLATE=1` offers it, as browsers do.
+ */
+const COMPRESSION = process.env.BENCH_DEFLATE === "1";
+
+export const webSocket = (url) => new WS(url, { perMessageDeflate: COMPRESSION });
+
 /** Opens a chat socket; resolves once `joined_chat` arrived. `onFrame(event, data)` sees every frame after. */
 export function openSocket(base, chatId, user, timeoutMs = 30_000) {
   const url = `${base.replace(/^http/, "ws")}/api/chats/${chatId}/ws?token=${user.token}`;
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url);
+    const ws = webSocket(url);
     const timer = setTimeout(() => (ws.close(), reject(new Error("join timeout"))), timeoutMs);
     const sock = {
       ws,

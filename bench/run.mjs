@@ -67,7 +67,7 @@ if (!url) {
   console.error(`starting the service on port ${opt.port}${delay ? ` with ${delay} ms injected D1 latency` : ""} ...`);
   service = await startService({
     port: Number(opt.port),
-    entry: delay ? "bench/delayed-worker.js" : undefined,
+    entry: "bench/bench-worker.js",
     vars: delay ? { D1_DELAY_MS: delay } : {},
   });
   url = opt["via-proxy"] ? service.proxyUrl : service.url;
@@ -144,7 +144,7 @@ for (const [name, r] of Object.entries(report.results)) {
   const notes =
     r.error ?? r.skipped ??
     (name === "idle"
-      ? `${r.open} open, ${r.pongs} pongs, ${r.rooms_woken_and_delivered} rooms woke; WebSocket objects awake ${r.ws_objects_in_isolate.awake} -> held ${r.ws_objects_in_isolate.held}; RSS ${r.rss_mb.before}->${r.rss_mb.held} MB`
+      ? `${r.open} open, ${r.pongs} pongs; ${r.rooms_evicted_and_rebuilt ?? "?"} rooms evicted during the hold and rebuilt on wake, ${r.rooms_woken_and_delivered} delivered after waking; RSS ${r.rss_mb.before}->${r.rss_mb.held} MB`
       : r.accepted_per_s != null ? `ack p99 ${r.ack_ms.p99} ms, ${r.acked}/${r.sent} acked` : "");
   rows.push([name, rate, lat.p50 ?? "-", lat.p99 ?? "-", r.lost ?? "-", r.duplicates ?? "-", notes]);
 }

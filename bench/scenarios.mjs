@@ -129,6 +129,8 @@ export async function idle({ url, service }, { rooms: R, clients: C, hold: T }) 
   const pid = service?.workerdPid();
   // Opt-in: a second inspector session on the runtime made wrangler restart it mid-hold here.
   const inspector = service && process.env.BENCH_COUNT_OBJECTS ? await inspectWorker(service.inspectorPort, "core:user:", () => fetch(`${url}/api/me`)).catch((e) => (console.error("  inspector:", e.message), null)) : null;
+  // Rooms constructed so far (bench/bench-worker.js): a room counts again each time it wakes from eviction.
+  const constructed = () => fetch(`${url}/__bench/rooms`).then((r) => (r.ok ? r.json() : null)).then((b) => b?.constructed ?? null, () => null);
   await new Promise((r) => setTimeout(r, 2000));
   const before = { rss_mb: rssMb(pid), ws_objects: await inspector?.countWebSockets() };
   const socks = [];
@@ -143,7 +145,7 @@ export async function idle({ url, service }, { rooms: R, clients: C, hold: T }) 
     }
   });
   const openSecs = (performance.now() - t0) / 1000;
-  const awake = { rss_mb: rssMb(pid), ws_objects: await inspector?.countWebSockets() };
+  const awake = { rss_mb: rssMb(pid), ws_objects: await inspector?.countWebSockets(), rooms_constructed: await constructed() };
   console.error(`  holding ${socks.length} sockets for ${T} s`);
   await new Promise((r) => setTimeout(r, T * 1000));
   const held = { rss_mb: rssMb(pid), ws_objects: await inspector?.countWebSockets() };
@@ -152,7 +154,7 @@ export async function idle({ url, service }, { rooms: R, clients: C, hold: T }) 
   const pingDeadline = Date.now() + 15_000;
   while (socks.some((s) => s.pongs === 0) && Date.now() < pingDeadline) await new Promise((r) => setTimeout(r, 100));
   const pongs = socks.filter((s) => s.pongs > 0).length;
-  const afterPing = { ws_objects: await inspector?.countWebSockets() };
+  const afterPing = { ws_objects: await inspector?.countWebSockets(), rooms_constructed: await constructed() };
   // Then each room must wake and deliver one message to all of its other sockets.
   const byChat = Map.groupBy(socks, (s) => s.chatId);
   let woke = 0, lostAfterWake = 0;
@@ -172,6 +174,7 @@ export async function idle({ url, service }, { rooms: R, clients: C, hold: T }) 
     lostAfterWake += got.filter((g) => !g).length;
     if (got.every(Boolean)) woke++;
   });
+  const afterWake = await constructed();
   for (const s of socks) s.close();
   await new Promise((r) => setTimeout(r, 3000));
   const after = { rss_mb: rssMb(pid), ws_objects: await inspector?.countWebSockets() };
@@ -186,6 +189,9 @@ export async function idle({ url, service }, { rooms: R, clients: C, hold: T }) 
     rss_kb_per_socket: perSocketKb,
     ws_objects_in_isolate: { before: before.ws_objects, awake: awake.ws_objects, held: held.ws_objects, after_ping: afterPing.ws_objects, after_close: after.ws_objects },
     pongs,
+    // Evicted during the hold = constructed again by the wake-up message (ping did not wake them).
+    rooms_constructed: { awake: awake.rooms_constructed, after_hold_and_ping: afterPing.rooms_constructed, after_wake: afterWake },
+    rooms_evicted_and_rebuilt: afterWake != null && afterPing.rooms_constructed != null ? afterWake - afterPing.rooms_constructed : null,
     rooms_woken_and_delivered: woke,
     wake_delivery_ms: percentiles(wakeLat),
     lost: lostAfterWake,

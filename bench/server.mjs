@@ -1,6 +1,6 @@
 // Starts the Worker locally for the bench: fresh local state (a temp --persist-to dir with the
 // migrations applied), the same wrangler.toml bindings and a real local D1, rate limits lifted.
-// `entry` swaps the Worker's main module (bench/delayed-worker.js wraps src/index.ts to add D1 latency).
+// `entry` swaps the Worker's main module (bench/bench-worker.js wraps src/index.ts with the bench's instruments).
 import { spawn, spawnSync } from "node:child_process";
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";

@@ -16,12 +16,13 @@ const { values: o } = parseArgs({
     rate: { type: "string", default: "2" },
     url: { type: "string" },
     port: { type: "string", default: "8890" },
+    entry: { type: "string" },
   },
 });
 const [R, C, T, RATE] = [o.rooms, o.clients, o.seconds, o.rate].map(Number);
 const SENDERS = 2;
 
-const service = o.url ? null : await startService({ port: Number(o.port) });
+const service = o.url ? null : await startService({ port: Number(o.port), entry: o.entry });
 const url = o.url ?? service.url;
 const pid = service?.workerdPid();
 const memory = [];
@@ -81,6 +82,9 @@ try {
   while ((acked < sent || delivered + duplicates < expected) && Date.now() < drainUntil) await new Promise((r) => setTimeout(r, 100));
   sample("end");
   for (const sockets of rooms) for (const s of sockets) s.close();
+  // Memory held by traffic (send buffers, caches) should drain once it stops; a leak would not.
+  await new Promise((r) => setTimeout(r, 15_000));
+  sample("15 s after close");
 
   const result = {
     scenario: "soak",
@@ -101,6 +105,15 @@ try {
   };
   console.error("\n  time              runtime workerd RSS");
   for (const m of memory) console.error(`  ${m.t.padEnd(18)}${m.rssMb ?? "?"} MB`);
+  // Warm-up growth (heaps and buffers reaching their working size) flattens out; a leak grows with
+  // every message, so it shows in the second half as much as in the first.
+  const during = memory.filter((m) => m.t.endsWith(" s") || m.t === "end");
+  const mid = during[Math.floor(during.length / 2)];
+  if (during.length > 2 && during.every((m) => m.rssMb != null)) {
+    const first = mid.rssMb - during[0].rssMb, second = during.at(-1).rssMb - mid.rssMb;
+    result.rss_growth_mb = { first_half: +first.toFixed(1), second_half: +second.toFixed(1) };
+    console.error(`\n  RSS growth while chatting: first half +${first.toFixed(1)} MB, second half +${second.toFixed(1)} MB`);
+  }
   console.error(`\n  sent ${sent}, acked ${acked}, delivered ${delivered}/${expected}, lost ${result.lost}, duplicates ${duplicates}, gaps ${gaps}, errors ${errors}`);
   console.error(`  delivery latency p50 ${result.latency_ms.p50} ms, p99 ${result.latency_ms.p99} ms`);
   console.log(JSON.stringify(result));

@@ -1,6 +1,11 @@
-// Bench-only entry: the same Worker and Durable Objects as src/index.ts, with every D1 call
-// (prepare().run/all/first/raw and batch) delayed by D1_DELAY_MS, to model a room far from the
-// D1 primary (one round trip per call). Run with `wrangler dev bench/delayed-worker.js --var D1_DELAY_MS:150`.
+// Bench-only entry: the same Worker and Durable Objects as src/index.ts, with two instruments.
+// - D1_DELAY_MS (optional): every D1 call (prepare().run/all/first/raw and batch) waits that long
+//   first, to model a room far from the D1 primary (one round trip per call).
+//   `wrangler dev bench/bench-worker.js --var D1_DELAY_MS:150`.
+// - GET /__bench/rooms: how many ChatRoom instances were constructed so far. A room is constructed
+//   when it starts and again each time it wakes after being evicted, so the count across an idle
+//   period proves (or disproves) hibernation. Locally the Worker and every Durable Object share
+//   one isolate, so one module-level counter sees them all.
 import app, { ChatRoom as BaseChatRoom, InboxRoom as BaseInboxRoom } from "../src/index";
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -32,9 +37,12 @@ function delayed(env) {
   return { ...env, DB };
 }
 
+let roomsConstructed = 0;
+
 export class ChatRoom extends BaseChatRoom {
   constructor(ctx, env) {
     super(ctx, delayed(env));
+    roomsConstructed++;
   }
 }
 
@@ -45,5 +53,8 @@ export class InboxRoom extends BaseInboxRoom {
 }
 
 export default {
-  fetch: (request, env, ctx) => app.fetch(request, delayed(env), ctx),
+  fetch: (request, env, ctx) =>
+    request.url.endsWith("/__bench/rooms")
+      ? Response.json({ constructed: roomsConstructed })
+      : app.fetch(request, delayed(env), ctx),
 };
