@@ -237,8 +237,11 @@ export async function memberIdsOf(db: Database, chatId: number): Promise<Map<num
 }
 
 
-/** Every member's unread count and read marker in one chat, in one query (for inbox activity). */
-export async function unreadByMember(
+/**
+ * Every member's unread count and read marker in one chat, in one query (for inbox activity), for
+ * the members with an inbox open: nobody else would hear about it.
+ */
+export async function unreadForOpenInboxes(
   db: Database,
   chatId: number,
 ): Promise<{ userId: number; unreadCount: number; lastReadMessageId: number | null }[]> {
@@ -250,6 +253,7 @@ export async function unreadByMember(
         AND ${messages.id} > coalesce(${chatMembers.lastReadMessageId}, 0) AND ${messages.senderId} != ${chatMembers.userId})`,
     })
     .from(chatMembers)
+    .innerJoin(users, and(eq(users.id, chatMembers.userId), eq(users.inboxOpen, true)))
     .where(eq(chatMembers.chatId, chatId));
   return rows.map((r) => ({ userId: r.userId, unreadCount: Number(r.unreadCount), lastReadMessageId: r.lastReadMessageId }));
 }

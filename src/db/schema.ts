@@ -16,6 +16,12 @@ export const users = sqliteTable(
     createdAt: integer("created_at").notNull(),
     /** Tokens carry the version they were issued under; bumping it revokes them all. */
     tokenVersion: integer("token_version").notNull().default(0),
+    /**
+     * Whether the user has an inbox socket open: rooms skip inboxes nobody listens to. A hint kept
+     * by the user's InboxRoom: never false while a socket is open, at worst true for a while after
+     * the last one went (the next call to that inbox puts it right).
+     */
+    inboxOpen: integer("inbox_open", { mode: "boolean" }).notNull().default(false),
   },
   (t) => [uniqueIndex("users_username_key").on(t.usernameKey)],
 );

@@ -76,3 +76,8 @@ export async function searchUsers(db: Database, prefix: string, excludeId: numbe
     .orderBy(asc(users.usernameKey))
     .limit(limit);
 }
+
+/** Records whether the user has an inbox socket open (see `users.inboxOpen`). */
+export async function setInboxOpen(db: Database, userId: number, open: boolean): Promise<void> {
+  await db.update(users).set({ inboxOpen: open }).where(and(eq(users.id, userId), ne(users.inboxOpen, open)));
+}

@@ -1,6 +1,6 @@
 /** Telling users' inboxes what changed. Never awaited by a sender: inboxes are a live hint. */
 import type { Database } from "../db/client";
-import { loadChat, unreadByMember } from "../db/chats";
+import { loadChat, unreadForOpenInboxes } from "../db/chats";
 import { encodeFrame, InboxEvent, type InboxPayloads } from "../protocol/events";
 import type { Chat, Message } from "../protocol/models";
 import type { InboxRoom } from "./inbox-room";
@@ -63,7 +63,7 @@ const announcedMarkers = new Map<number, Map<number, number>>();
  * `chat_read`, in the same call, so all their devices learn the new marker.
  */
 export async function announceActivity(env: Env, db: Database, chatId: number, lastMessage: Message): Promise<void> {
-  const members = await unreadByMember(db, chatId);
+  const members = await unreadForOpenInboxes(db, chatId);
   const announced = announcedMarkers.get(chatId) ?? new Map<number, number>();
   announcedMarkers.set(chatId, announced);
   const framesByUser = new Map<number, string[]>();

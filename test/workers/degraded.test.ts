@@ -1,12 +1,14 @@
 /** A database that is down or hangs: clean 503s over HTTP, nothing hangs, and recovery is automatic. */
-import { env, runInDurableObject } from "cloudflare:test";
+import { env, runInDurableObject, SELF } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { DatabaseUnavailable, isUnavailable, withDeadline } from "../../src/db/deadline";
+import { database, type Database } from "../../src/db/client";
 import { createApp } from "../../src/http/app";
+import type { InboxRoom } from "../../src/inbox/inbox-room";
 import { ErrorCode } from "../../src/protocol/errors";
-import { ClientEvent, ServerEvent } from "../../src/protocol/events";
+import { ClientEvent, InboxEvent, ServerEvent } from "../../src/protocol/events";
 import type { ChatRoom } from "../../src/room/chat-room";
-import { api, connect, createGroup, register } from "./helpers";
+import { api, BASE, connect, connectInbox, createGroup, register } from "./helpers";
 
 afterEach(() => vi.restoreAllMocks());
 
@@ -106,5 +108,24 @@ describe("a room with a hung database", () => {
     expect(history.body.messages.map((m: { content: string }) => m.content)).toEqual(["into the void"]);
     a.close();
     b.close();
+  });
+});
+
+describe("an inbox with a failing database", () => {
+  it("refuses the socket with 503 unavailable rather than listen unrecorded, and recovers", async () => {
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    const mia = await register("mia");
+    const stub = env.INBOX.get(env.INBOX.idFromName(String(mia.user.id)));
+    const setDb = (d1: D1Database) =>
+      runInDurableObject(stub, (inbox: InboxRoom) => void ((inbox as unknown as { db: Database }).db = database(d1)));
+    await setDb(withDeadline(brokenD1("fail"), 200));
+    const refused = await SELF.fetch(`${BASE}/api/inbox/ws`, { headers: { Upgrade: "websocket", Authorization: `Bearer ${mia.token}` } });
+    expect(refused.status).toBe(503);
+    expect(await refused.json()).toEqual({ error: expect.any(String), code: ErrorCode.Unavailable });
+    expect(refused.webSocket).toBeNull();
+    await setDb(withDeadline(env.DB, 5000));
+    const inbox = await connectInbox(mia.token);
+    expect(inbox.of(InboxEvent.InboxReady)).toEqual([{ userId: mia.user.id }]);
+    inbox.close();
   });
 });

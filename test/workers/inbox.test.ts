@@ -1,11 +1,11 @@
 /** The per-user inbox: live chat list updates across chats and devices. */
-import { evictDurableObject, SELF } from "cloudflare:test";
-import { beforeAll, describe, expect, it } from "vitest";
+import { env, evictDurableObject, SELF } from "cloudflare:test";
+import { beforeAll, describe, expect, it, vi } from "vitest";
 import { ErrorCode } from "../../src/protocol/errors";
 import { ClientEvent, InboxEvent, ServerEvent } from "../../src/protocol/events";
 import type { Chat } from "../../src/protocol/models";
 import { api, BASE, connect, connectInbox, createGroup, register, type TestUser } from "./helpers";
-import { breakInbox, inboxStub, restoreInboxes } from "./inbox-hooks";
+import { breakInbox, deliveriesTo, inboxStub, restoreInboxes } from "./inbox-hooks";
 
 let ann: TestUser, bob: TestUser, cid: TestUser;
 beforeAll(async () => {
@@ -14,6 +14,8 @@ beforeAll(async () => {
 const post = (chat: Chat, user: TestUser, content: string) =>
   api("POST", `/api/chats/${chat.id}/messages`, { token: user.token, body: { content } });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const inboxOpenOnRecord = async (user: TestUser) =>
+  (await env.DB.prepare("SELECT inbox_open FROM users WHERE id = ?").bind(user.user.id).first<{ inbox_open: number }>())!.inbox_open === 1;
 
 describe("inbox socket", () => {
   it("greets with inbox_ready and checks the token and upgrade like chat sockets", async () => {
@@ -145,5 +147,72 @@ describe("robustness", () => {
     a.close();
     b.close();
     inbox.close();
+  });
+});
+
+describe("presence: rooms call only inboxes someone listens to", () => {
+  it("skips a member with no inbox open, reaches them once they open one, and stops when they close it", async () => {
+    const [hal, ivy] = await Promise.all([register("hal"), register("ivy")]);
+    const halInbox = await connectInbox(hal.token);
+    const chat = await createGroup(hal, [ivy], "Presence");
+    // chat_added is rare and goes to every member, open inbox or not: count from after it.
+    await halInbox.next(InboxEvent.ChatAdded);
+    await sleep(100);
+    const base = await deliveriesTo(ivy.user.id);
+    expect([await inboxOpenOnRecord(hal), await inboxOpenOnRecord(ivy)]).toEqual([true, false]);
+
+    await post(chat, hal, "one");
+    await halInbox.next(InboxEvent.ChatActivity);
+    await sleep(100);
+    expect(await deliveriesTo(ivy.user.id)).toBe(base);
+
+    // Opened later: the first activity carries everything she missed in the count.
+    const ivyInbox = await connectInbox(ivy.token);
+    expect(await inboxOpenOnRecord(ivy)).toBe(true);
+    await post(chat, hal, "two");
+    expect(await ivyInbox.next(InboxEvent.ChatActivity)).toMatchObject({ chatId: chat.id, unreadCount: 2 });
+    const whileOpen = await deliveriesTo(ivy.user.id);
+    expect(whileOpen).toBeGreaterThan(base);
+
+    ivyInbox.close();
+    await vi.waitFor(async () => expect(await inboxOpenOnRecord(ivy)).toBe(false), { timeout: 3000 });
+    await post(chat, hal, "three");
+    await halInbox.until((s) => s.of(InboxEvent.ChatActivity).some((e) => e.lastMessage.content === "three"), "three");
+    await sleep(100);
+    expect(await deliveriesTo(ivy.user.id)).toBe(whileOpen);
+    halInbox.close();
+  });
+
+  it("keeps the record open while one of several devices is", async () => {
+    const jan = await register("jan");
+    const [phone, laptop] = [await connectInbox(jan.token), await connectInbox(jan.token)];
+    phone.close();
+    await sleep(200);
+    expect(await inboxOpenOnRecord(jan)).toBe(true);
+    laptop.close();
+    await vi.waitFor(async () => expect(await inboxOpenOnRecord(jan)).toBe(false), { timeout: 3000 });
+  });
+
+  it("corrects an open record that outlived its sockets on the next call", async () => {
+    const [kit, lee] = await Promise.all([register("kit"), register("lee")]);
+    const kitInbox = await connectInbox(kit.token);
+    const chat = await createGroup(kit, [lee], "Stale");
+    await kitInbox.next(InboxEvent.ChatAdded);
+    // Lee's inbox knows whose it is (she connected once), then a close went missing.
+    (await connectInbox(lee.token)).close();
+    await vi.waitFor(async () => expect(await inboxOpenOnRecord(lee)).toBe(false), { timeout: 3000 });
+    await env.DB.prepare("UPDATE users SET inbox_open = 1 WHERE id = ?").bind(lee.user.id).run();
+    const before = await deliveriesTo(lee.user.id);
+
+    await post(chat, kit, "anyone there?");
+    await kitInbox.next(InboxEvent.ChatActivity);
+    await vi.waitFor(async () => expect(await inboxOpenOnRecord(lee)).toBe(false), { timeout: 3000 });
+    expect(await deliveriesTo(lee.user.id)).toBe(before + 1);
+
+    await post(chat, kit, "hello?");
+    await kitInbox.next(InboxEvent.ChatActivity, 2);
+    await sleep(100);
+    expect(await deliveriesTo(lee.user.id)).toBe(before + 1);
+    kitInbox.close();
   });
 });

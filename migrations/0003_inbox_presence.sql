@@ -1,0 +1,1 @@
+ALTER TABLE `users` ADD `inbox_open` integer DEFAULT false NOT NULL;
