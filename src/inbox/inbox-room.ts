@@ -65,8 +65,9 @@ export class InboxRoom extends DurableObject<Env> {
     for (const ws of sockets) for (const frame of frames) safeSend(ws, frame);
     // Called with nobody listening: the "open" on record outlived its sockets (a close that never
     // reached us). Put it right so rooms stop calling.
+    if (sockets.length > 0 || this.connecting > 0) return;
     const userId = this.ctx.storage.kv.get<number>(USER_KEY);
-    if (sockets.length === 0 && this.connecting === 0 && userId !== undefined) await this.recordPresence(userId).catch(() => {});
+    if (userId !== undefined) await this.recordPresence(userId).catch(() => {});
   }
 
   /** Inbox sockets only listen; anything but `ping` (answered by the runtime) is ignored. */

@@ -1,0 +1,79 @@
+/**
+ * The inbox flush's one-pass unread query against the obvious per-member count, on chats built
+ * through the real write path (so senders' markers move as in production) with random reads.
+ */
+import { env } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { createGroupChat, markRead, unreadForOpenInboxes } from "../../src/db/chats";
+import { database } from "../../src/db/client";
+import { messageWriter } from "../../src/db/messages";
+import { setInboxOpen } from "../../src/db/users";
+import { register, type TestUser } from "./helpers";
+
+/** A small deterministic generator (mulberry32), so a failure replays. */
+function random(seed: number) {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+async function naiveUnread(chatId: number, userId: number): Promise<{ unread: number; marker: number | null }> {
+  const row = await env.DB.prepare(
+    `SELECT m.last_read_message_id AS marker,
+       (SELECT count(*) FROM messages WHERE chat_id = ?1 AND id > coalesce(m.last_read_message_id, 0) AND sender_id != m.user_id) AS unread
+     FROM chat_members m WHERE m.chat_id = ?1 AND m.user_id = ?2`,
+  )
+    .bind(chatId, userId)
+    .first<{ marker: number | null; unread: number }>();
+  return row!;
+}
+
+describe("unreadForOpenInboxes", () => {
+  it("equals a per-member count for every member with an inbox open, and leaves out the others", async () => {
+    const db = database(env.DB);
+    const people: TestUser[] = [];
+    for (let i = 0; i < 8; i++) people.push(await register("uq"));
+    const [owner, ...rest] = people;
+    const chatId = await createGroupChat(db, owner!.user.id, "Unread", rest.map((p) => p.user.id));
+    const listening = people.filter((_, i) => i !== 3);
+    for (const p of listening) await setInboxOpen(db, p.user.id, true);
+
+    const next = random(20261124);
+    const write = messageWriter(env.DB, chatId);
+    const ids: number[] = [];
+    for (let round = 0; round < 12; round++) {
+      const batch = Array.from({ length: 1 + Math.floor(next() * 15) }, (_, i) => {
+        const sender = people[Math.floor(next() * people.length)]!.user;
+        return { sender, content: `r${round} m${i}`, createdAt: Date.now() };
+      });
+      for (const stored of await write(batch)) ids.push(stored.message.id);
+      // Some members read up to a random message so far, some never read.
+      for (const p of people) if (next() < 0.3) await markRead(db, chatId, p.user.id, ids[Math.floor(next() * ids.length)]!);
+    }
+
+    const result = await unreadForOpenInboxes(db, chatId);
+    expect(result.map((r) => r.userId).sort()).toEqual(listening.map((p) => p.user.id).sort());
+    for (const r of result) {
+      const expected = await naiveUnread(chatId, r.userId);
+      expect({ userId: r.userId, unread: r.unreadCount, marker: r.lastReadMessageId }).toEqual({
+        userId: r.userId,
+        unread: expected.unread,
+        marker: expected.marker,
+      });
+    }
+    // The data is not trivial: someone has unread messages and someone has read some.
+    expect(result.some((r) => r.unreadCount > 0)).toBe(true);
+    expect(result.some((r) => r.lastReadMessageId !== null)).toBe(true);
+  });
+
+  it("returns nobody when no member has an inbox open", async () => {
+    const db = database(env.DB);
+    const [a, b] = [await register("uq"), await register("uq")];
+    const chatId = await createGroupChat(db, a.user.id, "Quiet", [b.user.id]);
+    await messageWriter(env.DB, chatId)([{ sender: a.user, content: "hi", createdAt: Date.now() }]);
+    expect(await unreadForOpenInboxes(db, chatId)).toEqual([]);
+  });
+});
