@@ -132,7 +132,7 @@ await stop();
 
 const rows = [["scenario", "rate", "p50 ms", "p99 ms", "lost", "dup", "notes"]];
 for (const [name, r] of Object.entries(report.results)) {
-  const lat = r.ack_ms && r.params.clients === 2 ? r.ack_ms : r.delivery_ms ?? r.connect_ms ?? r.page_ms ?? r.wake_delivery_ms ?? {};
+  const lat = r.ack_ms && r.params.clients === 2 ? r.ack_ms : r.delivery_ms ?? r.connect_ms ?? r.page_ms ?? r.wake_delivery_ms ?? r.withInboxes ?? {};
   const rate =
     r.error ? "ERROR" :
     r.skipped ? "skipped" :
@@ -140,12 +140,15 @@ for (const [name, r] of Object.entries(report.results)) {
     r.deliveries_per_s != null ? `${r.deliveries_per_s} deliv/s` :
     r.connects_per_s != null ? `${r.connects_per_s} conn/s` :
     r.pages_per_s != null ? `${r.pages_per_s} pages/s (${r.messages_per_s} msg/s)` :
-    r.rss_kb_per_socket != null ? `${r.rss_kb_per_socket} KB/socket` : "-";
+    r.rss_kb_per_socket != null ? `${r.rss_kb_per_socket} KB/socket` :
+    r.inboxEvents ? `${r.inboxEvents.perMessage} events/msg` : "-";
   const notes =
     r.error ?? r.skipped ??
     (name === "idle"
       ? `${r.open} open, ${r.pongs} pongs; ${r.rooms_evicted_and_rebuilt ?? "?"} rooms evicted during the hold and rebuilt on wake, ${r.rooms_woken_and_delivered} delivered after waking; RSS ${r.rss_mb.before}->${r.rss_mb.held} MB`
-      : r.accepted_per_s != null ? `ack p99 ${r.ack_ms.p99} ms, ${r.acked}/${r.sent} acked` : "");
+      : r.accepted_per_s != null ? `ack p99 ${r.ack_ms.p99} ms, ${r.acked}/${r.sent} acked`
+      : r.inboxEvents ? `sender ack with ${r.inboxOnly} inboxes (p50/p99 left) vs none: ${r.withoutInboxes.p50}/${r.withoutInboxes.p99} ms; final state ${r.inboxEvents.finalStateCorrect}`
+      : "");
   rows.push([name, rate, lat.p50 ?? "-", lat.p99 ?? "-", r.lost ?? "-", r.duplicates ?? "-", notes]);
 }
 const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
