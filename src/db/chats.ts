@@ -156,11 +156,17 @@ export async function findMember(db: Database, chatId: number, userId: number): 
   return row ?? null;
 }
 
-/** Adds a member; null when they already were one. */
+/**
+ * Adds a member; null when they already were one. Someone who was a member before starts with their
+ * marker on their own newest message, as their sending left it: no member ever has a message of
+ * their own after their marker (`unreadForOpenInboxes` counts on it).
+ */
 export async function addMember(db: Database, chatId: number, user: User): Promise<Member | null> {
+  const ownNewest = sql<number | null>`(SELECT max(${messages.id}) FROM ${messages}
+    WHERE ${messages.chatId} = ${chatId} AND ${messages.senderId} = ${user.id})`;
   const rows = await db
     .insert(chatMembers)
-    .values({ chatId, userId: user.id, role: "member", joinedAt: Date.now() })
+    .values({ chatId, userId: user.id, role: "member", joinedAt: Date.now(), lastReadMessageId: ownNewest })
     .onConflictDoNothing()
     .returning({ role: chatMembers.role });
   return rows[0] ? { ...user, role: rows[0].role } : null;
@@ -242,8 +248,9 @@ export async function memberIdsOf(db: Database, chatId: number): Promise<Map<num
  * activity: one query, one pass over the messages after the oldest of their markers.
  *
  * A member's unread count is the number of messages after their marker: the writer moves each
- * sender's marker to their newest message in the batch that stores it, so no member has a message
- * of their own after their marker, and "from other members" needs no per-member filter. Markers and
+ * sender's marker to their newest message in the batch that stores it, and `addMember` starts a
+ * returning member's marker on their own newest, so no member has a message of their own after
+ * their marker, and "from other members" needs no per-member filter. Markers and
  * messages are merged in one ordered list, newest first, and a running count of messages gives each
  * marker the number of messages after it — O((messages + members) log) instead of a count per member
  * (O(members × unread)), which held the D1 object for tens of ms per flush in a 200-member chat.

@@ -4,7 +4,7 @@
  */
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { createGroupChat, markRead, unreadForOpenInboxes } from "../../src/db/chats";
+import { addMember, createGroupChat, markRead, removeMember, unreadForOpenInboxes } from "../../src/db/chats";
 import { database } from "../../src/db/client";
 import { messageWriter } from "../../src/db/messages";
 import { setInboxOpen } from "../../src/db/users";
@@ -67,6 +67,22 @@ describe("unreadForOpenInboxes", () => {
     // The data is not trivial: someone has unread messages and someone has read some.
     expect(result.some((r) => r.unreadCount > 0)).toBe(true);
     expect(result.some((r) => r.lastReadMessageId !== null)).toBe(true);
+  });
+
+  it("does not count a re-added member's own earlier messages as unread", async () => {
+    const db = database(env.DB);
+    const [a, b] = [await register("uq"), await register("uq")];
+    const chatId = await createGroupChat(db, a.user.id, "Again", [b.user.id]);
+    for (const p of [a, b]) await setInboxOpen(db, p.user.id, true);
+    const write = messageWriter(env.DB, chatId);
+    await write([{ sender: a.user, content: "from a", createdAt: Date.now() }, { sender: b.user, content: "from b", createdAt: Date.now() }]);
+    await removeMember(db, chatId, b.user.id);
+    await addMember(db, chatId, b.user);
+    await write([{ sender: a.user, content: "welcome back", createdAt: Date.now() }]);
+
+    const result = await unreadForOpenInboxes(db, chatId);
+    const back = result.find((r) => r.userId === b.user.id)!;
+    expect({ unread: back.unreadCount, marker: back.lastReadMessageId }).toEqual(await naiveUnread(chatId, b.user.id));
   });
 
   it("returns nobody when no member has an inbox open", async () => {
