@@ -7,18 +7,8 @@ import { beforeAll, describe, expect, it, vi } from "vitest";
 import { CloseCode, ErrorCode } from "../../src/protocol/errors";
 import { ClientEvent, ServerEvent } from "../../src/protocol/events";
 import type { Chat } from "../../src/protocol/models";
-import { BASE, connect, createGroup, register, type TestUser } from "./helpers";
+import { BASE, connect, createGroup, prng, register, type TestUser } from "./helpers";
 
-/** mulberry32: a tiny seeded PRNG, so a failure can be replayed with the same SEED. */
-function prng(seed: number) {
-  return () => {
-    seed |= 0;
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 // Fixed so failures replay; change it to explore other inputs (seeds 1, 77 and 4242 pass too).
 const SEED = 20261124;
 const random = prng(SEED);

@@ -137,3 +137,14 @@ export async function seedMessages(chatId: number, senders: TestUser[], count: n
   await env.DB.prepare("UPDATE chats SET last_message_id = (SELECT max(id) FROM messages WHERE chat_id = ?1) WHERE id = ?1").bind(chatId).run();
   return results.map((r) => r.id).sort((a, b) => a - b);
 }
+
+/** mulberry32: a tiny seeded PRNG (numbers in [0, 1)), so a randomised test replays from its seed. */
+export function prng(seed: number): () => number {
+  return () => {
+    seed |= 0;
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

@@ -8,17 +8,7 @@ import { addMember, createGroupChat, markRead, removeMember, unreadForOpenInboxe
 import { database } from "../../src/db/client";
 import { messageWriter } from "../../src/db/messages";
 import { setInboxOpen } from "../../src/db/users";
-import { register, type TestUser } from "./helpers";
-
-/** A small deterministic generator (mulberry32), so a failure replays. */
-function random(seed: number) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng, register, type TestUser } from "./helpers";
 
 async function naiveUnread(chatId: number, userId: number): Promise<{ unread: number; marker: number | null }> {
   const row = await env.DB.prepare(
@@ -41,7 +31,7 @@ describe("unreadForOpenInboxes", () => {
     const listening = people.filter((_, i) => i !== 3);
     for (const p of listening) await setInboxOpen(db, p.user.id, true);
 
-    const next = random(20261124);
+    const next = prng(20261124);
     const write = messageWriter(env.DB, chatId);
     const ids: number[] = [];
     for (let round = 0; round < 12; round++) {
