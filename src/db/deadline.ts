@@ -30,7 +30,21 @@ async function race<T>(work: Promise<T>, ms: number): Promise<T> {
   }
 }
 
+const wrappers = new WeakMap<D1Database, Map<number, D1Database>>();
+
+/**
+ * The binding with every query racing `ms`. One wrapper per binding and deadline, so callers that
+ * ask per request or per object get the same one (and `database()` its one Drizzle instance).
+ */
 export function withDeadline(d1: D1Database, ms: number): D1Database {
+  let byDeadline = wrappers.get(d1);
+  if (!byDeadline) wrappers.set(d1, (byDeadline = new Map()));
+  let wrapped = byDeadline.get(ms);
+  if (!wrapped) byDeadline.set(ms, (wrapped = raceEveryQuery(d1, ms)));
+  return wrapped;
+}
+
+function raceEveryQuery(d1: D1Database, ms: number): D1Database {
   const originals = new WeakMap<object, D1PreparedStatement>();
   const wrap = (statement: D1PreparedStatement): D1PreparedStatement => {
     const proxy = new Proxy(statement, {

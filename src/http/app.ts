@@ -3,7 +3,7 @@ import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { ConfigError, secretKey } from "../auth/token";
-import { database, type Database } from "../db/client";
+import { database } from "../db/client";
 import { isUnavailable, withDeadline } from "../db/deadline";
 import { ErrorCode } from "../protocol/errors";
 import { limits } from "../protocol/limits";
@@ -25,22 +25,12 @@ function signingKey(env: Env): Uint8Array {
   return cachedKey.key;
 }
 
-let cachedDb: { binding: D1Database; timeoutMs: string; db: Database } | undefined;
-
-/** D1 with the configured deadline, wrapped once per isolate rather than once per request. */
-function requestDatabase(env: Env): Database {
-  if (cachedDb?.binding !== env.DB || cachedDb.timeoutMs !== env.D1_TIMEOUT_MS) {
-    cachedDb = { binding: env.DB, timeoutMs: env.D1_TIMEOUT_MS, db: database(withDeadline(env.DB, Number(env.D1_TIMEOUT_MS))) };
-  }
-  return cachedDb.db;
-}
-
 export function createApp() {
   const app = new Hono<AppEnv>();
 
   app.use("*", async (c, next) => {
     c.set("signingKey", signingKey(c.env));
-    c.set("db", requestDatabase(c.env));
+    c.set("db", database(withDeadline(c.env.DB, Number(c.env.D1_TIMEOUT_MS))));
     await next();
   });
   app.use("/api/*", apiCors);

@@ -28,7 +28,8 @@ const PAUSE_MS = 1;
  * noticeably. The pause (not just a yield) matters where the inboxes run on the room's own thread,
  * as everything does in local workerd: 195 calls started within a few turns queued ~20 ms of
  * delivery work ahead of the next message (bench:inbox ack p99 57 ms vs 10 ms without inboxes;
- * paced, 30 ms against a noisy 45 ms). A 200-member flush now spreads over ~20 ms of a 250 ms window.
+ * paced, and with the one-pass unread query, 35 ms against a noisy 71 ms; ARCHITECTURE.md). A
+ * 200-member flush now spreads over ~20 ms of a 250 ms window.
  */
 async function callInChunks<T>(items: T[], call: (item: T) => Promise<void>): Promise<Promise<void>[]> {
   const calls: Promise<void>[] = [];
