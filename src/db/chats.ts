@@ -15,19 +15,23 @@ function viewerChatIds(db: Database, viewerId: number, chatId?: number) {
 
 /**
  * The viewer's chats (newest activity first) with members, last message, read marker and unread
- * count. Unread = messages from others after the viewer's marker, counted on the (chat_id, id, sender_id) index.
+ * count, from D1's copy of the rooms' logs (at most one copy delay behind the rooms). Unread =
+ * messages from others after the viewer's marker, counted on the (chat_id, id, sender_id) index.
  */
 export async function loadChats(db: Database, viewerId: number, chatId?: number): Promise<Chat[]> {
   const ids = viewerChatIds(db, viewerId, chatId);
   const unread = sql<number>`(SELECT count(*) FROM ${messages} WHERE ${messages.chatId} = ${chats.id}
     AND ${messages.id} > coalesce(${chatMembers.lastReadMessageId}, 0) AND ${messages.senderId} != ${viewerId})`;
+  const newestId = sql`(SELECT max(m.id) FROM ${messages} m WHERE m.chat_id = ${chats.id})`;
+  // Creation or latest message time: the chat list's sort key.
+  const lastActivity = sql<number>`coalesce((SELECT m.created_at FROM ${messages} m WHERE m.chat_id = ${chats.id} AND m.id = ${newestId}), ${chats.createdAt})`;
   const [chatRows, memberRows, lastRows] = await db.batch([
     db
       .select({ chat: chats, lastRead: chatMembers.lastReadMessageId, unread })
       .from(chatMembers)
       .innerJoin(chats, eq(chats.id, chatMembers.chatId))
       .where(and(eq(chatMembers.userId, viewerId), inArray(chatMembers.chatId, ids)))
-      .orderBy(desc(chats.lastActivityAt), desc(chats.id)),
+      .orderBy(desc(lastActivity), desc(chats.id)),
     db
       .select({ chatId: chatMembers.chatId, id: users.id, username: users.username, role: chatMembers.role })
       .from(chatMembers)
@@ -37,7 +41,7 @@ export async function loadChats(db: Database, viewerId: number, chatId?: number)
     db
       .select({ message: messages, username: users.username })
       .from(chats)
-      .innerJoin(messages, eq(messages.id, chats.lastMessageId))
+      .innerJoin(messages, and(eq(messages.chatId, chats.id), eq(messages.id, newestId)))
       .innerJoin(users, eq(users.id, messages.senderId))
       .where(inArray(chats.id, ids)),
   ]);
@@ -85,7 +89,7 @@ export async function openDirectChat(db: Database, me: number, other: number): P
   const [inserted] = await db.batch([
     db
       .insert(chats)
-      .values({ type: "direct", directKey: key, createdAt: now, lastActivityAt: now })
+      .values({ type: "direct", directKey: key, createdAt: now })
       .onConflictDoNothing({ target: chats.directKey })
       .returning({ id: chats.id }),
     // Same transaction. For a pair that already had a chat both rows exist, so this adds nothing.
@@ -132,7 +136,7 @@ export async function createGroupChat(db: Database, creator: number, name: strin
   const now = Date.now();
   const others = [...new Set(memberIds)].filter((id) => id !== creator);
   const [[chat]] = await db.batch([
-    db.insert(chats).values({ type: "group", name, createdAt: now, lastActivityAt: now }).returning({ id: chats.id }),
+    db.insert(chats).values({ type: "group", name, createdAt: now }).returning({ id: chats.id }),
     // D1 runs a batch as one transaction with no other writer, so max(id) is the chat just made.
     db.insert(chatMembers).select(membersFrom(db, newestChat, "admin", now).where(eq(users.id, creator))),
     // Later members join a millisecond after the creator so "longest-standing" is well defined.
@@ -211,70 +215,4 @@ export async function removeMember(db: Database, chatId: number, userId: number)
   ]);
   const promotedId = promoted[0]?.userId;
   return promotedId === undefined ? null : findMember(db, chatId, promotedId);
-}
-
-/** Moves a member's read marker forward only: `missing` when the message is not in the chat. */
-export async function markRead(db: Database, chatId: number, userId: number, messageId: number): Promise<"moved" | "unchanged" | "missing"> {
-  const [message] = await db
-    .select({ id: messages.id })
-    .from(messages)
-    .where(and(eq(messages.chatId, chatId), eq(messages.id, messageId)));
-  if (!message) return "missing";
-  const moved = await db
-    .update(chatMembers)
-    .set({ lastReadMessageId: messageId })
-    .where(
-      and(
-        eq(chatMembers.chatId, chatId),
-        eq(chatMembers.userId, userId),
-        sql`coalesce(${chatMembers.lastReadMessageId}, 0) < ${messageId}`,
-      ),
-    )
-    .returning({ userId: chatMembers.userId });
-  return moved.length > 0 ? "moved" : "unchanged";
-}
-
-export async function memberIdsOf(db: Database, chatId: number): Promise<Map<number, Role>> {
-  const rows = await db
-    .select({ userId: chatMembers.userId, role: chatMembers.role })
-    .from(chatMembers)
-    .where(eq(chatMembers.chatId, chatId));
-  return new Map(rows.map((r) => [r.userId, r.role]));
-}
-
-
-/**
- * The unread count and read marker of every member of a chat whose inbox is open, for inbox
- * activity: one query, one pass over the messages after the oldest of their markers.
- *
- * A member's unread count is the number of messages after their marker: the writer moves each
- * sender's marker to their newest message in the batch that stores it, and `addMember` starts a
- * returning member's marker on their own newest, so no member has a message of their own after
- * their marker, and "from other members" needs no per-member filter. Markers and
- * messages are merged in one ordered list, newest first, and a running count of messages gives each
- * marker the number of messages after it — O((messages + members) log) instead of a count per member
- * (O(members × unread)), which held the D1 object for tens of ms per flush in a 200-member chat.
- */
-export async function unreadForOpenInboxes(
-  db: Database,
-  chatId: number,
-): Promise<{ userId: number; unreadCount: number; lastReadMessageId: number | null }[]> {
-  const rows = await db.all<{ user_id: number; last_read: number | null; unread: number }>(sql`
-    WITH listeners AS (
-      SELECT m.user_id, m.last_read_message_id AS last_read, coalesce(m.last_read_message_id, 0) AS marker
-      FROM ${chatMembers} m JOIN ${users} u ON u.id = m.user_id AND u.inbox_open = 1
-      WHERE m.chat_id = ${chatId}
-    ),
-    points AS (
-      SELECT id AS pos, NULL AS user_id, NULL AS last_read FROM ${messages}
-      WHERE chat_id = ${chatId} AND id > (SELECT min(marker) FROM listeners)
-      UNION ALL
-      SELECT marker, user_id, last_read FROM listeners
-    )
-    SELECT user_id, last_read, unread FROM (
-      SELECT user_id, last_read,
-        sum(user_id IS NULL) OVER (ORDER BY pos DESC, user_id IS NULL ROWS UNBOUNDED PRECEDING) AS unread
-      FROM points
-    ) WHERE user_id IS NOT NULL`);
-  return rows.map((r) => ({ userId: r.user_id, unreadCount: Number(r.unread), lastReadMessageId: r.last_read }));
 }

@@ -42,9 +42,6 @@ export const chats = sqliteTable(
     /** "minUserId:maxUserId" for direct chats, so a pair has at most one. */
     directKey: text("direct_key"),
     createdAt: integer("created_at").notNull(),
-    lastMessageId: integer("last_message_id"),
-    /** Creation or latest message time: the chat list's sort key. */
-    lastActivityAt: integer("last_activity_at").notNull(),
   },
   (t) => [uniqueIndex("chats_direct_key").on(t.directKey)],
 );
@@ -65,13 +62,18 @@ export const chatMembers = sqliteTable(
   (t) => [primaryKey({ columns: [t.chatId, t.userId] }), index("chat_members_user").on(t.userId, t.chatId)],
 );
 
+/**
+ * D1's copy of every chat's messages, filled behind by each chat's room (the room's own storage is
+ * the log of record; see src/room/log). Ids are a per-chat sequence, so the key is (chat, id); the
+ * copy is written with ON CONFLICT DO NOTHING on it, which makes every retry harmless.
+ */
 export const messages = sqliteTable(
   "messages",
   {
-    id: integer("id").primaryKey({ autoIncrement: true }),
     chatId: integer("chat_id")
       .notNull()
       .references(() => chats.id, { onDelete: "cascade" }),
+    id: integer("id").notNull(),
     senderId: integer("sender_id")
       .notNull()
       .references(() => users.id),
@@ -80,14 +82,10 @@ export const messages = sqliteTable(
     createdAt: integer("created_at").notNull(),
   },
   (t) => [
-    // Covers history paging and unread counts (which also filter on the sender) without row lookups.
+    primaryKey({ columns: [t.chatId, t.id] }),
+    // Unread counts in the chat list filter on the sender.
     index("messages_chat_id_sender").on(t.chatId, t.id, t.senderId),
-    // SQLite treats NULLs as distinct here, so messages sent without a client id never collide.
-    uniqueIndex("messages_client_id").on(t.chatId, t.senderId, t.clientId),
   ],
 );
 
-export type UserRow = typeof users.$inferSelect;
-export type ChatRow = typeof chats.$inferSelect;
-export type MemberRow = typeof chatMembers.$inferSelect;
 export type MessageRow = typeof messages.$inferSelect;

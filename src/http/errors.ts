@@ -1,6 +1,7 @@
-import { ErrorCode, statusOf, type ErrorBody } from "../protocol/errors";
+import { ErrorCode, statusOf } from "../protocol/errors";
+import type { HttpErrorCode } from "../objects/responses";
 
-type HttpErrorCode = Exclude<ErrorCode, "wrong_chat">;
+export { errorResponse } from "../objects/responses";
 
 /** An error meant for the client: it becomes the contract's `{ error, code }` body. */
 export class ApiError extends Error {
@@ -15,11 +16,6 @@ export class ApiError extends Error {
   get status(): number {
     return statusOf[this.code];
   }
-}
-
-export function errorResponse(code: HttpErrorCode, message: string, headers: Record<string, string> = {}): Response {
-  const body: ErrorBody = { error: message, code };
-  return Response.json(body, { status: statusOf[code], headers });
 }
 
 export const badRequest = (message: string) => new ApiError(ErrorCode.BadRequest, message);

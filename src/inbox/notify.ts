@@ -1,16 +1,9 @@
 /** Telling users' inboxes what changed. Never awaited by a sender: inboxes are a live hint. */
-import type { Database } from "../db/client";
-import { loadChat, unreadForOpenInboxes } from "../db/chats";
+import { inboxOf } from "../objects/stubs";
 import { encodeFrame, InboxEvent, type InboxPayloads } from "../protocol/events";
-import type { Chat, Message } from "../protocol/models";
-import type { InboxRoom } from "./inbox-room";
+import type { Chat } from "../protocol/models";
 
-export function inboxOf(env: Env, userId: number): DurableObjectStub<InboxRoom> {
-  const ns = env.INBOX as DurableObjectNamespace<InboxRoom>;
-  return ns.get(ns.idFromName(String(userId)));
-}
-
-const frame = <K extends keyof InboxPayloads>(event: K, data: InboxPayloads[K]) => encodeFrame<InboxPayloads, K>(event, data);
+export const inboxFrame = <K extends keyof InboxPayloads>(event: K, data: InboxPayloads[K]) => encodeFrame<InboxPayloads, K>(event, data);
 
 /**
  * How long a flush waits for inboxes before it lets the room's next window go ahead. A hung inbox
@@ -41,8 +34,8 @@ async function callInChunks<T>(items: T[], call: (item: T) => Promise<void>): Pr
 }
 
 /** One call per user; a failing or hung inbox is logged and skipped, never passed on to the caller. */
-async function tell(env: Env, framesByUser: Map<number, string[]>): Promise<void> {
-  const settled = Promise.allSettled(await callInChunks([...framesByUser], ([userId, frames]) => inboxOf(env, userId).deliver(frames)));
+export async function tellInboxes(env: Env, framesByUser: Map<number, string[]>): Promise<void> {
+  const settled = Promise.allSettled(await callInChunks([...framesByUser], ([userId, frames]) => inboxOf(env, userId).relay(frames)));
   let giveUp = () => {};
   const timedOut = new Promise<"timeout">((resolve) => (giveUp = () => resolve("timeout")));
   const timer = setTimeout(giveUp, INBOX_DELIVERY_TIMEOUT_MS);
@@ -56,47 +49,12 @@ async function tell(env: Env, framesByUser: Map<number, string[]>): Promise<void
   if (failed > 0) console.error(`inbox delivery failed for ${failed} of ${results.length} users`);
 }
 
-/**
- * The read markers each chat last announced, per member, in this isolate. A room is one object per
- * chat, so this is that room's memory of its previous flushes; after a wake-up it is empty, and the
- * first flush repeats every member's current marker once (a harmless repeat of the true state).
- */
-const announcedMarkers = new Map<number, Map<number, number>>();
-
-/**
- * New messages in a chat: each member gets the latest message and their own unread count. Members
- * whose marker moved since the last flush (a user's own messages move their marker) also get
- * `chat_read`, in the same call, so all their devices learn the new marker.
- */
-export async function announceActivity(env: Env, db: Database, chatId: number, lastMessage: Message): Promise<void> {
-  const members = await unreadForOpenInboxes(db, chatId);
-  const announced = announcedMarkers.get(chatId) ?? new Map<number, number>();
-  announcedMarkers.set(chatId, announced);
-  const framesByUser = new Map<number, string[]>();
-  for (const { userId, unreadCount, lastReadMessageId } of members) {
-    const frames = [frame(InboxEvent.ChatActivity, { chatId, lastMessage, unreadCount })];
-    if (lastReadMessageId !== null && announced.get(userId) !== lastReadMessageId) {
-      frames.push(frame(InboxEvent.ChatRead, { chatId, lastReadMessageId, unreadCount }));
-      announced.set(userId, lastReadMessageId);
-    }
-    framesByUser.set(userId, frames);
-  }
-  await tell(env, framesByUser);
-}
-
 /** A chat appeared in users' lists; `chat` is as the first of them sees it, and fresh for the others. */
 export async function announceChatAdded(env: Env, chat: Chat, userIds: number[]): Promise<void> {
   const fresh: Chat = { ...chat, lastReadMessageId: null, unreadCount: chat.lastMessage ? chat.unreadCount : 0 };
-  await tell(env, new Map(userIds.map((id) => [id, [frame(InboxEvent.ChatAdded, { chat: id === userIds[0] ? chat : fresh })]])));
+  await tellInboxes(env, new Map(userIds.map((id) => [id, [inboxFrame(InboxEvent.ChatAdded, { chat: id === userIds[0] ? chat : fresh })]])));
 }
 
 export async function announceChatRemoved(env: Env, chatId: number, userId: number): Promise<void> {
-  await tell(env, new Map([[userId, [frame(InboxEvent.ChatRemoved, { chatId })]]]));
-}
-
-/** The user's read marker moved: every one of their devices learns the new state. */
-export async function announceRead(env: Env, db: Database, chatId: number, userId: number): Promise<void> {
-  const chat = await loadChat(db, userId, chatId);
-  if (!chat || chat.lastReadMessageId === null) return;
-  await tell(env, new Map([[userId, [frame(InboxEvent.ChatRead, { chatId, lastReadMessageId: chat.lastReadMessageId, unreadCount: chat.unreadCount })]]]));
+  await tellInboxes(env, new Map([[userId, [inboxFrame(InboxEvent.ChatRemoved, { chatId })]]]));
 }

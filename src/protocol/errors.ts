@@ -37,8 +37,10 @@ export interface ErrorBody {
 /** WebSocket close codes the server uses. */
 export const CloseCode = {
   Normal: 1000,
-  GoingAway: 1001,
   MessageTooBig: 1009,
   /** The user was removed from the chat. */
   Removed: 4003,
 } as const;
+
+/** Closes after which reconnecting cannot help: a client stops and reports why. */
+export const FINAL_CLOSE_CODES: ReadonlySet<number> = new Set([CloseCode.MessageTooBig, CloseCode.Removed]);

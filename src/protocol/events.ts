@@ -25,6 +25,8 @@ export const ServerEvent = {
   MemberRemoved: "member_removed",
   MemberUpdated: "member_updated",
   ChatUpdated: "chat_updated",
+  /** Ends a `since` replay: the client pages the rest over HTTP when `hasMore`. */
+  ReplayDone: "replay_done",
   Error: "error",
 } as const;
 export type ServerEventName = (typeof ServerEvent)[keyof typeof ServerEvent];
@@ -68,6 +70,12 @@ export interface ServerPayloads {
   member_removed: { chatId: number; user: User };
   member_updated: { chatId: number; user: User; role: Role };
   chat_updated: { chatId: number; name: string };
+  /**
+   * `lastId`: the newest message id the socket has now been sent (the last one replayed, or `since`
+   * when nothing was newer). `hasMore`: messages newer than `lastId` were left out of the replay
+   * (over the limit) and must be paged with `GET …/messages?after=lastId`; live frames follow.
+   */
+  replay_done: { chatId: number; lastId: number; hasMore: boolean };
   error: ErrorPayload;
 }
 

@@ -1,48 +1,38 @@
 /**
- * One chat's room: a Durable Object that owns the chat's sockets (Hibernation API), orders and
- * stores its messages (group commit into D1) and fans events out.
+ * One chat's room: a Durable Object (named after the chat id) that owns the chat's log of record and
+ * its member list in its own SQLite storage, holds the chat's sockets (Hibernation API), and fans
+ * events out. Acks, history, `since` replays and membership decisions come from its own storage;
+ * D1 gets a copy behind, in batches driven by the alarm (see copy-schedule.ts and ARCHITECTURE.md).
  *
- * State that must survive hibernation lives in socket attachments (who is connected) and in the
- * object's own storage (typing deadlines, with an alarm). Everything held in fields is a cache
- * that is rebuilt on wake: the member list (from D1), the write path, rate-limit buckets.
+ * Fields are caches rebuilt on wake (rate-limit buckets, the open-inbox set); what must survive is
+ * in storage: the log, members, typing deadlines (kv) and the alarm.
  */
-import { DurableObject } from "cloudflare:workers";
-import { memberIdsOf } from "../db/chats";
-import { database } from "../db/client";
-import { isUnavailable, withDeadline } from "../db/deadline";
-import { listMessages, messageWriter, type Draft, type Stored } from "../db/messages";
+import { isUnavailable } from "../db/deadline";
+import { loadMembership, loadRoomStart, messagesForImport, roomCopier } from "../db/room-copy";
+import { isUpgrade, verifiedUser } from "../objects/handshake";
+import { HibernatingObject } from "../objects/hibernating-object";
+import { errorResponse } from "../objects/responses";
+import { echoClose, safeSend } from "../objects/sockets";
 import { CloseCode, ErrorCode } from "../protocol/errors";
-import {
-  ClientEvent,
-  encodeFrame,
-  JOINED_MESSAGE,
-  PING,
-  PONG,
-  ServerEvent,
-  type ErrorPayload,
-  type ServerPayloads,
-} from "../protocol/events";
+import { ClientEvent, encodeFrame, JOINED_MESSAGE, ServerEvent, type ErrorPayload, type ServerPayloads } from "../protocol/events";
 import { limits } from "../protocol/limits";
-import type { Member, Message, Role, User } from "../protocol/models";
+import type { Member, Message, MessagePage, User } from "../protocol/models";
 import type { ParsedClientFrame } from "../protocol/schemas";
-import { Coalescer } from "../inbox/coalescer";
-import { announceActivity } from "../inbox/notify";
-import { CommitQueue } from "./commit-queue";
+import { ActivityAnnouncer } from "./activity";
+import { refuse, type Answer, type Refusal } from "./answers";
+import { COPY_BATCH, COPY_DELAY_MS, earliest, retryDelay } from "./copy-schedule";
 import { parseFrame } from "./frames";
-import { ROOM_USER_HEADER, type SocketAttachment } from "./handshake";
+import { RoomMembers } from "./log/members";
+import { MessageLog, type HistoryCursor } from "./log/messages";
+import { MetaKey, openLog, readMeta, writeMeta, type LogDatabase } from "./log/open";
 import { RateLimiter } from "./rate-limiter";
-import { echoClose, safeSend } from "./sockets";
 import { TypingTracker, type TypingEntry } from "./typing";
 
-/** The largest group of messages stored in one D1 batch. */
-const MAX_BATCH = 100;
 const TYPING_KEY = "typing";
-/** How often, at most, a busy chat updates its members' inboxes. */
-const INBOX_WINDOW_MS = 250;
+/** Messages per D1 read when a room imports a chat's messages from before it kept a log. */
+const IMPORT_PAGE = 1000;
 
-export type PostResult =
-  | { ok: true; message: Message; duplicate: boolean }
-  | { ok: false; code: "rate_limited" | "internal" | "unavailable"; error: string; retryAfterSeconds?: number };
+export type PostResult = Answer<{ message: Message; duplicate: boolean }>;
 
 export type MembershipChange =
   | { type: "added"; member: Member }
@@ -50,82 +40,104 @@ export type MembershipChange =
   | { type: "removed"; user: User }
   | { type: "renamed"; name: string };
 
-/** A message waiting for its batch, and whom to tell when it is stored (or not). */
-interface Pending {
-  draft: Draft;
-  /** The socket that sent it; null for an HTTP post. */
-  socket: WebSocket | null;
-  settle?: (result: PostResult) => void;
+/** What each socket carries through hibernation. */
+interface SocketAttachment {
+  user: User;
 }
 
-export class ChatRoom extends DurableObject<Env> {
-  private chatId: number | undefined;
-  private members: Promise<Map<number, Role>> | undefined;
-  private writer: ReturnType<typeof messageWriter> | undefined;
-  private readonly queue = new CommitQueue<Pending>((batch) => this.commit(batch), MAX_BATCH);
+type FrameContext = Pick<ErrorPayload, "event" | "clientId">;
+
+export class ChatRoom extends HibernatingObject<SocketAttachment> {
+  private store!: LogDatabase;
+  private log!: MessageLog;
+  private members!: RoomMembers;
+  /** The one load from D1 in this room's life, while it runs (see `ready`). */
+  private loading: Promise<"ok" | "no_chat"> | null = null;
   private readonly limiter: RateLimiter;
-  /** D1 with a deadline: a hung database fails sends with `error` instead of stalling the room. */
-  private readonly d1: D1Database;
   private readonly typing: TypingTracker;
-  /** Inboxes hear of new messages at most once per window, after the senders were acknowledged. */
-  private readonly activity = new Coalescer<Message>(INBOX_WINDOW_MS, (last) =>
-    announceActivity(this.env, database(this.d1), last.chatId, last),
-  );
-  /** Sockets still receiving their `since` replay: live frames wait here meanwhile. */
-  private readonly catchingUp = new Map<WebSocket, { id?: number; frame: string }[]>();
+  private readonly activity: ActivityAnnouncer;
+  /** When the next copy to D1 is due; null when D1 has everything. */
+  private copyAt: number | null = null;
+  private copyFailures = 0;
+  private copying = false;
+  private copier: { d1: D1Database; copy: ReturnType<typeof roomCopier> } | null = null;
+  /** The alarm as last set (storage holds it; this saves re-setting an identical one). */
+  private alarmAt: number | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    // Answered by the runtime without waking the object.
-    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING, PONG));
-    this.d1 = withDeadline(env.DB, Number(env.D1_TIMEOUT_MS));
     this.limiter = new RateLimiter(Number(env.MESSAGE_RATE_PER_SECOND), Number(env.MESSAGE_BURST));
     this.typing = new TypingTracker(limits.typingTimeoutMs, ctx.storage.kv.get<TypingEntry[]>(TYPING_KEY));
+    this.activity = new ActivityAnnouncer(env, this.key, {
+      newest: () => this.log.newest(),
+      readState: (userId) => this.readState(userId),
+    });
+    void ctx.blockConcurrencyWhile(async () => {
+      this.store = await openLog(ctx.storage);
+      this.log = new MessageLog(this.store, this.key);
+      this.members = new RoomMembers(this.store);
+      this.alarmAt = await ctx.storage.getAlarm();
+      // An outbox left by an eviction or a crash resumes on its own.
+      if (this.outboxPending()) this.requestCopy();
+    });
   }
 
   // ---------------------------------------------------------------- entry points
 
-  /** A WebSocket upgrade the Worker has already authenticated and authorised. */
+  /** A socket (or a plain GET) for a user the Worker authenticated: 404, 403 and 426 are decided here. */
   override async fetch(request: Request): Promise<Response> {
-    const user = JSON.parse(request.headers.get(ROOM_USER_HEADER) ?? "null") as User | null;
-    const url = new URL(request.url);
-    const chatId = Number(url.pathname.slice(1));
-    if (!user || request.headers.get("Upgrade")?.toLowerCase() !== "websocket") {
-      return new Response("rooms are reached through the Worker", { status: 400 });
-    }
-    this.bind(chatId);
-    const { 0: client, 1: server } = new WebSocketPair();
-    const firstOfUser = this.openSocketsOf(user.id).length === 0;
-    this.ctx.acceptWebSocket(server, [String(user.id)]);
-    server.serializeAttachment({ user, chatId } satisfies SocketAttachment);
+    const user = verifiedUser(request);
+    if (!user) return new Response("rooms are reached through the Worker", { status: 400 });
+    const refused = await this.refuseNonMember(user.id);
+    if (refused) return errorResponse(refused.code, refused.error, refused.code === ErrorCode.Unavailable ? { "Retry-After": "1" } : {});
+    if (!isUpgrade(request)) return errorResponse(ErrorCode.UpgradeRequired, "this route only speaks WebSocket");
+    const since = new URL(request.url).searchParams.get("since");
 
-    const since = url.searchParams.get("since");
-    if (since !== null) this.catchingUp.set(server, []);
-    safeSend(server, this.frame(ServerEvent.JoinedChat, { chatId, message: JOINED_MESSAGE, online: this.onlineUsers() }));
-    if (firstOfUser) this.broadcast(this.frame(ServerEvent.UserOnline, { chatId, user }), { exceptUser: user.id });
-    if (since !== null) void this.replay(server, chatId, Number(since));
-    return new Response(null, { status: 101, webSocket: client });
+    const firstOfUser = this.openSockets(user.id).length === 0;
+    const { socket, response } = this.accept({ user });
+    safeSend(socket, this.frame(ServerEvent.JoinedChat, { chatId: this.key, message: JOINED_MESSAGE, online: this.onlineUsers() }));
+    if (firstOfUser) this.broadcast(this.frame(ServerEvent.UserOnline, { chatId: this.key, user }), user.id);
+    if (since !== null) this.replay(socket, Number(since));
+    return response;
   }
 
-  /** An HTTP-posted message: same queue, same order, same fan-out as socket sends. */
-  async post(chatId: number, user: User, content: string, clientId?: string): Promise<PostResult> {
-    this.bind(chatId);
+  /** A page of history, from the log: it always includes the caller's own acknowledged messages. */
+  async history(user: User, cursor: HistoryCursor): Promise<Answer<MessagePage>> {
+    const refused = await this.refuseNonMember(user.id);
+    return refused ?? { ok: true, ...this.log.page(cursor) };
+  }
+
+  /** An HTTP-posted message: same log, same order, same fan-out as socket sends. */
+  async post(user: User, content: string, clientId?: string): Promise<PostResult> {
+    const refused = await this.refuseNonMember(user.id);
+    if (refused) return refused;
     const limited = this.limiter.take(user.id, Date.now());
-    if (!limited.ok) {
-      return {
-        ok: false,
-        code: ErrorCode.RateLimited,
-        error: "too many messages; slow down",
-        retryAfterSeconds: Math.ceil(limited.retryAfterMs / 1000),
-      };
-    }
-    this.endTyping(user);
-    return new Promise((settle) => this.queue.push({ draft: this.draft(user, content, clientId), socket: null, settle }));
+    if (!limited.ok) return refuse(ErrorCode.RateLimited, "too many messages; slow down", Math.ceil(limited.retryAfterMs / 1000));
+    const { message, duplicate } = this.storeMessage(user, content, clientId, null);
+    return { ok: true, message, duplicate };
   }
 
-  /** A membership or name change the Worker has committed to D1. */
-  async notify(chatId: number, change: MembershipChange): Promise<void> {
-    this.bind(chatId);
+  /** Moves the caller's read marker forward; D1 gets it with the next copy. */
+  async markRead(user: User, messageId: number): Promise<Answer<{ moved: boolean }>> {
+    const refused = await this.refuseNonMember(user.id);
+    if (refused) return refused;
+    if (!this.log.has(messageId)) return refuse(ErrorCode.BadRequest, "no such message in this chat");
+    const moved = this.members.markRead(user.id, messageId);
+    if (moved) {
+      this.requestCopy();
+      // chat_read means the marker moved; a backward read changes nothing and says nothing.
+      this.ctx.waitUntil(this.activity.readMoved(user.id));
+    }
+    return { ok: true, moved };
+  }
+
+  /**
+   * A membership or name change. Removals reach the room before D1 (so a removed member hears
+   * nothing more even if the D1 write then fails); the rest after D1 committed them.
+   */
+  async applyMembership(change: MembershipChange): Promise<void> {
+    if ((await this.ready()) === "no_chat") return;
+    const chatId = this.key;
     switch (change.type) {
       case "renamed":
         this.broadcast(this.frame(ServerEvent.ChatUpdated, { chatId, name: change.name }));
@@ -133,25 +145,28 @@ export class ChatRoom extends DurableObject<Env> {
       case "added":
       case "updated": {
         const { role, ...user } = change.member;
-        await this.updateMembers((members) => members.set(user.id, role));
-        const event = change.type === "added" ? ServerEvent.MemberAdded : ServerEvent.MemberUpdated;
+        const known = this.members.access(user.id) === "member";
+        this.members.upsert(change.member);
+        const event = change.type === "added" && !known ? ServerEvent.MemberAdded : ServerEvent.MemberUpdated;
         this.broadcast(this.frame(event, { chatId, user, role }));
         return;
       }
       case "removed": {
-        await this.updateMembers((members) => members.delete(change.user.id));
-        this.broadcast(this.frame(ServerEvent.MemberRemoved, { chatId, user: change.user }));
-        this.endTyping(change.user);
-        for (const ws of this.ctx.getWebSockets(String(change.user.id))) {
-          ws.close(CloseCode.Removed, "removed from the chat");
+        const wasMember = this.members.access(change.user.id) === "member";
+        this.members.remove(change.user);
+        this.activity.forget(change.user.id);
+        if (wasMember) {
+          this.broadcast(this.frame(ServerEvent.MemberRemoved, { chatId, user: change.user }));
+          this.endTyping(change.user);
         }
+        for (const ws of this.ctx.getWebSockets(String(change.user.id))) ws.close(CloseCode.Removed, "removed from the chat");
         return;
       }
     }
   }
 
   override async webSocketMessage(ws: WebSocket, raw: string | ArrayBuffer): Promise<void> {
-    let context: Pick<ErrorPayload, "event" | "clientId"> = {};
+    let context: FrameContext = {};
     try {
       const parsed = parseFrame(raw);
       if (parsed.kind === "too_big") {
@@ -164,18 +179,17 @@ export class ChatRoom extends DurableObject<Env> {
       }
       const { frame } = parsed;
       context = { event: frame.event, ...(frame.event === ClientEvent.SendMessage && frame.data.clientId ? { clientId: frame.data.clientId } : {}) };
-      const { user, chatId } = ws.deserializeAttachment() as SocketAttachment;
-      this.bind(chatId);
-      if (!(await this.loadMembers()).has(user.id)) {
+      const { user } = this.attachment(ws);
+      if (this.members.access(user.id) !== "member") {
         safeSend(ws, this.error(ErrorCode.Forbidden, "you are no longer a member of this chat", context));
         ws.close(CloseCode.Removed, "removed from the chat");
         return;
       }
-      if (frame.data.chatId !== undefined && frame.data.chatId !== chatId) {
-        safeSend(ws, this.error(ErrorCode.WrongChat, `this socket belongs to chat ${chatId}`, context));
+      if (frame.data.chatId !== undefined && frame.data.chatId !== this.key) {
+        safeSend(ws, this.error(ErrorCode.WrongChat, `this socket belongs to chat ${this.key}`, context));
         return;
       }
-      this.handle(ws, user, chatId, frame, context);
+      this.handle(ws, user, frame, context);
     } catch (err) {
       // A throw here would not close the socket, but the client would never hear back.
       console.error("room frame handler failed", err instanceof Error ? err.message : String(err));
@@ -184,39 +198,34 @@ export class ChatRoom extends DurableObject<Env> {
   }
 
   override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
-    this.catchingUp.delete(ws);
-    const { user, chatId } = ws.deserializeAttachment() as SocketAttachment;
-    this.bind(chatId);
+    const { user } = this.attachment(ws);
     echoClose(ws, code);
-    if (this.openSocketsOf(user.id, ws).length > 0) return;
+    if (this.openSockets(user.id, ws).length > 0) return;
     this.endTyping(user);
-    this.broadcast(this.frame(ServerEvent.UserOffline, { chatId, user }));
+    this.broadcast(this.frame(ServerEvent.UserOffline, { chatId: this.key, user }));
   }
 
-  override async webSocketError(ws: WebSocket): Promise<void> {
-    await this.webSocketClose(ws, 1006);
-  }
-
-  /** Typing states whose 6 s ran out, also after hibernation. */
+  /** Typing states whose 6 s ran out (also after hibernation), and the copy to D1 when it is due. */
   override async alarm(): Promise<void> {
+    this.alarmAt = null;
     const ended = this.typing.expire(Date.now());
-    this.saveTyping();
-    const chatId = this.chatId ?? this.chatIdFromSockets();
-    if (chatId === undefined) return;
-    for (const user of ended) this.broadcast(this.frame(ServerEvent.UserStoppedTyping, { chatId, user }), { exceptUser: user.id });
+    if (ended.length > 0) this.saveTyping();
+    for (const user of ended) this.broadcast(this.frame(ServerEvent.UserStoppedTyping, { chatId: this.key, user }), user.id);
+    if (this.copyAt !== null && this.copyAt <= Date.now()) await this.copyToD1();
+    this.scheduleAlarm();
   }
 
   // ---------------------------------------------------------------- events
 
-  private handle(ws: WebSocket, user: User, chatId: number, frame: ParsedClientFrame, context: Pick<ErrorPayload, "event" | "clientId">) {
+  private handle(ws: WebSocket, user: User, frame: ParsedClientFrame, context: FrameContext) {
     switch (frame.event) {
       case ClientEvent.JoinChat:
-        safeSend(ws, this.frame(ServerEvent.JoinedChat, { chatId, message: JOINED_MESSAGE, online: this.onlineUsers() }));
+        safeSend(ws, this.frame(ServerEvent.JoinedChat, { chatId: this.key, message: JOINED_MESSAGE, online: this.onlineUsers() }));
         return;
       case ClientEvent.TypingStart:
         this.typing.start(user, Date.now());
         this.saveTyping();
-        this.broadcast(this.frame(ServerEvent.UserTyping, { chatId, user }), { exceptUser: user.id });
+        this.broadcast(this.frame(ServerEvent.UserTyping, { chatId: this.key, user }), user.id);
         return;
       case ClientEvent.TypingStop:
         this.endTyping(user);
@@ -227,165 +236,187 @@ export class ChatRoom extends DurableObject<Env> {
           safeSend(ws, this.error(ErrorCode.RateLimited, `too many messages; retry in ${limited.retryAfterMs} ms`, context));
           return;
         }
-        this.endTyping(user);
-        this.queue.push({ draft: this.draft(user, frame.data.content, frame.data.clientId), socket: ws });
+        this.storeMessage(user, frame.data.content, frame.data.clientId, ws);
         return;
       }
     }
   }
 
-  /** Stores one group of messages, then acknowledges and fans out each in order. */
-  private async commit(batch: Pending[]): Promise<void> {
-    let stored: Stored[];
-    try {
-      this.writer ??= messageWriter(this.d1, this.chatId!);
-      stored = await this.writer(batch.map((p) => p.draft));
-    } catch (err) {
-      console.error("message write failed", err instanceof Error ? err.message : String(err));
-      const unavailable = isUnavailable(err);
-      for (const p of batch) this.fail(p, "message not stored; resend it with the same clientId", unavailable);
-      return;
+  /**
+   * Stores a message in the log and, in the same turn, acknowledges it and sends it to every other
+   * socket: the runtime releases those frames only once the write is durable, so an ack never
+   * precedes its message's storage, and a stored message has always been sent to every socket open
+   * at the time. A resent clientId is acknowledged with the first message and not sent again.
+   */
+  private storeMessage(user: User, content: string, clientId: string | undefined, from: WebSocket | null) {
+    this.endTyping(user);
+    const stored = this.log.append({ sender: user, content, createdAt: Date.now(), ...(clientId !== undefined ? { clientId } : {}) });
+    const { message, duplicate } = stored;
+    if (from) {
+      safeSend(from, this.frame(ServerEvent.MessageSent, {
+        messageId: message.id,
+        chatId: message.chatId,
+        timestamp: message.timestamp,
+        ...(clientId !== undefined ? { clientId } : {}),
+      }));
     }
-    const sockets = this.ctx.getWebSockets();
-    let newest: Message | undefined;
-    batch.forEach((p, i) => {
-      const { message, duplicate } = stored[i]!;
-      const { clientId } = p.draft;
-      // Through sendLive: a socket still catching up gets its ack after the replay, in order.
-      if (p.socket) {
-        this.sendLive(p.socket, this.frame(ServerEvent.MessageSent, {
-          messageId: message.id,
-          chatId: message.chatId,
-          timestamp: message.timestamp,
-          ...(clientId !== undefined ? { clientId } : {}),
-        }));
-      }
-      p.settle?.({ ok: true, message, duplicate });
-      // A duplicate was delivered when it was first stored.
-      if (duplicate) return;
-      this.deliver(sockets, message, p.socket);
-      newest = message;
-    });
-    if (newest) this.activity.offer(newest);
+    if (duplicate) return stored;
+    // A user's own messages count as read by them.
+    this.members.markRead(user.id, message.id);
+    const frame = this.frame(ServerEvent.ReceiveMessage, message);
+    for (const ws of this.ctx.getWebSockets()) if (ws !== from) safeSend(ws, frame);
+    this.activity.messageStored();
+    this.requestCopy();
     this.limiter.prune(Date.now());
+    return stored;
   }
 
-  /** Sockets hear `internal` (the contract's code for a send that failed on our side); HTTP can say 503. */
-  private fail(p: Pending, error: string, unavailable: boolean) {
-    const clientId = p.draft.clientId;
-    if (p.socket) {
-      safeSend(p.socket, this.error(ErrorCode.Internal, error, { event: ClientEvent.SendMessage, ...(clientId ? { clientId } : {}) }));
+  /** `since` replay from the log, in the same turn as the accept: no live frame can slip in between. */
+  private replay(ws: WebSocket, since: number) {
+    const { messages, hasMore } = this.log.page({ after: since, limit: limits.replayMax });
+    for (const message of messages) safeSend(ws, this.frame(ServerEvent.ReceiveMessage, message));
+    safeSend(ws, this.frame(ServerEvent.ReplayDone, { chatId: this.key, lastId: messages.at(-1)?.id ?? since, hasMore }));
+  }
+
+  // ---------------------------------------------------------------- membership
+
+  /**
+   * The room's state from D1, once in its life: its members, and any messages the chat had before
+   * rooms kept logs (imported with their ids, so ids keep increasing). "no_chat" is not remembered:
+   * a chat with that id may be created later.
+   */
+  private async ready(): Promise<"ok" | "no_chat"> {
+    if (readMeta(this.store, MetaKey.Loaded) === 1) return "ok";
+    this.loading ??= this.loadFromD1().finally(() => (this.loading = null));
+    return this.loading;
+  }
+
+  private async loadFromD1(): Promise<"ok" | "no_chat"> {
+    const start = await loadRoomStart(this.db, this.key);
+    if (!start) return "no_chat";
+    for (let after = this.log.newestId(); ; ) {
+      const rows = await messagesForImport(this.db, this.key, after, IMPORT_PAGE);
+      this.log.importRows(rows);
+      if (rows.length < IMPORT_PAGE) break;
+      after = rows.at(-1)!.id;
     }
-    p.settle?.({ ok: false, code: unavailable ? ErrorCode.Unavailable : ErrorCode.Internal, error });
+    for (const member of start.members) if (this.members.access(member.id) === "unknown") this.members.upsert(member, member.lastRead);
+    // Everything imported came from D1; a marker D1 has is D1's.
+    writeMeta(this.store, MetaKey.D1Through, this.log.newestId());
+    writeMeta(this.store, MetaKey.Loaded, 1);
+    return "ok";
   }
 
-  /** `since` replay: stored messages first, then whatever went live meanwhile, never twice. */
-  private async replay(ws: WebSocket, chatId: number, since: number): Promise<void> {
-    let lastReplayed = since;
+  /** 404 for a chat that does not exist, 403 for a non-member, 503 while D1 cannot tell; null for a member. */
+  private async refuseNonMember(userId: number): Promise<Refusal | null> {
     try {
-      const { messages } = await listMessages(database(this.d1), chatId, { after: since, limit: limits.replayMax });
-      for (const message of messages) {
-        safeSend(ws, this.frame(ServerEvent.ReceiveMessage, message));
-        lastReplayed = message.id;
+      if ((await this.ready()) === "no_chat") return refuse(ErrorCode.NotFound, "chat not found");
+      if (this.members.access(userId) === "unknown") {
+        // Never seen here: D1 may have added them (an add whose call to the room failed).
+        const row = await loadMembership(this.db, this.key, userId);
+        if (row && this.members.access(userId) === "unknown") this.members.upsert(row, row.lastRead);
       }
     } catch (err) {
-      console.error("replay failed", err instanceof Error ? err.message : String(err));
-      safeSend(ws, this.error(ErrorCode.Internal, "could not replay missed messages; page them over HTTP", {}));
+      console.error("room could not load its members", err instanceof Error ? err.message : String(err));
+      return refuse(isUnavailable(err) ? ErrorCode.Unavailable : ErrorCode.Internal, "the chat is unavailable; try again shortly");
     }
-    const held = this.catchingUp.get(ws) ?? [];
-    this.catchingUp.delete(ws);
-    for (const { id, frame } of held) if (id === undefined || id > lastReplayed) safeSend(ws, frame);
+    return this.members.access(userId) === "member" ? null : refuse(ErrorCode.Forbidden, "you are not a member of this chat");
   }
 
-  // ---------------------------------------------------------------- helpers
-
-  private bind(chatId: number) {
-    this.chatId ??= chatId;
+  private readState(userId: number) {
+    const row = this.members.row(userId);
+    if (!row?.active) return null;
+    return { lastReadMessageId: row.lastRead, unreadCount: this.log.unreadCount(userId, row.lastRead) };
   }
 
-  private chatIdFromSockets(): number | undefined {
-    const [ws] = this.ctx.getWebSockets();
-    return ws ? (ws.deserializeAttachment() as SocketAttachment).chatId : undefined;
+  // ---------------------------------------------------------------- copy to D1
+
+  private outboxPending(): boolean {
+    return this.log.newestId() > (readMeta(this.store, MetaKey.D1Through) ?? 0) || this.members.markersToCopy().length > 0;
+  }
+
+  /** A copy will carry what was just written; the first write after a copy starts the delay. */
+  private requestCopy() {
+    if (this.copyAt !== null) return;
+    this.copyAt = Date.now() + COPY_DELAY_MS;
+    this.scheduleAlarm();
   }
 
   /**
-   * Applies a committed change to the cached member list. Without a cache there is nothing to do:
-   * the next load reads D1, which already has the change.
+   * Copies the oldest part of the outbox and the markers that moved, in one D1 batch. On success the
+   * copied range is recorded and whatever is left is due again; on failure nothing is recorded, and
+   * the same rows are tried again after a backoff (the copy is idempotent).
    */
-  private async updateMembers(apply: (members: Map<number, Role>) => void) {
-    if (!this.members) return;
+  private async copyToD1(): Promise<void> {
+    if (this.copying) return;
+    this.copying = true;
     try {
-      apply(await this.members);
-    } catch {
-      // The load failed and was dropped; the next one reads D1.
+      const through = readMeta(this.store, MetaKey.D1Through) ?? 0;
+      const rows = this.log.rowsAfter(through, COPY_BATCH);
+      const markers = this.members.markersToCopy();
+      if (this.copier?.d1 !== this.d1) this.copier = { d1: this.d1, copy: roomCopier(this.d1, this.key) };
+      const open = await this.copier.copy(
+        rows.map((r) => ({ i: r.id, s: r.senderId, c: r.content, k: r.clientId, t: r.createdAt })),
+        markers,
+      );
+      if (rows.length > 0) writeMeta(this.store, MetaKey.D1Through, rows.at(-1)!.id);
+      this.members.markersCopied(markers);
+      this.copyFailures = 0;
+      this.copyAt = rows.length === COPY_BATCH ? Date.now() : this.outboxPending() ? Date.now() + COPY_DELAY_MS : null;
+      this.ctx.waitUntil(this.activity.inboxesOpen(open));
+    } catch (err) {
+      this.copyFailures++;
+      this.copyAt = Date.now() + retryDelay(this.copyFailures);
+      console.error(`copy to D1 failed (${this.copyFailures} in a row); retrying`, err instanceof Error ? err.message : String(err));
+    } finally {
+      this.copying = false;
     }
   }
 
-  /** The member list, read from D1 once per wake-up and kept current by `notify`. */
-  private loadMembers(): Promise<Map<number, Role>> {
-    this.members ??= memberIdsOf(database(this.d1), this.chatId!).catch((err) => {
-      this.members = undefined;
-      throw err;
-    });
-    return this.members;
+  /**
+   * One alarm serves typing expiry and the copy. It is only ever moved earlier: one that fires
+   * early finds nothing due and sets the next, which costs less than a storage write per change.
+   */
+  private scheduleAlarm() {
+    const next = earliest(this.typing.nextDeadline(), this.copyAt);
+    if (next === null || (this.alarmAt !== null && this.alarmAt <= next)) return;
+    this.alarmAt = next;
+    void this.ctx.storage.setAlarm(next);
   }
 
-  private draft(sender: User, content: string, clientId: string | undefined): Draft {
-    return { sender, content, createdAt: Date.now(), ...(clientId !== undefined ? { clientId } : {}) };
-  }
+  // ---------------------------------------------------------------- helpers
 
   private frame<K extends keyof ServerPayloads>(event: K, data: ServerPayloads[K]): string {
     return encodeFrame<ServerPayloads, K>(event, data);
   }
 
-  private error(code: ErrorPayload["code"], error: string, context: Pick<ErrorPayload, "event" | "clientId">): string {
+  private error(code: ErrorPayload["code"], error: string, context: FrameContext): string {
     return this.frame(ServerEvent.Error, { error, code, ...context });
-  }
-
-  private openSocketsOf(userId: number, except?: WebSocket): WebSocket[] {
-    return this.ctx.getWebSockets(String(userId)).filter((ws) => ws !== except && ws.readyState === WebSocket.OPEN);
   }
 
   private onlineUsers(): User[] {
     const online = new Map<number, User>();
-    for (const ws of this.ctx.getWebSockets()) {
-      if (ws.readyState !== WebSocket.OPEN) continue;
-      const { user } = ws.deserializeAttachment() as SocketAttachment;
+    for (const ws of this.openSockets()) {
+      const { user } = this.attachment(ws);
       online.set(user.id, user);
     }
     return [...online.values()];
   }
 
   /** One serialised frame to every socket (or every socket but one user's). */
-  private broadcast(frame: string, options: { exceptUser?: number } = {}) {
-    const skip = options.exceptUser === undefined ? null : new Set(this.ctx.getWebSockets(String(options.exceptUser)));
-    for (const ws of this.ctx.getWebSockets()) if (!skip?.has(ws)) this.sendLive(ws, frame);
-  }
-
-  private deliver(sockets: WebSocket[], message: Message, except: WebSocket | null) {
-    const frame = this.frame(ServerEvent.ReceiveMessage, message);
-    for (const ws of sockets) if (ws !== except) this.sendLive(ws, frame, message.id);
-  }
-
-  private sendLive(ws: WebSocket, frame: string, messageId?: number) {
-    const held = this.catchingUp.get(ws);
-    if (held) held.push({ id: messageId, frame });
-    else safeSend(ws, frame);
+  private broadcast(frame: string, exceptUser?: number) {
+    const skip = exceptUser === undefined ? null : new Set(this.ctx.getWebSockets(String(exceptUser)));
+    for (const ws of this.ctx.getWebSockets()) if (!skip?.has(ws)) safeSend(ws, frame);
   }
 
   private endTyping(user: User) {
     if (!this.typing.stop(user.id)) return;
     this.saveTyping();
-    const chatId = this.chatId ?? this.chatIdFromSockets();
-    if (chatId !== undefined) {
-      this.broadcast(this.frame(ServerEvent.UserStoppedTyping, { chatId, user }), { exceptUser: user.id });
-    }
+    this.broadcast(this.frame(ServerEvent.UserStoppedTyping, { chatId: this.key, user }), user.id);
   }
 
   private saveTyping() {
     this.ctx.storage.kv.put(TYPING_KEY, this.typing.toJSON());
-    const next = this.typing.nextDeadline();
-    if (next === null) void this.ctx.storage.deleteAlarm();
-    else void this.ctx.storage.setAlarm(next);
+    this.scheduleAlarm();
   }
 }

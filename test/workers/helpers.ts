@@ -1,5 +1,8 @@
 /** Test helpers: talk to the real Worker through `SELF`, as a client would. */
-import { SELF } from "cloudflare:test";
+import * as cloudflareTest from "cloudflare:test";
+import { runInDurableObject, SELF } from "cloudflare:test";
+import type { ChatRoom } from "../../src/room/chat-room";
+import type { MessageLog } from "../../src/room/log/messages";
 import type { AuthResponse, Chat } from "../../src/protocol/models";
 import { InboxEvent, ServerEvent, type InboxPayloads, type ServerPayloads } from "../../src/protocol/events";
 
@@ -120,22 +123,44 @@ export async function connectInbox(token: string): Promise<TestSocket<InboxPaylo
   return socket;
 }
 
+export const roomStub = (chatId: number) => {
+  const { env } = cloudflareTest;
+  return env.CHAT_ROOM.get(env.CHAT_ROOM.idFromName(String(chatId)));
+};
+
 /**
- * Stores `count` messages straight into D1 (content `m0`, `m1`, …, senders taking turns), for
- * tests that need long histories without going through the per-user rate limit. Returns their ids.
+ * Stores `count` messages straight into the chat room's log (content `m0`, `m1`, …, senders taking
+ * turns), for tests that need long histories without going through the per-user rate limit. They
+ * reach D1 with the room's next copy, like any message. Returns their ids.
  */
 export async function seedMessages(chatId: number, senders: TestUser[], count: number): Promise<number[]> {
-  const { env } = await import("cloudflare:test");
-  const rows = Array.from({ length: count }, (_, i) => ({ s: senders[i % senders.length]!.user.id, c: `m${i}`, t: Date.now() + i }));
-  const { results } = await env.DB.prepare(
-    `INSERT INTO messages (chat_id, sender_id, content, created_at)
-     SELECT ?, json_extract(value, '$.s'), json_extract(value, '$.c'), json_extract(value, '$.t') FROM json_each(?)
-     RETURNING id`,
+  await api("GET", `/api/chats/${chatId}/messages?limit=1`, { token: senders[0]!.token }); // the room loads its members
+  return runInDurableObject(roomStub(chatId), (room: ChatRoom) => {
+    const internals = room as unknown as { log: MessageLog; requestCopy(): void };
+    const now = Date.now();
+    const ids = Array.from({ length: count }, (_, i) => {
+      const sender = senders[i % senders.length]!.user;
+      return internals.log.append({ sender, content: `m${i}`, createdAt: now + i }).message.id;
+    });
+    internals.requestCopy();
+    return ids;
+  });
+}
+
+/**
+ * Stores `count` messages straight into D1 only, as a database from before rooms kept logs had
+ * them (global AUTOINCREMENT-style ids, increasing within the chat). Returns their ids.
+ */
+export async function seedLegacyMessages(chatId: number, senders: TestUser[], count: number, firstId: number): Promise<number[]> {
+  const { env } = cloudflareTest;
+  const rows = Array.from({ length: count }, (_, i) => ({ i: firstId + 3 * i, s: senders[i % senders.length]!.user.id, c: `old${i}`, t: Date.now() + i }));
+  await env.DB.prepare(
+    `INSERT INTO messages (chat_id, id, sender_id, content, created_at)
+     SELECT ?, json_extract(value, '$.i'), json_extract(value, '$.s'), json_extract(value, '$.c'), json_extract(value, '$.t') FROM json_each(?)`,
   )
     .bind(chatId, JSON.stringify(rows))
-    .all<{ id: number }>();
-  await env.DB.prepare("UPDATE chats SET last_message_id = (SELECT max(id) FROM messages WHERE chat_id = ?1) WHERE id = ?1").bind(chatId).run();
-  return results.map((r) => r.id).sort((a, b) => a - b);
+    .run();
+  return rows.map((r) => r.i);
 }
 
 /** mulberry32: a tiny seeded PRNG (numbers in [0, 1)), so a randomised test replays from its seed. */

@@ -16,7 +16,7 @@ import { findUser } from "../../db/users";
 import { ErrorCode } from "../../protocol/errors";
 import { addMemberBody, chatParams, createChatBody, memberParams, renameChatBody, updateMemberBody } from "../../protocol/schemas";
 import { announceChatAdded, announceChatRemoved } from "../../inbox/notify";
-import { chatRoom } from "../../room/stub";
+import { chatRoom } from "../../objects/stubs";
 import { requireGroupAdmin, requireMember } from "../access";
 import type { AppEnv } from "../env";
 import { ApiError, badRequest, notFound } from "../errors";
@@ -53,7 +53,7 @@ export const chatRoutes = new Hono<AppEnv>()
     const { name } = c.req.valid("json");
     await requireGroupAdmin(c, chatId);
     await renameChat(c.var.db, chatId, name);
-    await chatRoom(c.env, chatId).notify(chatId, { type: "renamed", name });
+    await chatRoom(c.env, chatId).applyMembership({ type: "renamed", name });
     return c.json(await loadChat(c.var.db, c.var.user.id, chatId));
   })
   .post("/:chatId/members", validate("param", chatParams), validate("json", addMemberBody), async (c) => {
@@ -63,8 +63,13 @@ export const chatRoutes = new Hono<AppEnv>()
     const user = await findUser(c.var.db, userId);
     if (!user) throw notFound(`user ${userId} not found`);
     const member = await addMember(c.var.db, chatId, user);
-    if (!member) throw new ApiError(ErrorCode.Conflict, "already a member");
-    await chatRoom(c.env, chatId).notify(chatId, { type: "added", member });
+    if (!member) {
+      // A retry after the room missed the add (its call failed) puts the room right.
+      const existing = await findMember(c.var.db, chatId, userId);
+      if (existing) await chatRoom(c.env, chatId).applyMembership({ type: "added", member: existing });
+      throw new ApiError(ErrorCode.Conflict, "already a member");
+    }
+    await chatRoom(c.env, chatId).applyMembership({ type: "added", member });
     c.executionCtx.waitUntil(
       loadChat(c.var.db, userId, chatId).then((chat) => chat && announceChatAdded(c.env, chat, [userId])),
     );
@@ -81,7 +86,7 @@ export const chatRoutes = new Hono<AppEnv>()
     }
     await setRole(c.var.db, chatId, userId, role);
     const member = { ...target, role };
-    await chatRoom(c.env, chatId).notify(chatId, { type: "updated", member });
+    await chatRoom(c.env, chatId).applyMembership({ type: "updated", member });
     return c.json(member);
   })
   .delete("/:chatId/members/:userId", validate("param", memberParams), async (c) => {
@@ -91,10 +96,12 @@ export const chatRoutes = new Hono<AppEnv>()
     const target = leaving ? null : await findMember(c.var.db, chatId, userId);
     if (!leaving && !target) throw notFound("not a member of this chat");
     const user = target ?? c.var.user;
-    const promoted = await removeMember(c.var.db, chatId, userId);
     const room = chatRoom(c.env, chatId);
-    await room.notify(chatId, { type: "removed", user: { id: user.id, username: user.username } });
-    if (promoted) await room.notify(chatId, { type: "updated", member: promoted });
+    // The room first: once it has the removal, the member hears nothing more from this chat, even
+    // if the D1 write below fails (the admin's retry then finishes it).
+    await room.applyMembership({ type: "removed", user: { id: user.id, username: user.username } });
+    const promoted = await removeMember(c.var.db, chatId, userId);
+    if (promoted) await room.applyMembership({ type: "updated", member: promoted });
     c.executionCtx.waitUntil(announceChatRemoved(c.env, chatId, userId));
     return c.body(null, 204);
   });

@@ -1,43 +1,40 @@
 import { Hono } from "hono";
-import { markRead } from "../../db/chats";
-import { listMessages } from "../../db/messages";
+import { chatRoom } from "../../objects/stubs";
 import { limits } from "../../protocol/limits";
 import { chatParams, historyQuery, readMarkerBody, sendMessageBody } from "../../protocol/schemas";
-import { announceRead } from "../../inbox/notify";
-import { chatRoom } from "../../room/stub";
-import { requireMember } from "../access";
+import type { Refusal } from "../../room/answers";
 import type { AppEnv } from "../env";
-import { ApiError, badRequest } from "../errors";
+import { ApiError } from "../errors";
 import { validate } from "../validate";
 
-/** Routes under /api/chats/:chatId that read or write messages. */
+/** A room's refusal as the contract's error; its value otherwise. */
+function unwrap<A extends { ok: boolean }>(answer: A): Extract<A, { ok: true }> {
+  if (answer.ok) return answer as Extract<A, { ok: true }>;
+  const { code, error, retryAfterSeconds } = answer as unknown as Refusal;
+  throw new ApiError(code, error, retryAfterSeconds ? { "Retry-After": String(retryAfterSeconds) } : {});
+}
+
+/**
+ * Routes under /api/chats/:chatId that read or write messages. The chat's room answers them all
+ * from its own log and member list: a reader always sees their own acknowledged writes.
+ */
 export const messageRoutes = new Hono<AppEnv>()
   .get("/:chatId/messages", validate("param", chatParams), validate("query", historyQuery), async (c) => {
     const { chatId } = c.req.valid("param");
     const { before, after, limit = limits.historyDefaultLimit } = c.req.valid("query");
-    await requireMember(c, chatId);
-    return c.json(await listMessages(c.var.db, chatId, { before, after, limit }));
+    const { messages, hasMore } = unwrap(await chatRoom(c.env, chatId).history(c.var.user, { before, after, limit }));
+    return c.json({ messages, hasMore });
   })
   .post("/:chatId/messages", validate("param", chatParams), validate("json", sendMessageBody), async (c) => {
     const { chatId } = c.req.valid("param");
     const { content, clientId } = c.req.valid("json");
-    await requireMember(c, chatId);
-    // Through the room, so sockets see it live and in the same order as socket sends.
-    const result = await chatRoom(c.env, chatId).post(chatId, c.var.user, content, clientId);
-    if (!result.ok) {
-      const headers: Record<string, string> = result.retryAfterSeconds ? { "Retry-After": String(result.retryAfterSeconds) } : {};
-      throw new ApiError(result.code, result.error, headers);
-    }
+    const { message } = unwrap(await chatRoom(c.env, chatId).post(c.var.user, content, clientId));
     // 201 as the contract says, also for a resend: it is acknowledged with the first message.
-    return c.json(result.message, 201);
+    return c.json(message, 201);
   })
   .post("/:chatId/read", validate("param", chatParams), validate("json", readMarkerBody), async (c) => {
     const { chatId } = c.req.valid("param");
     const { messageId } = c.req.valid("json");
-    await requireMember(c, chatId);
-    const result = await markRead(c.var.db, chatId, c.var.user.id, messageId);
-    if (result === "missing") throw badRequest("no such message in this chat");
-    // chat_read means the marker moved; a backward read changes nothing and says nothing.
-    if (result === "moved") c.executionCtx.waitUntil(announceRead(c.env, c.var.db, chatId, c.var.user.id));
+    unwrap(await chatRoom(c.env, chatId).markRead(c.var.user, messageId));
     return c.body(null, 204);
   });

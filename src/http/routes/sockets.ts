@@ -1,14 +1,18 @@
 import { Hono } from "hono";
+import { chatRoom, inboxOf } from "../../objects/stubs";
+import { ErrorCode } from "../../protocol/errors";
 import { chatParams, socketQuery } from "../../protocol/schemas";
-import { inboxOf } from "../../inbox/notify";
-import { chatRoom } from "../../room/stub";
-import { requireMember } from "../access";
 import type { AppEnv } from "../env";
+import { ApiError } from "../errors";
 import { requireUser } from "../middleware/auth";
-import { forwardUpgrade, requireUpgrade } from "../upgrade";
+import { requireAllowedOrigin } from "../middleware/origin";
+import { forwardToObject } from "../upgrade";
 import { validate } from "../validate";
 
-/** WebSocket upgrades: every check is plain HTTP (401, 404, 403, 426), then an object takes the socket. */
+/**
+ * WebSocket upgrades. The Worker checks the token (401) and the origin; the chat's room decides
+ * 404, 403 and 426 from its own member list, so a connect costs no membership query.
+ */
 export const chatSocketRoutes = new Hono<AppEnv>().get(
   "/:chatId/ws",
   requireUser({ allowQueryToken: true }),
@@ -17,15 +21,17 @@ export const chatSocketRoutes = new Hono<AppEnv>().get(
   async (c) => {
     const { chatId } = c.req.valid("param");
     const { since } = c.req.valid("query");
-    await requireMember(c, chatId);
-    requireUpgrade(c);
-    const url = new URL(`https://room/${chatId}`);
+    requireAllowedOrigin(c);
+    const url = new URL("https://room/ws");
     if (since !== undefined) url.searchParams.set("since", String(since));
-    return forwardUpgrade(c, chatRoom(c.env, chatId), url);
+    return forwardToObject(c, chatRoom(c.env, chatId), url);
   },
 );
 
 export const inboxSocketRoutes = new Hono<AppEnv>().get("/ws", requireUser({ allowQueryToken: true }), async (c) => {
-  requireUpgrade(c);
-  return forwardUpgrade(c, inboxOf(c.env, c.var.user.id), new URL(`https://inbox/${c.var.user.id}`));
+  requireAllowedOrigin(c);
+  if (c.req.header("Upgrade")?.toLowerCase() !== "websocket") {
+    throw new ApiError(ErrorCode.UpgradeRequired, "this route only speaks WebSocket");
+  }
+  return forwardToObject(c, inboxOf(c.env, c.var.user.id), new URL("https://inbox/ws"));
 });

@@ -1,0 +1,134 @@
+/**
+ * D1's side of a room's write-behind: copying its log and markers into D1, and loading a room's
+ * starting state from D1 (members, and the messages of a chat from before rooms kept logs).
+ */
+import { and, asc, eq, gt, sql } from "drizzle-orm";
+import type { Role } from "../protocol/models";
+import { compile, type Database } from "./client";
+import { chatMembers, chats, messages, users } from "./schema";
+
+/** D1 refuses statements over 100 KB; a chunk's JSON stays well under, whatever the content. */
+export const MAX_STATEMENT_JSON_BYTES = 90_000;
+
+/** A log row as it travels to D1: short keys keep the JSON small. */
+export interface CopiedMessage {
+  /** id */ i: number;
+  /** sender id */ s: number;
+  /** content */ c: string;
+  /** clientId */ k: string | null;
+  /** created at, ms */ t: number;
+}
+
+export interface CopiedMarker {
+  userId: number;
+  lastRead: number;
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * Splits messages into JSON arrays of at most `maxBytes` each (a single message always fits: its
+ * content is at most 4,000 characters). Pure, so the limit can be tested without D1.
+ */
+export function chunkByBytes(rows: readonly CopiedMessage[], maxBytes = MAX_STATEMENT_JSON_BYTES): string[] {
+  const chunks: string[] = [];
+  let current: string[] = [];
+  let size = 2;
+  for (const row of rows) {
+    const json = JSON.stringify(row);
+    const bytes = encoder.encode(json).length + 1;
+    if (current.length > 0 && size + bytes > maxBytes) {
+      chunks.push(`[${current.join(",")}]`);
+      current = [];
+      size = 2;
+    }
+    current.push(json);
+    size += bytes;
+  }
+  if (current.length > 0) chunks.push(`[${current.join(",")}]`);
+  return chunks;
+}
+
+const field = (name: string) => sql.raw(`json_extract(value, '$.${name}')`);
+
+/**
+ * The statements of one D1 batch (one transaction, one round trip) for one room:
+ * 1. the messages, one INSERT per chunk, each binding a single JSON parameter (never near D1's
+ *    100-parameter limit); `ON CONFLICT DO NOTHING` on (chat, id) makes a retried copy harmless;
+ * 2. the read markers that moved, forward only;
+ * 3. which members have an inbox open, read in the same transaction (see ActivityAnnouncer).
+ */
+export function roomCopier(d1: D1Database, chatId: number) {
+  const p = sql.placeholder;
+  const insert = compile<{ rows: string }>(
+    d1,
+    sql`INSERT INTO ${messages} (chat_id, id, sender_id, content, client_id, created_at)
+      SELECT ${chatId}, ${field("i")}, ${field("s")}, ${field("c")}, ${field("k")}, ${field("t")} FROM json_each(${p("rows")})
+      WHERE true ON CONFLICT DO NOTHING`,
+  );
+  const markers = compile<{ markers: string }>(
+    d1,
+    sql`UPDATE ${chatMembers} SET last_read_message_id = max(coalesce(last_read_message_id, 0),
+        (SELECT ${field("r")} FROM json_each(${p("markers")}) WHERE ${field("u")} = ${chatMembers.userId}))
+      WHERE ${chatMembers.chatId} = ${chatId} AND ${chatMembers.userId} IN (SELECT ${field("u")} FROM json_each(${p("markers")}))`,
+  );
+  const openInboxes = compile<Record<string, never>>(
+    d1,
+    sql`SELECT ${users.id} AS id FROM ${users} WHERE ${users.inboxOpen} = 1
+      AND ${users.id} IN (SELECT ${chatMembers.userId} FROM ${chatMembers} WHERE ${chatMembers.chatId} = ${chatId})`,
+  );
+
+  /** Runs one copy; resolves with the members whose inbox is open at the time it committed. */
+  return async function copy(rows: readonly CopiedMessage[], moved: readonly CopiedMarker[]): Promise<Set<number>> {
+    const statements = chunkByBytes(rows).map((chunk) => insert.bind({ rows: chunk }));
+    if (moved.length > 0) statements.push(markers.bind({ markers: JSON.stringify(moved.map((m) => ({ u: m.userId, r: m.lastRead }))) }));
+    statements.push(openInboxes.bind({}));
+    const results = await d1.batch<{ id: number }>(statements);
+    return new Set(results.at(-1)!.results.map((r) => r.id));
+  };
+}
+
+export interface RoomStart {
+  members: { id: number; username: string; role: Role; lastRead: number | null }[];
+}
+
+/** A chat's members as D1 has them, or null when the chat does not exist. */
+export async function loadRoomStart(db: Database, chatId: number): Promise<RoomStart | null> {
+  const [chat, members] = await db.batch([
+    db.select({ id: chats.id }).from(chats).where(eq(chats.id, chatId)),
+    db
+      .select({ id: users.id, username: users.username, role: chatMembers.role, lastRead: chatMembers.lastReadMessageId })
+      .from(chatMembers)
+      .innerJoin(users, eq(users.id, chatMembers.userId))
+      .where(eq(chatMembers.chatId, chatId)),
+  ]);
+  return chat.length === 0 ? null : { members };
+}
+
+/** One user's membership as D1 has it (for a user the room has never seen). */
+export async function loadMembership(db: Database, chatId: number, userId: number) {
+  const [row] = await db
+    .select({ id: users.id, username: users.username, role: chatMembers.role, lastRead: chatMembers.lastReadMessageId })
+    .from(chatMembers)
+    .innerJoin(users, eq(users.id, chatMembers.userId))
+    .where(and(eq(chatMembers.chatId, chatId), eq(chatMembers.userId, userId)));
+  return row ?? null;
+}
+
+/** A page of a chat's messages in D1, oldest first, for a room importing what it does not have. */
+export async function messagesForImport(db: Database, chatId: number, afterId: number, limit: number) {
+  return db
+    .select({
+      id: messages.id,
+      senderId: messages.senderId,
+      senderName: users.username,
+      content: messages.content,
+      clientId: messages.clientId,
+      createdAt: messages.createdAt,
+    })
+    .from(messages)
+    .innerJoin(users, eq(users.id, messages.senderId))
+    .where(and(eq(messages.chatId, chatId), gt(messages.id, afterId)))
+    .orderBy(asc(messages.id))
+    .limit(limit);
+}

@@ -1,0 +1,84 @@
+/**
+ * The room's side of the live chat list: after messages are acknowledged, each member whose inbox
+ * is open hears the newest message and their own unread count, at most once per window; a member
+ * whose marker moved also gets `chat_read`. Everything comes from the room's own log.
+ *
+ * Who has an inbox open comes from D1 (`users.inbox_open`, kept by each InboxRoom), read in the
+ * same transaction as every copy of the log to D1. That keeps the chat list whole: an inbox records
+ * "open" before it sends `inbox_ready`, and the client then reads `GET /api/chats` from D1. A
+ * message that reached D1 before that read is in it; one copied after it was copied in a
+ * transaction that already saw the inbox open, and the room then tells that newly seen inbox.
+ */
+import { InboxEvent } from "../protocol/events";
+import type { Message } from "../protocol/models";
+import { Coalescer } from "../inbox/coalescer";
+import { inboxFrame, tellInboxes } from "../inbox/notify";
+
+/** How often, at most, a busy chat updates its members' inboxes. */
+export const INBOX_WINDOW_MS = 250;
+
+/** What the announcer reads from the room: the newest message and a member's read state. */
+export interface ActivitySource {
+  newest(): Message | null;
+  /** null when the user is not an active member. */
+  readState(userId: number): { lastReadMessageId: number | null; unreadCount: number } | null;
+}
+
+export class ActivityAnnouncer {
+  /** Members with an inbox open, as of the last copy to D1. */
+  private open = new Set<number>();
+  /** The marker last announced to each member, so `chat_read` goes out only when it moved. */
+  private readonly announced = new Map<number, number>();
+  private readonly coalescer = new Coalescer<true>(INBOX_WINDOW_MS, () => this.announce([...this.open]));
+
+  constructor(
+    private readonly env: Env,
+    private readonly chatId: number,
+    private readonly source: ActivitySource,
+  ) {}
+
+  /** A message was stored. */
+  messageStored(): void {
+    if (this.open.size > 0) this.coalescer.offer(true);
+  }
+
+  /** A copy to D1 committed and read who has an inbox open; those newly seen hear the current state. */
+  inboxesOpen(open: Set<number>): Promise<void> {
+    const newlySeen = [...open].filter((id) => !this.open.has(id));
+    this.open = open;
+    for (const id of this.announced.keys()) if (!open.has(id)) this.announced.delete(id);
+    return newlySeen.length > 0 ? this.announce(newlySeen) : Promise.resolve();
+  }
+
+  /** A member's marker moved by a read: all their devices learn it, whether or not the room knew their inbox open. */
+  readMoved(userId: number): Promise<void> {
+    const state = this.source.readState(userId);
+    if (!state || state.lastReadMessageId === null) return Promise.resolve();
+    this.announced.set(userId, state.lastReadMessageId);
+    const { lastReadMessageId, unreadCount } = state;
+    return tellInboxes(this.env, new Map([[userId, [inboxFrame(InboxEvent.ChatRead, { chatId: this.chatId, lastReadMessageId, unreadCount })]]]));
+  }
+
+  forget(userId: number): void {
+    this.open.delete(userId);
+    this.announced.delete(userId);
+  }
+
+  private async announce(userIds: number[]): Promise<void> {
+    const lastMessage = this.source.newest();
+    if (!lastMessage) return;
+    const framesByUser = new Map<number, string[]>();
+    for (const userId of userIds) {
+      const state = this.source.readState(userId);
+      if (!state) continue;
+      const { lastReadMessageId, unreadCount } = state;
+      const frames = [inboxFrame(InboxEvent.ChatActivity, { chatId: this.chatId, lastMessage, unreadCount })];
+      if (lastReadMessageId !== null && this.announced.get(userId) !== lastReadMessageId) {
+        frames.push(inboxFrame(InboxEvent.ChatRead, { chatId: this.chatId, lastReadMessageId, unreadCount }));
+        this.announced.set(userId, lastReadMessageId);
+      }
+      framesByUser.set(userId, frames);
+    }
+    if (framesByUser.size > 0) await tellInboxes(this.env, framesByUser);
+  }
+}

@@ -1,0 +1,88 @@
+/** Who may use the room: the member list of record for sockets, history and sends, with read markers. */
+import { and, eq, gt, isNull, or, sql } from "drizzle-orm";
+import type { Member, Role, User } from "../../protocol/models";
+import type { LogDatabase } from "./open";
+import { logMembers, type LogMemberRow } from "./schema";
+
+export type Access = "member" | "former" | "unknown";
+
+export class RoomMembers {
+  constructor(private readonly db: LogDatabase) {}
+
+  /** `former`: removed (the room knows it); `unknown`: never seen (D1 may know more). */
+  access(userId: number): Access {
+    const row = this.row(userId);
+    return !row ? "unknown" : row.active ? "member" : "former";
+  }
+
+  row(userId: number): LogMemberRow | undefined {
+    return this.db.select().from(logMembers).where(eq(logMembers.userId, userId)).get();
+  }
+
+  active(): LogMemberRow[] {
+    return this.db.select().from(logMembers).where(eq(logMembers.active, true)).all();
+  }
+
+  /**
+   * Adds or updates a member as D1 has them. A marker only grows: D1's value is taken where it is
+   * ahead (an import, or a read over HTTP before this room existed).
+   */
+  upsert(member: Member, lastRead: number | null = null): void {
+    this.db
+      .insert(logMembers)
+      .values({ userId: member.id, username: member.username, role: member.role, active: true, lastRead, lastReadInD1: lastRead })
+      .onConflictDoUpdate({
+        target: logMembers.userId,
+        set: {
+          role: member.role,
+          active: true,
+          lastRead: sql`max(coalesce(${logMembers.lastRead}, 0), coalesce(excluded.last_read, 0))`,
+        },
+      })
+      .run();
+  }
+
+  setRole(userId: number, role: Role): void {
+    this.db.update(logMembers).set({ role }).where(eq(logMembers.userId, userId)).run();
+  }
+
+  /** Keeps the row, inactive, so the removal outlives a D1 that still lists them. */
+  remove(user: User): void {
+    this.db
+      .insert(logMembers)
+      .values({ userId: user.id, username: user.username, role: "member", active: false, lastRead: null, lastReadInD1: null })
+      .onConflictDoUpdate({ target: logMembers.userId, set: { active: false } })
+      .run();
+  }
+
+  /** Moves a marker forward; false when it was already there or past it. */
+  markRead(userId: number, messageId: number): boolean {
+    const moved = this.db
+      .update(logMembers)
+      .set({ lastRead: messageId })
+      .where(and(eq(logMembers.userId, userId), or(isNull(logMembers.lastRead), sql`${logMembers.lastRead} < ${messageId}`)))
+      .returning({ userId: logMembers.userId })
+      .all();
+    return moved.length > 0;
+  }
+
+  /** Markers D1 does not have yet. */
+  markersToCopy(): { userId: number; lastRead: number }[] {
+    return this.db
+      .select({ userId: logMembers.userId, lastRead: logMembers.lastRead })
+      .from(logMembers)
+      .where(and(gt(logMembers.lastRead, sql`coalesce(${logMembers.lastReadInD1}, 0)`)))
+      .all()
+      .map((r) => ({ userId: r.userId, lastRead: r.lastRead! }));
+  }
+
+  markersCopied(markers: { userId: number; lastRead: number }[]): void {
+    for (const { userId, lastRead } of markers) {
+      this.db
+        .update(logMembers)
+        .set({ lastReadInD1: sql`max(coalesce(${logMembers.lastReadInD1}, 0), ${lastRead})` })
+        .where(eq(logMembers.userId, userId))
+        .run();
+    }
+  }
+}

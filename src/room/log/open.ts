@@ -1,0 +1,32 @@
+/** Opening a room's storage: Drizzle over the object's SQLite, migrated to the current schema. */
+import { eq } from "drizzle-orm";
+import { drizzle, type DrizzleSqliteDODatabase } from "drizzle-orm/durable-sqlite";
+import { migrate } from "drizzle-orm/durable-sqlite/migrator";
+import migrations from "../../../migrations/room/migrations";
+import * as schema from "./schema";
+import { logMeta } from "./schema";
+
+export type LogDatabase = DrizzleSqliteDODatabase<typeof schema>;
+
+/** Must run inside `blockConcurrencyWhile`, before anything reads the log. */
+export async function openLog(storage: DurableObjectStorage): Promise<LogDatabase> {
+  const db = drizzle(storage, { schema });
+  await migrate(db, migrations);
+  return db;
+}
+
+export const MetaKey = {
+  /** 1 once the room has loaded its members (and any messages from before the log) from D1. */
+  Loaded: "loaded",
+  /** The newest message id copied to D1: everything after it is the outbox. */
+  D1Through: "d1_through",
+} as const;
+type MetaKey = (typeof MetaKey)[keyof typeof MetaKey];
+
+export function readMeta(db: LogDatabase, key: MetaKey): number | undefined {
+  return db.select({ value: logMeta.value }).from(logMeta).where(eq(logMeta.key, key)).get()?.value;
+}
+
+export function writeMeta(db: LogDatabase, key: MetaKey, value: number): void {
+  db.insert(logMeta).values({ key, value }).onConflictDoUpdate({ target: logMeta.key, set: { value } }).run();
+}

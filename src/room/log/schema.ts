@@ -1,0 +1,50 @@
+/**
+ * The room's own storage (the Durable Object's SQLite): its chat's log of record and its members.
+ * Acks, history, `since` replays and membership decisions are answered from here; D1 gets a copy
+ * behind (`d1_through` marks how far). Migrations in `migrations/room/` are generated from this
+ * file by `npm run db:generate` and applied when the object starts.
+ */
+import { integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+
+/** The chat's messages. `id` is the chat's own sequence: strictly increasing, never reused. */
+export const logMessages = sqliteTable(
+  "messages",
+  {
+    id: integer("id").primaryKey(),
+    senderId: integer("sender_id").notNull(),
+    /** Usernames never change, so the log carries them and no read needs the users table. */
+    senderName: text("sender_name").notNull(),
+    content: text("content").notNull(),
+    clientId: text("client_id"),
+    createdAt: integer("created_at").notNull(),
+  },
+  // Idempotency: one message per (sender, clientId). NULLs are distinct, so sends without one never collide.
+  (t) => [uniqueIndex("messages_client_id").on(t.senderId, t.clientId)],
+);
+
+/**
+ * Everyone who is or was a member. A removed member keeps a row with `active = false`: the room
+ * then knows the removal even if D1 still lists them (a removal reaches the room before D1).
+ */
+export const logMembers = sqliteTable(
+  "members",
+  {
+    userId: integer("user_id").primaryKey(),
+    username: text("username").notNull(),
+    role: text("role", { enum: ["admin", "member"] }).notNull(),
+    active: integer("active", { mode: "boolean" }).notNull(),
+    /** The read marker: moved by reads and by the member's own messages, never backwards. */
+    lastRead: integer("last_read"),
+    /** The marker D1 has; a larger `lastRead` is copied in the next flush. */
+    lastReadInD1: integer("last_read_in_d1"),
+  },
+);
+
+/** Small facts about the room, one integer each (see `MetaKey`). */
+export const logMeta = sqliteTable("meta", {
+  key: text("key").primaryKey(),
+  value: integer("value").notNull(),
+});
+
+export type LogMessageRow = typeof logMessages.$inferSelect;
+export type LogMemberRow = typeof logMembers.$inferSelect;
