@@ -173,3 +173,16 @@ export function prng(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/**
+ * Runs the chat room's copy to D1 now, instead of waiting for its alarm (about a second): for tests
+ * that read D1's copy (the chat list, unread counts) right after sending. Resolves true when D1
+ * then has everything the room has.
+ */
+export async function copyToD1Now(chatId: number): Promise<boolean> {
+  return runInDurableObject(roomStub(chatId), async (room: ChatRoom) => {
+    const internals = room as unknown as { copyToD1(): Promise<void>; outboxPending(): boolean };
+    for (let i = 0; i < 20 && internals.outboxPending(); i++) await internals.copyToD1();
+    return !internals.outboxPending();
+  });
+}
