@@ -1,5 +1,7 @@
 import { createMiddleware } from "hono/factory";
 import { verifyToken } from "../../auth/token";
+import { tokenVersions } from "../../auth/token-versions";
+import { isUnavailable } from "../../db/deadline";
 import { findTokenVersion } from "../../db/users";
 import { ErrorCode } from "../../protocol/errors";
 import type { AppEnv } from "../env";
@@ -13,7 +15,9 @@ function bearerToken(header: string | undefined): string | undefined {
 
 /**
  * Requires a valid, current token: signed by us, not expired, and issued under the user's current
- * token version (logout and password changes bump it; a deleted user has none). Browsers cannot
+ * token version (logout and password changes bump it; a deleted user has none). The version comes
+ * from a per-isolate cache (src/auth/token-versions.ts: at most 10 s old, or older while D1 is
+ * unreachable), so most requests and connects read nothing from D1. Browsers cannot
  * set headers on a WebSocket, so routes that upgrade (`allowQueryToken`) also accept `?token=`;
  * no URL is ever logged.
  */
@@ -24,7 +28,8 @@ export function requireUser(options: { allowQueryToken?: boolean } = {}) {
     if (!token) throw new ApiError(ErrorCode.Unauthorized, "missing bearer token");
     const claims = await verifyToken(token, c.var.signingKey);
     if (!claims) throw new ApiError(ErrorCode.Unauthorized, "invalid or expired token");
-    if ((await findTokenVersion(c.var.db, claims.user.id)) !== claims.version) {
+    const current = await tokenVersions.current(claims.user.id, () => findTokenVersion(c.var.db, claims.user.id), isUnavailable);
+    if (current !== claims.version) {
       throw new ApiError(ErrorCode.Unauthorized, "token revoked");
     }
     c.set("user", claims.user);

@@ -1,23 +1,29 @@
-import { Hono } from "hono";
+import { Hono, type Context } from "hono";
 import { clearLoginFailures, loginBlockedFor, recordLoginFailure, throttleKeys } from "../../auth/login-throttle";
 import { DUMMY_HASH, hashPassword, verifyPassword } from "../../auth/password";
 import { signToken } from "../../auth/token";
+import { tokenVersions } from "../../auth/token-versions";
 import { bumpTokenVersion, createUser, findCredentials, findCredentialsById, setPassword } from "../../db/users";
 import { ErrorCode } from "../../protocol/errors";
-import type { AuthResponse } from "../../protocol/models";
+import type { AuthResponse, User } from "../../protocol/models";
 import { changePasswordBody, credentialsBody } from "../../protocol/schemas";
 import type { AppEnv } from "../env";
 import { ApiError } from "../errors";
 import { requireUser } from "../middleware/auth";
 import { validate } from "../validate";
 
+/** The answer of register, login and a password change, from what the write just returned. */
+async function signedIn(c: Context<AppEnv>, user: User, version: number, status: 200 | 201) {
+  const body: AuthResponse = { token: await signToken(user, version, c.var.signingKey), user };
+  return c.json(body, status);
+}
+
 export const authRoutes = new Hono<AppEnv>()
   .post("/register", validate("json", credentialsBody), async (c) => {
     const { username, password } = c.req.valid("json");
     const user = await createUser(c.var.db, username, await hashPassword(password));
     if (!user) throw new ApiError(ErrorCode.Conflict, "username is taken");
-    const body: AuthResponse = { token: await signToken(user, 0, c.var.signingKey), user };
-    return c.json(body, 201);
+    return signedIn(c, user, 0, 201);
   })
   .post("/login", validate("json", credentialsBody), async (c) => {
     const { username, password } = c.req.valid("json");
@@ -35,13 +41,11 @@ export const authRoutes = new Hono<AppEnv>()
       throw new ApiError(ErrorCode.Unauthorized, "wrong username or password");
     }
     await clearLoginFailures(c.var.db, keys);
-    const user = { id: row.id, username: row.username };
-    const body: AuthResponse = { token: await signToken(user, row.tokenVersion, c.var.signingKey), user };
-    return c.json(body, 200);
+    return signedIn(c, { id: row.id, username: row.username }, row.tokenVersion, 200);
   })
   .post("/logout", requireUser(), async (c) => {
     // Revokes every token of the user: logout means logout everywhere.
-    await bumpTokenVersion(c.var.db, c.var.user.id);
+    tokenVersions.remember(c.var.user.id, await bumpTokenVersion(c.var.db, c.var.user.id));
     return c.body(null, 204);
   })
   .post("/password", requireUser(), validate("json", changePasswordBody), async (c) => {
@@ -51,7 +55,7 @@ export const authRoutes = new Hono<AppEnv>()
       throw new ApiError(ErrorCode.Forbidden, "current password is wrong");
     }
     const version = await setPassword(c.var.db, row.id, await hashPassword(newPassword));
-    const user = { id: row.id, username: row.username };
-    const body: AuthResponse = { token: await signToken(user, version, c.var.signingKey), user };
-    return c.json(body, 200);
+    // Older tokens stop working at once in this isolate, within FRESH_MS in the others.
+    tokenVersions.remember(row.id, version);
+    return signedIn(c, { id: row.id, username: row.username }, version, 200);
   });

@@ -1,0 +1,205 @@
+/**
+ * The room's own log: acks come from the room's storage, D1 is filled behind exactly once, an
+ * outage of D1 does not stop the chat, and a chat from before the log is imported on first wake.
+ */
+import { env, evictDurableObject, runInDurableObject } from "cloudflare:test";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { withDeadline } from "../../src/db/deadline";
+import { MAX_STATEMENT_JSON_BYTES } from "../../src/db/room-copy";
+import { createApp } from "../../src/http/app";
+import { ErrorCode } from "../../src/protocol/errors";
+import { ClientEvent, ServerEvent } from "../../src/protocol/events";
+import type { Message } from "../../src/protocol/models";
+import type { ChatRoom } from "../../src/room/chat-room";
+import { MetaKey, writeMeta, type LogDatabase } from "../../src/room/log/open";
+import { api, BASE, connect, copyToD1Now, createGroup, register, roomStub, seedLegacyMessages, seedMessages, TestSocket } from "./helpers";
+
+afterEach(() => vi.restoreAllMocks());
+
+interface RoomInternals {
+  d1: D1Database;
+  store: LogDatabase;
+  copyFailures: number;
+  copyAt: number | null;
+  copyToD1(): Promise<void>;
+}
+const internals = (room: ChatRoom) => room as unknown as RoomInternals;
+
+/** D1's copy of a chat: every row, and whether any id appears twice. */
+async function d1Copy(chatId: number) {
+  const { results } = await env.DB.prepare("SELECT id, sender_id, content FROM messages WHERE chat_id = ? ORDER BY id").bind(chatId).all<{ id: number; sender_id: number; content: string }>();
+  return { rows: results, distinct: new Set(results.map((r) => r.id)).size };
+}
+
+/** A D1 that fails every call the way an unreachable database does. */
+function unreachableD1(): D1Database {
+  const fail = () => Promise.reject(new Error("D1_ERROR: Network connection lost."));
+  const statement = { bind: () => statement, first: fail, all: fail, run: fail, raw: fail } as unknown as D1PreparedStatement;
+  return { prepare: () => statement, batch: fail, exec: fail, dump: fail, withSession: () => ({}) } as unknown as D1Database;
+}
+
+async function waitFor<T>(read: () => Promise<T>, done: (value: T) => boolean, what: string, timeoutMs = 8000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (done(value)) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(value).slice(0, 500)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe("the room's log", () => {
+  it("acks before D1 has the message, and the alarm copies it to D1 once, about a second later", async () => {
+    const [ann, bob] = await Promise.all([register("log"), register("copy")]);
+    const chat = await createGroup(ann, [bob]);
+    const a = await connect(chat.id, ann.token);
+    const b = await connect(chat.id, bob.token);
+    for (let i = 0; i < 3; i++) a.sendJson(ClientEvent.SendMessage, { content: `hello ${i}`, clientId: `c${i}` });
+    await a.next(ServerEvent.MessageSent, 3);
+    await b.next(ServerEvent.ReceiveMessage, 3);
+    expect(a.of(ServerEvent.MessageSent).map((m) => m.messageId)).toEqual([1, 2, 3]);
+    // Acknowledged and delivered while D1 has none of them yet: the ack path does not wait for D1.
+    expect((await d1Copy(chat.id)).rows).toHaveLength(0);
+    const copied = await waitFor(() => d1Copy(chat.id), (c) => c.rows.length === 3, "the alarm's copy");
+    expect(copied.distinct).toBe(3);
+    expect(copied.rows.map((r) => r.content)).toEqual(["hello 0", "hello 1", "hello 2"]);
+    a.close();
+    b.close();
+  });
+
+  it("resumes its outbox after an eviction: the alarm survives and the copy happens on wake", async () => {
+    const [ann, bob] = await Promise.all([register("evict"), register("wake")]);
+    const chat = await createGroup(ann, [bob]);
+    for (let i = 0; i < 5; i++) {
+      expect((await api("POST", `/api/chats/${chat.id}/messages`, { token: ann.token, body: { content: `m${i}` } })).status).toBe(201);
+    }
+    await evictDurableObject(roomStub(chat.id));
+    const copied = await waitFor(() => d1Copy(chat.id), (c) => c.rows.length === 5, "the copy after eviction");
+    expect(copied.distinct).toBe(5);
+  });
+
+  it("copies long histories in statements under D1's limits, and a repeated copy adds nothing", async () => {
+    const [ann, bob] = await Promise.all([register("big"), register("batch")]);
+    const chat = await createGroup(ann, [bob]);
+    const ids = await seedMessages(chat.id, [ann, bob], 1200);
+    // Long multi-byte contents: 1,200 × ~9 KB is far over 100 KB, so the copy must split.
+    await runInDurableObject(roomStub(chat.id), (room: ChatRoom) => {
+      internals(room).store.run(`UPDATE messages SET content = content || ' ' || '${"é€".repeat(1500)}'` as never);
+    });
+    const bound: unknown[][] = [];
+    const proto = Object.getPrototypeOf(env.DB.prepare("SELECT 1")) as D1PreparedStatement;
+    const realBind = proto.bind;
+    vi.spyOn(proto, "bind").mockImplementation(function (this: D1PreparedStatement, ...values: unknown[]) {
+      bound.push(values);
+      return realBind.apply(this, values);
+    });
+    expect(await copyToD1Now(chat.id)).toBe(true);
+    vi.restoreAllMocks();
+    expect(bound.length).toBeGreaterThan(0);
+    for (const values of bound) {
+      expect(values.length).toBeLessThanOrEqual(100);
+      for (const v of values) if (typeof v === "string") expect(new TextEncoder().encode(v).length).toBeLessThanOrEqual(MAX_STATEMENT_JSON_BYTES);
+    }
+    const copied = await d1Copy(chat.id);
+    expect(copied.rows.map((r) => r.id)).toEqual(ids);
+    expect(copied.distinct).toBe(1200);
+
+    // As if the room crashed after D1 committed but before it recorded the copy: the retry adds nothing.
+    await runInDurableObject(roomStub(chat.id), (room: ChatRoom) => writeMeta(internals(room).store, MetaKey.D1Through, 0));
+    expect(await copyToD1Now(chat.id)).toBe(true);
+    expect((await d1Copy(chat.id)).rows).toHaveLength(1200);
+  });
+});
+
+describe("D1 down is not chat down", () => {
+  it("keeps sending, acking, delivering, paging and replaying; D1 ends with every message once when it returns", async () => {
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    const [ann, bob] = await Promise.all([register("outage"), register("still")]);
+    const chat = await createGroup(ann, [bob]);
+    const a = await connect(chat.id, ann.token);
+    const b = await connect(chat.id, bob.token);
+    a.sendJson(ClientEvent.SendMessage, { content: "before", clientId: "k0" });
+    await b.next(ServerEvent.ReceiveMessage);
+    await copyToD1Now(chat.id);
+
+    await runInDurableObject(roomStub(chat.id), (room: ChatRoom) => void (internals(room).d1 = withDeadline(unreachableD1(), 100)));
+    for (let i = 1; i <= 15; i++) a.sendJson(ClientEvent.SendMessage, { content: `during ${i}`, clientId: `k${i}` });
+    await a.next(ServerEvent.MessageSent, 16);
+    await b.next(ServerEvent.ReceiveMessage, 16);
+    const http = await api("POST", `/api/chats/${chat.id}/messages`, { token: bob.token, body: { content: "over http", clientId: "h1" } });
+    expect(http.status).toBe(201);
+    const history = await api("GET", `/api/chats/${chat.id}/messages?limit=100`, { token: bob.token });
+    expect(history.body.messages.map((m: Message) => m.content)).toEqual(["before", ...Array.from({ length: 15 }, (_, i) => `during ${i + 1}`), "over http"]);
+
+    // A reconnect with since replays from the room, also when the Worker cannot reach D1 either:
+    // the token check uses the version it read before the outage.
+    const res = await createApp().request(
+      `${BASE}/api/chats/${chat.id}/ws?since=1`,
+      { headers: { Upgrade: "websocket", Authorization: `Bearer ${bob.token}` } },
+      { ...env, DB: unreachableD1(), D1_TIMEOUT_MS: "100" },
+    );
+    expect(res.status).toBe(101);
+    res.webSocket!.accept();
+    const replayed = new TestSocket(res.webSocket!);
+    const done = await replayed.next(ServerEvent.ReplayDone);
+    expect(done).toEqual({ chatId: chat.id, lastId: 17, hasMore: false });
+    expect(replayed.of(ServerEvent.ReceiveMessage).map((m) => m.id)).toEqual(Array.from({ length: 16 }, (_, i) => i + 2));
+
+    // The copy fails and is retried with backoff; nothing is dropped.
+    const during = await runInDurableObject(roomStub(chat.id), async (room: ChatRoom) => {
+      await internals(room).copyToD1();
+      await internals(room).copyToD1();
+      return { failures: internals(room).copyFailures, retryIn: internals(room).copyAt! - Date.now() };
+    });
+    expect(during.failures).toBeGreaterThanOrEqual(2);
+    expect(during.retryIn).toBeGreaterThan(1000);
+    expect((await d1Copy(chat.id)).rows).toHaveLength(1);
+
+    await runInDurableObject(roomStub(chat.id), (room: ChatRoom) => void (internals(room).d1 = withDeadline(env.DB, 5000)));
+    expect(await copyToD1Now(chat.id)).toBe(true);
+    const copied = await d1Copy(chat.id);
+    expect(copied.rows.map((r) => r.id)).toEqual(Array.from({ length: 17 }, (_, i) => i + 1));
+    expect(copied.distinct).toBe(17);
+    for (const s of [a, b, replayed]) s.close();
+  });
+
+  it("a room that has not loaded its members yet answers 503 while D1 is unreachable, then recovers", async () => {
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    const [ann, bob] = await Promise.all([register("cold"), register("start")]);
+    const chat = await createGroup(ann, [bob]);
+    await runInDurableObject(roomStub(chat.id), (room: ChatRoom) => void (internals(room).d1 = withDeadline(unreachableD1(), 100)));
+    const refused = await api("GET", `/api/chats/${chat.id}/messages`, { token: ann.token });
+    expect(refused.status).toBe(503);
+    expect(refused.body).toEqual({ error: expect.any(String), code: ErrorCode.Unavailable });
+    await runInDurableObject(roomStub(chat.id), (room: ChatRoom) => void (internals(room).d1 = withDeadline(env.DB, 5000)));
+    expect((await api("GET", `/api/chats/${chat.id}/messages`, { token: ann.token })).status).toBe(200);
+  });
+});
+
+describe("upgrading from a database without room logs", () => {
+  it("imports the chat's earlier messages on first wake, keeps their ids, and continues after them", async () => {
+    const [ann, bob] = await Promise.all([register("legacy"), register("import")]);
+    const chat = await createGroup(ann, [bob]);
+    const old = await seedLegacyMessages(chat.id, [ann, bob], 5, 1000);
+    // The chat list reads D1, which has them already.
+    const listed = (await api("GET", `/api/chats/${chat.id}`, { token: bob.token })).body;
+    expect(listed.lastMessage).toMatchObject({ id: old.at(-1), content: "old4" });
+
+    const history = await api("GET", `/api/chats/${chat.id}/messages`, { token: bob.token });
+    expect(history.body.messages.map((m: Message) => [m.id, m.content, m.sender.username])).toEqual(
+      old.map((id, i) => [id, `old${i}`, (i % 2 === 0 ? ann : bob).user.username]),
+    );
+    const b = await connect(chat.id, bob.token, `?since=${old[1]}`);
+    await b.next(ServerEvent.ReplayDone);
+    expect(b.of(ServerEvent.ReceiveMessage).map((m) => m.id)).toEqual(old.slice(2));
+
+    const fresh = await api("POST", `/api/chats/${chat.id}/messages`, { token: ann.token, body: { content: "new" } });
+    expect(fresh.body.id).toBe(old.at(-1)! + 1);
+    expect((await b.next(ServerEvent.ReceiveMessage, 4)).content).toBe("new");
+    expect(await copyToD1Now(chat.id)).toBe(true);
+    const copied = await d1Copy(chat.id);
+    expect(copied.rows.map((r) => r.id)).toEqual([...old, old.at(-1)! + 1]);
+    expect(copied.distinct).toBe(6);
+    b.close();
+  });
+});
