@@ -53,10 +53,13 @@ export const readMarkerBody = z.object({ messageId: id });
 // ---- HTTP params and queries ----
 export const chatParams = z.object({ chatId: idString });
 export const memberParams = z.object({ chatId: idString, userId: idString });
+/** "0" as well as an id: `after=0` (like `since=0`) means from the first message. */
+const idOrZero = z.union([z.literal("0").transform(() => 0), idString]);
+
 export const historyQuery = z
   .object({
     before: idString.optional(),
-    after: idString.optional(),
+    after: idOrZero.optional(),
     limit: z
       .string()
       .regex(/^[0-9]{1,4}$/, "must be an integer")
@@ -67,9 +70,7 @@ export const historyQuery = z
   .refine((q) => q.before === undefined || q.after === undefined, "use either before or after, not both");
 export const userSearchQuery = z.object({ q: z.string().max(limits.usernameMax).default("") });
 /** `since=0` asks for the chat from its first message: what a client with an empty history sends. */
-export const socketQuery = z.object({
-  since: z.union([z.literal("0").transform(() => 0), idString]).optional(),
-});
+export const socketQuery = z.object({ since: idOrZero.optional() });
 
 // ---- WebSocket frames from clients ----
 const optionalChatId = id.optional();
