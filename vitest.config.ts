@@ -8,6 +8,8 @@ export default defineConfig({
       remoteBindings: false,
       wrangler: { configPath: "./wrangler.toml" },
       miniflare: {
+        // A second, empty local D1 for the upgrade test: migrations are applied to it step by step.
+        d1Databases: { UPGRADE_DB: "upgrade-test-db" },
         bindings: {
           JWT_SECRET: "test-only-secret-0123456789abcdef0123456789abcdef",
           TEST_MIGRATIONS: await readD1Migrations("./migrations"),

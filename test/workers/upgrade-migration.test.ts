@@ -1,0 +1,56 @@
+/**
+ * Upgrading a database from before rooms kept logs: migration 0004 keeps every message (now keyed
+ * by chat and id), the chat list reads them, and they are what a room imports on first wake. Runs
+ * the real migration files, step by step, on a second local D1 that starts empty.
+ */
+import { applyD1Migrations, env } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { loadChats } from "../../src/db/chats";
+import { database } from "../../src/db/client";
+import { loadRoomStart, messagesForImport } from "../../src/db/room-copy";
+
+describe("migration 0004 on a database with messages", () => {
+  it("keeps every message with its id, chat, sender, content and time, and the chat list and import read them", async () => {
+    const d1 = env.UPGRADE_DB;
+    await applyD1Migrations(d1, env.TEST_MIGRATIONS.filter((m) => m.name < "0004"));
+    // The old shape: one AUTOINCREMENT id across chats, and the chat's last message kept on the chat.
+    await d1.batch([
+      d1.prepare("INSERT INTO users (id, username, username_key, password_hash, password_salt, created_at) VALUES (1, 'Ann', 'ann', 'h', 's', 1), (2, 'Bob', 'bob', 'h', 's', 1)"),
+      d1.prepare("INSERT INTO chats (id, type, name, created_at, last_message_id, last_activity_at) VALUES (10, 'group', 'A', 100, 4, 400), (11, 'group', 'B', 100, 3, 300)"),
+      d1.prepare("INSERT INTO chat_members (chat_id, user_id, role, joined_at, last_read_message_id) VALUES (10, 1, 'admin', 100, 4), (10, 2, 'member', 101, 1), (11, 1, 'admin', 100, 3), (11, 2, 'member', 101, NULL)"),
+      d1.prepare(
+        `INSERT INTO messages (id, chat_id, sender_id, content, client_id, created_at) VALUES
+         (1, 10, 1, 'a1', 'k1', 100), (2, 11, 1, 'b1', NULL, 200), (3, 11, 2, 'b2', NULL, 300), (4, 10, 1, 'a2', 'k2', 400)`,
+      ),
+    ]);
+
+    await applyD1Migrations(d1, env.TEST_MIGRATIONS);
+
+    const { results } = await d1.prepare("SELECT chat_id, id, sender_id, content, client_id, created_at FROM messages ORDER BY chat_id, id").all();
+    expect(results).toEqual([
+      { chat_id: 10, id: 1, sender_id: 1, content: "a1", client_id: "k1", created_at: 100 },
+      { chat_id: 10, id: 4, sender_id: 1, content: "a2", client_id: "k2", created_at: 400 },
+      { chat_id: 11, id: 2, sender_id: 1, content: "b1", client_id: null, created_at: 200 },
+      { chat_id: 11, id: 3, sender_id: 2, content: "b2", client_id: null, created_at: 300 },
+    ]);
+    // Keyed by (chat, id) now: the same id may be used by another chat.
+    await d1.prepare("INSERT INTO messages (chat_id, id, sender_id, content, created_at) VALUES (11, 1, 1, 'other chat, same id', 50)").run();
+
+    const db = database(d1);
+    const bobsChats = await loadChats(db, 2);
+    expect(bobsChats.map((c) => [c.id, c.lastMessage?.content, c.unreadCount, c.lastReadMessageId])).toEqual([
+      [10, "a2", 1, 1],
+      [11, "b2", 2, null],
+    ]);
+    expect(await loadRoomStart(db, 10)).toEqual({
+      members: expect.arrayContaining([
+        { id: 1, username: "Ann", role: "admin", lastRead: 4 },
+        { id: 2, username: "Bob", role: "member", lastRead: 1 },
+      ]),
+    });
+    expect((await messagesForImport(db, 10, 0, 10)).map((m) => [m.id, m.senderName, m.content])).toEqual([
+      [1, "Ann", "a1"],
+      [4, "Ann", "a2"],
+    ]);
+  });
+});
