@@ -1,13 +1,8 @@
-/** How the Worker and the objects reach each other: one object per chat, one per user, by name. */
-import type { ChatRoom } from "../room/chat-room";
-import type { InboxRoom } from "../inbox/inbox-room";
+/**
+ * How the Worker and the objects reach each other: one object per chat, one per user, each named
+ * after its id. The classes' types come with the bindings (`wrangler types`), so this module needs
+ * nothing from the folders above it.
+ */
+export const chatRoom = (env: Env, chatId: number) => env.CHAT_ROOM.get(env.CHAT_ROOM.idFromName(String(chatId)));
 
-export function chatRoom(env: Env, chatId: number): DurableObjectStub<ChatRoom> {
-  const ns = env.CHAT_ROOM as DurableObjectNamespace<ChatRoom>;
-  return ns.get(ns.idFromName(String(chatId)));
-}
-
-export function inboxOf(env: Env, userId: number): DurableObjectStub<InboxRoom> {
-  const ns = env.INBOX as DurableObjectNamespace<InboxRoom>;
-  return ns.get(ns.idFromName(String(userId)));
-}
+export const inboxOf = (env: Env, userId: number) => env.INBOX.get(env.INBOX.idFromName(String(userId)));
