@@ -1,87 +1,14 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import { ErrorCode } from "../protocol/errors";
 import { ClientEvent, ServerEvent } from "../protocol/events";
-import type { Message } from "../protocol/models";
 import { ChatConnection, SendError } from "./chat-connection";
-import type { SocketEnvironment, WebSocketLike } from "./socket";
-
-/** A socket the test plays the server for. */
-class FakeSocket implements WebSocketLike {
-  static all: FakeSocket[] = [];
-  readyState = 0;
-  sent: string[] = [];
-  onopen: WebSocketLike["onopen"] = null;
-  onmessage: WebSocketLike["onmessage"] = null;
-  onclose: WebSocketLike["onclose"] = null;
-  onerror: WebSocketLike["onerror"] = null;
-  constructor(readonly url: string) {
-    FakeSocket.all.push(this);
-  }
-  send(data: string) {
-    this.sent.push(data);
-  }
-  close() {
-    this.readyState = 3;
-  }
-  // Server side.
-  accept(online = []) {
-    this.readyState = 1;
-    this.onopen?.({});
-    this.push(ServerEvent.JoinedChat, { chatId: 7, message: "Successfully joined chat", online });
-  }
-  push(event: string, data: unknown) {
-    this.onmessage?.({ data: JSON.stringify({ event, data }) });
-  }
-  drop(code = 1006) {
-    this.readyState = 3;
-    this.onclose?.({ code, reason: "" });
-  }
-  frames() {
-    return this.sent.filter((s) => s !== "ping").map((s) => JSON.parse(s) as { event: string; data: Record<string, unknown> });
-  }
-}
-
-function fakeEnvironment() {
-  const timers: { at: number; fn: () => void; id: number }[] = [];
-  let now = 0;
-  let nextId = 1;
-  const env: SocketEnvironment = {
-    WebSocket: FakeSocket,
-    setTimeout: (fn, ms) => {
-      const id = nextId++;
-      timers.push({ at: now + ms, fn, id });
-      return id;
-    },
-    clearTimeout: (id) => {
-      const i = timers.findIndex((t) => t.id === id);
-      if (i >= 0) timers.splice(i, 1);
-    },
-    random: () => 0.5,
-  };
-  const advance = (ms: number) => {
-    now += ms;
-    for (;;) {
-      timers.sort((a, b) => a.at - b.at);
-      const due = timers[0];
-      if (!due || due.at > now) return;
-      timers.shift();
-      due.fn();
-    }
-  };
-  return { env, advance, pendingTimers: () => timers.map((t) => t.at - now) };
-}
-
-const message = (id: number, content = `m${id}`): Message => ({
-  id,
-  chatId: 7,
-  sender: { id: 2, username: "bob" },
-  content,
-  timestamp: new Date(0).toISOString(),
-});
+import type { SocketEnvironment } from "./socket";
+import { FakeSocket, fakeEnvironment, fakeFetch, message } from "./test-support";
 
 let ids = 0;
+// HTTP (the probe after a refused connect) goes to a fetch nobody answers: these tests are about the socket.
 const connection = (env: SocketEnvironment, since?: number) =>
-  new ChatConnection({ baseUrl: "https://chat.test", token: "tok", chatId: 7, env, since, newClientId: () => `c${++ids}`, pingIntervalMs: 25_000 });
+  new ChatConnection({ baseUrl: "https://chat.test", token: "tok", chatId: 7, env, since, fetch: fakeFetch().fetch, newClientId: () => `c${++ids}`, pingIntervalMs: 25_000 });
 
 beforeEach(() => {
   FakeSocket.all = [];
@@ -107,20 +34,20 @@ describe("ChatConnection", () => {
     ]);
   });
 
-  it("resolves sendMessage with its ack and rejects it with the error for its clientId", async () => {
+  it("resolves sendMessage with its ack and rejects it at once with an error that is not worth retrying", async () => {
     const { env } = fakeEnvironment();
     const conn = connection(env);
     conn.connect();
     const socket = FakeSocket.all[0]!;
     socket.accept();
     const sent = conn.sendMessage("hello");
-    const refused = conn.sendMessage("too fast");
+    const refused = conn.sendMessage("too long");
     expect(socket.frames().map((f) => f.data)).toEqual([
       { chatId: 7, content: "hello", clientId: "c1" },
-      { chatId: 7, content: "too fast", clientId: "c2" },
+      { chatId: 7, content: "too long", clientId: "c2" },
     ]);
     socket.push(ServerEvent.MessageSent, { messageId: 10, chatId: 7, timestamp: "t", clientId: "c1" });
-    socket.push(ServerEvent.Error, { error: "slow down", code: ErrorCode.RateLimited, event: ClientEvent.SendMessage, clientId: "c2" });
+    socket.push(ServerEvent.Error, { error: "content too long", code: ErrorCode.BadRequest, event: ClientEvent.SendMessage, clientId: "c2" });
     await expect(sent).resolves.toMatchObject({ messageId: 10 });
     await expect(refused).rejects.toBeInstanceOf(SendError);
     expect(conn.unacknowledged).toEqual([]);
@@ -224,7 +151,7 @@ describe("ChatConnection", () => {
     const pending = conn.sendMessage("too late");
     FakeSocket.all[0]!.drop(4003);
     await expect(pending).rejects.toMatchObject({ payload: { code: ErrorCode.Forbidden } });
-    expect(states.at(-1)).toEqual({ state: "closed", closeCode: 4003 });
+    expect(states.at(-1)).toMatchObject({ state: "closed", closeCode: 4003, error: { code: ErrorCode.Forbidden, closeCode: 4003 } });
     expect(pendingTimers()).toEqual([]);
   });
 
@@ -240,5 +167,23 @@ describe("ChatConnection", () => {
     conn.close();
     advance(100_000);
     expect(socket.sent.filter((s) => s === "ping")).toHaveLength(2);
+  });
+
+  it("types its frames by the contract: a wrong payload does not compile", () => {
+    // Checked by `tsc -p .`: each @ts-expect-error fails the build if the line compiles.
+    class Typed extends ChatConnection {
+      wrong() {
+        // @ts-expect-error content must be a string
+        this.sendFrame(ClientEvent.SendMessage, { chatId: 7, content: 42 });
+        // @ts-expect-error send_message needs content
+        this.sendFrame(ClientEvent.SendMessage, { chatId: 7 });
+        // @ts-expect-error not a client event
+        this.sendFrame("receive_message", { chatId: 7 });
+        return this.sendFrame(ClientEvent.TypingStart, { chatId: 7 });
+      }
+    }
+    const { env } = fakeEnvironment();
+    const conn = new Typed({ baseUrl: "https://chat.test", token: "tok", chatId: 7, env, fetch: fakeFetch().fetch });
+    expect(conn.wrong()).toBe(false);
   });
 });

@@ -162,8 +162,8 @@ export async function findMember(db: Database, chatId: number, userId: number): 
 
 /**
  * Adds a member; null when they already were one. Someone who was a member before starts with their
- * marker on their own newest message, as their sending left it: no member ever has a message of
- * their own after their marker (`unreadForOpenInboxes` counts on it).
+ * marker on their own newest message that D1 has, as their sending left it (the room keeps the
+ * larger of its own marker and this one).
  */
 export async function addMember(db: Database, chatId: number, user: User): Promise<Member | null> {
   const ownNewest = sql<number | null>`(SELECT max(${messages.id}) FROM ${messages}

@@ -59,10 +59,12 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
   /** When the next copy to D1 is due; null when D1 has everything. */
   private copyAt: number | null = null;
   private copyFailures = 0;
-  private copying = false;
+  /** The copy under way, if any: a second caller waits for it instead of starting another. */
+  private copying: Promise<void> | null = null;
   private copier: { d1: D1Database; copy: ReturnType<typeof roomCopier> } | null = null;
   /** The alarm as last set (storage holds it; this saves re-setting an identical one). */
   private alarmAt: number | null = null;
+  private pendingSends: { user: User; content: string; clientId: string | undefined; from: WebSocket }[] = [];
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -236,8 +238,22 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
           safeSend(ws, this.error(ErrorCode.RateLimited, `too many messages; retry in ${limited.retryAfterMs} ms`, context));
           return;
         }
-        this.storeMessage(user, frame.data.content, frame.data.clientId, ws);
+        this.pendingSends.push({ user, content: frame.data.content, clientId: frame.data.clientId, from: ws });
+        if (this.pendingSends.length === 1) setTimeout(() => this.storePending(), 0);
         return;
+      }
+    }
+  }
+
+  private storePending() {
+    const batch = this.pendingSends;
+    this.pendingSends = [];
+    for (const p of batch) {
+      try {
+        this.storeMessage(p.user, p.content, p.clientId, p.from);
+      } catch (err) {
+        console.error("message store failed", err instanceof Error ? err.message : String(err));
+        safeSend(p.from, this.error(ErrorCode.Internal, "message not stored; resend it with the same clientId", { event: ClientEvent.SendMessage, ...(p.clientId ? { clientId: p.clientId } : {}) }));
       }
     }
   }
@@ -347,9 +363,12 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
    * copied range is recorded and whatever is left is due again; on failure nothing is recorded, and
    * the same rows are tried again after a backoff (the copy is idempotent).
    */
-  private async copyToD1(): Promise<void> {
-    if (this.copying) return;
-    this.copying = true;
+  private copyToD1(): Promise<void> {
+    this.copying ??= this.copyOnce().finally(() => (this.copying = null));
+    return this.copying;
+  }
+
+  private async copyOnce(): Promise<void> {
     try {
       const through = readMeta(this.store, MetaKey.D1Through) ?? 0;
       const rows = this.log.rowsAfter(through, COPY_BATCH);
@@ -368,8 +387,6 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
       this.copyFailures++;
       this.copyAt = Date.now() + retryDelay(this.copyFailures);
       console.error(`copy to D1 failed (${this.copyFailures} in a row); retrying`, err instanceof Error ? err.message : String(err));
-    } finally {
-      this.copying = false;
     }
   }
 

@@ -1,14 +1,18 @@
 /** One open chat: history with scroll-back, live messages, typing, presence, and group admin. */
 import { ApiClient } from "../client/api";
 import { ChatConnection } from "../client/chat-connection";
-import { browserEnvironment } from "../client/socket";
-import { CloseCode } from "../protocol/errors";
+import { browserEnvironment, type ConnectionError } from "../client/socket";
+import { CloseCode, ErrorCode } from "../protocol/errors";
 import { ServerEvent } from "../protocol/events";
+import { limits } from "../protocol/limits";
 import type { Chat, Message, User } from "../protocol/models";
 import { chatTitle } from "./chat-list";
 import { h, replace } from "./dom";
 
 const TYPING_IDLE_MS = 3000;
+
+/** A stored message's key: ids are a per-chat sequence, so the chat is part of it. */
+const storedKey = (chatId: number, id: number) => `${chatId}:${id}`;
 
 export class ChatView {
   readonly element = h("section", { class: "chat", "data-testid": "chat-view" });
@@ -17,10 +21,17 @@ export class ChatView {
   private readonly banner = h("div", { "data-testid": "banner" });
   private readonly onlineLine = h("span", { class: "muted", "data-testid": "online" });
   private readonly panel = h("div", { class: "panel", hidden: true, "data-testid": "admin-panel" });
-  private readonly input = h("input", { placeholder: "Message", maxLength: 4000, "data-testid": "composer" });
+  private readonly input = h("input", { placeholder: "Message", maxLength: limits.contentMax, "data-testid": "composer" });
   /** Created at once so a message typed before the room is reached simply waits in its outbox. */
   private readonly connection: ChatConnection;
+  /**
+   * Rendered messages by key: `<chatId>:<id>` for stored ones (ids are per chat: only the pair names
+   * a message), `client:<clientId>` for ones still sending.
+   */
   private readonly rendered = new Map<string, HTMLElement>();
+  /** The newest message id reported read, so each is reported once. */
+  private readReported = 0;
+  private closed = false;
   private oldestId: number | undefined;
   private hasOlder = false;
   private loadingOlder = false;
@@ -34,7 +45,13 @@ export class ChatView {
     private readonly api: ApiClient,
     private readonly me: User,
     chat: Chat,
-    private readonly hooks: { onRead(chatId: number, messageId: number): void; onLeft(chatId: number): void; onBack(): void },
+    private readonly hooks: {
+      onRead(chatId: number, messageId: number): void;
+      onLeft(chatId: number): void;
+      onBack(): void;
+      /** The token was refused (expired or revoked): the user must log in again. */
+      onSessionEnded?(): void;
+    },
   ) {
     this.chat = chat;
     this.connection = new ChatConnection({ baseUrl: location.origin, token: api.token!, chatId: chat.id, env: browserEnvironment() });
@@ -59,6 +76,9 @@ export class ChatView {
 
   async open(): Promise<void> {
     const page = await this.api.history(this.chat.id);
+    // Closed (another chat opened) while the history loaded: never connect, or this chat's socket
+    // would live on in the background and mark its messages read.
+    if (this.closed) return;
     this.hasOlder = page.hasMore;
     this.oldestId = page.messages[0]?.id;
     for (const message of page.messages) this.show(message);
@@ -67,18 +87,26 @@ export class ChatView {
     // Live frames resume right after the newest message the history gave us (0: from the start),
     // so nothing posted between the history request and the socket is missed.
     conn.lastMessageId = page.messages.at(-1)?.id ?? 0;
-    conn.on("state", ({ state, closeCode }) => this.showState(state, closeCode));
+    conn.on("state", ({ state, closeCode, error }) => this.showState(state, closeCode, error));
     conn.on(ServerEvent.JoinedChat, ({ online }) => {
       this.online.clear();
       for (const u of online) this.online.set(u.id, u);
       this.renderOnline();
     });
+    // After a long absence the connection pages what the replay left out: those arrive here as
+    // receive_message too, in id order, and the chat counts as read once it is synced.
     conn.on(ServerEvent.ReceiveMessage, (m) => {
+      if (m.chatId !== this.chat.id) return;
       this.typing.delete(m.sender.id);
       this.renderTyping();
       this.show(m);
+      if (!conn.isSynced) return;
       this.scrollToBottom();
-      if (!document.hidden) this.hooks.onRead(this.chat.id, m.id);
+      this.markRead(m.id);
+    });
+    conn.on("synced", ({ lastId }) => {
+      this.scrollToBottom();
+      if (lastId) this.markRead(lastId);
     });
     conn.on(ServerEvent.UserOnline, ({ user }) => (this.online.set(user.id, user), this.renderOnline()));
     conn.on(ServerEvent.UserOffline, ({ user }) => (this.online.delete(user.id), this.renderOnline()));
@@ -90,10 +118,11 @@ export class ChatView {
     }
     conn.connect();
     const newest = page.messages.at(-1);
-    if (newest) this.hooks.onRead(this.chat.id, newest.id);
+    if (newest) this.markRead(newest.id);
   }
 
   close(): void {
+    this.closed = true;
     this.connection.close();
     clearTimeout(this.typingTimer);
   }
@@ -104,9 +133,15 @@ export class ChatView {
     if (!this.panel.hidden) this.renderPanel();
   }
 
+  private markRead(messageId: number): void {
+    if (document.hidden || messageId <= this.readReported) return;
+    this.readReported = messageId;
+    this.hooks.onRead(this.chat.id, messageId);
+  }
+
   private show(message: Message, pendingKey?: string): void {
-    const key = pendingKey ?? `id:${message.id}`;
-    if (this.rendered.has(`id:${message.id}`)) return;
+    const key = pendingKey ?? storedKey(message.chatId, message.id);
+    if (!pendingKey && this.rendered.has(key)) return;
     const mine = message.sender.id === this.me.id;
     const time = message.timestamp ? new Date(message.timestamp).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) : "sending…";
     const el = h(
@@ -116,8 +151,24 @@ export class ChatView {
       h("div", { class: "text" }, message.content),
     );
     this.rendered.set(key, el);
-    if (this.oldestId !== undefined && message.id && message.id < this.oldestId) this.list.prepend(el);
-    else this.list.append(el);
+    if (pendingKey) this.list.append(el);
+    else if (this.oldestId !== undefined && message.id < this.oldestId) this.list.prepend(el);
+    else this.place(el, message.id);
+  }
+
+  /**
+   * In id order among stored messages, and above the ones still sending: a message paged in after
+   * the user's own newer one (acked while the connection caught up) still lands where it belongs.
+   */
+  private place(el: HTMLElement, id: number): void {
+    let before: Element | null = this.list.lastElementChild;
+    while (before) {
+      const other = Number((before as HTMLElement).dataset["messageId"]);
+      if (other > 0 && other < id) break;
+      before = before.previousElementSibling;
+    }
+    if (before) before.after(el);
+    else this.list.prepend(el);
   }
 
   private async send(): Promise<void> {
@@ -133,7 +184,7 @@ export class ChatView {
       const ack = await this.connection.sendMessage(content, clientId);
       const el = this.rendered.get(`client:${clientId}`)!;
       // Stored before a drop but acked only after the reconnect: the `since` replay already showed it.
-      if (this.rendered.has(`id:${ack.messageId}`)) {
+      if (this.rendered.has(storedKey(this.chat.id, ack.messageId))) {
         el.remove();
         this.rendered.delete(`client:${clientId}`);
         return;
@@ -141,7 +192,7 @@ export class ChatView {
       el.classList.remove("pending");
       el.dataset["messageId"] = String(ack.messageId);
       el.querySelector(".when")!.textContent = new Date(ack.timestamp).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-      this.rendered.set(`id:${ack.messageId}`, el);
+      this.rendered.set(storedKey(this.chat.id, ack.messageId), el);
     } catch (err) {
       const el = this.rendered.get(`client:${clientId}`);
       if (el) el.querySelector(".when")!.textContent = `not sent: ${(err as Error).message}`;
@@ -179,12 +230,23 @@ export class ChatView {
     this.typingSent = 0;
   }
 
-  private showState(state: string, closeCode?: number): void {
-    if (closeCode === CloseCode.Removed) {
+  private showState(state: string, closeCode?: number, error?: ConnectionError): void {
+    if (state === "closed" && (closeCode === CloseCode.Removed || error)) {
+      // Stopped for good: removed (4003 or a 403 when reconnecting), the chat is gone (404), the
+      // session ended (401) or the server refused a frame (1009).
+      const code = error?.code ?? ErrorCode.Forbidden;
       this.banner.className = "banner bad";
-      this.banner.textContent = "You were removed from this chat.";
+      this.banner.textContent =
+        code === ErrorCode.Forbidden
+          ? "You were removed from this chat."
+          : code === ErrorCode.NotFound
+            ? "This chat no longer exists."
+            : code === ErrorCode.Unauthorized
+              ? "Your session has ended. Log in again."
+              : `Disconnected: ${error?.message ?? "the server closed the connection"}`;
       this.input.disabled = true;
-      this.hooks.onLeft(this.chat.id);
+      if (code === ErrorCode.Forbidden || code === ErrorCode.NotFound) this.hooks.onLeft(this.chat.id);
+      if (code === ErrorCode.Unauthorized) this.hooks.onSessionEnded?.();
       return;
     }
     this.banner.className = state === "reconnecting" ? "banner" : "";
@@ -218,7 +280,7 @@ export class ChatView {
         (err: Error) => (error.textContent = err.message),
       );
     const error = h("div", { class: "error" });
-    const nameInput = h("input", { value: this.chat.name ?? "", maxLength: 100, "data-testid": "rename-input" });
+    const nameInput = h("input", { value: this.chat.name ?? "", maxLength: limits.chatNameMax, "data-testid": "rename-input" });
     const addInput = h("input", { placeholder: "username to add", "data-testid": "add-member-input" });
     const addMember = async () => {
       const [user] = await this.api.searchUsers(addInput.value.trim());

@@ -2,7 +2,9 @@
 import { ApiClient } from "../client/api";
 import { InboxConnection } from "../client/inbox-connection";
 import { browserEnvironment } from "../client/socket";
+import { ErrorCode } from "../protocol/errors";
 import { InboxEvent } from "../protocol/events";
+import { limits } from "../protocol/limits";
 import type { AuthResponse, Chat } from "../protocol/models";
 import { ChatList } from "./chat-list";
 import { ChatView } from "./chat-view";
@@ -48,6 +50,16 @@ async function showApp(session: AuthResponse): Promise<void> {
   let pane: HTMLElement = h("main", { class: "chat" }, h("p", { class: "empty" }, "Pick a chat or start one."));
   let view: ChatView | null = null;
 
+  let ended = false;
+  const endSession = () => {
+    if (ended) return;
+    ended = true;
+    inbox.close();
+    view?.close();
+    clearSession();
+    showLogin();
+  };
+
   const list = new ChatList(me, (chat) => void openChat(chat));
   const inbox = new InboxConnection({ baseUrl: location.origin, token: session.token, env: browserEnvironment() });
 
@@ -60,6 +72,7 @@ async function showApp(session: AuthResponse): Promise<void> {
       onRead: (chatId, messageId) => void api.markRead(chatId, messageId).catch(() => {}),
       onLeft: (chatId) => list.remove(chatId),
       onBack: () => shell.classList.remove("in-chat"),
+      onSessionEnded: () => endSession(),
     });
     pane.replaceWith(view.element);
     pane = view.element;
@@ -74,14 +87,16 @@ async function showApp(session: AuthResponse): Promise<void> {
   inbox.on(InboxEvent.ChatRemoved, ({ chatId }) => list.remove(chatId));
   inbox.on(InboxEvent.ChatRead, ({ chatId, unreadCount }) => list.update(chatId, { unreadCount }));
   // A fresh list after every (re)connect: the inbox is a hint, the list is the truth.
-  inbox.on("state", ({ state }) => {
+  inbox.on("state", ({ state, error }) => {
     if (state === "open") void api.listChats().then((chats) => list.set(chats), () => {});
+    // Stopped for good because the token was refused (expired or revoked): back to the login.
+    if (state === "closed" && error?.code === ErrorCode.Unauthorized) endSession();
   });
 
   const error = h("div", { class: "error" });
   const search = h("input", { placeholder: "Find a user to chat with", "data-testid": "user-search" });
   const results = h("div", { class: "results", "data-testid": "user-results" });
-  const groupName = h("input", { placeholder: "New group name", maxLength: 100, "data-testid": "group-name" });
+  const groupName = h("input", { placeholder: "New group name", maxLength: limits.chatNameMax, "data-testid": "group-name" });
   const guard = (fn: () => Promise<unknown>) => () => void fn().catch((err: Error) => (error.textContent = err.message));
 
   const findUsers = guard(async () => {
@@ -106,7 +121,7 @@ async function showApp(session: AuthResponse): Promise<void> {
     h(
       "aside",
       { class: "sidebar" },
-      h("header", {}, h("span", { class: "me", "data-testid": "me" }, me.username), h("button", { onclick: () => (inbox.close(), view?.close(), clearSession(), showLogin()), "data-testid": "logout" }, "Log out")),
+      h("header", {}, h("span", { class: "me", "data-testid": "me" }, me.username), h("button", { onclick: () => endSession(), "data-testid": "logout" }, "Log out")),
       h(
         "div",
         { class: "tools" },

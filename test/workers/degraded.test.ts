@@ -1,14 +1,17 @@
-/** A database that is down or hangs: clean 503s over HTTP, nothing hangs, and recovery is automatic. */
+/**
+ * A database that is down or hangs: clean 503s over HTTP, nothing hangs, and recovery is automatic.
+ * A chat keeps working from its room's own storage; D1 catches up when it is back.
+ */
 import { env, runInDurableObject, SELF } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { DatabaseUnavailable, isUnavailable, withDeadline } from "../../src/db/deadline";
-import { database, type Database } from "../../src/db/client";
 import { createApp } from "../../src/http/app";
 import type { InboxRoom } from "../../src/inbox/inbox-room";
 import { ErrorCode } from "../../src/protocol/errors";
 import { ClientEvent, InboxEvent, ServerEvent } from "../../src/protocol/events";
+import type { Message } from "../../src/protocol/models";
 import type { ChatRoom } from "../../src/room/chat-room";
-import { api, BASE, connect, connectInbox, createGroup, register } from "./helpers";
+import { api, BASE, connect, connectInbox, copyToD1Now, createGroup, register, roomStub } from "./helpers";
 
 afterEach(() => vi.restoreAllMocks());
 
@@ -73,42 +76,97 @@ describe("the Worker with a degraded database", () => {
   });
 });
 
-describe("a room with a hung database", () => {
-  it("fails sends with error internal after the deadline, acks and delivers nothing, and recovers", async () => {
-    vi.spyOn(console, "error").mockImplementation(() => {});
-    const [ann, bob] = await Promise.all([register("hang"), register("wait")]);
-    const chat = await createGroup(ann, [bob]);
-    const a = await connect(chat.id, ann.token);
-    const b = await connect(chat.id, bob.token);
-    const stub = env.CHAT_ROOM.get(env.CHAT_ROOM.idFromName(String(chat.id)));
-    type Internals = { d1: D1Database; writer?: unknown };
-    await runInDurableObject(stub, (room: ChatRoom) => {
-      const internals = room as unknown as Internals;
-      internals.d1 = withDeadline(brokenD1("hang"), 200);
-      internals.writer = undefined;
-    });
-    const started = Date.now();
-    a.sendJson(ClientEvent.SendMessage, { content: "into the void", clientId: "v1" });
-    expect(await a.next(ServerEvent.Error)).toMatchObject({ code: ErrorCode.Internal, clientId: "v1" });
-    expect(Date.now() - started).toBeLessThan(2000);
-    const posted = await api("POST", `/api/chats/${chat.id}/messages`, { token: bob.token, body: { content: "over http" } });
-    expect(posted.status).toBe(503);
-    expect(posted.body).toEqual({ error: expect.any(String), code: ErrorCode.Unavailable });
-    await runInDurableObject(stub, (room: ChatRoom) => {
-      const internals = room as unknown as Internals;
-      internals.d1 = withDeadline(env.DB, 5000);
-      internals.writer = undefined;
-    });
-    a.sendJson(ClientEvent.SendMessage, { content: "into the void", clientId: "v1" });
-    const ack = await a.next(ServerEvent.MessageSent);
-    expect((await b.next(ServerEvent.ReceiveMessage)).id).toBe(ack.messageId);
-    expect(a.of(ServerEvent.MessageSent)).toHaveLength(1);
-    expect(b.of(ServerEvent.ReceiveMessage)).toHaveLength(1);
-    const history = await api("GET", `/api/chats/${chat.id}/messages`, { token: bob.token });
-    expect(history.body.messages.map((m: { content: string }) => m.content)).toEqual(["into the void"]);
-    a.close();
-    b.close();
-  });
+describe("a room with a hung or failing database", () => {
+  interface RoomInternals {
+    d1: D1Database;
+    copyFailures: number;
+    copyAt: number | null;
+    copying: Promise<void> | null;
+    copyToD1(): Promise<void>;
+  }
+  const internals = (room: ChatRoom) => room as unknown as RoomInternals;
+  /** Waits out a copy the room's alarm may have under way (a second copy meanwhile returns at once). */
+  async function copyIdle(room: ChatRoom) {
+    while (internals(room).copying) await new Promise((r) => setTimeout(r, 10));
+  }
+  /** D1's copy of a chat: how many rows, how many distinct ids, and the rows in order. */
+  async function d1Copy(chatId: number) {
+    const counts = await env.DB.prepare("SELECT count(*) AS n, count(DISTINCT id) AS d FROM messages WHERE chat_id = ?").bind(chatId).first<{ n: number; d: number }>();
+    const { results } = await env.DB.prepare("SELECT id, sender_id, content, client_id FROM messages WHERE chat_id = ? ORDER BY id")
+      .bind(chatId)
+      .all<{ id: number; sender_id: number; content: string; client_id: string | null }>();
+    return { ...counts!, rows: results };
+  }
+
+  it.each(["hang", "fail"] as const)(
+    "keeps acking, delivering, paging and replaying from its own storage when D1 %s; the copy retries and D1 ends with every message once",
+    async (mode) => {
+      vi.spyOn(console, "error").mockImplementation(() => {});
+      const [ann, bob] = await Promise.all([register("hang"), register("wait")]);
+      const chat = await createGroup(ann, [bob]);
+      const a = await connect(chat.id, ann.token);
+      const b = await connect(chat.id, bob.token);
+      a.sendJson(ClientEvent.SendMessage, { content: "before", clientId: "v0" });
+      const first = await a.next(ServerEvent.MessageSent);
+      await b.next(ServerEvent.ReceiveMessage);
+      expect(await copyToD1Now(chat.id)).toBe(true);
+
+      await runInDurableObject(roomStub(chat.id), (room: ChatRoom) => void (internals(room).d1 = withDeadline(brokenD1(mode), 50)));
+      // Both sockets send, are acknowledged at once (nothing waits for D1) and hear each other.
+      const started = Date.now();
+      a.sendJson(ClientEvent.SendMessage, { content: "into the void", clientId: "v1" });
+      const ack = await a.next(ServerEvent.MessageSent, 2);
+      expect(Date.now() - started).toBeLessThan(1000);
+      expect(ack.clientId).toBe("v1");
+      expect(await b.next(ServerEvent.ReceiveMessage, 2)).toMatchObject({ id: ack.messageId, content: "into the void" });
+      b.sendJson(ClientEvent.SendMessage, { content: "echo", clientId: "e1" });
+      const reply = await b.next(ServerEvent.MessageSent);
+      expect(await a.next(ServerEvent.ReceiveMessage)).toMatchObject({ id: reply.messageId, content: "echo" });
+      // A resend (its ack lost, say) is acknowledged with the first message and not delivered again.
+      a.sendJson(ClientEvent.SendMessage, { content: "into the void", clientId: "v1" });
+      expect((await a.next(ServerEvent.MessageSent, 3)).messageId).toBe(ack.messageId);
+      const posted = await api("POST", `/api/chats/${chat.id}/messages`, { token: bob.token, body: { content: "over http", clientId: "h1" } });
+      expect(posted.status).toBe(201);
+      // Bob's socket hears his HTTP post after Ann's resend: had the resend been delivered, it would be before it.
+      expect(await b.next(ServerEvent.ReceiveMessage, 3)).toMatchObject({ id: posted.body.id, content: "over http" });
+      expect(b.of(ServerEvent.ReceiveMessage).map((m) => m.content)).toEqual(["before", "into the void", "over http"]);
+      const expected = ["before", "into the void", "echo", "over http"];
+
+      // History and a `since` reconnect come from the room.
+      const history = await api("GET", `/api/chats/${chat.id}/messages`, { token: bob.token });
+      expect(history.status).toBe(200);
+      expect(history.body.messages.map((m: Message) => m.content)).toEqual(expected);
+      const acked: Message[] = history.body.messages;
+      const back = await connect(chat.id, bob.token, `?since=${first.messageId}`);
+      expect(await back.next(ServerEvent.ReplayDone)).toEqual({ chatId: chat.id, lastId: acked.at(-1)!.id, hasMore: false });
+      expect(back.of(ServerEvent.ReceiveMessage)).toEqual(acked.slice(1));
+
+      // The copy to D1 fails, is rescheduled with a backoff, and records nothing.
+      const during = await runInDurableObject(roomStub(chat.id), async (room: ChatRoom) => {
+        await copyIdle(room);
+        await internals(room).copyToD1();
+        return { failures: internals(room).copyFailures, retryAt: internals(room).copyAt };
+      });
+      expect(during.failures).toBeGreaterThan(0);
+      expect(during.retryAt).not.toBeNull();
+      expect(during.retryAt!).toBeGreaterThan(Date.now());
+      expect((await d1Copy(chat.id)).n).toBe(1);
+
+      // D1 is back: the next copy brings it every acknowledged message, each once, as sent.
+      await runInDurableObject(roomStub(chat.id), async (room: ChatRoom) => {
+        await copyIdle(room);
+        internals(room).d1 = withDeadline(env.DB, 5000);
+      });
+      expect(await copyToD1Now(chat.id)).toBe(true);
+      const copied = await d1Copy(chat.id);
+      expect({ n: copied.n, d: copied.d }).toEqual({ n: acked.length, d: acked.length });
+      expect(copied.rows).toEqual(
+        acked.map((m, i) => ({ id: m.id, sender_id: m.sender.id, content: m.content, client_id: ["v0", "v1", "e1", "h1"][i] })),
+      );
+      expect(await runInDurableObject(roomStub(chat.id), (room: ChatRoom) => internals(room).copyFailures)).toBe(0);
+      for (const s of [a, b, back]) s.close();
+    },
+  );
 });
 
 describe("an inbox with a failing database", () => {
@@ -116,8 +174,8 @@ describe("an inbox with a failing database", () => {
     vi.spyOn(console, "error").mockImplementation(() => {});
     const mia = await register("mia");
     const stub = env.INBOX.get(env.INBOX.idFromName(String(mia.user.id)));
-    const setDb = (d1: D1Database) =>
-      runInDurableObject(stub, (inbox: InboxRoom) => void ((inbox as unknown as { db: Database }).db = database(d1)));
+    // `d1` is the inbox's D1 handle (with its deadline); its `db` is derived from it.
+    const setDb = (d1: D1Database) => runInDurableObject(stub, (inbox: InboxRoom) => void ((inbox as unknown as { d1: D1Database }).d1 = d1));
     await setDb(withDeadline(brokenD1("fail"), 200));
     const refused = await SELF.fetch(`${BASE}/api/inbox/ws`, { headers: { Upgrade: "websocket", Authorization: `Bearer ${mia.token}` } });
     expect(refused.status).toBe(503);

@@ -6,8 +6,23 @@ import { logMembers, type LogMemberRow } from "./schema";
 
 export type Access = "member" | "former" | "unknown";
 
+const p = sql.placeholder;
+
 export class RoomMembers {
-  constructor(private readonly db: LogDatabase) {}
+  /** Prepared once: these run on every frame and every send. */
+  private readonly q;
+
+  constructor(private readonly db: LogDatabase) {
+    this.q = {
+      row: db.select().from(logMembers).where(eq(logMembers.userId, p("userId"))).prepare(),
+      markRead: db
+        .update(logMembers)
+        .set({ lastRead: sql`${p("messageId")}` })
+        .where(and(eq(logMembers.userId, p("userId")), or(isNull(logMembers.lastRead), sql`${logMembers.lastRead} < ${p("messageId")}`)))
+        .returning({ userId: logMembers.userId })
+        .prepare(),
+    };
+  }
 
   /** `former`: removed (the room knows it); `unknown`: never seen (D1 may know more). */
   access(userId: number): Access {
@@ -16,7 +31,7 @@ export class RoomMembers {
   }
 
   row(userId: number): LogMemberRow | undefined {
-    return this.db.select().from(logMembers).where(eq(logMembers.userId, userId)).get();
+    return this.q.row.get({ userId });
   }
 
   active(): LogMemberRow[] {
@@ -57,13 +72,7 @@ export class RoomMembers {
 
   /** Moves a marker forward; false when it was already there or past it. */
   markRead(userId: number, messageId: number): boolean {
-    const moved = this.db
-      .update(logMembers)
-      .set({ lastRead: messageId })
-      .where(and(eq(logMembers.userId, userId), or(isNull(logMembers.lastRead), sql`${logMembers.lastRead} < ${messageId}`)))
-      .returning({ userId: logMembers.userId })
-      .all();
-    return moved.length > 0;
+    return this.q.markRead.all({ userId, messageId }).length > 0;
   }
 
   /** Markers D1 does not have yet. */

@@ -1,5 +1,5 @@
 /** The chat's log of record: appends (idempotent by clientId), history pages and the D1 outbox. */
-import { and, asc, count, desc, eq, gt, lt, max, ne, type SQL } from "drizzle-orm";
+import { and, asc, count, desc, eq, gt, lt, max, ne, sql } from "drizzle-orm";
 import type { Message, MessagePage, User } from "../../protocol/models";
 import type { LogDatabase } from "./open";
 import { logMessages, type LogMessageRow } from "./schema";
@@ -24,11 +24,54 @@ export interface HistoryCursor {
   limit: number;
 }
 
+const p = sql.placeholder;
+
+/**
+ * Every query is prepared once per room (Drizzle builds the SQL once; each call only binds): on the
+ * send path, building the SQL anew cost ten times the SQLite work itself.
+ */
+function prepare(db: LogDatabase) {
+  const page = (where: ReturnType<typeof gt> | undefined, ascending: boolean) =>
+    db
+      .select()
+      .from(logMessages)
+      .where(where)
+      .orderBy(ascending ? asc(logMessages.id) : desc(logMessages.id))
+      .limit(p("limit"))
+      .prepare();
+  return {
+    byClientId: db
+      .select()
+      .from(logMessages)
+      .where(and(eq(logMessages.senderId, p("senderId")), eq(logMessages.clientId, p("clientId"))))
+      .prepare(),
+    insert: db
+      .insert(logMessages)
+      .values({ senderId: p("senderId"), senderName: p("senderName"), content: p("content"), clientId: p("clientId"), createdAt: p("createdAt") })
+      .returning()
+      .prepare(),
+    newest: page(undefined, false),
+    before: page(lt(logMessages.id, p("id")), false),
+    after: page(gt(logMessages.id, p("id")), true),
+    byId: db.select({ id: logMessages.id }).from(logMessages).where(eq(logMessages.id, p("id"))).prepare(),
+    newestId: db.select({ id: max(logMessages.id) }).from(logMessages).prepare(),
+    unread: db
+      .select({ n: count() })
+      .from(logMessages)
+      .where(and(gt(logMessages.id, p("marker")), ne(logMessages.senderId, p("userId"))))
+      .prepare(),
+  };
+}
+
 export class MessageLog {
+  private readonly q: ReturnType<typeof prepare>;
+
   constructor(
     private readonly db: LogDatabase,
     private readonly chatId: number,
-  ) {}
+  ) {
+    this.q = prepare(db);
+  }
 
   toMessage(row: LogMessageRow): Message {
     return {
@@ -47,24 +90,16 @@ export class MessageLog {
    */
   append(draft: Draft): Appended {
     if (draft.clientId !== undefined) {
-      const earlier = this.db
-        .select()
-        .from(logMessages)
-        .where(and(eq(logMessages.senderId, draft.sender.id), eq(logMessages.clientId, draft.clientId)))
-        .get();
+      const earlier = this.q.byClientId.get({ senderId: draft.sender.id, clientId: draft.clientId });
       if (earlier) return { message: this.toMessage(earlier), duplicate: true };
     }
-    const row = this.db
-      .insert(logMessages)
-      .values({
-        senderId: draft.sender.id,
-        senderName: draft.sender.username,
-        content: draft.content,
-        clientId: draft.clientId ?? null,
-        createdAt: draft.createdAt,
-      })
-      .returning()
-      .get();
+    const row = this.q.insert.get({
+      senderId: draft.sender.id,
+      senderName: draft.sender.username,
+      content: draft.content,
+      clientId: draft.clientId ?? null,
+      createdAt: draft.createdAt,
+    })!;
     return { message: this.toMessage(row), duplicate: false };
   }
 
@@ -79,18 +114,12 @@ export class MessageLog {
    */
   page(cursor: HistoryCursor): MessagePage {
     const forward = cursor.after !== undefined;
-    const where: SQL | undefined = forward
-      ? gt(logMessages.id, cursor.after!)
+    const limit = cursor.limit + 1;
+    const rows = forward
+      ? this.q.after.all({ id: cursor.after, limit })
       : cursor.before !== undefined
-        ? lt(logMessages.id, cursor.before)
-        : undefined;
-    const rows = this.db
-      .select()
-      .from(logMessages)
-      .where(where)
-      .orderBy(forward ? asc(logMessages.id) : desc(logMessages.id))
-      .limit(cursor.limit + 1)
-      .all();
+        ? this.q.before.all({ id: cursor.before, limit })
+        : this.q.newest.all({ limit });
     const hasMore = rows.length > cursor.limit;
     const page = rows.slice(0, cursor.limit).map((r) => this.toMessage(r));
     if (!forward) page.reverse();
@@ -98,31 +127,25 @@ export class MessageLog {
   }
 
   has(id: number): boolean {
-    return this.db.select({ id: logMessages.id }).from(logMessages).where(eq(logMessages.id, id)).get() !== undefined;
+    return this.q.byId.get({ id }) !== undefined;
   }
 
   newest(): Message | null {
-    const row = this.db.select().from(logMessages).orderBy(desc(logMessages.id)).limit(1).get();
+    const [row] = this.q.newest.all({ limit: 1 });
     return row ? this.toMessage(row) : null;
   }
 
   newestId(): number {
-    return this.db.select({ id: max(logMessages.id) }).from(logMessages).get()?.id ?? 0;
+    return this.q.newestId.get()?.id ?? 0;
   }
 
   /** Messages from others after `marker`: the member's unread count. */
   unreadCount(userId: number, marker: number | null): number {
-    return (
-      this.db
-        .select({ n: count() })
-        .from(logMessages)
-        .where(and(gt(logMessages.id, marker ?? 0), ne(logMessages.senderId, userId)))
-        .get()?.n ?? 0
-    );
+    return this.q.unread.get({ marker: marker ?? 0, userId })?.n ?? 0;
   }
 
   /** The oldest `limit` rows after `id`: what D1 does not have yet. */
   rowsAfter(id: number, limit: number): LogMessageRow[] {
-    return this.db.select().from(logMessages).where(gt(logMessages.id, id)).orderBy(asc(logMessages.id)).limit(limit).all();
+    return this.q.after.all({ id, limit });
   }
 }

@@ -1,0 +1,52 @@
+// ApiClient: every failure is an ApiError, whatever body the failing hop answered with.
+import { describe, expect, it } from "vitest";
+import { ApiClient, ApiError } from "./api";
+
+const answering = (status: number, body: string, headers: Record<string, string> = {}) => {
+  const seen: { url: string; init?: RequestInit }[] = [];
+  const fetchImpl = (async (input: RequestInfo | URL, init?: RequestInit) => {
+    seen.push({ url: String(input), init });
+    return new Response(body === "" ? null : body, { status, headers });
+  }) as typeof fetch;
+  return { api: new ApiClient("https://chat.test/", "tok", fetchImpl), seen };
+};
+
+const caught = (promise: Promise<unknown>) => promise.then(() => null, (e: unknown) => e);
+
+describe("ApiClient errors", () => {
+  it("an HTML 502 page is an ApiError internal, not a SyntaxError", async () => {
+    const { api } = answering(502, "<html><body><h1>502 Bad Gateway</h1></body></html>", { "content-type": "text/html" });
+    const error = await caught(api.listChats());
+    expect(error).toBeInstanceOf(ApiError);
+    expect(error).toMatchObject({ status: 502, code: "internal" });
+    expect((error as ApiError).message).toContain("502");
+  });
+
+  it("an HTML 503 page is an ApiError unavailable", async () => {
+    const { api } = answering(503, "<html>Service Unavailable</html>", { "content-type": "text/html" });
+    expect(await caught(api.history(1, { after: 5 }))).toMatchObject({ status: 503, code: "unavailable" });
+  });
+
+  it("a non-JSON body on a known status takes that status's code; an empty one too", async () => {
+    expect(await caught(answering(404, "Not Found").api.getChat(1))).toMatchObject({ status: 404, code: "not_found" });
+    expect(await caught(answering(500, "").api.me())).toMatchObject({ status: 500, code: "internal" });
+  });
+
+  it("a 200 that is not JSON is an ApiError too", async () => {
+    const error = await caught(answering(200, "<!doctype html><title>app</title>").api.me());
+    expect(error).toBeInstanceOf(ApiError);
+    expect(error).toMatchObject({ status: 200, code: "internal" });
+  });
+
+  it("a JSON error body keeps its code and message", async () => {
+    const { api, seen } = answering(403, JSON.stringify({ error: "not a member of this chat", code: "forbidden" }));
+    expect(await caught(api.getChat(9))).toMatchObject({ status: 403, code: "forbidden", message: "not a member of this chat" });
+    expect(seen[0]!.url).toBe("https://chat.test/api/chats/9");
+    expect(new Headers(seen[0]!.init!.headers).get("authorization")).toBe("Bearer tok");
+  });
+
+  it("still answers JSON and empty successes", async () => {
+    expect(await answering(200, JSON.stringify({ messages: [], hasMore: false })).api.history(1, { after: 0, limit: 100 })).toEqual({ messages: [], hasMore: false });
+    expect(await answering(204, "").api.markRead(1, 2)).toBeNull();
+  });
+});
