@@ -18,7 +18,7 @@ describe("ApiClient errors", () => {
     const { api } = answering(502, "<html><body><h1>502 Bad Gateway</h1></body></html>", { "content-type": "text/html" });
     const error = await caught(api.listChats());
     expect(error).toBeInstanceOf(ApiError);
-    expect(error).toMatchObject({ status: 502, code: "internal" });
+    expect(error).toMatchObject({ status: 502, code: "internal", fromApi: false });
     expect((error as ApiError).message).toContain("502");
   });
 
@@ -40,7 +40,7 @@ describe("ApiClient errors", () => {
 
   it("a JSON error body keeps its code and message", async () => {
     const { api, seen } = answering(403, JSON.stringify({ error: "not a member of this chat", code: "forbidden" }));
-    expect(await caught(api.getChat(9))).toMatchObject({ status: 403, code: "forbidden", message: "not a member of this chat" });
+    expect(await caught(api.getChat(9))).toMatchObject({ status: 403, code: "forbidden", message: "not a member of this chat", fromApi: true });
     expect(seen[0]!.url).toBe("https://chat.test/api/chats/9");
     expect(new Headers(seen[0]!.init!.headers).get("authorization")).toBe("Bearer tok");
   });

@@ -1,5 +1,5 @@
 /** REST helpers for every HTTP route of the contract, typed with the protocol's models. */
-import type { ErrorCode } from "../protocol/errors";
+import { statusOf, type ErrorCode } from "../protocol/errors";
 import type { AuthResponse, Chat, ChatType, Member, Message, MessagePage, Role, User } from "../protocol/models";
 
 export class ApiError extends Error {
@@ -7,9 +7,22 @@ export class ApiError extends Error {
     readonly status: number,
     readonly code: ErrorCode,
     message: string,
+    /**
+     * Whether the body was the API's own `{ error, code }`; false when something in between (a proxy,
+     * a load balancer, a server still starting) answered with a page of its own.
+     */
+    readonly fromApi = true,
   ) {
     super(message);
+    this.name = "ApiError";
   }
+}
+
+const codeByStatus = new Map<number, ErrorCode>(Object.entries(statusOf).map(([code, status]) => [status, code as ErrorCode]));
+
+/** The contract's code for an HTTP status (`internal` for statuses it does not name, e.g. 502). */
+export function codeForStatus(status: number): ErrorCode {
+  return codeByStatus.get(status) ?? "internal";
 }
 
 export type NewChat = { type: Extract<ChatType, "direct">; userId: number } | { type: Extract<ChatType, "group">; name: string; memberIds?: number[] };
@@ -31,8 +44,20 @@ export class ApiClient {
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const text = await res.text();
-    const json = text ? JSON.parse(text) : null;
-    if (!res.ok) throw new ApiError(res.status, json?.code ?? "internal", json?.error ?? res.statusText);
+    let json: unknown = null;
+    try {
+      json = text ? JSON.parse(text) : null;
+    } catch {
+      // Not JSON: a proxy's or load balancer's page (an HTML 502, say), not the API's answer.
+      const what = res.ok ? "the server answered with something other than JSON" : `HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ""}`;
+      throw new ApiError(res.status, codeForStatus(res.status), `${what} (${method} ${path})`, false);
+    }
+    if (!res.ok) {
+      const body = (json && typeof json === "object" ? json : {}) as { code?: unknown; error?: unknown };
+      const fromApi = typeof body.code === "string";
+      const code = fromApi ? (body.code as ErrorCode) : codeForStatus(res.status);
+      throw new ApiError(res.status, code, typeof body.error === "string" ? body.error : res.statusText || `HTTP ${res.status}`, fromApi);
+    }
     return json as T;
   }
 

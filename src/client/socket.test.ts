@@ -72,6 +72,7 @@ describe("a connect refused before the socket opened", () => {
     ["the chat is there (200)", (r: ReturnType<typeof fakeFetch>["requests"][number]) => r.respond(200, { id: 7 })],
     ["the server is down (network error)", (r: ReturnType<typeof fakeFetch>["requests"][number]) => r.fail()],
     ["the server fails (HTML 502)", (r: ReturnType<typeof fakeFetch>["requests"][number]) => r.respond(502, "<html>Bad gateway</html>")],
+    ["a 404 page that is not the API's (a proxy, a server starting)", (r: ReturnType<typeof fakeFetch>["requests"][number]) => r.respond(404, "<html>Not Found</html>")],
   ])("probe finds %s: reconnects", async (_, answer) => {
     const { conn, advance, requests, states } = chatSetup();
     conn.connect();

@@ -245,17 +245,26 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
     }
   }
 
+  /**
+   * Socket sends that arrived since the last turn, stored in one turn: one implicit transaction and
+   * one durable write for the group instead of one per message (locally that is what bounds the
+   * send rate), and each sender's marker moved once.
+   */
   private storePending() {
     const batch = this.pendingSends;
     this.pendingSends = [];
+    const newestOf = new Map<number, number>();
     for (const p of batch) {
       try {
-        this.storeMessage(p.user, p.content, p.clientId, p.from);
+        const { message } = this.storeMessage(p.user, p.content, p.clientId, p.from, false);
+        newestOf.set(p.user.id, Math.max(newestOf.get(p.user.id) ?? 0, message.id));
       } catch (err) {
         console.error("message store failed", err instanceof Error ? err.message : String(err));
         safeSend(p.from, this.error(ErrorCode.Internal, "message not stored; resend it with the same clientId", { event: ClientEvent.SendMessage, ...(p.clientId ? { clientId: p.clientId } : {}) }));
       }
     }
+    // A user's own messages count as read by them.
+    for (const [userId, id] of newestOf) this.members.markRead(userId, id);
   }
 
   /**
@@ -264,7 +273,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
    * precedes its message's storage, and a stored message has always been sent to every socket open
    * at the time. A resent clientId is acknowledged with the first message and not sent again.
    */
-  private storeMessage(user: User, content: string, clientId: string | undefined, from: WebSocket | null) {
+  private storeMessage(user: User, content: string, clientId: string | undefined, from: WebSocket | null, moveMarker = true) {
     this.endTyping(user);
     const stored = this.log.append({ sender: user, content, createdAt: Date.now(), ...(clientId !== undefined ? { clientId } : {}) });
     const { message, duplicate } = stored;
@@ -278,7 +287,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
     }
     if (duplicate) return stored;
     // A user's own messages count as read by them.
-    this.members.markRead(user.id, message.id);
+    if (moveMarker) this.members.markRead(user.id, message.id);
     const frame = this.frame(ServerEvent.ReceiveMessage, message);
     for (const ws of this.ctx.getWebSockets()) if (ws !== from) safeSend(ws, frame);
     this.activity.messageStored();

@@ -24,10 +24,21 @@ export class RoomMembers {
     };
   }
 
+  /**
+   * Who may use the room, checked on every frame: kept in memory once read (every change goes
+   * through this class, which forgets the user's entry), so a frame costs no storage read.
+   */
+  private readonly accessOf = new Map<number, Access>();
+
   /** `former`: removed (the room knows it); `unknown`: never seen (D1 may know more). */
   access(userId: number): Access {
-    const row = this.row(userId);
-    return !row ? "unknown" : row.active ? "member" : "former";
+    let access = this.accessOf.get(userId);
+    if (access === undefined) {
+      const row = this.row(userId);
+      access = !row ? "unknown" : row.active ? "member" : "former";
+      if (access !== "unknown") this.accessOf.set(userId, access);
+    }
+    return access;
   }
 
   row(userId: number): LogMemberRow | undefined {
@@ -43,6 +54,7 @@ export class RoomMembers {
    * ahead (an import, or a read over HTTP before this room existed).
    */
   upsert(member: Member, lastRead: number | null = null): void {
+    this.accessOf.delete(member.id);
     this.db
       .insert(logMembers)
       .values({ userId: member.id, username: member.username, role: member.role, active: true, lastRead, lastReadInD1: lastRead })
@@ -63,6 +75,7 @@ export class RoomMembers {
 
   /** Keeps the row, inactive, so the removal outlives a D1 that still lists them. */
   remove(user: User): void {
+    this.accessOf.delete(user.id);
     this.db
       .insert(logMembers)
       .values({ userId: user.id, username: user.username, role: "member", active: false, lastRead: null, lastReadInD1: null })
