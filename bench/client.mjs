@@ -41,7 +41,7 @@ export async function makeChats(http, users, count, label) {
 }
 
 /**
- * Whether bench sockets offer permessage-deflate. Off by default, like ../shared/bench/load.mjs and
+ * Whether bench sockets offer permessage-deflate. Off by default, like the shared bench folder's load.mjs and
  * the Socket.IO reference (whose server does not compress): otherwise every socket carries the local
  * runtime's deflate state (~210 KB) and every frame is compressed once per recipient.
  * `BENCH_DEFLATE=1` offers it, as browsers do.

@@ -29,7 +29,7 @@ const quick = positionals.includes("quick");
 const k = quick ? 5 : 1;
 const S = (n) => Math.max(1, Math.round(n / k));
 
-/** name -> [runner, params]; the same shapes as ../shared/bench/compare.sh. */
+/** name -> [runner, params]; the same shapes as the shared bench folder's compare.sh. */
 const SCENARIOS = {
   write: [messaging, { rooms: 1, clients: 2, senders: 1, messages: S(20000), window: 100 }],
   fanout: [messaging, { rooms: 1, clients: 100, senders: 1, messages: S(5000), window: 50 }],
@@ -77,7 +77,7 @@ const stop = async () => service && !opt.keep && (await service.stop());
 process.on("uncaughtException", (e) => (console.error(e), stop().then(() => process.exit(1))));
 process.on("unhandledRejection", (e) => (console.error(e), stop().then(() => process.exit(1))));
 for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => stop().then(() => process.exit(130)));
-// `serve`: just run the bench-configured service (for ../shared/bench/compare.sh) until interrupted.
+// `serve`: just run the bench-configured service (for the shared bench folder's compare.sh) until interrupted.
 if (positionals.includes("serve")) {
   console.log(`serving ${url} (runtime workerd pid ${service?.workerdPid()}, inspector ${service?.inspectorPort}); Ctrl-C stops it`);
   await new Promise(() => {});
@@ -119,7 +119,7 @@ for (const name of names) {
   // single-threaded isolate that runs the Worker and every room is the bottleneck.
   if (pid) result.workerd_cpu_pct = Math.round(((cpuSeconds(pid) - cpu0) / ((performance.now() - wall0) / 1000)) * 100);
   if (service?.proxyPid) result.proxy_cpu_pct = Math.round(((cpuSeconds(service.proxyPid) - proxyCpu0) / ((performance.now() - wall0) / 1000)) * 100);
-  const bad = result.error || result.lost > 0 || result.duplicates > 0 || result.failures > 0;
+  const bad = result.error || result.lost > 0 || result.duplicates > 0 || result.failures > 0 || result.d1?.caught_up === false;
   failed ||= Boolean(bad);
   report.results[name] = { params, ...result, ...memory(), ok: !bad };
   console.error(`  ${bad ? "FAIL" : "ok"} ${JSON.stringify(result)}`);
@@ -146,7 +146,9 @@ for (const [name, r] of Object.entries(report.results)) {
     r.error ?? r.skipped ??
     (name === "idle"
       ? `${r.open} open, ${r.pongs} pongs; ${r.rooms_evicted_and_rebuilt ?? "?"} rooms evicted during the hold and rebuilt on wake, ${r.rooms_woken_and_delivered} delivered after waking; RSS ${r.rss_mb.before}->${r.rss_mb.held} MB`
-      : r.accepted_per_s != null ? `ack p99 ${r.ack_ms.p99} ms, ${r.acked}/${r.sent} acked`
+      : r.accepted_per_s != null
+        ? `ack p99 ${r.ack_ms.p99} ms, ${r.acked}/${r.sent} acked` +
+          (r.d1 ? `; D1 ${r.d1.statements_per_message} statements/msg, ack→D1 lag p50 ${r.d1.lag_ms.p50} / p99 ${r.d1.lag_ms.p99} ms${r.d1.caught_up ? "" : " (NOT caught up)"}` : "")
       : r.inboxEvents ? `sender ack with ${r.inboxOnly} inboxes (p50/p99 left) vs none: ${r.withoutInboxes.p50}/${r.withoutInboxes.p99} ms; final state ${r.inboxEvents.finalStateCorrect}`
       : "");
   rows.push([name, rate, lat.p50 ?? "-", lat.p99 ?? "-", r.lost ?? "-", r.duplicates ?? "-", notes]);

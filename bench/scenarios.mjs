@@ -58,6 +58,7 @@ export async function messaging({ url }, { rooms: R, clients: C, senders: S, mes
       if (state) senders.push({ sock, idx, state });
     });
   }
+  const d1Before = await benchD1(url, "reset");
   const t0 = performance.now();
   for (const { sock, idx, state } of senders) {
     state.next = () => {
@@ -76,7 +77,9 @@ export async function messaging({ url }, { rooms: R, clients: C, senders: S, mes
   // Late duplicates would show up here.
   await new Promise((r) => setTimeout(r, 200));
   for (const socks of roomSockets) for (const s of socks) s.close();
+  const d1 = d1Before && (await d1Copy(url, acked));
   return {
+    ...(d1 ? { d1 } : {}),
     accepted_per_s: Math.round(acked / secs),
     deliveries_per_s: Math.round(delivered / secs),
     seconds: +secs.toFixed(2),
@@ -90,6 +93,43 @@ export async function messaging({ url }, { rooms: R, clients: C, senders: S, mes
     duplicates: duplicates + duplicateAcks,
     errors,
     ...(timedOut ? { error: `timed out after ${timeoutS} s` } : {}),
+  };
+}
+
+/**
+ * The bench Worker's D1 counters (bench/bench-worker.js); null when the service is not the bench
+ * Worker (e.g. --url to another server).
+ */
+async function benchD1(url, action) {
+  try {
+    const res = await fetch(`${url}/__bench/d1${action === "reset" ? "/reset" : ""}`, { method: action === "reset" ? "POST" : "GET" });
+    return res.ok ? await res.json() : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Waits (at most 30 s) until the rooms have copied every acknowledged message to D1, then reports
+ * what the scenario cost in D1 per message, and the lag from each ack to its D1 row.
+ */
+async function d1Copy(url, acked) {
+  const deadline = Date.now() + 30_000;
+  let d1 = await benchD1(url);
+  while (d1 && d1.copied_messages < acked && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 200));
+    d1 = await benchD1(url);
+  }
+  if (!d1) return null;
+  const per = (n) => +(n / Math.max(1, acked)).toFixed(4);
+  return {
+    caught_up: d1.copied_messages >= acked,
+    statements: d1.statements,
+    statements_per_message: per(d1.statements),
+    calls_per_message: per(d1.calls),
+    rows_written_per_message: per(d1.rows_written),
+    lag_ms: d1.lag_ms,
+    ...(d1.copied_messages < acked ? { d1_lag_timeout: `${d1.copied_messages}/${acked} copied after 30 s` } : {}),
   };
 }
 

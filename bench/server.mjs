@@ -124,6 +124,11 @@ function listeningPorts(pid) {
  * dropping every socket) whenever a watched source changes, and others edit this tree meanwhile.
  */
 function snapshot() {
+  // wrangler.toml serves build/web as assets: a fresh clone has none until the web app is built.
+  if (!existsSync(join(root, "build", "web", "index.html"))) {
+    const build = spawnSync(process.execPath, [join(root, "scripts", "build-web.mjs")], { cwd: root, encoding: "utf8" });
+    if (build.status !== 0) throw new Error(`web build failed:\n${build.stdout}\n${build.stderr}`);
+  }
   const dir = mkdtempSync(join(tmpdir(), "edge-chat-bench-src-"));
   for (const entry of ["src", "migrations", "build", "bench", "wrangler.toml", ".dev.vars", "package.json", "tsconfig.json"]) {
     if (existsSync(join(root, entry))) cpSync(join(root, entry), join(dir, entry), { recursive: true });
