@@ -5,7 +5,8 @@
 // - D1 counters, always on: statements run (a batch of N counts N), calls (a batch counts 1), rows
 //   written (`meta.rows_written`), and for every message copied to D1 by a room the lag from its
 //   acknowledgement (`t` in the copy's JSON, the time the room stored it) to the moment the copy
-//   committed. GET /__bench/d1 reads them, POST /__bench/d1/reset zeroes them.
+//   committed. GET /__bench/d1 reads them, POST /__bench/d1/reset (or GET /__bench/d1?reset=1) zeroes
+//   them. They count through `withSession` too, and whatever Drizzle runs (prepare/bind/run/all/raw, batch).
 // - GET /__bench/rooms: how many ChatRoom instances were constructed so far. A room is constructed
 //   when it starts and again each time it wakes after being evicted, so the count across an idle
 //   period proves (or disproves) hibernation.
@@ -33,58 +34,85 @@ function recordCopy(sql, values, committedAt) {
 
 const written = (result) => (Array.isArray(result) ? result : [result]).reduce((n, r) => n + (r?.meta?.rows_written ?? 0), 0);
 
+const RUNS = new Set(["run", "all", "first", "raw"]);
+
+/**
+ * A prepared statement that counts what it runs (and waits `ms` first). `bind` returns another
+ * wrapped statement that remembers its SQL and values; anything else passes through to the real one.
+ */
 function wrapStatement(stmt, ms, sql, values = []) {
-  const run = (method) => async (...a) => {
-    if (ms) await sleep(ms);
-    counters.statements++;
-    counters.calls++;
-    const result = await stmt[method](...a);
-    if (method !== "raw") counters.rows_written += written(result);
-    recordCopy(sql, values, Date.now());
-    return result;
-  };
-  const wrapped = {
-    bind: (...v) => wrapStatement(stmt.bind(...v), ms, sql, v),
-    run: run("run"),
-    all: run("all"),
-    first: run("first"),
-    raw: run("raw"),
-  };
+  const wrapped = new Proxy(stmt, {
+    get(target, prop) {
+      if (prop === "bind") return (...v) => wrapStatement(target.bind(...v), ms, sql, v);
+      const value = Reflect.get(target, prop, target);
+      if (RUNS.has(prop)) {
+        return async (...a) => {
+          if (ms) await sleep(ms);
+          counters.statements++;
+          counters.calls++;
+          const result = await value.apply(target, a);
+          if (prop === "run" || prop === "all") counters.rows_written += written(result);
+          recordCopy(sql, values, Date.now());
+          return result;
+        };
+      }
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
   real.set(wrapped, stmt);
   sqlOf.set(wrapped, { sql, values });
   return wrapped;
 }
 
+/**
+ * The binding (or a session of it, from `withSession`) with every statement, batch and exec counted.
+ * `batch` hands the real statements to the real binding (it refuses foreign objects).
+ */
+function wrapDatabase(db, ms) {
+  return new Proxy(db, {
+    get(target, prop) {
+      if (prop === "prepare") return (sql) => wrapStatement(target.prepare(sql), ms, sql);
+      if (prop === "batch") {
+        return async (statements) => {
+          if (ms) await sleep(ms);
+          counters.calls++;
+          counters.statements += statements.length;
+          const results = await target.batch(statements.map((s) => real.get(s) ?? s));
+          counters.rows_written += written(results);
+          const at = Date.now();
+          for (const s of statements) {
+            const known = sqlOf.get(s);
+            if (known) recordCopy(known.sql, known.values, at);
+          }
+          return results;
+        };
+      }
+      if (prop === "exec") {
+        return async (sql) => {
+          if (ms) await sleep(ms);
+          counters.calls++;
+          const result = await target.exec(sql);
+          counters.statements += result?.count ?? 1;
+          return result;
+        };
+      }
+      if (prop === "withSession") return (...a) => wrapDatabase(target.withSession(...a), ms);
+      const value = Reflect.get(target, prop, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+}
+
+/** One wrapper per binding and delay, so the Worker's per-binding caches (Drizzle, deadlines) still hit. */
 const wrappedDbs = new WeakMap();
 
 function instrumented(env) {
   const ms = Number(env.D1_DELAY_MS ?? 0);
   const db = env.DB;
-  let DB = wrappedDbs.get(db)?.get(ms);
-  if (!DB) {
-    DB = {
-      prepare: (sql) => wrapStatement(db.prepare(sql), ms, sql),
-      batch: async (statements) => {
-        if (ms) await sleep(ms);
-        counters.calls++;
-        counters.statements += statements.length;
-        const results = await db.batch(statements.map((s) => real.get(s) ?? s));
-        counters.rows_written += written(results);
-        const at = Date.now();
-        for (const s of statements) {
-          const known = sqlOf.get(s);
-          if (known) recordCopy(known.sql, known.values, at);
-        }
-        return results;
-      },
-      exec: async (sql) => (ms && (await sleep(ms)), counters.calls++, counters.statements++, db.exec(sql)),
-      dump: () => db.dump(),
-      withSession: (...a) => db.withSession(...a),
-    };
-    if (!wrappedDbs.has(db)) wrappedDbs.set(db, new Map());
-    wrappedDbs.get(db).set(ms, DB);
-  }
-  return { ...env, DB };
+  if (!wrappedDbs.has(db)) wrappedDbs.set(db, new Map());
+  const byDelay = wrappedDbs.get(db);
+  if (!byDelay.has(ms)) byDelay.set(ms, wrapDatabase(db, ms));
+  return { ...env, DB: byDelay.get(ms) };
 }
 
 function percentile(sorted, p) {
@@ -119,13 +147,13 @@ export class InboxRoom extends BaseInboxRoom {
 
 export default {
   fetch(request, env, ctx) {
-    const { pathname } = new URL(request.url);
+    const { pathname, searchParams } = new URL(request.url);
     if (pathname === "/__bench/rooms") return Response.json({ constructed: roomsConstructed });
-    if (pathname === "/__bench/d1") return Response.json(d1Report());
-    if (pathname === "/__bench/d1/reset" && request.method === "POST") {
+    if ((pathname === "/__bench/d1/reset" && request.method === "POST") || (pathname === "/__bench/d1" && searchParams.get("reset") === "1")) {
       Object.assign(counters, { statements: 0, calls: 0, rows_written: 0, lags: [] });
       return Response.json(d1Report());
     }
+    if (pathname === "/__bench/d1") return Response.json(d1Report());
     return app.fetch(request, instrumented(env), ctx);
   },
 };

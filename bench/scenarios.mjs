@@ -76,10 +76,12 @@ export async function messaging({ url }, { rooms: R, clients: C, senders: S, mes
   const secs = (performance.now() - t0) / 1000;
   // Late duplicates would show up here.
   await new Promise((r) => setTimeout(r, 200));
-  for (const socks of roomSockets) for (const s of socks) s.close();
+  // Before the sockets close, so the counts are the messages' alone (not the disconnects').
   const d1 = d1Before && (await d1Copy(url, acked));
+  for (const socks of roomSockets) for (const s of socks) s.close();
   return {
     ...(d1 ? { d1 } : {}),
+    ...(d1?.d1_lag_timeout ? { d1_lag_timeout: d1.d1_lag_timeout } : {}),
     accepted_per_s: Math.round(acked / secs),
     deliveries_per_s: Math.round(delivered / secs),
     seconds: +secs.toFixed(2),
@@ -103,7 +105,9 @@ export async function messaging({ url }, { rooms: R, clients: C, senders: S, mes
 async function benchD1(url, action) {
   try {
     const res = await fetch(`${url}/__bench/d1${action === "reset" ? "/reset" : ""}`, { method: action === "reset" ? "POST" : "GET" });
-    return res.ok ? await res.json() : null;
+    if (!res.ok) return null;
+    const body = await res.json();
+    return typeof body?.statements === "number" && typeof body?.copied_messages === "number" ? body : null;
   } catch {
     return null;
   }
@@ -118,15 +122,18 @@ async function d1Copy(url, acked) {
   let d1 = await benchD1(url);
   while (d1 && d1.copied_messages < acked && Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 200));
-    d1 = await benchD1(url);
+    d1 = (await benchD1(url)) ?? d1;
   }
   if (!d1) return null;
   const per = (n) => +(n / Math.max(1, acked)).toFixed(4);
   return {
     caught_up: d1.copied_messages >= acked,
+    copied_messages: d1.copied_messages,
     statements: d1.statements,
     statements_per_message: per(d1.statements),
+    calls: d1.calls,
     calls_per_message: per(d1.calls),
+    rows_written: d1.rows_written,
     rows_written_per_message: per(d1.rows_written),
     lag_ms: d1.lag_ms,
     ...(d1.copied_messages < acked ? { d1_lag_timeout: `${d1.copied_messages}/${acked} copied after 30 s` } : {}),

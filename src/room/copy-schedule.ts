@@ -7,7 +7,7 @@
  */
 export const COPY_DELAY_MS = 1000;
 /** Rows in one copy; a longer outbox is copied in several, back to back. */
-export const COPY_BATCH = 500;
+export const COPY_BATCH = 2000;
 const MAX_RETRY_DELAY_MS = 60_000;
 
 /** Delay before retry number `failures` (1, 2, …): 1 s, 2 s, 4 s, … at most a minute. */
