@@ -34,11 +34,17 @@ export abstract class HibernatingObject<Attachment extends { user: User }> exten
     const { 0: client, 1: server } = new WebSocketPair();
     this.ctx.acceptWebSocket(server, [String(attachment.user.id)]);
     server.serializeAttachment(attachment);
+    this.attachments.set(server, attachment);
     return { socket: server, response: new Response(null, { status: 101, webSocket: client }) };
   }
 
+  /** Attachments as deserialised once per socket per wake-up (they never change after accept). */
+  private readonly attachments = new WeakMap<WebSocket, Attachment>();
+
   protected attachment(ws: WebSocket): Attachment {
-    return ws.deserializeAttachment() as Attachment;
+    let attachment = this.attachments.get(ws);
+    if (!attachment) this.attachments.set(ws, (attachment = ws.deserializeAttachment() as Attachment));
+    return attachment;
   }
 
   protected openSockets(userId?: number, except?: WebSocket): WebSocket[] {
