@@ -9,7 +9,6 @@ import { api, BASE, connect, createGroup, register, TestSocket, type TestUser } 
 
 const roomStub = (chatId: number) => env.CHAT_ROOM.get(env.CHAT_ROOM.idFromName(String(chatId)));
 const ids = (s: TestSocket) => s.of(ServerEvent.ReceiveMessage).map((m) => m.id);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let ann: TestUser, bob: TestUser, cid: TestUser, dan: TestUser;
 beforeAll(async () => {
@@ -82,7 +81,11 @@ describe("presence and joining", () => {
     // Bob's second device: not a new arrival.
     const b2 = await connect(chat.id, bob.token);
     b1.close();
-    await sleep(100);
+    // The room echoes the close in the same turn it would announce user_offline; a's next answer
+    // comes after anything that turn sent, so the absence below is meaningful.
+    await b1.until((s) => s.closed !== null, "close echo");
+    a.sendJson(ClientEvent.JoinChat, { chatId: chat.id });
+    await a.next(ServerEvent.JoinedChat, 2);
     expect(a.of(ServerEvent.UserOnline)).toHaveLength(1);
     expect(a.of(ServerEvent.UserOffline)).toHaveLength(0);
     b2.close();
@@ -134,7 +137,9 @@ describe("messages", () => {
       const got = await other.next(ServerEvent.ReceiveMessage);
       expect(got).toEqual(stored.body.messages[0]);
     }
-    await sleep(50);
+    // A later frame to a1 arrives after anything the send turn sent it.
+    a1.sendJson(ClientEvent.JoinChat, { chatId: chat.id });
+    await a1.next(ServerEvent.JoinedChat, 2);
     expect(a1.of(ServerEvent.ReceiveMessage)).toHaveLength(0);
     for (const s of [a1, a2, b]) s.close();
   });
@@ -165,8 +170,9 @@ describe("messages", () => {
     expect(history.body.messages.map((m: { content: string }) => m.content)).toEqual(["once", "mine"]);
     // Bob's socket saw "once" a single time (and his own HTTP post, as every socket does).
     await b.until((s) => s.of(ServerEvent.ReceiveMessage).length === 2, "deliveries");
-    await sleep(50);
-    expect(b.of(ServerEvent.ReceiveMessage).map((m) => m.content)).toEqual(["once", "mine"]);
+    const last = await api("POST", `/api/chats/${chat.id}/messages`, { token: bob.token, body: { content: "last" } });
+    await b.until((s) => s.of(ServerEvent.ReceiveMessage).some((m) => m.id === last.body.id), "a later message");
+    expect(b.of(ServerEvent.ReceiveMessage).map((m) => m.content)).toEqual(["once", "mine", "last"]);
     again.close();
     b.close();
   });
@@ -313,7 +319,10 @@ describe("typing", () => {
     await a1.next(ServerEvent.UserTyping);
     b.close();
     expect(await a1.next(ServerEvent.UserStoppedTyping)).toEqual({ chatId: chat.id, user: bob.user });
-    await sleep(100);
+    // a1 and a2 hear a later event after anything sent before it.
+    a1.sendJson(ClientEvent.SendMessage, { content: "later", clientId: "later" });
+    await a2.next(ServerEvent.ReceiveMessage, 2);
+    await a1.until((s) => s.of(ServerEvent.MessageSent).some((m) => m.clientId === "later"), "the later ack");
     expect(b.of(ServerEvent.UserStoppedTyping)).toHaveLength(2);
     expect(a1.of(ServerEvent.UserTyping)).toHaveLength(1);
     expect(a2.of(ServerEvent.UserTyping)).toHaveLength(1);
