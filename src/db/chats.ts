@@ -31,7 +31,8 @@ export async function loadChats(db: Database, viewerId: number, chatId?: number)
       .from(chatMembers)
       .innerJoin(chats, eq(chats.id, chatMembers.chatId))
       .where(and(eq(chatMembers.userId, viewerId), inArray(chatMembers.chatId, ids)))
-      .orderBy(desc(lastActivity), desc(chats.id)),
+      // On a tie (the same millisecond), a message counts as more recent than a chat's creation.
+      .orderBy(desc(lastActivity), desc(sql`${newestId} IS NOT NULL`), desc(chats.id)),
     db
       .select({ chatId: chatMembers.chatId, id: users.id, username: users.username, role: chatMembers.role })
       .from(chatMembers)

@@ -2,7 +2,8 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { ErrorCode } from "../../src/protocol/errors";
 import type { Chat } from "../../src/protocol/models";
-import { api, createGroup, register, type TestUser, copyToD1Now } from "./helpers";
+import { limits } from "../../src/protocol/limits";
+import { api, connect, copyToD1Now, createGroup, register, uniqueName, type TestUser } from "./helpers";
 
 let ann: TestUser, bob: TestUser, cid: TestUser, eve: TestUser;
 beforeAll(async () => {
@@ -14,24 +15,99 @@ const expectError = (res: { status: number; body: unknown }, status: number, cod
   expect(res.body).toEqual({ error: expect.any(String), code });
 };
 
+/** Registers a user with exactly this username. */
+async function registerNamed(username: string): Promise<TestUser> {
+  const password = "correct horse battery";
+  const res = await api("POST", "/api/auth/register", { body: { username, password } });
+  if (res.status !== 201) throw new Error(`register ${username} failed: ${res.status} ${JSON.stringify(res.body)}`);
+  return { ...res.body, password };
+}
+
+/** The order search promises: by lower-cased username (plain code-unit order, as SQLite's BINARY). */
+const byLowerName = (a: { username: string }, b: { username: string }) => {
+  const [x, y] = [a.username.toLowerCase(), b.username.toLowerCase()];
+  return x < y ? -1 : x > y ? 1 : 0;
+};
+
+const search = async (q: string, token: string) => {
+  const res = await api("GET", `/api/users?q=${encodeURIComponent(q)}`, { token });
+  expect(res.status).toBe(200);
+  return res.body.users as { id: number; username: string }[];
+};
+
 describe("users", () => {
-  it("finds users by case-insensitive prefix, never the caller, at most 20", async () => {
+  it("finds users by case-insensitive prefix, never the caller", async () => {
     const prefix = ann.user.username.slice(0, 3).toUpperCase();
-    const res = await api("GET", `/api/users?q=${prefix}`, { token: bob.token });
-    expect(res.status).toBe(200);
-    expect(res.body.users).toContainEqual(ann.user);
-    expect(res.body.users.every((u: { username: string }) => u.username.toLowerCase().startsWith(prefix.toLowerCase()))).toBe(true);
-    const self = await api("GET", `/api/users?q=${ann.user.username}`, { token: ann.token });
-    expect(self.body.users).toEqual([]);
-    const all = await api("GET", "/api/users?q=", { token: ann.token });
-    expect(all.body.users.length).toBeLessThanOrEqual(20);
+    const users = await search(prefix, bob.token);
+    expect(users).toContainEqual(ann.user);
+    expect(users.every((u) => u.username.toLowerCase().startsWith(prefix.toLowerCase()))).toBe(true);
+    expect(await search(ann.user.username, ann.token)).toEqual([]);
+    expect(await search(ann.user.username.toUpperCase(), bob.token)).toEqual([ann.user]);
+  });
+
+  it("returns at most 20 users, ordered by lower-cased username, without the caller", async () => {
+    // 30 users under one prefix nobody else has: groups a-f of five, letter case alternating so
+    // that ordering by the raw username (uppercase first) would differ from the promised order.
+    const prefix = uniqueName("cap").toLowerCase();
+    const nameOf = (group: number, k: number) => {
+      const letter = String.fromCharCode(97 + group);
+      return `${prefix}${(5 * group + k) % 2 ? letter.toUpperCase() : letter}${k}`;
+    };
+    const names = Array.from({ length: 30 }, (_, i) => nameOf(Math.floor(i / 5), i % 5));
+    const users = await Promise.all(names.map(registerNamed));
+    // The caller sorts first among them: not excluding it would shift the whole window.
+    const caller = users.find((u) => u.user.username === nameOf(0, 0))!;
+    const others = users.map((u) => u.user).filter((u) => u.id !== caller.user.id).sort(byLowerName);
+    expect(others).toHaveLength(29);
+
+    const capped = await search(prefix.toUpperCase(), caller.token);
+    expect(capped).toHaveLength(limits.userSearchMax);
+    expect(limits.userSearchMax).toBe(20);
+    expect(capped).toEqual(others.slice(0, 20));
+    expect(capped.map((u) => u.username)).toEqual([
+      ...[1, 2, 3, 4].map((k) => nameOf(0, k)),
+      ...[1, 2, 3].flatMap((group) => [0, 1, 2, 3, 4].map((k) => nameOf(group, k))),
+      nameOf(4, 0),
+    ]);
+
+    // A narrower prefix (in the other letter case) returns exactly its five, in order.
+    const groupC = await search(`${prefix}C`, caller.token);
+    expect(groupC).toEqual(others.filter((u) => u.username.toLowerCase().startsWith(`${prefix}c`)));
+    expect(groupC.map((u) => u.username.slice(prefix.length).toLowerCase())).toEqual(["c0", "c1", "c2", "c3", "c4"]);
+    // The empty prefix matches everyone: well over 20 users exist by now.
+    expect(await search("", caller.token)).toHaveLength(20);
+    // The last group is past the first 20, and still found by its own prefix.
+    expect((await search(`${prefix}f`, caller.token)).map((u) => u.username.slice(prefix.length).toLowerCase())).toEqual(["f0", "f1", "f2", "f3", "f4"]);
+    // Someone else searching sees the caller again (the exclusion is per caller).
+    expect((await search(`${prefix}a`, bob.token)).map((u) => u.username)).toEqual([0, 1, 2, 3, 4].map((k) => nameOf(0, k)));
   });
 
   it("treats LIKE wildcards literally and refuses overlong queries", async () => {
-    const res = await api("GET", "/api/users?q=%25", { token: ann.token });
-    expect(res.body.users).toEqual([]);
-    const under = await api("GET", "/api/users?q=_", { token: ann.token });
-    expect(under.body.users.every((u: { username: string }) => u.username.startsWith("_"))).toBe(true);
+    const prefix = uniqueName("lk").toLowerCase();
+    const names = ["_x", "__y", "_Z9", "ax", "Bx", ".x", "-x", "9x"].map((s) => prefix + s);
+    const users = (await Promise.all(names.map(registerNamed))).map((u) => u.user);
+    const named = (...suffixes: string[]) => suffixes.map((s) => users.find((u) => u.username === prefix + s)!).sort(byLowerName);
+
+    // `_` only matches itself, not any single character.
+    expect(await search(`${prefix}_`, bob.token)).toEqual(named("_x", "__y", "_Z9"));
+    expect(await search(`${prefix}__`, bob.token)).toEqual(named("__y"));
+    expect(await search(`${prefix}_z`, bob.token)).toEqual(named("_Z9"));
+    expect(await search(`${prefix}_x`, bob.token)).toEqual(named("_x"));
+    // `.` and `-` are literal too (no regex or glob meaning).
+    expect(await search(`${prefix}.`, bob.token)).toEqual(named(".x"));
+    expect(await search(`${prefix}-`, bob.token)).toEqual(named("-x"));
+    // The whole family, for reference: what a wildcard would have matched.
+    expect(await search(prefix, bob.token)).toEqual(named("_x", "__y", "_Z9", "ax", "Bx", ".x", "-x", "9x"));
+    // `%` never matches anything: no username contains it.
+    expect(await search(`${prefix}%`, bob.token)).toEqual([]);
+    expect(await search(`${prefix}%x`, bob.token)).toEqual([]);
+    expect(await search(`${prefix.slice(0, -1)}%`, bob.token)).toEqual([]);
+    expect(await search("%", bob.token)).toEqual([]);
+    expect(await search("%%", bob.token)).toEqual([]);
+    expect(await search(`%${prefix.slice(2)}`, bob.token)).toEqual([]);
+    expect(await search(`_${prefix.slice(1)}`, bob.token)).toEqual([]);
+    // The query is limited like a username: 32 characters.
+    expect((await api("GET", `/api/users?q=${"a".repeat(32)}`, { token: ann.token })).status).toBe(200);
     expectError(await api("GET", `/api/users?q=${"a".repeat(33)}`, { token: ann.token }), 400, ErrorCode.BadRequest);
   });
 });
@@ -158,13 +234,34 @@ describe("group administration", () => {
     expect((await api("DELETE", `/api/chats/${group.id}/members/${bob.user.id}`, { token: bob.token })).status).toBe(204);
     expectError(await api("GET", `/api/chats/${group.id}`, { token: bob.token }), 403, ErrorCode.Forbidden);
     expect((await api("POST", `/api/chats/${group.id}/members`, { token: ann.token, body: { userId: eve.user.id } })).status).toBe(201);
-    // Ann (the only admin) leaves: cid joined before eve, so cid becomes admin.
-    expect((await api("DELETE", `/api/chats/${group.id}/members/${ann.user.id}`, { token: ann.token })).status).toBe(204);
-    const after = await api("GET", `/api/chats/${group.id}`, { token: cid.token });
-    expect(after.body.members).toEqual([
-      { ...cid.user, role: "admin" },
-      { ...eve.user, role: "member" },
-    ]);
+    const [cidSocket, eveSocket] = await Promise.all([connect(group.id, cid.token), connect(group.id, eve.token)]);
+    try {
+      // Ann (the only admin) leaves: cid joined before eve, so cid becomes admin.
+      expect((await api("DELETE", `/api/chats/${group.id}/members/${ann.user.id}`, { token: ann.token })).status).toBe(204);
+      for (const socket of [cidSocket, eveSocket]) {
+        expect(await socket.next("member_updated")).toEqual({ chatId: group.id, user: cid.user, role: "admin" });
+        // Everything about membership the socket heard, in order: the leaver first, then the promotion.
+        const membership = socket.frames.filter((f) => f !== "pong" && f.event.startsWith("member_"));
+        expect(membership).toEqual([
+          { event: "member_removed", data: { chatId: group.id, user: ann.user } },
+          { event: "member_updated", data: { chatId: group.id, user: cid.user, role: "admin" } },
+        ]);
+      }
+      const after = await api("GET", `/api/chats/${group.id}`, { token: cid.token });
+      expect(after.body.members).toEqual([
+        { ...cid.user, role: "admin" },
+        { ...eve.user, role: "member" },
+      ]);
+      // The new admin can administer: eve becomes admin too, and both sockets hear it.
+      const promote = await api("PATCH", `/api/chats/${group.id}/members/${eve.user.id}`, { token: cid.token, body: { role: "admin" } });
+      expect(promote.status).toBe(200);
+      for (const socket of [cidSocket, eveSocket]) {
+        expect(await socket.next("member_updated", 2)).toEqual({ chatId: group.id, user: eve.user, role: "admin" });
+      }
+    } finally {
+      cidSocket.close();
+      eveSocket.close();
+    }
     expectError(await api("DELETE", `/api/chats/${group.id}/members/${ann.user.id}`, { token: cid.token }), 404, ErrorCode.NotFound);
   });
 
