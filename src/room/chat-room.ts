@@ -29,6 +29,13 @@ import { RateLimiter } from "./rate-limiter";
 import { TypingTracker, type TypingEntry } from "./typing";
 
 const TYPING_KEY = "typing";
+/**
+ * How long socket sends gather before they are stored as one group. Each group is one implicit
+ * transaction, and committing it is what a send costs most locally: storing each send in its own
+ * turn halved the write rate, and gathering for 0 / 2 / 5 ms gave 1,806–2,173 / 2,662–3,198 /
+ * 1,774–2,065 msg/s in the rooms scenario (2026-11-28, docs/PERFORMANCE.md).
+ */
+const GROUP_WINDOW_MS = 2;
 /** Messages per D1 read when a room imports a chat's messages from before it kept a log. */
 const IMPORT_PAGE = 1000;
 
@@ -239,16 +246,15 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
           return;
         }
         this.pendingSends.push({ user, content: frame.data.content, clientId: frame.data.clientId, from: ws });
-        if (this.pendingSends.length === 1) setTimeout(() => this.storePending(), 0);
+        if (this.pendingSends.length === 1) setTimeout(() => this.storePending(), GROUP_WINDOW_MS);
         return;
       }
     }
   }
 
   /**
-   * Socket sends that arrived since the last turn, stored in one turn: one implicit transaction and
-   * one durable write for the group instead of one per message (locally that is what bounds the
-   * send rate), and each sender's marker moved once.
+   * Socket sends gathered for GROUP_WINDOW_MS, stored in one turn: one implicit transaction and one
+   * durable write for the group instead of one per message, and each sender's marker moved once.
    */
   private storePending() {
     const batch = this.pendingSends;

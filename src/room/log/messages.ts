@@ -48,6 +48,8 @@ function prepare(db: LogDatabase) {
     insert: db
       .insert(logMessages)
       .values({ senderId: p("senderId"), senderName: p("senderName"), content: p("content"), clientId: p("clientId"), createdAt: p("createdAt") })
+      // A clientId the sender already used inserts nothing (the unique index), and returns no row.
+      .onConflictDoNothing()
       .returning()
       .prepare(),
     newest: page(undefined, false),
@@ -89,18 +91,17 @@ export class MessageLog {
    * is durable — an ack can never overtake its message.
    */
   append(draft: Draft): Appended {
-    if (draft.clientId !== undefined) {
-      const earlier = this.q.byClientId.get({ senderId: draft.sender.id, clientId: draft.clientId });
-      if (earlier) return { message: this.toMessage(earlier), duplicate: true };
-    }
     const row = this.q.insert.get({
       senderId: draft.sender.id,
       senderName: draft.sender.username,
       content: draft.content,
       clientId: draft.clientId ?? null,
       createdAt: draft.createdAt,
-    })!;
-    return { message: this.toMessage(row), duplicate: false };
+    });
+    if (row) return { message: this.toMessage(row), duplicate: false };
+    // Rare (a resend): one statement per message otherwise.
+    const earlier = this.q.byClientId.get({ senderId: draft.sender.id, clientId: draft.clientId! })!;
+    return { message: this.toMessage(earlier), duplicate: true };
   }
 
   /** Rows as they are, for the import of a chat's messages from before the log. */
