@@ -11,22 +11,10 @@ import { ErrorCode } from "../../src/protocol/errors";
 import { ClientEvent, InboxEvent, ServerEvent } from "../../src/protocol/events";
 import type { Message } from "../../src/protocol/models";
 import type { ChatRoom } from "../../src/room/chat-room";
-import { api, BASE, connect, connectInbox, copyToD1Now, createGroup, register, roomStub } from "./helpers";
+import { api, BASE, connect, connectInbox, copyToD1Now, createGroup, register, roomStub, brokenD1, d1Copy } from "./helpers";
 
 afterEach(() => vi.restoreAllMocks());
 
-/** A D1 whose every query hangs forever, or fails the way an unreachable database does. */
-function brokenD1(mode: "hang" | "fail"): D1Database {
-  const answer = () => (mode === "hang" ? new Promise<never>(() => {}) : Promise.reject(new Error("D1_ERROR: Network connection lost.")));
-  const statement: D1PreparedStatement = {
-    bind: () => statement,
-    first: answer,
-    all: answer,
-    run: answer,
-    raw: answer,
-  } as unknown as D1PreparedStatement;
-  return { prepare: () => statement, batch: answer, exec: answer, dump: answer, withSession: () => ({}) } as unknown as D1Database;
-}
 
 describe("withDeadline", () => {
   it("passes answers through and turns a hang into DatabaseUnavailable", async () => {
@@ -88,14 +76,6 @@ describe("a room with a hung or failing database", () => {
   /** Waits out a copy the room's alarm may have under way (a second copy meanwhile returns at once). */
   async function copyIdle(room: ChatRoom) {
     while (internals(room).copying) await new Promise((r) => setTimeout(r, 10));
-  }
-  /** D1's copy of a chat: how many rows, how many distinct ids, and the rows in order. */
-  async function d1Copy(chatId: number) {
-    const counts = await env.DB.prepare("SELECT count(*) AS n, count(DISTINCT id) AS d FROM messages WHERE chat_id = ?").bind(chatId).first<{ n: number; d: number }>();
-    const { results } = await env.DB.prepare("SELECT id, sender_id, content, client_id FROM messages WHERE chat_id = ? ORDER BY id")
-      .bind(chatId)
-      .all<{ id: number; sender_id: number; content: string; client_id: string | null }>();
-    return { ...counts!, rows: results };
   }
 
   it.each(["hang", "fail"] as const)(

@@ -186,3 +186,19 @@ export async function copyToD1Now(chatId: number): Promise<boolean> {
     return !internals.outboxPending();
   });
 }
+
+/** A D1 whose every query hangs forever, or fails the way an unreachable database does. */
+export function brokenD1(mode: "hang" | "fail"): D1Database {
+  const answer = () => (mode === "hang" ? new Promise<never>(() => {}) : Promise.reject(new Error("D1_ERROR: Network connection lost.")));
+  const statement = { bind: () => statement, first: answer, all: answer, run: answer, raw: answer } as unknown as D1PreparedStatement;
+  return { prepare: () => statement, batch: answer, exec: answer, dump: answer, withSession: () => ({}) } as unknown as D1Database;
+}
+
+/** D1's copy of a chat: how many rows, how many distinct ids, and the rows in id order. */
+export async function d1Copy(chatId: number) {
+  const { env } = cloudflareTest;
+  const { results } = await env.DB.prepare("SELECT id, sender_id, content, client_id FROM messages WHERE chat_id = ? ORDER BY id")
+    .bind(chatId)
+    .all<{ id: number; sender_id: number; content: string; client_id: string | null }>();
+  return { n: results.length, d: new Set(results.map((r) => r.id)).size, rows: results };
+}

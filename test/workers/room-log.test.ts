@@ -12,7 +12,7 @@ import { ClientEvent, ServerEvent } from "../../src/protocol/events";
 import type { Message } from "../../src/protocol/models";
 import type { ChatRoom } from "../../src/room/chat-room";
 import { MetaKey, writeMeta, type LogDatabase } from "../../src/room/log/open";
-import { api, BASE, connect, copyToD1Now, createGroup, register, roomStub, seedLegacyMessages, seedMessages, TestSocket } from "./helpers";
+import { api, BASE, connect, copyToD1Now, createGroup, register, roomStub, seedLegacyMessages, seedMessages, TestSocket, brokenD1, d1Copy } from "./helpers";
 
 afterEach(() => vi.restoreAllMocks());
 
@@ -25,18 +25,6 @@ interface RoomInternals {
 }
 const internals = (room: ChatRoom) => room as unknown as RoomInternals;
 
-/** D1's copy of a chat: every row, and whether any id appears twice. */
-async function d1Copy(chatId: number) {
-  const { results } = await env.DB.prepare("SELECT id, sender_id, content FROM messages WHERE chat_id = ? ORDER BY id").bind(chatId).all<{ id: number; sender_id: number; content: string }>();
-  return { rows: results, distinct: new Set(results.map((r) => r.id)).size };
-}
-
-/** A D1 that fails every call the way an unreachable database does. */
-function unreachableD1(): D1Database {
-  const fail = () => Promise.reject(new Error("D1_ERROR: Network connection lost."));
-  const statement = { bind: () => statement, first: fail, all: fail, run: fail, raw: fail } as unknown as D1PreparedStatement;
-  return { prepare: () => statement, batch: fail, exec: fail, dump: fail, withSession: () => ({}) } as unknown as D1Database;
-}
 
 async function waitFor<T>(read: () => Promise<T>, done: (value: T) => boolean, what: string, timeoutMs = 8000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -61,7 +49,7 @@ describe("the room's log", () => {
     // Acknowledged and delivered while D1 has none of them yet: the ack path does not wait for D1.
     expect((await d1Copy(chat.id)).rows).toHaveLength(0);
     const copied = await waitFor(() => d1Copy(chat.id), (c) => c.rows.length === 3, "the alarm's copy");
-    expect(copied.distinct).toBe(3);
+    expect(copied.d).toBe(3);
     expect(copied.rows.map((r) => r.content)).toEqual(["hello 0", "hello 1", "hello 2"]);
     a.close();
     b.close();
@@ -75,7 +63,7 @@ describe("the room's log", () => {
     }
     await evictDurableObject(roomStub(chat.id));
     const copied = await waitFor(() => d1Copy(chat.id), (c) => c.rows.length === 5, "the copy after eviction");
-    expect(copied.distinct).toBe(5);
+    expect(copied.d).toBe(5);
   });
 
   it("copies long histories in statements under D1's limits, and a repeated copy adds nothing", async () => {
@@ -102,7 +90,7 @@ describe("the room's log", () => {
     }
     const copied = await d1Copy(chat.id);
     expect(copied.rows.map((r) => r.id)).toEqual(ids);
-    expect(copied.distinct).toBe(1200);
+    expect(copied.d).toBe(1200);
 
     // As if the room crashed after D1 committed but before it recorded the copy: the retry adds nothing.
     await runInDurableObject(roomStub(chat.id), (room: ChatRoom) => writeMeta(internals(room).store, MetaKey.D1Through, 0));
@@ -122,7 +110,7 @@ describe("D1 down is not chat down", () => {
     await b.next(ServerEvent.ReceiveMessage);
     await copyToD1Now(chat.id);
 
-    await runInDurableObject(roomStub(chat.id), (room: ChatRoom) => void (internals(room).d1 = withDeadline(unreachableD1(), 100)));
+    await runInDurableObject(roomStub(chat.id), (room: ChatRoom) => void (internals(room).d1 = withDeadline(brokenD1("fail"), 100)));
     for (let i = 1; i <= 15; i++) a.sendJson(ClientEvent.SendMessage, { content: `during ${i}`, clientId: `k${i}` });
     await a.next(ServerEvent.MessageSent, 16);
     await b.next(ServerEvent.ReceiveMessage, 16);
@@ -136,7 +124,7 @@ describe("D1 down is not chat down", () => {
     const res = await createApp().request(
       `${BASE}/api/chats/${chat.id}/ws?since=1`,
       { headers: { Upgrade: "websocket", Authorization: `Bearer ${bob.token}` } },
-      { ...env, DB: unreachableD1(), D1_TIMEOUT_MS: "100" },
+      { ...env, DB: brokenD1("fail"), D1_TIMEOUT_MS: "100" },
     );
     expect(res.status).toBe(101);
     res.webSocket!.accept();
@@ -159,7 +147,7 @@ describe("D1 down is not chat down", () => {
     expect(await copyToD1Now(chat.id)).toBe(true);
     const copied = await d1Copy(chat.id);
     expect(copied.rows.map((r) => r.id)).toEqual(Array.from({ length: 17 }, (_, i) => i + 1));
-    expect(copied.distinct).toBe(17);
+    expect(copied.d).toBe(17);
     for (const s of [a, b, replayed]) s.close();
   });
 
@@ -167,7 +155,7 @@ describe("D1 down is not chat down", () => {
     vi.spyOn(console, "error").mockImplementation(() => {});
     const [ann, bob] = await Promise.all([register("cold"), register("start")]);
     const chat = await createGroup(ann, [bob]);
-    await runInDurableObject(roomStub(chat.id), (room: ChatRoom) => void (internals(room).d1 = withDeadline(unreachableD1(), 100)));
+    await runInDurableObject(roomStub(chat.id), (room: ChatRoom) => void (internals(room).d1 = withDeadline(brokenD1("fail"), 100)));
     const refused = await api("GET", `/api/chats/${chat.id}/messages`, { token: ann.token });
     expect(refused.status).toBe(503);
     expect(refused.body).toEqual({ error: expect.any(String), code: ErrorCode.Unavailable });
@@ -199,7 +187,7 @@ describe("upgrading from a database without room logs", () => {
     expect(await copyToD1Now(chat.id)).toBe(true);
     const copied = await d1Copy(chat.id);
     expect(copied.rows.map((r) => r.id)).toEqual([...old, old.at(-1)! + 1]);
-    expect(copied.distinct).toBe(6);
+    expect(copied.d).toBe(6);
     b.close();
   });
 });
