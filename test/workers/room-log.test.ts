@@ -165,6 +165,26 @@ describe("D1 down is not chat down", () => {
 });
 
 describe("upgrading from a database without room logs", () => {
+  it("imports a long history in pages, each storage statement within Durable Object SQL's 100 bound parameters", async () => {
+    const [ann, bob] = await Promise.all([register("long"), register("past")]);
+    const chat = await createGroup(ann, [bob]);
+    const old = await seedLegacyMessages(chat.id, [ann, bob], 1100, 1);
+    const bindings: number[] = [];
+    await runInDurableObject(roomStub(chat.id), (room: ChatRoom) => {
+      const storage = (room as unknown as { ctx: DurableObjectState }).ctx.storage.sql;
+      const exec = storage.exec.bind(storage);
+      storage.exec = ((query: string, ...values: unknown[]) => (bindings.push(values.length), exec(query, ...values))) as typeof storage.exec;
+    });
+    const page = await api("GET", `/api/chats/${chat.id}/messages?after=0&limit=100`, { token: bob.token });
+    expect(page.body.messages.map((m: Message) => m.id)).toEqual(old.slice(0, 100));
+    expect(bindings.length).toBeGreaterThan(1100 / 16);
+    expect(Math.max(...bindings)).toBeLessThanOrEqual(100);
+    const b = await connect(chat.id, bob.token, `?since=${old[1049]}`);
+    await b.next(ServerEvent.ReplayDone);
+    expect(b.of(ServerEvent.ReceiveMessage).map((m) => m.id)).toEqual(old.slice(1050));
+    b.close();
+  });
+
   it("imports the chat's earlier messages on first wake, keeps their ids, and continues after them", async () => {
     const [ann, bob] = await Promise.all([register("legacy"), register("import")]);
     const chat = await createGroup(ann, [bob]);

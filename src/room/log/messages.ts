@@ -25,6 +25,7 @@ export interface HistoryCursor {
 }
 
 const p = sql.placeholder;
+const IMPORT_ROWS_PER_STATEMENT = 16;
 
 /**
  * Every query is prepared once per room (Drizzle builds the SQL once; each call only binds): on the
@@ -104,9 +105,15 @@ export class MessageLog {
     return { message: this.toMessage(earlier), duplicate: true };
   }
 
-  /** Rows as they are, for the import of a chat's messages from before the log. */
+  /**
+   * Rows as they are, for the import of a chat's messages from before the log. Durable Object SQL
+   * takes at most 100 bound parameters per statement (six per row here), whatever local emulation
+   * allows.
+   */
   importRows(rows: LogMessageRow[]): void {
-    if (rows.length > 0) this.db.insert(logMessages).values(rows).onConflictDoNothing().run();
+    for (let i = 0; i < rows.length; i += IMPORT_ROWS_PER_STATEMENT) {
+      this.db.insert(logMessages).values(rows.slice(i, i + IMPORT_ROWS_PER_STATEMENT)).onConflictDoNothing().run();
+    }
   }
 
   /**
