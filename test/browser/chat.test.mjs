@@ -169,3 +169,64 @@ test("scrolling up loads older pages of history", async () => {
   assert.deepEqual(texts, Array.from({ length: 120 }, (_, i) => `old ${i}`));
   await ann.context.close();
 });
+
+test("after a long absence the open chat shows every message once, in order: 1,500 missed, replayed and paged", { timeout: 180_000 }, async () => {
+  const ann = await person("lann");
+  const api = async (path, token, body) => {
+    const res = await fetch(server.url + path, {
+      method: body ? "POST" : "GET",
+      headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+      body: body && JSON.stringify(body),
+    });
+    return res.json();
+  };
+  const annToken = await ann.page.evaluate(() => JSON.parse(localStorage.getItem("edge-chat-session")).token);
+  const bob = await (await fetch(`${server.url}/api/auth/register`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: `lbob_${suffix}`, password: "password-lbob" }) })).json();
+  const chat = await api("/api/chats", annToken, { type: "group", name: "Away", memberIds: [bob.user.id] });
+
+  // Ann's chat socket goes through a route the test can cut, like a laptop that sleeps with the tab open.
+  let cut = false;
+  const open = [];
+  await ann.page.routeWebSocket(/\/api\/chats\/\d+\/ws/, (ws) => {
+    if (cut) return ws.close({ code: 1011, reason: "offline" });
+    open.push({ ws, server: ws.connectToServer() });
+  });
+  await ann.page.reload();
+  await openListed(ann.page, "Away");
+  await send(ann.page, "before");
+  await ann.page.locator(".msg.mine:not(.pending)").filter({ hasText: "before" }).waitFor(WAIT);
+
+  cut = true;
+  for (const { ws, server: upstream } of open.splice(0)) {
+    upstream.close();
+    ws.close({ code: 1011, reason: "offline" });
+  }
+  await ann.page.getByTestId("banner").filter({ hasText: "Reconnecting" }).waitFor(WAIT);
+  const MISSED = 1500;
+  for (let i = 0; i < MISSED; i += 50) {
+    await Promise.all(Array.from({ length: Math.min(50, MISSED - i) }, (_, k) => api(`/api/chats/${chat.id}/messages`, bob.token, { content: `away ${i + k}`, clientId: `away-${i + k}` })));
+  }
+  // The socket's replay stops at 1,000; the app must page the other 500 over HTTP.
+  let pages = 0;
+  ann.page.on("request", (request) => /\/messages\?after=/.test(request.url()) && pages++);
+  cut = false;
+
+  const expected = [];
+  for (let after = 0, hasMore = true; hasMore; ) {
+    const page = await api(`/api/chats/${chat.id}/messages?after=${after}&limit=100`, annToken);
+    expected.push(...page.messages.map((m) => m.content));
+    hasMore = page.hasMore;
+    after = page.messages.at(-1)?.id ?? after;
+  }
+  assert.equal(expected.length, MISSED + 1);
+  const count = () => ann.page.getByTestId("messages").getByTestId("message").count();
+  const deadline = Date.now() + 90_000;
+  while ((await count()) < expected.length) {
+    if (Date.now() > deadline) throw new Error(`the chat shows ${await count()} of ${expected.length} messages`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  await textBecomes(ann.page.getByTestId("banner"), "");
+  assert.deepEqual(await messages(ann.page), expected, "every message once, in the chat's order");
+  assert.ok(pages >= 5, `the app paged the rest of the replay over HTTP (${pages} pages)`);
+  await ann.context.close();
+});
