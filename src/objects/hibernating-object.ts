@@ -47,6 +47,12 @@ export abstract class HibernatingObject<Attachment extends { user: User }> exten
     return attachment;
   }
 
+  /** Replaces a socket's attachment (kept with the socket by the runtime, not in storage: no write is billed). */
+  protected reattach(ws: WebSocket, attachment: Attachment): void {
+    ws.serializeAttachment(attachment);
+    this.attachments.set(ws, attachment);
+  }
+
   protected openSockets(userId?: number, except?: WebSocket): WebSocket[] {
     const sockets = userId === undefined ? this.ctx.getWebSockets() : this.ctx.getWebSockets(String(userId));
     return sockets.filter((ws) => ws !== except && ws.readyState === WebSocket.OPEN);

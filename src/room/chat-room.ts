@@ -5,7 +5,7 @@
  * D1 gets a copy behind, in batches driven by the alarm (see copy-schedule.ts and ARCHITECTURE.md).
  *
  * Fields are caches rebuilt on wake (rate-limit buckets, the open-inbox set); what must survive is
- * in storage: the log, members, typing deadlines (kv) and the alarm.
+ * in storage (the log, members, the alarm) or on the sockets (who is connected, who is typing).
  */
 import { isUnavailable } from "../db/deadline";
 import { loadMembership, loadRoomStart, messagesForImport, roomCopier } from "../db/room-copy";
@@ -28,7 +28,6 @@ import { MetaKey, openLog, readMeta, writeMeta, type LogDatabase } from "./log/o
 import { RateLimiter } from "./rate-limiter";
 import { TypingTracker, type TypingEntry } from "./typing";
 
-const TYPING_KEY = "typing";
 /**
  * How long socket sends gather before they are stored as one group. Each group is one implicit
  * transaction, and committing it is what a send costs most locally: storing each send in its own
@@ -50,6 +49,8 @@ export type MembershipChange =
 /** What each socket carries through hibernation. */
 interface SocketAttachment {
   user: User;
+  /** Set while the user types on this socket: when that state ends unless renewed. */
+  typingUntil?: number;
 }
 
 type FrameContext = Pick<ErrorPayload, "event" | "clientId">;
@@ -76,7 +77,8 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.limiter = new RateLimiter(Number(env.MESSAGE_RATE_PER_SECOND), Number(env.MESSAGE_BURST));
-    this.typing = new TypingTracker(limits.typingTimeoutMs, ctx.storage.kv.get<TypingEntry[]>(TYPING_KEY));
+    // Typing lives on the typist's socket (no storage write per keystroke), rebuilt here on wake.
+    this.typing = new TypingTracker(limits.typingTimeoutMs, this.typingOnSockets());
     this.activity = new ActivityAnnouncer(env, this.key, {
       newest: () => this.log.newest(),
       readState: (userId) => this.readState(userId),
@@ -218,7 +220,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
   override async alarm(): Promise<void> {
     this.alarmAt = null;
     const ended = this.typing.expire(Date.now());
-    if (ended.length > 0) this.saveTyping();
+    for (const user of ended) this.clearTypingOnSockets(user.id);
     for (const user of ended) this.broadcast(this.frame(ServerEvent.UserStoppedTyping, { chatId: this.key, user }), user.id);
     if (this.copyAt !== null && this.copyAt <= Date.now()) await this.copyToD1();
     this.scheduleAlarm();
@@ -231,11 +233,14 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
       case ClientEvent.JoinChat:
         safeSend(ws, this.frame(ServerEvent.JoinedChat, { chatId: this.key, message: JOINED_MESSAGE, online: this.onlineUsers() }));
         return;
-      case ClientEvent.TypingStart:
-        this.typing.start(user, Date.now());
-        this.saveTyping();
+      case ClientEvent.TypingStart: {
+        const until = this.typing.start(user, Date.now());
+        this.reattach(ws, { user, typingUntil: until });
+        // Only ever moved earlier: a typing state that is renewed costs no alarm write.
+        this.scheduleAlarm();
         this.broadcast(this.frame(ServerEvent.UserTyping, { chatId: this.key, user }), user.id);
         return;
+      }
       case ClientEvent.TypingStop:
         this.endTyping(user);
         return;
@@ -443,12 +448,25 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
 
   private endTyping(user: User) {
     if (!this.typing.stop(user.id)) return;
-    this.saveTyping();
+    this.clearTypingOnSockets(user.id);
     this.broadcast(this.frame(ServerEvent.UserStoppedTyping, { chatId: this.key, user }), user.id);
   }
 
-  private saveTyping() {
-    this.ctx.storage.kv.put(TYPING_KEY, this.typing.toJSON());
-    this.scheduleAlarm();
+  /** Records on the user's sockets that their typing state ended. */
+  private clearTypingOnSockets(userId: number) {
+    for (const ws of this.ctx.getWebSockets(String(userId))) {
+      const { user, typingUntil } = this.attachment(ws);
+      if (typingUntil !== undefined) this.reattach(ws, { user });
+    }
+  }
+
+  /** Typing states as the sockets carry them (the latest deadline per user). */
+  private typingOnSockets(): TypingEntry[] {
+    const latest = new Map<number, TypingEntry>();
+    for (const ws of this.ctx.getWebSockets()) {
+      const { user, typingUntil } = this.attachment(ws);
+      if (typingUntil !== undefined && typingUntil > (latest.get(user.id)?.until ?? 0)) latest.set(user.id, { user, until: typingUntil });
+    }
+    return [...latest.values()];
   }
 }

@@ -6,8 +6,8 @@ export interface TypingEntry {
 }
 
 /**
- * Who is typing and until when. Plain data, so the room can store it and rebuild it after
- * hibernation; the room turns the returned transitions into events.
+ * Who is typing and until when. Plain data, so the room can keep it on the typists' sockets and
+ * rebuild it after hibernation; the room turns the returned transitions into events.
  */
 export class TypingTracker {
   private readonly entries: Map<number, TypingEntry>;
@@ -19,9 +19,11 @@ export class TypingTracker {
     this.entries = new Map(saved.map((e) => [e.user.id, e]));
   }
 
-  /** Starts or extends a user's typing state. */
-  start(user: User, now: number): void {
-    this.entries.set(user.id, { user, until: now + this.timeoutMs });
+  /** Starts or extends a user's typing state; returns when it ends unless renewed. */
+  start(user: User, now: number): number {
+    const until = now + this.timeoutMs;
+    this.entries.set(user.id, { user, until });
+    return until;
   }
 
   /** Ends a user's typing state; true if they were typing (so the end is announced once). */

@@ -1,10 +1,11 @@
 /** The WebSocket half of the contract, through the Worker, with real sockets, rooms and D1. */
-import { env, evictDurableObject, SELF } from "cloudflare:test";
+import { env, evictDurableObject, runInDurableObject, SELF } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import { CloseCode, ErrorCode } from "../../src/protocol/errors";
 import { ClientEvent, JOINED_MESSAGE, PING, PONG, ServerEvent } from "../../src/protocol/events";
 import { limits } from "../../src/protocol/limits";
 import type { Chat } from "../../src/protocol/models";
+import type { ChatRoom } from "../../src/room/chat-room";
 import { api, BASE, connect, createGroup, register, TestSocket, type TestUser } from "./helpers";
 
 const roomStub = (chatId: number) => env.CHAT_ROOM.get(env.CHAT_ROOM.idFromName(String(chatId)));
@@ -402,5 +403,30 @@ describe("membership reaches the room", () => {
     const post = await api("POST", `/api/chats/${chat.id}/messages`, { token: bob.token, body: { content: "let me in" } });
     expect(post.status).toBe(403);
     a.close();
+  });
+});
+
+describe("typing costs no storage write per keystroke", () => {
+  it("keeps typing on the sockets: no kv write, at most one alarm write per typing state", async () => {
+    const chat = await group();
+    const a = await connect(chat.id, ann.token);
+    const b = await connect(chat.id, bob.token);
+    const counts = { kv: 0, alarm: 0 };
+    // The spies live in the room's isolate, which is the test's (one isolate locally).
+    await runInDurableObject(roomStub(chat.id), (room: ChatRoom) => {
+      const storage = (room as unknown as { ctx: DurableObjectState }).ctx.storage;
+      const put = storage.kv.put.bind(storage.kv);
+      storage.kv.put = ((...args: Parameters<typeof put>) => (counts.kv++, put(...args))) as typeof put;
+      const setAlarm = storage.setAlarm.bind(storage);
+      storage.setAlarm = ((...args: Parameters<typeof setAlarm>) => (counts.alarm++, setAlarm(...args))) as typeof setAlarm;
+    });
+    for (let i = 0; i < 10; i++) a.sendJson(ClientEvent.TypingStart, {});
+    await b.next(ServerEvent.UserTyping, 10);
+    a.sendJson(ClientEvent.TypingStop, {});
+    await b.next(ServerEvent.UserStoppedTyping);
+    expect(counts.kv).toBe(0);
+    expect(counts.alarm).toBe(1);
+    a.close();
+    b.close();
   });
 });
