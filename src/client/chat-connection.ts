@@ -139,6 +139,14 @@ export class ChatConnection extends ReconnectingSocket<ChatEvents> {
   stopTyping(): void {
     this.sendFrame(ClientEvent.TypingStop, { chatId: this.chatId });
   }
+  /**
+   * Moves the caller's read marker to `messageId` over the socket; false when the socket is not
+   * open (nothing is queued: a later marker supersedes it).
+   */
+  markRead(messageId: number): boolean {
+    return this.isOpen && this.sendFrame(ClientEvent.MarkRead, { chatId: this.chatId, messageId });
+  }
+
 
   protected url(): string {
     this.attemptSince = this.lastMessageId;

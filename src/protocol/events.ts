@@ -10,6 +10,8 @@ export const ClientEvent = {
   SendMessage: "send_message",
   TypingStart: "typing_start",
   TypingStop: "typing_stop",
+  /** Moves the sender's read marker (the socket form of `POST …/read`). */
+  MarkRead: "mark_read",
 } as const;
 export type ClientEventName = (typeof ClientEvent)[keyof typeof ClientEvent];
 
@@ -49,6 +51,7 @@ export interface ClientPayloads {
   send_message: { chatId?: number; content: string; clientId?: string };
   typing_start: { chatId?: number };
   typing_stop: { chatId?: number };
+  mark_read: { chatId?: number; messageId: number };
 }
 
 export interface ErrorPayload {

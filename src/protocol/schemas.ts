@@ -82,6 +82,7 @@ export const clientFrame = z.discriminatedUnion("event", [
   }),
   z.object({ event: z.literal(ClientEvent.TypingStart), data: z.object({ chatId: optionalChatId }).default({}) }),
   z.object({ event: z.literal(ClientEvent.TypingStop), data: z.object({ chatId: optionalChatId }).default({}) }),
+  z.object({ event: z.literal(ClientEvent.MarkRead), data: z.object({ chatId: optionalChatId, messageId: id }) }),
 ]);
 export type ParsedClientFrame = z.infer<typeof clientFrame>;
 

@@ -128,18 +128,9 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
     return { ok: true, message, duplicate };
   }
 
-  /** Moves the caller's read marker forward; D1 gets it with the next copy. */
+  /** Moves the caller's read marker forward (`POST …/read`); D1 gets it with the next copy. */
   async markRead(user: User, messageId: number): Promise<Answer<{ moved: boolean }>> {
-    const refused = await this.refuseNonMember(user.id);
-    if (refused) return refused;
-    if (!this.log.has(messageId)) return refuse(ErrorCode.BadRequest, "no such message in this chat");
-    const moved = this.members.markRead(user.id, messageId);
-    if (moved) {
-      this.requestCopy();
-      // chat_read means the marker moved; a backward read changes nothing and says nothing.
-      this.ctx.waitUntil(this.activity.readMoved(user.id));
-    }
-    return { ok: true, moved };
+    return (await this.refuseNonMember(user.id)) ?? this.moveMarker(user, messageId);
   }
 
   /**
@@ -244,6 +235,11 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
       case ClientEvent.TypingStop:
         this.endTyping(user);
         return;
+      case ClientEvent.MarkRead: {
+        const moved = this.moveMarker(user, frame.data.messageId);
+        if (!moved.ok) safeSend(ws, this.error(ErrorCode.BadRequest, moved.error, context));
+        return;
+      }
       case ClientEvent.SendMessage: {
         const limited = this.limiter.take(user.id, Date.now());
         if (!limited.ok) {
@@ -312,6 +308,21 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
     const { messages, hasMore } = this.log.page({ after: since, limit: limits.replayMax });
     for (const message of messages) safeSend(ws, this.frame(ServerEvent.ReceiveMessage, message));
     safeSend(ws, this.frame(ServerEvent.ReplayDone, { chatId: this.key, lastId: messages.at(-1)?.id ?? since, hasMore }));
+  }
+
+  /**
+   * A read marker moves forward only; one that moved reaches the reader's devices (`chat_read`, from
+   * what this write knew) and D1 with the next copy, so a reader costs no D1 write per read.
+   */
+  private moveMarker(user: User, messageId: number): Answer<{ moved: boolean }> {
+    if (!this.log.has(messageId)) return refuse(ErrorCode.BadRequest, "no such message in this chat");
+    const moved = this.members.markRead(user.id, messageId);
+    if (moved) {
+      this.requestCopy();
+      // chat_read means the marker moved; a backward read changes nothing and says nothing.
+      this.ctx.waitUntil(this.activity.readMoved(user.id));
+    }
+    return { ok: true, moved };
   }
 
   // ---------------------------------------------------------------- membership

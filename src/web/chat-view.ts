@@ -14,6 +14,9 @@ const TYPING_IDLE_MS = 3000;
 /** A stored message's key: ids are a per-chat sequence, so the chat is part of it. */
 const storedKey = (chatId: number, id: number) => `${chatId}:${id}`;
 
+/** At most one read marker a second per open chat. */
+const READ_INTERVAL_MS = 1000;
+
 export class ChatView {
   readonly element = h("section", { class: "chat", "data-testid": "chat-view" });
   private readonly list = h("div", { class: "messages", "data-testid": "messages" });
@@ -30,7 +33,14 @@ export class ChatView {
    */
   private readonly rendered = new Map<string, HTMLElement>();
   /** The newest message id reported read, so each is reported once. */
+  /** The newest message the reader has seen here, and the newest marker sent for it. */
+  private readSeen = 0;
   private readReported = 0;
+  private readSentAt = 0;
+  private readTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly onVisible = () => {
+    if (!document.hidden) this.reportRead();
+  };
   private closed = false;
   private oldestId: number | undefined;
   private hasOlder = false;
@@ -116,6 +126,7 @@ export class ChatView {
     for (const event of [ServerEvent.MemberAdded, ServerEvent.MemberUpdated, ServerEvent.MemberRemoved] as const) {
       conn.on(event, () => void this.api.getChat(this.chat.id).then((c) => this.refresh(c), () => {}));
     }
+    document.addEventListener("visibilitychange", this.onVisible);
     conn.connect();
     const newest = page.messages.at(-1);
     if (newest) this.markRead(newest.id);
@@ -123,6 +134,8 @@ export class ChatView {
 
   close(): void {
     this.closed = true;
+    clearTimeout(this.readTimer);
+    document.removeEventListener("visibilitychange", this.onVisible);
     this.connection.close();
     clearTimeout(this.typingTimer);
   }
@@ -133,10 +146,23 @@ export class ChatView {
     if (!this.panel.hidden) this.renderPanel();
   }
 
+  /**
+   * Read markers go out at most once a second per open chat (the newest seen wins), and at once when
+   * the tab becomes visible again; never while it is hidden. Over the chat socket when it is open
+   * (no HTTP request, no D1 write: the room copies markers to D1 in batches), else over HTTP.
+   */
   private markRead(messageId: number): void {
-    if (document.hidden || messageId <= this.readReported) return;
-    this.readReported = messageId;
-    this.hooks.onRead(this.chat.id, messageId);
+    this.readSeen = Math.max(this.readSeen, messageId);
+    if (this.readTimer === undefined) this.readTimer = setTimeout(() => this.reportRead(), Math.max(0, this.readSentAt + READ_INTERVAL_MS - Date.now()));
+  }
+
+  private reportRead(): void {
+    clearTimeout(this.readTimer);
+    this.readTimer = undefined;
+    if (this.closed || document.hidden || this.readSeen <= this.readReported) return;
+    this.readReported = this.readSeen;
+    this.readSentAt = Date.now();
+    if (!this.connection.markRead(this.readSeen)) this.hooks.onRead(this.chat.id, this.readSeen);
   }
 
   private show(message: Message, pendingKey?: string): void {

@@ -230,3 +230,39 @@ test("after a long absence the open chat shows every message once, in order: 1,5
   assert.ok(pages >= 5, `the app paged the rest of the replay over HTTP (${pages} pages)`);
   await ann.context.close();
 });
+
+test("20 messages read in an open chat cost at most 3 read-marker updates, and the marker arrives", async () => {
+  const bob = await person("rbob");
+  const bobToken = await bob.page.evaluate(() => JSON.parse(localStorage.getItem("edge-chat-session")).token);
+  const headers = (token) => ({ "content-type": "application/json", authorization: `Bearer ${token}` });
+  const bobId = (await (await fetch(`${server.url}/api/me`, { headers: headers(bobToken) })).json()).id;
+  const ann = await (await fetch(`${server.url}/api/auth/register`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: `rann_${suffix}`, password: "password-rann" }) })).json();
+  const chat = await (await fetch(`${server.url}/api/chats`, { method: "POST", headers: headers(ann.token), body: JSON.stringify({ type: "group", name: "Readers", memberIds: [bobId] }) })).json();
+
+  // Every read-marker update Bob's page makes: HTTP posts, and mark_read frames on any socket.
+  const updates = [];
+  bob.page.on("request", (request) => request.url().endsWith(`/api/chats/${chat.id}/read`) && updates.push("http"));
+  bob.page.on("websocket", (ws) => ws.on("framesent", ({ payload }) => String(payload).includes('"mark_read"') && updates.push("socket")));
+  await bob.page.reload();
+  await openListed(bob.page, "Readers");
+  await bob.page.getByTestId("online").waitFor(WAIT);
+  const before = updates.length;
+
+  let last;
+  for (let i = 0; i < 20; i++) {
+    last = await (await fetch(`${server.url}/api/chats/${chat.id}/messages`, { method: "POST", headers: headers(ann.token), body: JSON.stringify({ content: `read me ${i}` }) })).json();
+  }
+  await bob.page.getByTestId("messages").getByText("read me 19").waitFor(WAIT);
+  // The marker reaches the chat list (D1's copy, about a second behind) as read up to the last one.
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const listed = await (await fetch(`${server.url}/api/chats/${chat.id}`, { headers: headers(bobToken) })).json();
+    if (listed.lastReadMessageId === last.id && listed.unreadCount === 0) break;
+    if (Date.now() > deadline) throw new Error(`marker still at ${listed.lastReadMessageId} (unread ${listed.unreadCount}), expected ${last.id}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const made = updates.slice(before);
+  assert.ok(made.length >= 1 && made.length <= 3, `read-marker updates for 20 messages: ${made.length} (${made.join(", ")})`);
+  assert.ok(made.every((u) => u === "socket"), "over the open chat socket, not HTTP");
+  await bob.context.close();
+});

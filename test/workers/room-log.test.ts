@@ -8,11 +8,11 @@ import { withDeadline } from "../../src/db/deadline";
 import { MAX_STATEMENT_JSON_BYTES } from "../../src/db/room-copy";
 import { createApp } from "../../src/http/app";
 import { ErrorCode } from "../../src/protocol/errors";
-import { ClientEvent, ServerEvent } from "../../src/protocol/events";
+import { ClientEvent, InboxEvent, ServerEvent } from "../../src/protocol/events";
 import type { Message } from "../../src/protocol/models";
 import type { ChatRoom } from "../../src/room/chat-room";
 import { MetaKey, writeMeta, type LogDatabase } from "../../src/room/log/open";
-import { api, BASE, connect, copyToD1Now, createGroup, register, roomStub, seedLegacyMessages, seedMessages, TestSocket, brokenD1, d1Copy } from "./helpers";
+import { api, BASE, connect, copyToD1Now, createGroup, register, roomStub, seedLegacyMessages, seedMessages, TestSocket, brokenD1, d1Copy, connectInbox } from "./helpers";
 
 afterEach(() => vi.restoreAllMocks());
 
@@ -209,5 +209,33 @@ describe("upgrading from a database without room logs", () => {
     expect(copied.rows.map((r) => r.id)).toEqual([...old, old.at(-1)! + 1]);
     expect(copied.d).toBe(6);
     b.close();
+  });
+});
+
+describe("read markers over the chat socket", () => {
+  it("mark_read moves the marker, tells the reader's devices, refuses an unknown id, and reaches D1 with the next copy", async () => {
+    const [ann, bob] = await Promise.all([register("mark"), register("reader")]);
+    const chat = await createGroup(ann, [bob]);
+    const b = await connect(chat.id, bob.token);
+    const inbox = await connectInbox(bob.token);
+    const ids: number[] = [];
+    for (let i = 0; i < 3; i++) ids.push((await api("POST", `/api/chats/${chat.id}/messages`, { token: ann.token, body: { content: `m${i}` } })).body.id);
+    await b.next(ServerEvent.ReceiveMessage, 3);
+
+    b.sendJson(ClientEvent.MarkRead, { messageId: ids[1] });
+    expect(await inbox.next(InboxEvent.ChatRead)).toEqual({ chatId: chat.id, lastReadMessageId: ids[1], unreadCount: 1 });
+    // Backwards changes nothing and says nothing; an id the chat does not have is an error, and the socket stays.
+    b.sendJson(ClientEvent.MarkRead, { messageId: ids[0] });
+    b.sendJson(ClientEvent.MarkRead, { messageId: 999_999 });
+    expect(await b.next(ServerEvent.Error)).toMatchObject({ code: ErrorCode.BadRequest, event: ClientEvent.MarkRead });
+    b.sendJson(ClientEvent.MarkRead, { messageId: ids[2] });
+    expect(await inbox.next(InboxEvent.ChatRead, 2)).toEqual({ chatId: chat.id, lastReadMessageId: ids[2], unreadCount: 0 });
+    expect(inbox.of(InboxEvent.ChatRead)).toHaveLength(2);
+
+    expect(await copyToD1Now(chat.id)).toBe(true);
+    const listed = await api("GET", `/api/chats/${chat.id}`, { token: bob.token });
+    expect(listed.body).toMatchObject({ lastReadMessageId: ids[2], unreadCount: 0 });
+    b.close();
+    inbox.close();
   });
 });
