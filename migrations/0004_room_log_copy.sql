@@ -15,6 +15,5 @@ INSERT INTO `__new_messages`("chat_id", "id", "sender_id", "content", "client_id
 DROP TABLE `messages`;--> statement-breakpoint
 ALTER TABLE `__new_messages` RENAME TO `messages`;--> statement-breakpoint
 PRAGMA foreign_keys=ON;--> statement-breakpoint
-CREATE INDEX `messages_chat_id_sender` ON `messages` (`chat_id`,`id`,`sender_id`);--> statement-breakpoint
 ALTER TABLE `chats` DROP COLUMN `last_message_id`;--> statement-breakpoint
 ALTER TABLE `chats` DROP COLUMN `last_activity_at`;
