@@ -70,6 +70,12 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
   /** The copy under way, if any: a second caller waits for it instead of starting another. */
   private copying: Promise<void> | null = null;
   private copier: { d1: D1Database; copy: ReturnType<typeof roomCopier> } | null = null;
+  /**
+   * Senders' own newest messages, whose read markers are moved in storage only when the next copy to
+   * D1 starts (one row per sender per copy, not per message). Rebuilt on wake from the outbox, which
+   * holds every message whose move may not have been written yet.
+   */
+  private readonly ownMarkers = new Map<number, number>();
   /** The alarm as last set (storage holds it; this saves re-setting an identical one). */
   private alarmAt: number | null = null;
   private pendingSends: { user: User; content: string; clientId: string | undefined; from: WebSocket }[] = [];
@@ -88,6 +94,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
       this.log = new MessageLog(this.store, this.key);
       this.members = new RoomMembers(this.store);
       this.alarmAt = await ctx.storage.getAlarm();
+      for (const [userId, id] of this.log.newestBySenderAfter(readMeta(this.store, MetaKey.D1Through) ?? 0)) this.ownMarkers.set(userId, id);
       // An outbox left by an eviction or a crash resumes on its own.
       if (this.outboxPending()) this.requestCopy();
     });
@@ -255,23 +262,19 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
 
   /**
    * Socket sends gathered for GROUP_WINDOW_MS, stored in one turn: one implicit transaction and one
-   * durable write for the group instead of one per message, and each sender's marker moved once.
+   * durable write for the group instead of one per message.
    */
   private storePending() {
     const batch = this.pendingSends;
     this.pendingSends = [];
-    const newestOf = new Map<number, number>();
     for (const p of batch) {
       try {
-        const { message } = this.storeMessage(p.user, p.content, p.clientId, p.from, false);
-        newestOf.set(p.user.id, Math.max(newestOf.get(p.user.id) ?? 0, message.id));
+        this.storeMessage(p.user, p.content, p.clientId, p.from);
       } catch (err) {
         console.error("message store failed", err instanceof Error ? err.message : String(err));
         safeSend(p.from, this.error(ErrorCode.Internal, "message not stored; resend it with the same clientId", { event: ClientEvent.SendMessage, ...(p.clientId ? { clientId: p.clientId } : {}) }));
       }
     }
-    // A user's own messages count as read by them.
-    for (const [userId, id] of newestOf) this.members.markRead(userId, id);
   }
 
   /**
@@ -280,7 +283,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
    * precedes its message's storage, and a stored message has always been sent to every socket open
    * at the time. A resent clientId is acknowledged with the first message and not sent again.
    */
-  private storeMessage(user: User, content: string, clientId: string | undefined, from: WebSocket | null, moveMarker = true) {
+  private storeMessage(user: User, content: string, clientId: string | undefined, from: WebSocket | null) {
     this.endTyping(user);
     const stored = this.log.append({ sender: user, content, createdAt: Date.now(), ...(clientId !== undefined ? { clientId } : {}) });
     const { message, duplicate } = stored;
@@ -293,8 +296,8 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
       }));
     }
     if (duplicate) return stored;
-    // A user's own messages count as read by them.
-    if (moveMarker) this.members.markRead(user.id, message.id);
+    // A user's own messages count as read by them (written to storage with the next copy).
+    this.ownMarkers.set(user.id, message.id);
     const frame = this.frame(ServerEvent.ReceiveMessage, message);
     for (const ws of this.ctx.getWebSockets()) if (ws !== from) safeSend(ws, frame);
     this.activity.messageStored();
@@ -316,7 +319,8 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
    */
   private moveMarker(user: User, messageId: number): Answer<{ moved: boolean }> {
     if (!this.log.has(messageId)) return refuse(ErrorCode.BadRequest, "no such message in this chat");
-    const moved = this.members.markRead(user.id, messageId);
+    // Past the stored marker, and past the user's own newest message (which already counts as read).
+    const moved = this.members.markRead(user.id, messageId) && messageId > (this.ownMarkers.get(user.id) ?? 0);
     if (moved) {
       this.requestCopy();
       // chat_read means the marker moved; a backward read changes nothing and says nothing.
@@ -373,13 +377,15 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
   private readState(userId: number) {
     const row = this.members.row(userId);
     if (!row?.active) return null;
-    return { lastReadMessageId: row.lastRead, unreadCount: this.log.unreadCount(userId, row.lastRead) };
+    const own = this.ownMarkers.get(userId) ?? null;
+    const lastRead = own !== null && own > (row.lastRead ?? 0) ? own : row.lastRead;
+    return { lastReadMessageId: lastRead, unreadCount: this.log.unreadCount(userId, lastRead) };
   }
 
   // ---------------------------------------------------------------- copy to D1
 
   private outboxPending(): boolean {
-    return this.log.newestId() > (readMeta(this.store, MetaKey.D1Through) ?? 0) || this.members.markersToCopy().length > 0;
+    return this.ownMarkers.size > 0 || this.log.newestId() > (readMeta(this.store, MetaKey.D1Through) ?? 0) || this.members.markersToCopy().length > 0;
   }
 
   /** A copy will carry what was just written; the first write after a copy starts the delay. */
@@ -400,6 +406,8 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
   }
 
   private async copyOnce(): Promise<void> {
+    for (const [userId, id] of this.ownMarkers) this.members.markRead(userId, id);
+    this.ownMarkers.clear();
     try {
       const through = readMeta(this.store, MetaKey.D1Through) ?? 0;
       const rows = this.log.rowsAfter(through, COPY_BATCH);

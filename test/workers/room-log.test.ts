@@ -64,6 +64,10 @@ describe("the room's log", () => {
     await evictDurableObject(roomStub(chat.id));
     const copied = await waitFor(() => d1Copy(chat.id), (c) => c.rows.length === 5, "the copy after eviction");
     expect(copied.d).toBe(5);
+    // The sender's own messages moved her marker in memory only; the woken room rebuilt that from
+    // its outbox, and the copy carried it to D1.
+    const annView = await waitFor(() => api("GET", `/api/chats/${chat.id}`, { token: ann.token }), (r) => r.body.lastReadMessageId === 5, "ann's marker in D1");
+    expect(annView.body.unreadCount).toBe(0);
   });
 
   it("copies long histories in statements under D1's limits, and a repeated copy adds nothing", async () => {

@@ -58,6 +58,12 @@ function prepare(db: LogDatabase) {
     after: page(gt(logMessages.id, p("id")), true),
     byId: db.select({ id: logMessages.id }).from(logMessages).where(eq(logMessages.id, p("id"))).prepare(),
     newestId: db.select({ id: max(logMessages.id) }).from(logMessages).prepare(),
+    newestBySenderAfter: db
+      .select({ senderId: logMessages.senderId, id: max(logMessages.id) })
+      .from(logMessages)
+      .where(gt(logMessages.id, p("id")))
+      .groupBy(logMessages.senderId)
+      .prepare(),
     unread: db
       .select({ n: count() })
       .from(logMessages)
@@ -145,6 +151,11 @@ export class MessageLog {
 
   newestId(): number {
     return this.q.newestId.get()?.id ?? 0;
+  }
+
+  /** Each sender's newest message after `id`. */
+  newestBySenderAfter(id: number): Map<number, number> {
+    return new Map(this.q.newestBySenderAfter.all({ id }).map((r) => [r.senderId, r.id ?? 0]));
   }
 
   /** Messages from others after `marker`: the member's unread count. */
