@@ -7,6 +7,10 @@
 //   acknowledgement (`t` in the copy's JSON, the time the room stored it) to the moment the copy
 //   committed. GET /__bench/d1 reads them, POST /__bench/d1/reset (or GET /__bench/d1?reset=1) zeroes
 //   them. They count through `withSession` too, and whatever Drizzle runs (prepare/bind/run/all/raw, batch).
+// - Billing counters, always on (GET /__bench/d1 reports them under `billed`, reset with the D1 ones):
+//   Worker requests; Durable Object requests by kind (RPC calls, fetches, alarms, and incoming
+//   WebSocket messages, which Cloudflare bills 20:1); Durable Object storage rows written (the SQL
+//   cursors' `rowsWritten`, plus kv puts and alarm sets, one row each).
 // - GET /__bench/rooms: how many ChatRoom instances were constructed so far. A room is constructed
 //   when it starts and again each time it wakes after being evicted, so the count across an idle
 //   period proves (or disproves) hibernation.
@@ -127,23 +131,69 @@ function d1Report() {
     rows_written: counters.rows_written,
     copied_messages: sorted.length,
     lag_ms: { p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted.at(-1) ?? null },
+    billed: { ...billed },
   };
 }
 
 let roomsConstructed = 0;
+const billed = { worker_requests: 0, do_rpc: 0, do_fetch: 0, do_alarm: 0, do_ws_incoming: 0, do_rows_written: 0, do_kv_puts: 0, do_alarm_sets: 0 };
 
-export class ChatRoom extends BaseChatRoom {
+/** Counts what the object's storage writes; its own behaviour is unchanged. */
+function countStorage(ctx) {
+  const sql = ctx.storage.sql;
+  const exec = sql.exec.bind(sql);
+  // A cursor's rowsWritten is final once it is consumed, which Drizzle does in the same turn.
+  sql.exec = (...args) => {
+    const cursor = exec(...args);
+    queueMicrotask(() => (billed.do_rows_written += cursor.rowsWritten));
+    return cursor;
+  };
+  const put = ctx.storage.kv.put.bind(ctx.storage.kv);
+  ctx.storage.kv.put = (...args) => (billed.do_kv_puts++, put(...args));
+  const setAlarm = ctx.storage.setAlarm.bind(ctx.storage);
+  ctx.storage.setAlarm = (...args) => (billed.do_alarm_sets++, setAlarm(...args));
+}
+
+/** The entry points Cloudflare bills as Durable Object requests, counted, then handed on. */
+function countRequests(Base, rpcMethods) {
+  const Counted = class extends Base {
+    constructor(ctx, env) {
+      super(ctx, instrumented(env));
+      countStorage(ctx);
+    }
+    fetch(request) {
+      billed.do_fetch++;
+      return super.fetch(request);
+    }
+    alarm(...args) {
+      billed.do_alarm++;
+      return super.alarm(...args);
+    }
+    webSocketMessage(ws, message) {
+      billed.do_ws_incoming++;
+      return super.webSocketMessage(ws, message);
+    }
+  };
+  for (const name of rpcMethods) {
+    Object.defineProperty(Counted.prototype, name, {
+      value: function (...args) {
+        billed.do_rpc++;
+        return Base.prototype[name].apply(this, args);
+      },
+    });
+  }
+  return Counted;
+}
+
+const CountedChatRoom = countRequests(BaseChatRoom, ["history", "post", "markRead", "applyMembership"]);
+export class ChatRoom extends CountedChatRoom {
   constructor(ctx, env) {
-    super(ctx, instrumented(env));
+    super(ctx, env);
     roomsConstructed++;
   }
 }
 
-export class InboxRoom extends BaseInboxRoom {
-  constructor(ctx, env) {
-    super(ctx, instrumented(env));
-  }
-}
+export const InboxRoom = countRequests(BaseInboxRoom, ["relay"]);
 
 export default {
   fetch(request, env, ctx) {
@@ -151,9 +201,11 @@ export default {
     if (pathname === "/__bench/rooms") return Response.json({ constructed: roomsConstructed });
     if ((pathname === "/__bench/d1/reset" && request.method === "POST") || (pathname === "/__bench/d1" && searchParams.get("reset") === "1")) {
       Object.assign(counters, { statements: 0, calls: 0, rows_written: 0, lags: [] });
+      for (const key of Object.keys(billed)) billed[key] = 0;
       return Response.json(d1Report());
     }
     if (pathname === "/__bench/d1") return Response.json(d1Report());
+    billed.worker_requests++;
     return app.fetch(request, instrumented(env), ctx);
   },
 };

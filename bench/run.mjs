@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { performance } from "node:perf_hooks";
+import { cost } from "./cost.mjs";
 import { connect, history, idle, messaging } from "./scenarios.mjs";
 import { cpuSeconds, rssMb, startService } from "./server.mjs";
 import { profileWorker } from "./profile.mjs";
@@ -39,6 +40,7 @@ const SCENARIOS = {
   idle: [idle, { rooms: quick ? 20 : 100, clients: 50, hold: quick ? 15 : 30 }],
   history: [history, { messages: S(10000), readers: 4, limit: 100 }],
   inbox: [inbox, {}],
+  cost: [cost, {}],
 };
 const wanted = positionals.filter((p) => p !== "quick" && p !== "serve");
 for (const w of wanted) if (!SCENARIOS[w]) throw new Error(`unknown scenario ${w}; known: ${Object.keys(SCENARIOS).join(", ")}`);
@@ -141,7 +143,8 @@ for (const [name, r] of Object.entries(report.results)) {
     r.connects_per_s != null ? `${r.connects_per_s} conn/s` :
     r.pages_per_s != null ? `${r.pages_per_s} pages/s (${r.messages_per_s} msg/s)` :
     r.rss_kb_per_socket != null ? `${r.rss_kb_per_socket} KB/socket` :
-    r.inboxEvents ? `${r.inboxEvents.perMessage} events/msg` : "-";
+    r.inboxEvents ? `${r.inboxEvents.perMessage} events/msg` :
+    r.rows ? r.rows.map((row) => `${row.case}: $${row.usd_per_million_messages}/M`).join("; ") : "-";
   const notes =
     r.error ?? r.skipped ??
     (name === "idle"
