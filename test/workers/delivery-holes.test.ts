@@ -11,7 +11,7 @@ import { limits } from "../../src/protocol/limits";
 import type { Message } from "../../src/protocol/models";
 import type { ChatRoom } from "../../src/room/chat-room";
 import type { RoomMembers } from "../../src/room/log/members";
-import { api, BASE, connect, createGroup, register, roomStub, seedMessages, TestSocket, type TestUser } from "./helpers";
+import { api, BASE, connect, createGroup, register, roomStub, seedMessages, TestSocket, type TestUser, twoInAChat } from "./helpers";
 
 afterEach(() => vi.restoreAllMocks());
 
@@ -31,10 +31,7 @@ async function pageFrom(chatId: number, user: TestUser, after: number): Promise<
 describe("a stored message reaches every socket exactly once", () => {
   it("even when D1 answers slower than its deadline: the ack and the live delivery do not wait for it", async () => {
     vi.spyOn(console, "error").mockImplementation(() => {});
-    const [ann, bob] = await Promise.all([register("slow"), register("watch")]);
-    const chat = await createGroup(ann, [bob]);
-    const a = await connect(chat.id, ann.token);
-    const b = await connect(chat.id, bob.token);
+    const { ann, bob, chat, a, b } = await twoInAChat("slow", "watch");
     // Every D1 call takes 300 ms and the deadline is 50 ms: each copy to D1 "fails" although it commits late.
     const slow = new Proxy(env.DB, {
       get(target, prop) {
@@ -114,10 +111,7 @@ describe("replays longer than the limit", () => {
 describe("a removed member receives nothing more", () => {
   it("when the removal's call to the room fails, nothing changes, and the admin's retry completes it", async () => {
     vi.spyOn(console, "error").mockImplementation(() => {});
-    const [ann, bob] = await Promise.all([register("admin"), register("gone")]);
-    const chat = await createGroup(ann, [bob]);
-    const a = await connect(chat.id, ann.token);
-    const b = await connect(chat.id, bob.token);
+    const { ann, bob, chat, a, b } = await twoInAChat("admin", "gone");
     await runInDurableObject(roomStub(chat.id), (room: ChatRoom) => {
       const members = (room as unknown as { members: RoomMembers }).members;
       const real = members.remove.bind(members);
@@ -141,10 +135,7 @@ describe("a removed member receives nothing more", () => {
   });
 
   it("when D1 still lists them after the room applied the removal (the D1 write failed)", async () => {
-    const [ann, bob] = await Promise.all([register("keeps"), register("ghost")]);
-    const chat = await createGroup(ann, [bob]);
-    const a = await connect(chat.id, ann.token);
-    const b = await connect(chat.id, bob.token);
+    const { ann, bob, chat, a, b } = await twoInAChat("keeps", "ghost");
     // What the Worker does first on a removal; the D1 delete after it is "lost".
     await roomStub(chat.id).applyMembership({ type: "removed", user: bob.user });
     await b.until((s) => s.closed !== null, "close");

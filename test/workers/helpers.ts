@@ -114,6 +114,15 @@ export async function connect(chatId: number, token: string, query = ""): Promis
   return socket;
 }
 
+/** Two new users in a new group, each with the chat's socket open. */
+export async function twoInAChat(first: string, second: string) {
+  const [ann, bob] = await Promise.all([register(first), register(second)]);
+  const chat = await createGroup(ann, [bob]);
+  const a = await connect(chat.id, ann.token);
+  const b = await connect(chat.id, bob.token);
+  return { ann, bob, chat, a, b };
+}
+
 export async function connectInbox(token: string): Promise<TestSocket<InboxPayloads>> {
   const res = await SELF.fetch(`${BASE}/api/inbox/ws`, { headers: { Upgrade: "websocket", Authorization: `Bearer ${token}` } });
   if (res.status !== 101 || !res.webSocket) throw new Error(`inbox upgrade failed: ${res.status} ${await res.text()}`);

@@ -9,7 +9,7 @@ import { ClientEvent, ServerEvent } from "../../src/protocol/events";
 import type { Message } from "../../src/protocol/models";
 import type { ChatRoom } from "../../src/room/chat-room";
 import type { MessageLog } from "../../src/room/log/messages";
-import { api, connect, copyToD1Now, createGroup, register, roomStub } from "./helpers";
+import { api, connect, copyToD1Now, createGroup, register, roomStub, twoInAChat } from "./helpers";
 
 afterEach(() => vi.restoreAllMocks());
 
@@ -35,10 +35,7 @@ async function breakStorage(chatId: number, failing: boolean) {
 describe("durability", () => {
   it("answers error internal, acks nothing and delivers nothing when the room's storage write fails, then stores a resend once", async () => {
     vi.spyOn(console, "error").mockImplementation(() => {});
-    const [ann, bob] = await Promise.all([register("ann"), register("bob")]);
-    const chat = await createGroup(ann, [bob]);
-    const a = await connect(chat.id, ann.token);
-    const b = await connect(chat.id, bob.token);
+    const { ann, bob, chat, a, b } = await twoInAChat("ann", "bob");
     a.sendJson(ClientEvent.SendMessage, { content: "before", clientId: "k0" });
     await a.next(ServerEvent.MessageSent);
     await b.next(ServerEvent.ReceiveMessage);

@@ -12,7 +12,7 @@ import { ClientEvent, InboxEvent, ServerEvent } from "../../src/protocol/events"
 import type { Message } from "../../src/protocol/models";
 import type { ChatRoom } from "../../src/room/chat-room";
 import { MetaKey, writeMeta, type LogDatabase } from "../../src/room/log/open";
-import { api, BASE, connect, copyToD1Now, createGroup, register, roomStub, seedLegacyMessages, seedMessages, TestSocket, brokenD1, d1Copy, connectInbox } from "./helpers";
+import { api, BASE, connect, copyToD1Now, createGroup, register, roomStub, seedLegacyMessages, seedMessages, TestSocket, brokenD1, d1Copy, connectInbox, twoInAChat } from "./helpers";
 
 afterEach(() => vi.restoreAllMocks());
 
@@ -38,10 +38,7 @@ async function waitFor<T>(read: () => Promise<T>, done: (value: T) => boolean, w
 
 describe("the room's log", () => {
   it("acks before D1 has the message, and the alarm copies it to D1 once, about a second later", async () => {
-    const [ann, bob] = await Promise.all([register("log"), register("copy")]);
-    const chat = await createGroup(ann, [bob]);
-    const a = await connect(chat.id, ann.token);
-    const b = await connect(chat.id, bob.token);
+    const { ann, bob, chat, a, b } = await twoInAChat("log", "copy");
     for (let i = 0; i < 3; i++) a.sendJson(ClientEvent.SendMessage, { content: `hello ${i}`, clientId: `c${i}` });
     await a.next(ServerEvent.MessageSent, 3);
     await b.next(ServerEvent.ReceiveMessage, 3);
@@ -106,10 +103,7 @@ describe("the room's log", () => {
 describe("D1 down is not chat down", () => {
   it("keeps sending, acking, delivering, paging and replaying; D1 ends with every message once when it returns", async () => {
     vi.spyOn(console, "error").mockImplementation(() => {});
-    const [ann, bob] = await Promise.all([register("outage"), register("still")]);
-    const chat = await createGroup(ann, [bob]);
-    const a = await connect(chat.id, ann.token);
-    const b = await connect(chat.id, bob.token);
+    const { ann, bob, chat, a, b } = await twoInAChat("outage", "still");
     a.sendJson(ClientEvent.SendMessage, { content: "before", clientId: "k0" });
     await b.next(ServerEvent.ReceiveMessage);
     await copyToD1Now(chat.id);
