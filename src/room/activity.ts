@@ -15,7 +15,7 @@ import { Coalescer } from "../inbox/coalescer";
 import { inboxFrame, tellInboxes } from "../inbox/notify";
 
 /** How often, at most, a busy chat updates its members' inboxes. */
-export const INBOX_WINDOW_MS = 250;
+const INBOX_WINDOW_MS = 250;
 
 /** What the announcer reads from the room: the newest message and a member's read state. */
 export interface ActivitySource {

@@ -49,8 +49,4 @@ export class TypingTracker {
     for (const { until } of this.entries.values()) if (next === null || until < next) next = until;
     return next;
   }
-
-  toJSON(): TypingEntry[] {
-    return [...this.entries.values()];
-  }
 }
