@@ -38,7 +38,7 @@ const GROUP_WINDOW_MS = 2;
 /** Messages per D1 read when a room imports a chat's messages from before it kept a log. */
 const IMPORT_PAGE = 1000;
 
-export type PostResult = Answer<{ message: Message; duplicate: boolean }>;
+export type PostResult = Answer<{ message: Message }>;
 
 export type MembershipChange =
   | { type: "added"; member: Member }
@@ -59,8 +59,9 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
   private store!: LogDatabase;
   private log!: MessageLog;
   private members!: RoomMembers;
-  /** The one load from D1 in this room's life, while it runs (see `ready`). */
+  /** The one load from D1 in this room's life, while it runs (see `ready`), and whether it is done. */
   private loading: Promise<"ok" | "no_chat"> | null = null;
+  private loaded = false;
   private readonly limiter: RateLimiter;
   private readonly typing: TypingTracker;
   private readonly activity: ActivityAnnouncer;
@@ -131,8 +132,8 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
     if (refused) return refused;
     const limited = this.limiter.take(user.id, Date.now());
     if (!limited.ok) return refuse(ErrorCode.RateLimited, "too many messages; slow down", Math.ceil(limited.retryAfterMs / 1000));
-    const { message, duplicate } = this.storeMessage(user, content, clientId, null);
-    return { ok: true, message, duplicate };
+    // A resent clientId answers with the first message, as the contract's 201 for a resend.
+    return { ok: true, message: this.storeMessage(user, content, clientId, null).message };
   }
 
   /** Moves the caller's read marker forward (`POST …/read`); D1 gets it with the next copy. */
@@ -337,7 +338,8 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
    * a chat with that id may be created later.
    */
   private async ready(): Promise<"ok" | "no_chat"> {
-    if (readMeta(this.store, MetaKey.Loaded) === 1) return "ok";
+    this.loaded ||= readMeta(this.store, MetaKey.Loaded) === 1;
+    if (this.loaded) return "ok";
     this.loading ??= this.loadFromD1().finally(() => (this.loading = null));
     return this.loading;
   }
