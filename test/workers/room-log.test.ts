@@ -237,3 +237,21 @@ describe("read markers over the chat socket", () => {
     inbox.close();
   });
 });
+
+describe("a member who never read", () => {
+  it("keeps no marker through a role change: their inbox hears activity but no chat_read", async () => {
+    const [ann, bob] = await Promise.all([register("never"), register("promoted")]);
+    const chat = await createGroup(ann, [bob]);
+    await api("GET", `/api/chats/${chat.id}/messages`, { token: ann.token }); // the room loads its members
+    expect((await api("PATCH", `/api/chats/${chat.id}/members/${bob.user.id}`, { token: ann.token, body: { role: "admin" } })).status).toBe(200);
+    const inbox = await connectInbox(bob.token);
+    await api("POST", `/api/chats/${chat.id}/messages`, { token: ann.token, body: { content: "one" } });
+    expect(await copyToD1Now(chat.id)).toBe(true); // the room learns Bob's inbox is open and tells it
+    expect(await inbox.next(InboxEvent.ChatActivity)).toMatchObject({ chatId: chat.id, unreadCount: 1 });
+    await api("POST", `/api/chats/${chat.id}/messages`, { token: ann.token, body: { content: "two" } });
+    expect(await inbox.next(InboxEvent.ChatActivity, 2)).toMatchObject({ chatId: chat.id, unreadCount: 2 });
+    expect(inbox.of(InboxEvent.ChatRead)).toEqual([]);
+    expect((await api("GET", `/api/chats/${chat.id}`, { token: bob.token })).body.lastReadMessageId).toBeNull();
+    inbox.close();
+  });
+});

@@ -45,10 +45,6 @@ export class RoomMembers {
     return this.q.row.get({ userId });
   }
 
-  active(): LogMemberRow[] {
-    return this.db.select().from(logMembers).where(eq(logMembers.active, true)).all();
-  }
-
   /**
    * Adds or updates a member as D1 has them. A marker only grows: D1's value is taken where it is
    * ahead (an import, or a read over HTTP before this room existed).
@@ -63,14 +59,11 @@ export class RoomMembers {
         set: {
           role: member.role,
           active: true,
-          lastRead: sql`max(coalesce(${logMembers.lastRead}, 0), coalesce(excluded.last_read, 0))`,
+          // The larger of the two; SQLite's max() is NULL when either is, and "never read" stays NULL.
+          lastRead: sql`coalesce(max(${logMembers.lastRead}, excluded.last_read), ${logMembers.lastRead}, excluded.last_read)`,
         },
       })
       .run();
-  }
-
-  setRole(userId: number, role: Role): void {
-    this.db.update(logMembers).set({ role }).where(eq(logMembers.userId, userId)).run();
   }
 
   /** Keeps the row, inactive, so the removal outlives a D1 that still lists them. */
