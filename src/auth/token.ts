@@ -24,6 +24,8 @@ export function secretKey(secret: string | undefined): Uint8Array {
 export interface TokenClaims {
   user: User;
   version: number;
+  /** When the token stops being valid, in ms since the epoch (from `exp`). */
+  expiresAt: number;
 }
 
 export async function signToken(user: User, version: number, key: Uint8Array, now = Date.now()): Promise<string> {
@@ -48,7 +50,7 @@ export async function verifyToken(token: string, key: Uint8Array): Promise<Token
     const username = payload["username"];
     const version = payload["ver"] ?? 0;
     if (!Number.isSafeInteger(id) || id <= 0 || typeof username !== "string" || !Number.isSafeInteger(version)) return null;
-    return { user: { id, username }, version: version as number };
+    return { user: { id, username }, version: version as number, expiresAt: payload.exp! * 1000 };
   } catch {
     return null;
   }

@@ -73,6 +73,15 @@ export class ApiClient {
     return auth;
   }
 
+  /** A fresh token for the current one (same user, later expiry); the client uses it from now on. */
+  async refresh(): Promise<AuthResponse> {
+    const auth = await this.request<AuthResponse>("POST", "/api/auth/refresh");
+    this.token = auth.token;
+    return auth;
+  }
+
+  /** Revokes every token of the user (all devices; their open sockets close with 4001). */
+  logout = () => this.request<null>("POST", "/api/auth/logout");
   me = () => this.request<User>("GET", "/api/me");
   searchUsers = async (prefix: string) => (await this.request<{ users: User[] }>("GET", `/api/users?${new URLSearchParams({ q: prefix })}`)).users;
   listChats = async () => (await this.request<{ chats: Chat[] }>("GET", "/api/chats")).chats;

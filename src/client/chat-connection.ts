@@ -147,10 +147,13 @@ export class ChatConnection extends ReconnectingSocket<ChatEvents> {
     return this.isOpen && this.sendFrame(ClientEvent.MarkRead, { chatId: this.chatId, messageId });
   }
 
-
   protected url(): string {
     this.attemptSince = this.lastMessageId;
-    return socketUrl(this.options.baseUrl, `/api/chats/${this.chatId}/ws`, { token: this.options.token, since: this.lastMessageId });
+    return socketUrl(this.options.baseUrl, `/api/chats/${this.chatId}/ws`, { token: this.api.token!, since: this.lastMessageId });
+  }
+
+  protected onToken(token: string): void {
+    this.api.token = token;
   }
 
   protected onOpen(): void {

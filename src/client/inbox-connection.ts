@@ -29,7 +29,11 @@ export class InboxConnection extends ReconnectingSocket<InboxEvents> {
   }
 
   protected url(): string {
-    return socketUrl(this.options.baseUrl, "/api/inbox/ws", { token: this.options.token });
+    return socketUrl(this.options.baseUrl, "/api/inbox/ws", { token: this.api.token! });
+  }
+
+  protected onToken(token: string): void {
+    this.api.token = token;
   }
 
   protected onOpen(): void {}

@@ -2,6 +2,7 @@
 export { ApiClient, ApiError, codeForStatus, type NewChat } from "./api";
 export { ChatConnection, SendError, type ChatConnectionOptions, type ChatEvents, type MessageAck, type SyncedEvent } from "./chat-connection";
 export { InboxConnection, type InboxConnectionOptions, type InboxEvents } from "./inbox-connection";
+export { TokenRefresher, refreshAt, tokenTimes, type TokenRefresherEvents } from "./token-refresher";
 export { browserEnvironment, ConnectionError, type ConnectionState, type SocketEnvironment, type WebSocketLike } from "./socket";
 export { backoffDelay } from "./backoff";
 export * from "../protocol/events";

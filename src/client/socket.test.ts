@@ -21,7 +21,11 @@ beforeEach(() => {
 });
 
 describe("final closes", () => {
-  const expected: Record<number, string> = { [CloseCode.MessageTooBig]: ErrorCode.PayloadTooLarge, [CloseCode.Removed]: ErrorCode.Forbidden };
+  const expected: Record<number, string> = {
+    [CloseCode.MessageTooBig]: ErrorCode.PayloadTooLarge,
+    [CloseCode.SessionEnded]: ErrorCode.Unauthorized,
+    [CloseCode.Removed]: ErrorCode.Forbidden,
+  };
 
   it("covers every final close code", () => {
     expect([...FINAL_CLOSE_CODES].sort()).toEqual(Object.keys(expected).map(Number).sort());

@@ -3,7 +3,8 @@
  * and reports its state. Subclasses speak a protocol on top (`onOpen`, `onFrame`).
  *
  * It stops for good (state "closed" with `closeCode` and `error`, a {@link ConnectionError}) when
- * - the server closes with a code of `FINAL_CLOSE_CODES` (1009 frame too big, 4003 removed), or
+ * - the server closes with a code of `FINAL_CLOSE_CODES` (1009 frame too big, 4001 session ended,
+ *   4003 removed), unless a 4001 ended a token that `useToken` has replaced since, or
  * - an attempt fails before the socket ever opened (a refused upgrade: browsers show only close
  *   1006) and the subclass's HTTP `probe` of the same resource answers 401, 403 or 404 (the API's
  *   own JSON error, not some proxy's page).
@@ -11,7 +12,7 @@
  */
 import { ApiError } from "./api";
 import { CloseCode, ErrorCode, FINAL_CLOSE_CODES } from "../protocol/errors";
-import { encodeFrame, PING, PONG, type ClientPayloads } from "../protocol/events";
+import { ClientEvent, encodeFrame, PING, PONG, type ClientPayloads } from "../protocol/events";
 import { backoffDelay } from "./backoff";
 import { Emitter } from "./emitter";
 
@@ -72,6 +73,7 @@ const FINAL_STATUSES = new Set([401, 403, 404]);
 function finalCloseError(code: number, reason: string): ConnectionError {
   const why = reason ? `: ${reason}` : "";
   if (code === CloseCode.Removed) return new ConnectionError(`removed from the chat (close ${code}${why})`, ErrorCode.Forbidden, code);
+  if (code === CloseCode.SessionEnded) return new ConnectionError(`session ended; sign in again (close ${code}${why})`, ErrorCode.Unauthorized, code);
   if (code === CloseCode.MessageTooBig) return new ConnectionError(`the server closed the connection: a frame was too big (close ${code}${why})`, ErrorCode.PayloadTooLarge, code);
   return new ConnectionError(`the server closed the connection for good (close ${code}${why})`, ErrorCode.BadRequest, code);
 }
@@ -112,6 +114,21 @@ export abstract class ReconnectingSocket<Events extends SocketEvents> extends Em
   protected abstract probe(): Promise<unknown>;
   /** The current socket went away (before reconnecting or stopping): drop per-connection state. */
   protected onDisconnect(): void {}
+  /** A fresh token: the next connect (and any HTTP request of the subclass) must use it. */
+  protected abstract onToken(token: string): void;
+
+  /** Bumped by `useToken`: a 4001 close of a socket opened under an older token is not final. */
+  private tokenEpoch = 0;
+
+  /**
+   * Moves the connection to a fresh token for the same user (see `Session`): an open socket
+   * re-authenticates in band with `auth`, without reconnecting; later connects use the new token.
+   */
+  useToken(token: string): void {
+    this.tokenEpoch++;
+    this.onToken(token);
+    this.sendFrame(ClientEvent.Auth, { token });
+  }
 
   connect(): void {
     this.stopped = false;
@@ -185,6 +202,7 @@ export abstract class ReconnectingSocket<Events extends SocketEvents> extends Em
     const ws = new this.env.WebSocket(this.url());
     this.ws = ws;
     let opened = false;
+    const epoch = this.tokenEpoch;
     ws.onopen = () => {
       if (this.ws !== ws) return;
       opened = true;
@@ -212,7 +230,9 @@ export abstract class ReconnectingSocket<Events extends SocketEvents> extends Em
       this.env.clearTimeout(this.pingTimer);
       this.onDisconnect();
       if (this.stopped) return;
-      if (FINAL_CLOSE_CODES.has(ev.code)) return this.fail(finalCloseError(ev.code, ev.reason));
+      // Its session ended while a newer token was on its way: that token may connect again.
+      const staleSession = ev.code === CloseCode.SessionEnded && epoch !== this.tokenEpoch;
+      if (FINAL_CLOSE_CODES.has(ev.code) && !staleSession) return this.fail(finalCloseError(ev.code, ev.reason));
       this.setState("reconnecting", ev.code);
       this.retryTimer = this.env.setTimeout(() => this.open(), backoffDelay(this.attempt++, this.env.random));
       // Never opened: perhaps the server refused the upgrade (401/403/404), which a browser cannot

@@ -69,7 +69,7 @@ export function fakeEnvironment() {
       due.fn();
     }
   };
-  return { env, advance, pendingTimers: () => timers.map((t) => t.at - now).sort((a, b) => a - b) };
+  return { env, advance, now: () => now, pendingTimers: () => timers.map((t) => t.at - now).sort((a, b) => a - b) };
 }
 
 export interface FakeRequest {

@@ -148,6 +148,11 @@ export async function createGroupChat(db: Database, creator: number, name: strin
   return chat!.id;
 }
 
+/** Every chat the user belongs to: where their sockets may be open. */
+export async function chatIdsOf(db: Database, userId: number): Promise<number[]> {
+  return (await viewerChatIds(db, userId)).map((row) => row.id);
+}
+
 export async function renameChat(db: Database, chatId: number, name: string): Promise<void> {
   await db.update(chats).set({ name }).where(eq(chats.id, chatId));
 }

@@ -1,4 +1,5 @@
 import type { Database } from "../db/client";
+import type { Session } from "../objects/handshake";
 import type { User } from "../protocol/models";
 
 /** Hono's view of the Worker: bindings plus what middleware puts on the context. */
@@ -9,5 +10,7 @@ export interface AppEnv {
     signingKey: Uint8Array;
     /** The authenticated caller; set by `requireUser`. */
     user: User;
+    /** The caller's token: what their sockets will live by. Set by `requireUser`. */
+    session: Session;
   };
 }

@@ -8,15 +8,18 @@
  * busy chat calls only the inboxes someone listens to.
  */
 import { setInboxOpen } from "../db/users";
-import { isUpgrade, verifiedUser } from "../objects/handshake";
+import { parseFrame } from "../objects/frames";
+import { isUpgrade, verifiedCaller, type Session } from "../objects/handshake";
 import { HibernatingObject } from "../objects/hibernating-object";
 import { errorResponse } from "../objects/responses";
 import { echoClose, safeSend } from "../objects/sockets";
-import { ErrorCode } from "../protocol/errors";
+import { CloseCode, ErrorCode } from "../protocol/errors";
+import { limits } from "../protocol/limits";
 import { encodeFrame, InboxEvent, type InboxPayloads } from "../protocol/events";
 import type { User } from "../protocol/models";
+import { inboxClientFrame } from "../protocol/schemas";
 
-export class InboxRoom extends HibernatingObject<{ user: User }> {
+export class InboxRoom extends HibernatingObject<{ user: User; session: Session }> {
   /** Upgrades between recording "open" and accepting their socket: they count as open. */
   private connecting = 0;
   /** Presence writes run one after another, so the last one written is the latest state. */
@@ -24,10 +27,12 @@ export class InboxRoom extends HibernatingObject<{ user: User }> {
 
   /** An inbox socket the Worker has authenticated. */
   override async fetch(request: Request): Promise<Response> {
-    const user = verifiedUser(request);
-    if (!user || user.id !== this.key || !isUpgrade(request)) {
+    const caller = verifiedCaller(request);
+    if (!caller || caller.user.id !== this.key || !isUpgrade(request)) {
       return new Response("inboxes are reached through the Worker", { status: 400 });
     }
+    const { user, session } = caller;
+    if (!this.sessionValid(user, session)) return errorResponse(ErrorCode.Unauthorized, "session ended; sign in again");
     // "Open" is on record before `inbox_ready`: a room that skipped this inbox earlier committed its
     // message before the client's post-ready `GET /api/chats`, which therefore includes it.
     this.connecting++;
@@ -39,7 +44,8 @@ export class InboxRoom extends HibernatingObject<{ user: User }> {
     } finally {
       this.connecting--;
     }
-    const { socket, response } = this.accept({ user });
+    const { socket, response } = this.accept({ user, session });
+    await this.scheduleExpiry();
     safeSend(socket, encodeFrame<InboxPayloads, typeof InboxEvent.InboxReady>(InboxEvent.InboxReady, { userId: user.id }));
     return response;
   }
@@ -54,8 +60,33 @@ export class InboxRoom extends HibernatingObject<{ user: User }> {
     await this.recordPresence().catch(() => {});
   }
 
-  /** Inbox sockets only listen; anything but `ping` (answered by the runtime) is ignored. */
-  override async webSocketMessage(): Promise<void> {}
+  /** Inbox sockets only listen: `auth` is the one frame they take (`ping` is answered by the runtime). */
+  override async webSocketMessage(ws: WebSocket, raw: string | ArrayBuffer): Promise<void> {
+    if (this.closeExpiredSessions() > 0 && ws.readyState !== WebSocket.OPEN) return;
+    const parsed = parseFrame(raw, inboxClientFrame);
+    if (parsed.kind === "too_big") {
+      ws.close(CloseCode.MessageTooBig, `frames are limited to ${limits.maxBodyBytes} bytes`);
+      return;
+    }
+    if (parsed.kind === "error") {
+      safeSend(ws, encodeFrame<InboxPayloads, typeof InboxEvent.Error>(InboxEvent.Error, parsed.error));
+      return;
+    }
+    safeSend(ws, await this.reauthenticate(ws, parsed.frame.data.token));
+    await this.scheduleExpiry();
+  }
+
+  /** The inbox's alarm only ends sessions: at the earliest token expiry among its sockets. */
+  override async alarm(): Promise<void> {
+    this.closeExpiredSessions();
+    await this.scheduleExpiry();
+  }
+
+  private async scheduleExpiry(): Promise<void> {
+    const next = this.nextSessionExpiry();
+    const set = await this.ctx.storage.getAlarm();
+    if (next !== null && set !== next) await this.ctx.storage.setAlarm(next);
+  }
 
   override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
     echoClose(ws, code);

@@ -4,12 +4,20 @@
  * `ping` without waking, and reaches D1 only through a deadline.
  */
 import { DurableObject } from "cloudflare:workers";
+import { secretKey, verifyToken } from "../auth/token";
+import { tokenVersions } from "../auth/token-versions";
 import { database, type Database } from "../db/client";
-import { withDeadline } from "../db/deadline";
-import { PING, PONG } from "../protocol/events";
+import { isUnavailable, withDeadline } from "../db/deadline";
+import { findTokenVersion } from "../db/users";
+import { CloseCode, ErrorCode } from "../protocol/errors";
+import { ClientEvent, encodeFrame, PING, PONG, ServerEvent, type ServerPayloads } from "../protocol/events";
 import type { User } from "../protocol/models";
+import type { Session } from "./handshake";
 
-export abstract class HibernatingObject<Attachment extends { user: User }> extends DurableObject<Env> {
+/** Where the object's sync KV keeps the lowest token version of a user it still accepts. */
+const floorKey = (userId: number) => `session_floor:${userId}`;
+
+export abstract class HibernatingObject<Attachment extends { user: User; session: Session }> extends DurableObject<Env> {
   /** D1 with a deadline: a hung database fails a call instead of stalling the object. */
   protected d1: D1Database;
   /** The chat id or user id this object was named after (`idFromName`), in every entry point. */
@@ -35,6 +43,7 @@ export abstract class HibernatingObject<Attachment extends { user: User }> exten
     this.ctx.acceptWebSocket(server, [String(attachment.user.id)]);
     server.serializeAttachment(attachment);
     this.attachments.set(server, attachment);
+    if (this.earliestExpiry !== undefined) this.earliestExpiry = Math.min(this.earliestExpiry ?? Infinity, attachment.session.expiresAt);
     return { socket: server, response: new Response(null, { status: 101, webSocket: client }) };
   }
 
@@ -56,6 +65,100 @@ export abstract class HibernatingObject<Attachment extends { user: User }> exten
   protected openSockets(userId?: number, except?: WebSocket): WebSocket[] {
     const sockets = userId === undefined ? this.ctx.getWebSockets() : this.ctx.getWebSockets(String(userId));
     return sockets.filter((ws) => ws !== except && ws.readyState === WebSocket.OPEN);
+  }
+
+  // ---------------------------------------------------------------- sessions
+
+  /** Per user, the lowest token version accepted here (a cache of the stored floor). */
+  private readonly floors = new Map<number, number>();
+  /** The earliest expiry among open sockets; undefined when it must be looked up again. */
+  private earliestExpiry: number | null | undefined;
+  private signingKey: { secret: string; key: Uint8Array } | undefined;
+
+  /**
+   * The lowest token version of `userId` this object still accepts. A revocation raises it in storage,
+   * so a token that another isolate still thinks current (for up to 10 s, see token-versions.ts) can
+   * neither reconnect nor re-authenticate here.
+   */
+  private sessionFloor(userId: number): number {
+    let floor = this.floors.get(userId);
+    if (floor === undefined) this.floors.set(userId, (floor = this.ctx.storage.kv.get<number>(floorKey(userId)) ?? 0));
+    return floor;
+  }
+
+  /** Whether a session may open (or keep) a socket here now. */
+  protected sessionValid(user: User, session: Session, now = Date.now()): boolean {
+    return session.version >= this.sessionFloor(user.id) && session.expiresAt > now;
+  }
+
+  /**
+   * Called by the Worker when the user's tokens below `version` were revoked (logout, password
+   * change): their sockets here close with 4001 now, and those tokens cannot come back. Returns how
+   * many sockets were closed.
+   */
+  async endSessions(userId: number, version: number): Promise<number> {
+    if (version > this.sessionFloor(userId)) {
+      this.ctx.storage.kv.put(floorKey(userId), version);
+      this.floors.set(userId, version);
+    }
+    return this.closeSessions((a) => a.user.id === userId && a.session.version < version, "session revoked");
+  }
+
+  /** Closes the sockets whose token expired by `now` (the alarm's job, and a frame's first check). */
+  protected closeExpiredSessions(now = Date.now()): number {
+    return this.closeSessions((a) => a.session.expiresAt <= now, "session expired");
+  }
+
+  private closeSessions(ended: (attachment: Attachment) => boolean, reason: string): number {
+    let closed = 0;
+    for (const ws of this.openSockets()) {
+      if (!ended(this.attachment(ws))) continue;
+      ws.close(CloseCode.SessionEnded, reason);
+      closed++;
+    }
+    if (closed > 0) this.earliestExpiry = undefined;
+    return closed;
+  }
+
+  /** The earliest expiry among open sockets: when the alarm must close one. */
+  protected nextSessionExpiry(): number | null {
+    if (this.earliestExpiry === undefined) {
+      let next: number | null = null;
+      for (const ws of this.openSockets()) next = Math.min(next ?? Infinity, this.attachment(ws).session.expiresAt);
+      this.earliestExpiry = next;
+    }
+    return this.earliestExpiry;
+  }
+
+  /**
+   * `auth { token }`: a fresh token for the socket's own user moves its session to that token (so it
+   * outlives the old token's expiry) without reconnecting. The answer is the frame to send back; a
+   * refused token changes nothing and the socket keeps its current session.
+   */
+  protected async reauthenticate(ws: WebSocket, token: string): Promise<string> {
+    const attachment = this.attachment(ws);
+    const refuse = (error: string, code: ErrorCode = ErrorCode.Unauthorized) =>
+      encodeFrame<ServerPayloads, "error">(ServerEvent.Error, { error, code, event: ClientEvent.Auth });
+    if (this.signingKey?.secret !== this.env.JWT_SECRET) this.signingKey = { secret: this.env.JWT_SECRET, key: secretKey(this.env.JWT_SECRET) };
+    const claims = await verifyToken(token, this.signingKey.key);
+    if (!claims || claims.user.id !== attachment.user.id) return refuse("invalid or expired token for this socket's user");
+    let current: number | null;
+    try {
+      current = await tokenVersions.current(claims.user.id, () => findTokenVersion(this.db, claims.user.id), isUnavailable);
+    } catch {
+      return refuse("cannot check the token now; the socket keeps its session, try again shortly", ErrorCode.Unavailable);
+    }
+    const session: Session = { version: claims.version, expiresAt: claims.expiresAt };
+    if (current !== claims.version || !this.sessionValid(attachment.user, session) || session.version < attachment.session.version) {
+      return refuse("token revoked");
+    }
+    // Read again: the attachment may have changed while the token was checked (typing, say).
+    this.reattach(ws, { ...this.attachment(ws), session });
+    this.earliestExpiry = undefined;
+    return encodeFrame<ServerPayloads, "authenticated">(ServerEvent.Authenticated, {
+      userId: attachment.user.id,
+      expiresAt: new Date(session.expiresAt).toISOString(),
+    });
   }
 
   override async webSocketError(ws: WebSocket): Promise<void> {

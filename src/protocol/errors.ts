@@ -38,9 +38,11 @@ export interface ErrorBody {
 export const CloseCode = {
   Normal: 1000,
   MessageTooBig: 1009,
+  /** The socket's session ended: its token expired or was revoked (logout, password change). */
+  SessionEnded: 4001,
   /** The user was removed from the chat. */
   Removed: 4003,
 } as const;
 
 /** Closes after which reconnecting cannot help: a client stops and reports why. */
-export const FINAL_CLOSE_CODES: ReadonlySet<number> = new Set([CloseCode.MessageTooBig, CloseCode.Removed]);
+export const FINAL_CLOSE_CODES: ReadonlySet<number> = new Set([CloseCode.MessageTooBig, CloseCode.SessionEnded, CloseCode.Removed]);

@@ -12,6 +12,8 @@ export const ClientEvent = {
   TypingStop: "typing_stop",
   /** Moves the sender's read marker (the socket form of `POST …/read`). */
   MarkRead: "mark_read",
+  /** Re-authenticates the socket with a fresh token for the same user (chat and inbox sockets). */
+  Auth: "auth",
 } as const;
 export type ClientEventName = (typeof ClientEvent)[keyof typeof ClientEvent];
 
@@ -29,6 +31,8 @@ export const ServerEvent = {
   ChatUpdated: "chat_updated",
   /** Ends a `since` replay: the client pages the rest over HTTP when `hasMore`. */
   ReplayDone: "replay_done",
+  /** Answers `auth`: the socket now lives until the new token's expiry. */
+  Authenticated: "authenticated",
   Error: "error",
 } as const;
 export type ServerEventName = (typeof ServerEvent)[keyof typeof ServerEvent];
@@ -39,6 +43,9 @@ export const InboxEvent = {
   ChatAdded: "chat_added",
   ChatRemoved: "chat_removed",
   ChatRead: "chat_read",
+  /** The inbox socket answers `auth` as a chat socket does. */
+  Authenticated: ServerEvent.Authenticated,
+  Error: ServerEvent.Error,
 } as const;
 export type InboxEventName = (typeof InboxEvent)[keyof typeof InboxEvent];
 
@@ -52,6 +59,7 @@ export interface ClientPayloads {
   typing_start: { chatId?: number };
   typing_stop: { chatId?: number };
   mark_read: { chatId?: number; messageId: number };
+  auth: { token: string };
 }
 
 export interface ErrorPayload {
@@ -79,7 +87,14 @@ export interface ServerPayloads {
    * (over the limit) and must be paged with `GET …/messages?after=lastId`; live frames follow.
    */
   replay_done: { chatId: number; lastId: number; hasMore: boolean };
+  authenticated: SessionPayload;
   error: ErrorPayload;
+}
+
+/** What `authenticated` says: whose socket it is and when its session now ends (ISO 8601). */
+export interface SessionPayload {
+  userId: number;
+  expiresAt: string;
 }
 
 export interface InboxPayloads {
@@ -88,6 +103,8 @@ export interface InboxPayloads {
   chat_added: { chat: Chat };
   chat_removed: { chatId: number };
   chat_read: { chatId: number; lastReadMessageId: number; unreadCount: number };
+  authenticated: SessionPayload;
+  error: ErrorPayload;
 }
 
 export type Frame<P, K extends keyof P = keyof P> = K extends keyof P ? { event: K; data: P[K] } : never;

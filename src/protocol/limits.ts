@@ -16,4 +16,6 @@ export const limits = {
   userSearchMax: 20,
   /** A typing state ends this long after the last `typing_start`. */
   typingTimeoutMs: 6000,
+  /** Longest token an `auth` frame may carry (ours are about 200 bytes). */
+  tokenMax: 2048,
 } as const;

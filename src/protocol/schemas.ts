@@ -74,6 +74,9 @@ export const socketQuery = z.object({ since: idOrZero.optional() });
 
 // ---- WebSocket frames from clients ----
 const optionalChatId = id.optional();
+const authFrame = z.object({ event: z.literal(ClientEvent.Auth), data: z.object({ token: z.string().min(1).max(limits.tokenMax) }) });
+/** The inbox socket only listens; `auth` is the one event it takes. */
+export const inboxClientFrame = z.discriminatedUnion("event", [authFrame]);
 export const clientFrame = z.discriminatedUnion("event", [
   z.object({ event: z.literal(ClientEvent.JoinChat), data: z.object({ chatId: id }) }),
   z.object({
@@ -83,6 +86,7 @@ export const clientFrame = z.discriminatedUnion("event", [
   z.object({ event: z.literal(ClientEvent.TypingStart), data: z.object({ chatId: optionalChatId }).default({}) }),
   z.object({ event: z.literal(ClientEvent.TypingStop), data: z.object({ chatId: optionalChatId }).default({}) }),
   z.object({ event: z.literal(ClientEvent.MarkRead), data: z.object({ chatId: optionalChatId, messageId: id }) }),
+  authFrame,
 ]);
 export type ParsedClientFrame = z.infer<typeof clientFrame>;
 

@@ -9,8 +9,9 @@
  */
 import { isUnavailable } from "../db/deadline";
 import { loadMembership, loadRoomStart, messagesForImport, roomCopier } from "../db/room-copy";
-import { isUpgrade, verifiedUser } from "../objects/handshake";
+import { isUpgrade, verifiedCaller, type Session } from "../objects/handshake";
 import { HibernatingObject } from "../objects/hibernating-object";
+import { parseFrame } from "../objects/frames";
 import { errorResponse } from "../objects/responses";
 import { echoClose, safeSend } from "../objects/sockets";
 import { CloseCode, ErrorCode } from "../protocol/errors";
@@ -21,7 +22,6 @@ import type { ParsedClientFrame } from "../protocol/schemas";
 import { ActivityAnnouncer } from "./activity";
 import { refuse, type Answer, type Refusal } from "./answers";
 import { COPY_BATCH, COPY_DELAY_MS, earliest, retryDelay } from "./copy-schedule";
-import { parseFrame } from "./frames";
 import { RoomMembers } from "./log/members";
 import { MessageLog, type HistoryCursor } from "./log/messages";
 import { MetaKey, openLog, readMeta, writeMeta, type LogDatabase } from "./log/open";
@@ -49,6 +49,7 @@ export type MembershipChange =
 /** What each socket carries through hibernation. */
 interface SocketAttachment {
   user: User;
+  session: Session;
   /** Set while the user types on this socket: when that state ends unless renewed. */
   typingUntil?: number;
 }
@@ -105,15 +106,19 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
 
   /** A socket (or a plain GET) for a user the Worker authenticated: 404, 403 and 426 are decided here. */
   override async fetch(request: Request): Promise<Response> {
-    const user = verifiedUser(request);
-    if (!user) return new Response("rooms are reached through the Worker", { status: 400 });
+    const caller = verifiedCaller(request);
+    if (!caller) return new Response("rooms are reached through the Worker", { status: 400 });
+    const { user, session } = caller;
+    // A token revoked moments ago may still pass another isolate's cached check; not here.
+    if (!this.sessionValid(user, session)) return errorResponse(ErrorCode.Unauthorized, "session ended; sign in again");
     const refused = await this.refuseNonMember(user.id);
     if (refused) return errorResponse(refused.code, refused.error, refused.code === ErrorCode.Unavailable ? { "Retry-After": "1" } : {});
     if (!isUpgrade(request)) return errorResponse(ErrorCode.UpgradeRequired, "this route only speaks WebSocket");
     const since = new URL(request.url).searchParams.get("since");
 
     const firstOfUser = this.openSockets(user.id).length === 0;
-    const { socket, response } = this.accept({ user });
+    const { socket, response } = this.accept({ user, session });
+    this.scheduleAlarm();
     safeSend(socket, this.frame(ServerEvent.JoinedChat, { chatId: this.key, message: JOINED_MESSAGE, online: this.onlineUsers() }));
     if (firstOfUser) this.broadcast(this.frame(ServerEvent.UserOnline, { chatId: this.key, user }), user.id);
     if (since !== null) this.replay(socket, Number(since));
@@ -189,10 +194,20 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
       }
       const { frame } = parsed;
       context = { event: frame.event, ...(frame.event === ClientEvent.SendMessage && frame.data.clientId ? { clientId: frame.data.clientId } : {}) };
-      const { user } = this.attachment(ws);
+      const { user, session } = this.attachment(ws);
+      if (session.expiresAt <= Date.now()) {
+        // Its alarm has not run yet; the frame is not served either way.
+        this.closeExpiredSessions();
+        return;
+      }
       if (this.members.access(user.id) !== "member") {
         safeSend(ws, this.error(ErrorCode.Forbidden, "you are no longer a member of this chat", context));
         ws.close(CloseCode.Removed, "removed from the chat");
+        return;
+      }
+      if (frame.event === ClientEvent.Auth) {
+        safeSend(ws, await this.reauthenticate(ws, frame.data.token));
+        this.scheduleAlarm();
         return;
       }
       if (frame.data.chatId !== undefined && frame.data.chatId !== this.key) {
@@ -218,6 +233,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
   /** Typing states whose 6 s ran out (also after hibernation), and the copy to D1 when it is due. */
   override async alarm(): Promise<void> {
     this.alarmAt = null;
+    this.closeExpiredSessions();
     const ended = this.typing.expire(Date.now());
     for (const user of ended) this.clearTypingOnSockets(user.id);
     for (const user of ended) this.broadcast(this.frame(ServerEvent.UserStoppedTyping, { chatId: this.key, user }), user.id);
@@ -234,7 +250,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
         return;
       case ClientEvent.TypingStart: {
         const until = this.typing.start(user, Date.now());
-        this.reattach(ws, { user, typingUntil: until });
+        this.reattach(ws, { ...this.attachment(ws), typingUntil: until });
         // Only ever moved earlier: a typing state that is renewed costs no alarm write.
         this.scheduleAlarm();
         this.broadcast(this.frame(ServerEvent.UserTyping, { chatId: this.key, user }), user.id);
@@ -436,7 +452,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
    * early finds nothing due and sets the next, which costs less than a storage write per change.
    */
   private scheduleAlarm() {
-    const next = earliest(this.typing.nextDeadline(), this.copyAt);
+    const next = earliest(this.typing.nextDeadline(), this.copyAt, this.nextSessionExpiry());
     if (next === null || (this.alarmAt !== null && this.alarmAt <= next)) return;
     this.alarmAt = next;
     void this.ctx.storage.setAlarm(next);
@@ -476,8 +492,8 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
   /** Records on the user's sockets that their typing state ended. */
   private clearTypingOnSockets(userId: number) {
     for (const ws of this.ctx.getWebSockets(String(userId))) {
-      const { user, typingUntil } = this.attachment(ws);
-      if (typingUntil !== undefined) this.reattach(ws, { user });
+      const { typingUntil, ...rest } = this.attachment(ws);
+      if (typingUntil !== undefined) this.reattach(ws, rest);
     }
   }
 

@@ -26,7 +26,8 @@ export class ChatView {
   private readonly panel = h("div", { class: "panel", hidden: true, "data-testid": "admin-panel" });
   private readonly input = h("input", { placeholder: "Message", maxLength: limits.contentMax, "data-testid": "composer" });
   /** Created at once so a message typed before the room is reached simply waits in its outbox. */
-  private readonly connection: ChatConnection;
+  /** Public so the app can keep its token fresh (TokenRefresher). */
+  readonly connection: ChatConnection;
   /**
    * Rendered messages by key: `<chatId>:<id>` for stored ones (ids are per chat: only the pair names
    * a message), `client:<clientId>` for ones still sending.

@@ -2,6 +2,7 @@
 import { ApiClient } from "../client/api";
 import { InboxConnection } from "../client/inbox-connection";
 import { browserEnvironment } from "../client/socket";
+import { TokenRefresher } from "../client/token-refresher";
 import { ErrorCode } from "../protocol/errors";
 import { InboxEvent } from "../protocol/events";
 import { limits } from "../protocol/limits";
@@ -14,10 +15,13 @@ import { clearSession, loadSession, saveSession } from "./session";
 const root = document.getElementById("app")!;
 const api = new ApiClient(location.origin);
 
-function showLogin(): void {
+/** Why the user is back at the login, when they did not ask for it. */
+const SESSION_ENDED = "Your session ended (you logged out on another device, changed your password, or it expired). Log in again.";
+
+function showLogin(notice = ""): void {
   const username = h("input", { placeholder: "username", autocomplete: "username", "data-testid": "username" });
   const password = h("input", { type: "password", placeholder: "password (8+ characters)", autocomplete: "current-password", "data-testid": "password" });
-  const error = h("div", { class: "error", "data-testid": "login-error" });
+  const error = h("div", { class: "error", role: "alert", "data-testid": "login-error" }, notice);
   const submit = (action: "login" | "register") => async () => {
     error.textContent = "";
     try {
@@ -51,20 +55,31 @@ async function showApp(session: AuthResponse): Promise<void> {
   let view: ChatView | null = null;
 
   let ended = false;
-  const endSession = () => {
+  const endSession = (notice?: string) => {
     if (ended) return;
     ended = true;
+    refresher.stop();
     inbox.close();
     view?.close();
     clearSession();
-    showLogin();
+    showLogin(notice);
   };
+  // Logout revokes the session everywhere (every device's sockets close); local sign-out follows
+  // whether or not the server could be reached.
+  const logOut = () => void api.logout().catch(() => {}).finally(() => endSession());
 
   const list = new ChatList(me, (chat) => void openChat(chat));
   const inbox = new InboxConnection({ baseUrl: location.origin, token: session.token, env: browserEnvironment() });
+  // The token is refreshed before it expires and handed to the open sockets, so a tab left open stays signed in.
+  const refresher = new TokenRefresher(api, browserEnvironment());
+  refresher.attach(inbox);
+  refresher.on("token", ({ token }) => saveSession({ ...session, token }));
+  refresher.on("ended", () => endSession(SESSION_ENDED));
+  let detachView = () => {};
 
   const openChat = async (chat: Chat) => {
     view?.close();
+    detachView();
     list.activeId = chat.id;
     list.update(chat.id, { unreadCount: 0 });
     shell.classList.add("in-chat");
@@ -72,8 +87,9 @@ async function showApp(session: AuthResponse): Promise<void> {
       onRead: (chatId, messageId) => void api.markRead(chatId, messageId).catch(() => {}),
       onLeft: (chatId) => list.remove(chatId),
       onBack: () => shell.classList.remove("in-chat"),
-      onSessionEnded: () => endSession(),
+      onSessionEnded: () => endSession(SESSION_ENDED),
     });
+    detachView = refresher.attach(view.connection);
     pane.replaceWith(view.element);
     pane = view.element;
     await view.open();
@@ -90,7 +106,7 @@ async function showApp(session: AuthResponse): Promise<void> {
   inbox.on("state", ({ state, error }) => {
     if (state === "open") void api.listChats().then((chats) => list.set(chats), () => {});
     // Stopped for good because the token was refused (expired or revoked): back to the login.
-    if (state === "closed" && error?.code === ErrorCode.Unauthorized) endSession();
+    if (state === "closed" && error?.code === ErrorCode.Unauthorized) endSession(SESSION_ENDED);
   });
 
   const error = h("div", { class: "error" });
@@ -121,7 +137,7 @@ async function showApp(session: AuthResponse): Promise<void> {
     h(
       "aside",
       { class: "sidebar" },
-      h("header", {}, h("span", { class: "me", "data-testid": "me" }, me.username), h("button", { onclick: () => endSession(), "data-testid": "logout" }, "Log out")),
+      h("header", {}, h("span", { class: "me", "data-testid": "me" }, me.username), h("button", { onclick: logOut, "data-testid": "logout" }, "Log out")),
       h(
         "div",
         { class: "tools" },
@@ -147,6 +163,7 @@ async function showApp(session: AuthResponse): Promise<void> {
     return showLogin();
   }
   inbox.connect();
+  refresher.start();
 }
 
 const session = loadSession();

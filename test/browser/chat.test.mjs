@@ -266,3 +266,31 @@ test("20 messages read in an open chat cost at most 3 read-marker updates, and t
   assert.ok(made.every((u) => u === "socket"), "over the open chat socket, not HTTP");
   await bob.context.close();
 });
+
+test("logging out on one device signs the other out at once, saying why", async () => {
+  const ann = await person("dan");
+  const bob = await person("eve");
+  await openChatWith(ann.page, bob.username);
+  // Ann's second device: same account, a second browser context.
+  const laptop = await ann.context.browser().newContext({ viewport: { width: 1100, height: 750 } });
+  const second = await laptop.newPage();
+  pages.push(second);
+  await second.goto(server.url + "/");
+  await second.getByTestId("username").fill(ann.username);
+  await second.getByTestId("password").fill("password-dan");
+  await second.getByTestId("login").click();
+  await second.getByTestId("me").waitFor(WAIT);
+  await openListed(second, bob.username);
+
+  await ann.page.getByTestId("logout").click();
+  await ann.page.getByTestId("login").waitFor(WAIT);
+  // The other device had not asked: it is told its session ended, well within a few seconds.
+  const started = Date.now();
+  await second.getByTestId("login").waitFor({ timeout: 5_000 });
+  assert.match(await second.getByTestId("login-error").textContent(), /session ended/i);
+  assert.ok(Date.now() - started < 5_000);
+  assert.equal(await second.evaluate(() => localStorage.getItem("edge-chat-session")), null);
+  // Bob was not touched.
+  assert.equal(await bob.page.getByTestId("me").count(), 1);
+  await laptop.close();
+});

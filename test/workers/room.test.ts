@@ -59,7 +59,7 @@ describe("upgrade checks (plain HTTP before any upgrade)", () => {
   it("ignores a user header forged by the client", async () => {
     const res = await upgrade(`/api/chats/${chat.id}/ws`, {
       Authorization: `Bearer ${bob.token}`,
-      "X-Edge-Chat-User": JSON.stringify(ann.user),
+      "X-Edge-Chat-Caller": JSON.stringify({ user: ann.user, session: { version: 0, expiresAt: Date.now() + 60_000 } }),
     });
     res.webSocket!.accept();
     const socket = new TestSocket(res.webSocket!);

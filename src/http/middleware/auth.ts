@@ -33,6 +33,7 @@ export function requireUser(options: { allowQueryToken?: boolean } = {}) {
       throw new ApiError(ErrorCode.Unauthorized, "token revoked");
     }
     c.set("user", claims.user);
+    c.set("session", { version: claims.version, expiresAt: claims.expiresAt });
     await next();
   });
 }

@@ -3,6 +3,7 @@ import { clearLoginFailures, loginBlockedFor, recordLoginFailure, throttleKeys }
 import { DUMMY_HASH, hashPassword, verifyPassword } from "../../auth/password";
 import { signToken } from "../../auth/token";
 import { tokenVersions } from "../../auth/token-versions";
+import { endSessions } from "../../objects/end-sessions";
 import { bumpTokenVersion, createUser, findCredentials, findCredentialsById, setPassword } from "../../db/users";
 import { ErrorCode } from "../../protocol/errors";
 import type { AuthResponse, User } from "../../protocol/models";
@@ -44,8 +45,10 @@ export const authRoutes = new Hono<AppEnv>()
     return signedIn(c, { id: row.id, username: row.username }, row.tokenVersion, 200);
   })
   .post("/logout", requireUser(), async (c) => {
-    // Revokes every token of the user: logout means logout everywhere.
-    tokenVersions.remember(c.var.user.id, await bumpTokenVersion(c.var.db, c.var.user.id));
+    // Revokes every token of the user: logout means logout everywhere, open sockets included.
+    const version = await bumpTokenVersion(c.var.db, c.var.user.id);
+    tokenVersions.remember(c.var.user.id, version);
+    await endSessions(c.env, c.var.db, c.var.user.id, version);
     return c.body(null, 204);
   })
   .post("/password", requireUser(), validate("json", changePasswordBody), async (c) => {
@@ -57,5 +60,6 @@ export const authRoutes = new Hono<AppEnv>()
     const version = await setPassword(c.var.db, row.id, await hashPassword(newPassword));
     // Older tokens stop working at once in this isolate, within FRESH_MS in the others.
     tokenVersions.remember(row.id, version);
+    await endSessions(c.env, c.var.db, row.id, version);
     return signedIn(c, { id: row.id, username: row.username }, version, 200);
   });

@@ -2,10 +2,11 @@
 import { ErrorCode } from "../protocol/errors";
 import type { ErrorPayload } from "../protocol/events";
 import { limits } from "../protocol/limits";
+import type { z } from "zod";
 import { clientFrame, describeIssues, type ParsedClientFrame } from "../protocol/schemas";
 
-export type FrameResult =
-  | { kind: "frame"; frame: ParsedClientFrame }
+export type FrameResult<F = ParsedClientFrame> =
+  | { kind: "frame"; frame: F }
   | { kind: "error"; error: ErrorPayload }
   /** Over the frame size limit: the socket is closed with 1009. */
   | { kind: "too_big" };
@@ -28,7 +29,8 @@ function context(value: unknown): Pick<ErrorPayload, "event" | "clientId"> {
   };
 }
 
-export function parseFrame(raw: string | ArrayBuffer): FrameResult {
+/** A frame checked against `schema`: the chat socket's events by default, or the inbox's. */
+export function parseFrame<S extends z.ZodType = typeof clientFrame>(raw: string | ArrayBuffer, schema?: S): FrameResult<z.infer<S>> {
   if (typeof raw !== "string") {
     if (raw.byteLength > limits.maxBodyBytes) return { kind: "too_big" };
     return { kind: "error", error: { error: "binary frames are not accepted; send JSON text", code: ErrorCode.BadRequest } };
@@ -40,7 +42,7 @@ export function parseFrame(raw: string | ArrayBuffer): FrameResult {
   } catch {
     return { kind: "error", error: { error: "frame is not valid JSON", code: ErrorCode.BadRequest } };
   }
-  const parsed = clientFrame.safeParse(value);
+  const parsed = (schema ?? clientFrame).safeParse(value);
   if (!parsed.success) {
     const ctx = context(value);
     const unknownEvent = ctx.event !== undefined && parsed.error.issues.some((i) => i.path.length === 1 && i.path[0] === "event");
@@ -53,5 +55,5 @@ export function parseFrame(raw: string | ArrayBuffer): FrameResult {
       },
     };
   }
-  return { kind: "frame", frame: parsed.data };
+  return { kind: "frame", frame: parsed.data as z.infer<S> };
 }
