@@ -113,6 +113,10 @@ export const message = (id: number, content = `m${id}`, chatId = 7): Message => 
   sender: { id: 2, username: "bob" },
   content,
   timestamp: new Date(0).toISOString(),
+  editedAt: null,
+  deleted: false,
+  reactions: [],
+  replyTo: null,
 });
 
 /** A history page as `GET …/messages?after=` answers it. */

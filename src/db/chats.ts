@@ -1,6 +1,6 @@
 /** Chats and memberships. A chat object is assembled from three queries sent as one D1 batch. */
 import { and, asc, desc, eq, inArray, sql, type SQL } from "drizzle-orm";
-import type { Chat, Member, Role, User } from "../protocol/models";
+import type { Chat, ChatMember, Member, Role, User } from "../protocol/models";
 import { toIso, type Database } from "./client";
 import { toMessage } from "./messages";
 import { chatMembers, chats, messages, users } from "./schema";
@@ -34,7 +34,7 @@ export async function loadChats(db: Database, viewerId: number, chatId?: number)
       // On a tie (the same millisecond), a message counts as more recent than a chat's creation.
       .orderBy(desc(lastActivity), desc(sql`${newestId} IS NOT NULL`), desc(chats.id)),
     db
-      .select({ chatId: chatMembers.chatId, id: users.id, username: users.username, role: chatMembers.role })
+      .select({ chatId: chatMembers.chatId, id: users.id, username: users.username, role: chatMembers.role, lastReadMessageId: chatMembers.lastReadMessageId })
       .from(chatMembers)
       .innerJoin(users, eq(users.id, chatMembers.userId))
       .where(inArray(chatMembers.chatId, ids))
@@ -46,7 +46,7 @@ export async function loadChats(db: Database, viewerId: number, chatId?: number)
       .innerJoin(users, eq(users.id, messages.senderId))
       .where(inArray(chats.id, ids)),
   ]);
-  const membersOf = new Map<number, Member[]>();
+  const membersOf = new Map<number, ChatMember[]>();
   for (const { chatId: c, ...member } of memberRows) {
     let list = membersOf.get(c);
     if (!list) membersOf.set(c, (list = []));

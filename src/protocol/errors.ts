@@ -5,6 +5,8 @@ export const ErrorCode = {
   Forbidden: "forbidden",
   NotFound: "not_found",
   Conflict: "conflict",
+  /** The message was deleted: it cannot be edited, reacted to or replied to. */
+  Gone: "gone",
   PayloadTooLarge: "payload_too_large",
   UpgradeRequired: "upgrade_required",
   RateLimited: "rate_limited",
@@ -21,6 +23,7 @@ export const statusOf: Record<Exclude<ErrorCode, "wrong_chat">, number> = {
   forbidden: 403,
   not_found: 404,
   conflict: 409,
+  gone: 410,
   payload_too_large: 413,
   upgrade_required: 426,
   rate_limited: 429,

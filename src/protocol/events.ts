@@ -3,7 +3,7 @@
  * Every frame is `{ "event": name, "data": payload }`; `ping`/`pong` are bare text frames.
  */
 import type { ErrorCode } from "./errors";
-import type { Chat, Message, Role, User } from "./models";
+import type { Chat, Message, Reaction, Role, User } from "./models";
 
 export const ClientEvent = {
   JoinChat: "join_chat",
@@ -14,6 +14,10 @@ export const ClientEvent = {
   MarkRead: "mark_read",
   /** Re-authenticates the socket with a fresh token for the same user (chat and inbox sockets). */
   Auth: "auth",
+  EditMessage: "edit_message",
+  DeleteMessage: "delete_message",
+  AddReaction: "add_reaction",
+  RemoveReaction: "remove_reaction",
 } as const;
 export type ClientEventName = (typeof ClientEvent)[keyof typeof ClientEvent];
 
@@ -33,6 +37,11 @@ export const ServerEvent = {
   ReplayDone: "replay_done",
   /** Answers `auth`: the socket now lives until the new token's expiry. */
   Authenticated: "authenticated",
+  MessageEdited: "message_edited",
+  MessageDeleted: "message_deleted",
+  ReactionsUpdated: "reactions_updated",
+  /** A member's read marker moved (to every socket of the chat, for "seen by"). */
+  ReadUpdated: "read_updated",
   Error: "error",
 } as const;
 export type ServerEventName = (typeof ServerEvent)[keyof typeof ServerEvent];
@@ -55,11 +64,15 @@ export const JOINED_MESSAGE = "Successfully joined chat";
 
 export interface ClientPayloads {
   join_chat: { chatId: number };
-  send_message: { chatId?: number; content: string; clientId?: string };
+  send_message: { chatId?: number; content: string; clientId?: string; replyToId?: number };
   typing_start: { chatId?: number };
   typing_stop: { chatId?: number };
   mark_read: { chatId?: number; messageId: number };
   auth: { token: string };
+  edit_message: { chatId?: number; messageId: number; content: string };
+  delete_message: { chatId?: number; messageId: number };
+  add_reaction: { chatId?: number; messageId: number; emoji: string };
+  remove_reaction: { chatId?: number; messageId: number; emoji: string };
 }
 
 export interface ErrorPayload {
@@ -70,7 +83,8 @@ export interface ErrorPayload {
 }
 
 export interface ServerPayloads {
-  joined_chat: { chatId: number; message: string; online: User[] };
+  /** `lastChangeId`: the chat's newest change id now (the `changesSince` of a later reconnect). */
+  joined_chat: { chatId: number; message: string; online: User[]; lastChangeId: number };
   receive_message: Message;
   message_sent: { messageId: number; chatId: number; timestamp: string; clientId?: string };
   user_typing: { chatId: number; user: User };
@@ -86,7 +100,12 @@ export interface ServerPayloads {
    * when nothing was newer). `hasMore`: messages newer than `lastId` were left out of the replay
    * (over the limit) and must be paged with `GET …/messages?after=lastId`; live frames follow.
    */
-  replay_done: { chatId: number; lastId: number; hasMore: boolean };
+  replay_done: { chatId: number; lastId: number; hasMore: boolean; lastChangeId: number; hasMoreChanges: boolean };
+  /** `changeId`: this change's place in the chat's change log (see `changesSince`). */
+  message_edited: { chatId: number; messageId: number; content: string; editedAt: string; changeId: number };
+  message_deleted: { chatId: number; messageId: number; deletedAt: string; changeId: number };
+  reactions_updated: { chatId: number; messageId: number; reactions: Reaction[]; changeId: number };
+  read_updated: { chatId: number; user: User; lastReadMessageId: number };
   authenticated: SessionPayload;
   error: ErrorPayload;
 }

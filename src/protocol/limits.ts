@@ -18,4 +18,10 @@ export const limits = {
   typingTimeoutMs: 6000,
   /** Longest token an `auth` frame may carry (ours are about 200 bytes). */
   tokenMax: 2048,
+  /** Distinct emoji on one message. */
+  reactionsMax: 20,
+  /** Characters of the original a reply shows. */
+  replyExcerptMax: 100,
+  /** Changed messages replayed on connect with `changesSince`; the rest are paged over HTTP. */
+  changeReplayMax: 1000,
 } as const;

@@ -11,13 +11,39 @@ export interface Member extends User {
   role: Role;
 }
 
+/** A member as `GET /api/chats/:chatId` lists them: with their read marker, for "seen by". */
+export interface ChatMember extends Member {
+  lastReadMessageId: number | null;
+}
+
+/** One emoji on a message, with who put it there (in the order they did). */
+export interface Reaction {
+  emoji: string;
+  count: number;
+  userIds: number[];
+}
+
+/** What a reply shows of the message it answers: at most 100 characters, blank once that was deleted. */
+export interface ReplyPreview {
+  id: number;
+  sender: User;
+  excerpt: string;
+}
+
 export interface Message {
   id: number;
   chatId: number;
   sender: User;
+  /** `""` once deleted. */
   content: string;
   /** ISO-8601 UTC with milliseconds. */
   timestamp: string;
+  /** When the content was last edited, or null. */
+  editedAt: string | null;
+  /** A deleted message keeps its id and place, with no content and no reactions. */
+  deleted: boolean;
+  reactions: Reaction[];
+  replyTo: ReplyPreview | null;
 }
 
 export interface Chat {
@@ -25,7 +51,7 @@ export interface Chat {
   type: ChatType;
   name: string | null;
   createdAt: string;
-  members: Member[];
+  members: ChatMember[];
   lastMessage: Message | null;
   lastReadMessageId: number | null;
   unreadCount: number;
@@ -38,5 +64,15 @@ export interface AuthResponse {
 
 export interface MessagePage {
   messages: Message[];
+  hasMore: boolean;
+  /** The chat's newest change id when the page was read: a `changesSince` that misses nothing after it. */
+  lastChangeId: number;
+}
+
+/** `GET …/changes?after=`: the messages changed after a change id, in their current state. */
+export interface ChangePage {
+  messages: Message[];
+  /** The change id of the last message in `messages` (or `after` when there is none). */
+  lastChangeId: number;
   hasMore: boolean;
 }

@@ -36,6 +36,15 @@ export const chatName = z
   .string()
   .refine((s) => s.trim().length >= 1 && s.length <= limits.chatNameMax, `must be 1-${limits.chatNameMax} characters`);
 export const role = z.enum(["admin", "member"]);
+/**
+ * One emoji: a single grapheme that is an RGI emoji (skin tones, ZWJ sequences, flags and keycaps
+ * included). Anything else, text or two emoji, is refused.
+ */
+const RGI_EMOJI = new RegExp("^\\p{RGI_Emoji}$", "v");
+export const emoji = z
+  .string()
+  .max(32)
+  .refine((s) => RGI_EMOJI.test(s), "must be exactly one emoji");
 
 // ---- HTTP bodies ----
 export const credentialsBody = z.object({ username, password });
@@ -47,12 +56,16 @@ export const createChatBody = z.discriminatedUnion("type", [
 export const renameChatBody = z.object({ name: chatName });
 export const addMemberBody = z.object({ userId: id });
 export const updateMemberBody = z.object({ role });
-export const sendMessageBody = z.object({ content, clientId: clientId.optional() });
+export const sendMessageBody = z.object({ content, clientId: clientId.optional(), replyToId: id.optional() });
+export const editMessageBody = z.object({ content });
 export const readMarkerBody = z.object({ messageId: id });
 
 // ---- HTTP params and queries ----
 export const chatParams = z.object({ chatId: idString });
 export const memberParams = z.object({ chatId: idString, userId: idString });
+export const messageParams = z.object({ chatId: idString, messageId: idString });
+export const reactionParams = z.object({ chatId: idString, messageId: idString, emoji });
+
 /** "0" as well as an id: `after=0` (like `since=0`) means from the first message. */
 const idOrZero = z.union([z.literal("0").transform(() => 0), idString]);
 
@@ -70,7 +83,9 @@ export const historyQuery = z
   .refine((q) => q.before === undefined || q.after === undefined, "use either before or after, not both");
 export const userSearchQuery = z.object({ q: z.string().max(limits.usernameMax).default("") });
 /** `since=0` asks for the chat from its first message: what a client with an empty history sends. */
-export const socketQuery = z.object({ since: idOrZero.optional() });
+/** `GET …/changes?after=`: a change id, 0 for all. */
+export const changesQuery = z.object({ after: idOrZero.default(0) });
+export const socketQuery = z.object({ since: idOrZero.optional(), changesSince: idOrZero.optional() });
 
 // ---- WebSocket frames from clients ----
 const optionalChatId = id.optional();
@@ -81,8 +96,12 @@ export const clientFrame = z.discriminatedUnion("event", [
   z.object({ event: z.literal(ClientEvent.JoinChat), data: z.object({ chatId: id }) }),
   z.object({
     event: z.literal(ClientEvent.SendMessage),
-    data: z.object({ chatId: optionalChatId, content, clientId: clientId.optional() }),
+    data: z.object({ chatId: optionalChatId, content, clientId: clientId.optional(), replyToId: id.optional() }),
   }),
+  z.object({ event: z.literal(ClientEvent.EditMessage), data: z.object({ chatId: optionalChatId, messageId: id, content }) }),
+  z.object({ event: z.literal(ClientEvent.DeleteMessage), data: z.object({ chatId: optionalChatId, messageId: id }) }),
+  z.object({ event: z.literal(ClientEvent.AddReaction), data: z.object({ chatId: optionalChatId, messageId: id, emoji }) }),
+  z.object({ event: z.literal(ClientEvent.RemoveReaction), data: z.object({ chatId: optionalChatId, messageId: id, emoji }) }),
   z.object({ event: z.literal(ClientEvent.TypingStart), data: z.object({ chatId: optionalChatId }).default({}) }),
   z.object({ event: z.literal(ClientEvent.TypingStop), data: z.object({ chatId: optionalChatId }).default({}) }),
   z.object({ event: z.literal(ClientEvent.MarkRead), data: z.object({ chatId: optionalChatId, messageId: id }) }),

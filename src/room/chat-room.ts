@@ -17,13 +17,13 @@ import { echoClose, safeSend } from "../objects/sockets";
 import { CloseCode, ErrorCode } from "../protocol/errors";
 import { ClientEvent, encodeFrame, JOINED_MESSAGE, ServerEvent, type ErrorPayload, type ServerPayloads } from "../protocol/events";
 import { limits } from "../protocol/limits";
-import type { Member, Message, MessagePage, User } from "../protocol/models";
+import type { ChangePage, Member, Message, MessagePage, User } from "../protocol/models";
 import type { ParsedClientFrame } from "../protocol/schemas";
 import { ActivityAnnouncer } from "./activity";
 import { refuse, type Answer, type Refusal } from "./answers";
 import { COPY_BATCH, COPY_DELAY_MS, earliest, retryDelay } from "./copy-schedule";
 import { RoomMembers } from "./log/members";
-import { MessageLog, type HistoryCursor } from "./log/messages";
+import { applyReaction, MessageLog, toReactions, type HistoryCursor } from "./log/messages";
 import { MetaKey, openLog, readMeta, writeMeta, type LogDatabase } from "./log/open";
 import { RateLimiter } from "./rate-limiter";
 import { TypingTracker, type TypingEntry } from "./typing";
@@ -39,6 +39,12 @@ const GROUP_WINDOW_MS = 2;
 const IMPORT_PAGE = 1000;
 
 export type PostResult = Answer<{ message: Message }>;
+
+/** An edit, a delete or a reaction change, from a socket or over HTTP. */
+export type MessageChange =
+  | { kind: "edit"; messageId: number; content: string }
+  | { kind: "delete"; messageId: number }
+  | { kind: "react"; messageId: number; emoji: string; add: boolean };
 
 export type MembershipChange =
   | { type: "added"; member: Member }
@@ -80,7 +86,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
   private readonly ownMarkers = new Map<number, number>();
   /** The alarm as last set (storage holds it; this saves re-setting an identical one). */
   private alarmAt: number | null = null;
-  private pendingSends: { user: User; content: string; clientId: string | undefined; from: WebSocket }[] = [];
+  private pendingSends: { user: User; content: string; clientId: string | undefined; replyToId: number | undefined; from: WebSocket }[] = [];
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -114,14 +120,16 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
     const refused = await this.refuseNonMember(user.id);
     if (refused) return errorResponse(refused.code, refused.error, refused.code === ErrorCode.Unavailable ? { "Retry-After": "1" } : {});
     if (!isUpgrade(request)) return errorResponse(ErrorCode.UpgradeRequired, "this route only speaks WebSocket");
-    const since = new URL(request.url).searchParams.get("since");
+    const query = new URL(request.url).searchParams;
+    const since = query.get("since");
+    const changesSince = query.get("changesSince");
 
     const firstOfUser = this.openSockets(user.id).length === 0;
     const { socket, response } = this.accept({ user, session });
     this.scheduleAlarm();
-    safeSend(socket, this.frame(ServerEvent.JoinedChat, { chatId: this.key, message: JOINED_MESSAGE, online: this.onlineUsers() }));
+    safeSend(socket, this.joined());
     if (firstOfUser) this.broadcast(this.frame(ServerEvent.UserOnline, { chatId: this.key, user }), user.id);
-    if (since !== null) this.replay(socket, Number(since));
+    if (since !== null || changesSince !== null) this.replay(socket, since === null ? null : Number(since), changesSince === null ? null : Number(changesSince));
     return response;
   }
 
@@ -132,13 +140,23 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
   }
 
   /** An HTTP-posted message: same log, same order, same fan-out as socket sends. */
-  async post(user: User, content: string, clientId?: string): Promise<PostResult> {
-    const refused = await this.refuseNonMember(user.id);
+  async post(user: User, content: string, clientId?: string, replyToId?: number): Promise<PostResult> {
+    const refused = (await this.refuseNonMember(user.id)) ?? this.refuseReply(replyToId);
     if (refused) return refused;
     const limited = this.limiter.take(user.id, Date.now());
     if (!limited.ok) return refuse(ErrorCode.RateLimited, "too many messages; slow down", Math.ceil(limited.retryAfterMs / 1000));
     // A resent clientId answers with the first message, as the contract's 201 for a resend.
-    return { ok: true, message: this.storeMessage(user, content, clientId, null).message };
+    return { ok: true, message: this.storeMessage({ user, content, clientId, replyToId, from: null }).message };
+  }
+
+  /** An edit, delete or reaction change over HTTP: same rules, same order, same fan-out as the socket's. */
+  async changeMessage(user: User, change: MessageChange): Promise<Answer<{ message: Message }>> {
+    return (await this.refuseNonMember(user.id)) ?? this.applyChange(user, change);
+  }
+
+  /** Messages changed after change `after`, current state, for a client catching up over HTTP. */
+  async changes(user: User, after: number): Promise<Answer<ChangePage>> {
+    return (await this.refuseNonMember(user.id)) ?? { ok: true, ...this.log.changesAfter(after, this.log.newestId(), limits.historyMaxLimit) };
   }
 
   /** Moves the caller's read marker forward (`POST …/read`); D1 gets it with the next copy. */
@@ -246,7 +264,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
   private handle(ws: WebSocket, user: User, frame: ParsedClientFrame, context: FrameContext) {
     switch (frame.event) {
       case ClientEvent.JoinChat:
-        safeSend(ws, this.frame(ServerEvent.JoinedChat, { chatId: this.key, message: JOINED_MESSAGE, online: this.onlineUsers() }));
+        safeSend(ws, this.joined());
         return;
       case ClientEvent.TypingStart: {
         const until = this.typing.start(user, Date.now());
@@ -264,13 +282,33 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
         if (!moved.ok) safeSend(ws, this.error(ErrorCode.BadRequest, moved.error, context));
         return;
       }
+      case ClientEvent.EditMessage:
+      case ClientEvent.DeleteMessage:
+      case ClientEvent.AddReaction:
+      case ClientEvent.RemoveReaction: {
+        const { messageId } = frame.data;
+        const change: MessageChange =
+          frame.event === ClientEvent.EditMessage
+            ? { kind: "edit", messageId, content: frame.data.content }
+            : frame.event === ClientEvent.DeleteMessage
+              ? { kind: "delete", messageId }
+              : { kind: "react", messageId, emoji: frame.data.emoji, add: frame.event === ClientEvent.AddReaction };
+        const done = this.applyChange(user, change);
+        if (!done.ok) safeSend(ws, this.error(done.code, done.error, context));
+        return;
+      }
       case ClientEvent.SendMessage: {
         const limited = this.limiter.take(user.id, Date.now());
         if (!limited.ok) {
           safeSend(ws, this.error(ErrorCode.RateLimited, `too many messages; retry in ${limited.retryAfterMs} ms`, context));
           return;
         }
-        this.pendingSends.push({ user, content: frame.data.content, clientId: frame.data.clientId, from: ws });
+        const badReply = this.refuseReply(frame.data.replyToId);
+        if (badReply) {
+          safeSend(ws, this.error(badReply.code, badReply.error, context));
+          return;
+        }
+        this.pendingSends.push({ user, content: frame.data.content, clientId: frame.data.clientId, replyToId: frame.data.replyToId, from: ws });
         if (this.pendingSends.length === 1) setTimeout(() => this.storePending(), GROUP_WINDOW_MS);
         return;
       }
@@ -286,7 +324,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
     this.pendingSends = [];
     for (const p of batch) {
       try {
-        this.storeMessage(p.user, p.content, p.clientId, p.from);
+        this.storeMessage(p);
       } catch (err) {
         console.error("message store failed", err instanceof Error ? err.message : String(err));
         safeSend(p.from, this.error(ErrorCode.Internal, "message not stored; resend it with the same clientId", { event: ClientEvent.SendMessage, ...(p.clientId ? { clientId: p.clientId } : {}) }));
@@ -300,9 +338,15 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
    * precedes its message's storage, and a stored message has always been sent to every socket open
    * at the time. A resent clientId is acknowledged with the first message and not sent again.
    */
-  private storeMessage(user: User, content: string, clientId: string | undefined, from: WebSocket | null) {
+  private storeMessage({ user, content, clientId, replyToId, from }: { user: User; content: string; clientId: string | undefined; replyToId: number | undefined; from: WebSocket | null }) {
     this.endTyping(user);
-    const stored = this.log.append({ sender: user, content, createdAt: Date.now(), ...(clientId !== undefined ? { clientId } : {}) });
+    const stored = this.log.append({
+      sender: user,
+      content,
+      createdAt: Date.now(),
+      ...(clientId !== undefined ? { clientId } : {}),
+      ...(replyToId !== undefined ? { replyToId } : {}),
+    });
     const { message, duplicate } = stored;
     if (from) {
       safeSend(from, this.frame(ServerEvent.MessageSent, {
@@ -323,11 +367,94 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
     return stored;
   }
 
-  /** `since` replay from the log, in the same turn as the accept: no live frame can slip in between. */
-  private replay(ws: WebSocket, since: number) {
-    const { messages, hasMore } = this.log.page({ after: since, limit: limits.replayMax });
-    for (const message of messages) safeSend(ws, this.frame(ServerEvent.ReceiveMessage, message));
-    safeSend(ws, this.frame(ServerEvent.ReplayDone, { chatId: this.key, lastId: messages.at(-1)?.id ?? since, hasMore }));
+  /**
+   * `since` / `changesSince` replay from the log, in the same turn as the accept: no live frame can
+   * slip in between. New messages come in their current state; then each message the client had
+   * (id ≤ `since`) that changed after `changesSince`, once, in the order of its last change, as the
+   * events that bring it to its current state.
+   */
+  private replay(ws: WebSocket, since: number | null, changesSince: number | null) {
+    const newest = this.log.newestId();
+    let lastId = since ?? newest;
+    let hasMore = false;
+    if (since !== null) {
+      const page = this.log.page({ after: since, limit: limits.replayMax });
+      for (const message of page.messages) safeSend(ws, this.frame(ServerEvent.ReceiveMessage, message));
+      lastId = page.messages.at(-1)?.id ?? since;
+      hasMore = page.hasMore;
+    }
+    let lastChangeId = this.log.lastChangeId();
+    let hasMoreChanges = false;
+    if (changesSince !== null) {
+      const changes = this.log.changesAfter(changesSince, since ?? newest, limits.changeReplayMax);
+      for (const message of changes.messages) for (const frame of this.currentStateFrames(message)) safeSend(ws, frame);
+      if (changes.hasMore) ({ lastChangeId, hasMore: hasMoreChanges } = changes);
+    }
+    safeSend(ws, this.frame(ServerEvent.ReplayDone, { chatId: this.key, lastId, hasMore, lastChangeId, hasMoreChanges }));
+  }
+
+  /** The change events that bring a client's copy of `message` to its current state. */
+  private currentStateFrames(message: Message): string[] {
+    const changeId = this.log.get(message.id)?.changeId ?? 0;
+    const base = { chatId: this.key, messageId: message.id, changeId };
+    if (message.deleted) return [this.frame(ServerEvent.MessageDeleted, { ...base, deletedAt: new Date(this.log.get(message.id)!.deletedAt!).toISOString() })];
+    const frames = [this.frame(ServerEvent.ReactionsUpdated, { ...base, reactions: message.reactions })];
+    if (message.editedAt !== null) frames.unshift(this.frame(ServerEvent.MessageEdited, { ...base, content: message.content, editedAt: message.editedAt }));
+    return frames;
+  }
+
+  /**
+   * An edit, delete or reaction change: who may, and what a deleted message still allows. Applied in
+   * the turn it arrives (the write commits with it) and announced to every socket of the chat, the
+   * author's included, in the same turn. A change that changes nothing (a second delete, a reaction
+   * already there) succeeds and announces nothing.
+   */
+  private applyChange(user: User, change: MessageChange): Answer<{ message: Message }> {
+    const row = this.log.get(change.messageId);
+    if (!row) return refuse(ErrorCode.NotFound, "no such message in this chat");
+    const now = Date.now();
+    const base = { chatId: this.key, messageId: row.id };
+    if (change.kind === "delete") {
+      if (row.senderId !== user.id && this.members.row(user.id)?.role !== "admin") {
+        return refuse(ErrorCode.Forbidden, "only the sender or a group admin may delete a message");
+      }
+      if (row.deletedAt !== null) return { ok: true, message: this.log.toMessage(row) };
+      const { row: deleted, changeId } = this.log.remove(row.id, now);
+      this.broadcast(this.frame(ServerEvent.MessageDeleted, { ...base, deletedAt: new Date(now).toISOString(), changeId }));
+      return this.changed(deleted);
+    }
+    if (row.deletedAt !== null) return refuse(ErrorCode.Gone, "the message was deleted");
+    if (change.kind === "edit") {
+      if (row.senderId !== user.id) return refuse(ErrorCode.Forbidden, "only the sender may edit a message");
+      if (row.content === change.content) return { ok: true, message: this.log.toMessage(row) };
+      const { row: edited, changeId } = this.log.edit(row.id, change.content, now);
+      this.broadcast(this.frame(ServerEvent.MessageEdited, { ...base, content: change.content, editedAt: new Date(now).toISOString(), changeId }));
+      return this.changed(edited);
+    }
+    const reactions = applyReaction(row.reactions, change.emoji, user.id, change.add);
+    if (reactions === "full") return refuse(ErrorCode.BadRequest, `a message takes at most ${limits.reactionsMax} different reactions`);
+    if (reactions === null) return { ok: true, message: this.log.toMessage(row) };
+    const { row: reacted, changeId } = this.log.setReactions(row.id, reactions);
+    this.broadcast(this.frame(ServerEvent.ReactionsUpdated, { ...base, reactions: toReactions(reacted.reactions), changeId }));
+    return this.changed(reacted);
+  }
+
+  /** After a change: D1 gets it with the next copy. */
+  private changed(row: Parameters<MessageLog["toMessage"]>[0]): Answer<{ message: Message }> {
+    this.requestCopy();
+    return { ok: true, message: this.log.toMessage(row) };
+  }
+
+  /** A reply must answer a message of this chat that still exists. */
+  private refuseReply(replyToId: number | undefined): Refusal | null {
+    if (replyToId === undefined) return null;
+    const original = this.log.get(replyToId);
+    if (!original) return refuse(ErrorCode.BadRequest, "replyToId is not a message of this chat");
+    return original.deletedAt === null ? null : refuse(ErrorCode.Gone, "the message replied to was deleted");
+  }
+
+  private joined(): string {
+    return this.frame(ServerEvent.JoinedChat, { chatId: this.key, message: JOINED_MESSAGE, online: this.onlineUsers(), lastChangeId: this.log.lastChangeId() });
   }
 
   /**
@@ -340,6 +467,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
     const moved = this.members.markRead(user.id, messageId) && messageId > (this.ownMarkers.get(user.id) ?? 0);
     if (moved) {
       this.requestCopy();
+      this.broadcast(this.frame(ServerEvent.ReadUpdated, { chatId: this.key, user, lastReadMessageId: messageId }));
       // chat_read means the marker moved; a backward read changes nothing and says nothing.
       this.ctx.waitUntil(this.activity.readMoved(user.id));
     }

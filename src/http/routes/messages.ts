@@ -22,8 +22,8 @@ export const messageRoutes = new Hono<AppEnv>()
   .get("/:chatId/messages", validate("param", chatParams), validate("query", historyQuery), async (c) => {
     const { chatId } = c.req.valid("param");
     const { before, after, limit = limits.historyDefaultLimit } = c.req.valid("query");
-    const { messages, hasMore } = unwrap(await chatRoom(c.env, chatId).history(c.var.user, { before, after, limit }));
-    return c.json({ messages, hasMore });
+    const { messages, hasMore, lastChangeId } = unwrap(await chatRoom(c.env, chatId).history(c.var.user, { before, after, limit }));
+    return c.json({ messages, hasMore, lastChangeId });
   })
   .post("/:chatId/messages", validate("param", chatParams), validate("json", sendMessageBody), async (c) => {
     const { chatId } = c.req.valid("param");

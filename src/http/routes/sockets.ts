@@ -20,10 +20,11 @@ export const chatSocketRoutes = new Hono<AppEnv>().get(
   validate("query", socketQuery),
   async (c) => {
     const { chatId } = c.req.valid("param");
-    const { since } = c.req.valid("query");
+    const { since, changesSince } = c.req.valid("query");
     requireAllowedOrigin(c);
     const url = new URL("https://room/ws");
     if (since !== undefined) url.searchParams.set("since", String(since));
+    if (changesSince !== undefined) url.searchParams.set("changesSince", String(changesSince));
     return forwardToObject(c, chatRoom(c.env, chatId), url);
   },
 );

@@ -1,15 +1,26 @@
-/** The chat's log of record: appends (idempotent by clientId), history pages and the D1 outbox. */
-import { and, asc, count, desc, eq, gt, lt, max, ne, sql } from "drizzle-orm";
-import type { Message, MessagePage, User } from "../../protocol/models";
+/**
+ * The chat's log of record: appends (idempotent by clientId), changes (edits, deletes, reactions,
+ * each numbered by the chat's change counter), history pages and the D1 outbox.
+ */
+import { and, asc, count, desc, eq, gt, lt, lte, max, ne, sql } from "drizzle-orm";
+import { limits } from "../../protocol/limits";
+import type { ChangePage, Message, MessagePage, Reaction, User } from "../../protocol/models";
 import type { LogDatabase } from "./open";
-import { logMessages, type LogMessageRow } from "./schema";
+import { logMessages, type LogMessageRow, type StoredReaction } from "./schema";
 
 /** A message the room accepted and wants stored. */
 export interface Draft {
   sender: User;
   content: string;
   clientId?: string;
+  replyToId?: number;
   createdAt: number;
+}
+
+/** A change as stored: the message in its new state and the change's number. */
+export interface Changed {
+  row: LogMessageRow;
+  changeId: number;
 }
 
 export interface Appended {
@@ -48,7 +59,14 @@ function prepare(db: LogDatabase) {
       .prepare(),
     insert: db
       .insert(logMessages)
-      .values({ senderId: p("senderId"), senderName: p("senderName"), content: p("content"), clientId: p("clientId"), createdAt: p("createdAt") })
+      .values({
+        senderId: p("senderId"),
+        senderName: p("senderName"),
+        content: p("content"),
+        clientId: p("clientId"),
+        replyToId: p("replyToId"),
+        createdAt: p("createdAt"),
+      })
       // A clientId the sender already used inserts nothing (the unique index), and returns no row.
       .onConflictDoNothing()
       .returning()
@@ -56,7 +74,15 @@ function prepare(db: LogDatabase) {
     newest: page(undefined, false),
     before: page(lt(logMessages.id, p("id")), false),
     after: page(gt(logMessages.id, p("id")), true),
-    byId: db.select({ id: logMessages.id }).from(logMessages).where(eq(logMessages.id, p("id"))).prepare(),
+    byId: db.select().from(logMessages).where(eq(logMessages.id, p("id"))).prepare(),
+    lastChangeId: db.select({ id: max(logMessages.changeId) }).from(logMessages).prepare(),
+    changedAfter: db
+      .select()
+      .from(logMessages)
+      .where(and(gt(logMessages.changeId, p("after")), lte(logMessages.id, p("upTo"))))
+      .orderBy(asc(logMessages.changeId))
+      .limit(p("limit"))
+      .prepare(),
     newestId: db.select({ id: max(logMessages.id) }).from(logMessages).prepare(),
     newestBySenderAfter: db
       .select({ senderId: logMessages.senderId, id: max(logMessages.id) })
@@ -72,24 +98,108 @@ function prepare(db: LogDatabase) {
   };
 }
 
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** Stored reactions as the wire shows them. */
+export const toReactions = (stored: StoredReaction[] | null): Reaction[] =>
+  (stored ?? []).map(({ emoji, userIds }) => ({ emoji, count: userIds.length, userIds }));
+
+/**
+ * `user`'s reaction with `emoji` added or removed; null when nothing changes (already there, or not
+ * there to remove), "full" when a new emoji would exceed the distinct-emoji limit.
+ */
+export function applyReaction(stored: StoredReaction[] | null, emoji: string, userId: number, add: boolean): StoredReaction[] | null | "full" {
+  const reactions = stored ?? [];
+  const existing = reactions.find((r) => r.emoji === emoji);
+  if (add) {
+    if (existing?.userIds.includes(userId)) return null;
+    if (!existing && reactions.length >= limits.reactionsMax) return "full";
+    return existing
+      ? reactions.map((r) => (r === existing ? { emoji, userIds: [...r.userIds, userId] } : r))
+      : [...reactions, { emoji, userIds: [userId] }];
+  }
+  if (!existing?.userIds.includes(userId)) return null;
+  const userIds = existing.userIds.filter((id) => id !== userId);
+  return userIds.length > 0 ? reactions.map((r) => (r === existing ? { emoji, userIds } : r)) : reactions.filter((r) => r !== existing);
+}
+
 export class MessageLog {
   private readonly q: ReturnType<typeof prepare>;
+  /** The chat's change counter: every edit, delete and reaction change takes the next number. */
+  private changeCounter: number;
 
   constructor(
     private readonly db: LogDatabase,
     private readonly chatId: number,
   ) {
     this.q = prepare(db);
+    this.changeCounter = this.q.lastChangeId.get()?.id ?? 0;
   }
 
   toMessage(row: LogMessageRow): Message {
+    const original = row.replyToId === null ? undefined : this.q.byId.get({ id: row.replyToId });
     return {
       id: row.id,
       chatId: this.chatId,
       sender: { id: row.senderId, username: row.senderName },
       content: row.content,
-      timestamp: new Date(row.createdAt).toISOString(),
+      timestamp: iso(row.createdAt),
+      editedAt: row.editedAt === null ? null : iso(row.editedAt),
+      deleted: row.deletedAt !== null,
+      reactions: toReactions(row.reactions),
+      replyTo: original
+        ? {
+            id: original.id,
+            sender: { id: original.senderId, username: original.senderName },
+            excerpt: original.deletedAt === null ? [...original.content].slice(0, limits.replyExcerptMax).join("") : "",
+          }
+        : null,
     };
+  }
+
+  get(id: number): LogMessageRow | undefined {
+    return this.q.byId.get({ id });
+  }
+
+  lastChangeId(): number {
+    return this.changeCounter;
+  }
+
+  /** New content for a message; the caller checked who may and that it is not deleted. */
+  edit(id: number, content: string, at: number): Changed {
+    return this.change(id, { content, editedAt: at });
+  }
+
+  /** Empties a message for good: no content, no reactions; its id and place stay. */
+  remove(id: number, at: number): Changed {
+    return this.change(id, { content: "", reactions: null, deletedAt: at });
+  }
+
+  setReactions(id: number, reactions: StoredReaction[]): Changed {
+    return this.change(id, { reactions: reactions.length > 0 ? reactions : null });
+  }
+
+  private change(id: number, set: Partial<Pick<LogMessageRow, "content" | "editedAt" | "deletedAt" | "reactions">>): Changed {
+    const changeId = this.changeCounter + 1;
+    const row = this.db.update(logMessages).set({ ...set, changeId }).where(eq(logMessages.id, id)).returning().get();
+    if (!row) throw new Error(`message ${id} is not in the log`);
+    this.changeCounter = changeId;
+    return { row, changeId };
+  }
+
+  /**
+   * Messages up to `upTo` that changed after change `after`, in the order of their last change,
+   * in their current state: what a client that has seen up to both cursors is missing.
+   */
+  changesAfter(after: number, upTo: number, limit: number): ChangePage {
+    const rows = this.q.changedAfter.all({ after, upTo, limit: limit + 1 });
+    const page = rows.slice(0, limit);
+    return { messages: page.map((r) => this.toMessage(r)), lastChangeId: page.at(-1)?.changeId ?? after, hasMore: rows.length > limit };
+  }
+
+  /** Rows D1 has (id ≤ `upTo`) that changed after change `after`, oldest change first. */
+  changedRowsAfter(after: number, upTo: number, limit: number): LogMessageRow[] {
+    return this.q.changedAfter.all({ after, upTo, limit });
   }
 
   /**
@@ -103,6 +213,7 @@ export class MessageLog {
       senderName: draft.sender.username,
       content: draft.content,
       clientId: draft.clientId ?? null,
+      replyToId: draft.replyToId ?? null,
       createdAt: draft.createdAt,
     });
     if (row) return { message: this.toMessage(row), duplicate: false };
@@ -116,7 +227,7 @@ export class MessageLog {
    * takes at most 100 bound parameters per statement (six per row here), whatever local emulation
    * allows.
    */
-  importRows(rows: LogMessageRow[]): void {
+  importRows(rows: Pick<LogMessageRow, "id" | "senderId" | "senderName" | "content" | "clientId" | "createdAt">[]): void {
     for (let i = 0; i < rows.length; i += IMPORT_ROWS_PER_STATEMENT) {
       this.db.insert(logMessages).values(rows.slice(i, i + IMPORT_ROWS_PER_STATEMENT)).onConflictDoNothing().run();
     }
@@ -137,7 +248,7 @@ export class MessageLog {
     const hasMore = rows.length > cursor.limit;
     const page = rows.slice(0, cursor.limit).map((r) => this.toMessage(r));
     if (!forward) page.reverse();
-    return { messages: page, hasMore };
+    return { messages: page, hasMore, lastChangeId: this.changeCounter };
   }
 
   has(id: number): boolean {

@@ -4,7 +4,8 @@
  * behind (`d1_through` marks how far). Migrations in `migrations/room/` are generated from this
  * file by `npm run db:generate` and applied when the object starts.
  */
-import { integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { sql } from "drizzle-orm";
+import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 /** The chat's messages. `id` is the chat's own sequence: strictly increasing, never reused. */
 export const logMessages = sqliteTable(
@@ -17,10 +18,31 @@ export const logMessages = sqliteTable(
     content: text("content").notNull(),
     clientId: text("client_id"),
     createdAt: integer("created_at").notNull(),
+    /** The message this one answers. */
+    replyToId: integer("reply_to_id"),
+    editedAt: integer("edited_at"),
+    /** Set once deleted; the content is then "" and the reactions gone. */
+    deletedAt: integer("deleted_at"),
+    /** `[{ emoji, userIds }]` as JSON, in the order each emoji was first used; null for none. */
+    reactions: text("reactions", { mode: "json" }).$type<StoredReaction[]>(),
+    /**
+     * The chat's change counter at this message's last edit, delete or reaction change (null while
+     * it never changed): `changesSince` replays and the copy to D1 find changed messages by it.
+     */
+    changeId: integer("change_id"),
   },
-  // Idempotency: one message per (sender, clientId). NULLs are distinct, so sends without one never collide.
-  (t) => [uniqueIndex("messages_client_id").on(t.senderId, t.clientId)],
+  (t) => [
+    // Idempotency: one message per (sender, clientId). NULLs are distinct, so sends without one never collide.
+    uniqueIndex("messages_client_id").on(t.senderId, t.clientId),
+    // Partial: a message that never changes adds no index entry, so a send costs no extra row.
+    index("messages_change_id").on(t.changeId).where(sql`change_id IS NOT NULL`),
+  ],
 );
+
+export interface StoredReaction {
+  emoji: string;
+  userIds: number[];
+}
 
 /**
  * Everyone who is or was a member. A removed member keeps a row with `active = false`: the room
