@@ -3,7 +3,8 @@ import { env } from "cloudflare:test";
 import { SignJWT, base64url } from "jose";
 import { beforeAll, describe, expect, it } from "vitest";
 import { hashPassword, verifyPassword } from "../../src/auth/password";
-import { ConfigError, secretKey, signToken, verifyToken } from "../../src/auth/token";
+import { ConfigError, secretKey, signToken, TOKEN_TTL_SECONDS, tokenTtlSeconds, verifyToken } from "../../src/auth/token";
+import { createApp } from "../../src/http/app";
 import { ErrorCode } from "../../src/protocol/errors";
 import { api, register, uniqueName, type TestUser } from "./helpers";
 
@@ -138,6 +139,44 @@ describe("tokens", () => {
     const badSub = await new SignJWT(claims()).setProtectedHeader({ alg: "HS256" }).setSubject("x5").setExpirationTime("1h").sign(key);
     expect(await verifyToken(badSub, key)).toBeNull();
     expect(await verifyToken(user.token, key)).toEqual({ user: user.user, version: 0 });
+  });
+});
+
+/** A token's claims, read without verifying (the server verifies; the test only compares). */
+function claimsOf(token: string): { sub: string; username: string; ver?: number; iat: number; exp: number } {
+  return JSON.parse(new TextDecoder().decode(base64url.decode(token.split(".")[1]!)));
+}
+
+describe("token lifetime", () => {
+  it("follows the TOKEN_TTL_SECONDS var for every token the routes sign", async () => {
+    const app = createApp();
+    const short = { ...env, TOKEN_TTL_SECONDS: "5" };
+    const post = (path: string, body?: unknown, token?: string) =>
+      app.request(path, { method: "POST", headers: { "Content-Type": "application/json", ...(token ? { Authorization: `Bearer ${token}` } : {}) }, body: body === undefined ? undefined : JSON.stringify(body) }, short);
+    const username = uniqueName("ttl");
+    const registered = (await (await post("/api/auth/register", { username, password: "long enough" })).json()) as { token: string };
+    const loggedIn = (await (await post("/api/auth/login", { username, password: "long enough" })).json()) as { token: string };
+    const changed = (await (await post("/api/auth/password", { currentPassword: "long enough", newPassword: "longer still" }, loggedIn.token)).json()) as { token: string };
+    for (const { token } of [registered, loggedIn, changed]) {
+      const { iat, exp } = claimsOf(token);
+      expect(exp - iat).toBe(5);
+    }
+  });
+
+  it.each([
+    ["86400", 86400],
+    ["5", 5],
+    [undefined, TOKEN_TTL_SECONDS],
+    ["", TOKEN_TTL_SECONDS],
+    ["0", TOKEN_TTL_SECONDS],
+    ["-5", TOKEN_TTL_SECONDS],
+    ["1.5", TOKEN_TTL_SECONDS],
+    ["5s", TOKEN_TTL_SECONDS],
+    [" 5", TOKEN_TTL_SECONDS],
+    ["1e3", TOKEN_TTL_SECONDS],
+    ["9".repeat(20), TOKEN_TTL_SECONDS],
+  ])("reads %j as %i seconds", (configured, seconds) => {
+    expect(tokenTtlSeconds(configured)).toBe(seconds);
   });
 });
 

@@ -1,7 +1,7 @@
 import { Hono, type Context } from "hono";
 import { clearLoginFailures, loginBlockedFor, recordLoginFailure, throttleKeys } from "../../auth/login-throttle";
 import { DUMMY_HASH, hashPassword, verifyPassword } from "../../auth/password";
-import { signToken } from "../../auth/token";
+import { signToken, tokenTtlSeconds } from "../../auth/token";
 import { tokenVersions } from "../../auth/token-versions";
 import { bumpTokenVersion, createUser, findCredentials, findCredentialsById, setPassword } from "../../db/users";
 import { ErrorCode } from "../../protocol/errors";
@@ -14,7 +14,8 @@ import { validate } from "../validate";
 
 /** The answer of register, login and a password change, from what the write just returned. */
 async function signedIn(c: Context<AppEnv>, user: User, version: number, status: 200 | 201) {
-  const body: AuthResponse = { token: await signToken(user, version, c.var.signingKey), user };
+  const token = await signToken(user, version, c.var.signingKey, tokenTtlSeconds(c.env.TOKEN_TTL_SECONDS));
+  const body: AuthResponse = { token, user };
   return c.json(body, status);
 }
 
