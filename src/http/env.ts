@@ -9,5 +9,7 @@ export interface AppEnv {
     signingKey: Uint8Array;
     /** The authenticated caller; set by `requireUser`. */
     user: User;
+    /** The token version the caller's token was issued under (the user's current one); set by `requireUser`. */
+    tokenVersion: number;
   };
 }

@@ -33,6 +33,7 @@ export function requireUser(options: { allowQueryToken?: boolean } = {}) {
       throw new ApiError(ErrorCode.Unauthorized, "token revoked");
     }
     c.set("user", claims.user);
+    c.set("tokenVersion", claims.version);
     await next();
   });
 }

@@ -12,7 +12,7 @@ import { ApiError } from "../errors";
 import { requireUser } from "../middleware/auth";
 import { validate } from "../validate";
 
-/** The answer of register, login and a password change, from what the write just returned. */
+/** The answer of register, login, refresh and a password change, from what the write just returned. */
 async function signedIn(c: Context<AppEnv>, user: User, version: number, status: 200 | 201) {
   const token = await signToken(user, version, c.var.signingKey, tokenTtlSeconds(c.env.TOKEN_TTL_SECONDS));
   const body: AuthResponse = { token, user };
@@ -44,6 +44,9 @@ export const authRoutes = new Hono<AppEnv>()
     await clearLoginFailures(c.var.db, keys);
     return signedIn(c, { id: row.id, username: row.username }, row.tokenVersion, 200);
   })
+  // Same user, same token version: a refresh extends a session, and the logout or password change
+  // that revokes the old token revokes this one too.
+  .post("/refresh", requireUser(), (c) => signedIn(c, c.var.user, c.var.tokenVersion, 200))
   .post("/logout", requireUser(), async (c) => {
     // Revokes every token of the user: logout means logout everywhere.
     tokenVersions.remember(c.var.user.id, await bumpTokenVersion(c.var.db, c.var.user.id));
