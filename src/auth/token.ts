@@ -28,13 +28,23 @@ export interface TokenClaims {
   expiresAt: number;
 }
 
-export async function signToken(user: User, version: number, key: Uint8Array, now = Date.now()): Promise<string> {
+/**
+ * The token lifetime the `TOKEN_TTL_SECONDS` var asks for. Anything but a positive integer falls back
+ * to the default rather than failing: a typo in a var must not sign tokens that never expire, nor
+ * stop logins.
+ */
+export function tokenTtlSeconds(configured: string | undefined): number {
+  const seconds = /^[1-9][0-9]*$/.test(configured ?? "") ? Number(configured) : NaN;
+  return Number.isSafeInteger(seconds) ? seconds : TOKEN_TTL_SECONDS;
+}
+
+export async function signToken(user: User, version: number, key: Uint8Array, ttlSeconds = TOKEN_TTL_SECONDS, now = Date.now()): Promise<string> {
   const iat = Math.floor(now / 1000);
   return new SignJWT({ username: user.username, ver: version })
     .setProtectedHeader({ alg: ALGORITHM, typ: "JWT" })
     .setSubject(String(user.id))
     .setIssuedAt(iat)
-    .setExpirationTime(iat + TOKEN_TTL_SECONDS)
+    .setExpirationTime(iat + ttlSeconds)
     .sign(key);
 }
 

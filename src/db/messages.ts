@@ -10,5 +10,9 @@ export function toMessage(row: MessageRow, username: string): Message {
     sender: { id: row.senderId, username },
     content: row.content,
     timestamp: toIso(row.createdAt),
+    editedAt: null,
+    deleted: false,
+    reactions: [],
+    replyTo: null,
   };
 }

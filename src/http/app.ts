@@ -11,6 +11,8 @@ import type { AppEnv } from "./env";
 import { ApiError, errorResponse } from "./errors";
 import { requireUser } from "./middleware/auth";
 import { apiCors } from "./middleware/origin";
+import { describe } from "./openapi/describe";
+import { openApiDocument } from "./openapi/document";
 import { authRoutes } from "./routes/auth";
 import { chatRoutes } from "./routes/chats";
 import { messageRoutes } from "./routes/messages";
@@ -42,6 +44,11 @@ export function createApp() {
     }),
   );
 
+  app.get(
+    "/api/openapi.json",
+    describe({ summary: "This OpenAPI document", tag: "docs", access: "public", noStore: true, ok: { 200: ["an OpenAPI 3.1 document"] } }),
+    openApiDocument(app),
+  );
   app.route("/api/auth", authRoutes);
   // Upgrades check their own token: browsers can only send it in the query string.
   app.route("/api/chats", chatSocketRoutes);

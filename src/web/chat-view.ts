@@ -205,7 +205,7 @@ export class ChatView {
     this.stopTyping();
     const clientId = crypto.randomUUID();
     // Shown at once as pending, marked sent on the ack.
-    this.show({ id: 0, chatId: this.chat.id, sender: this.me, content, timestamp: "" }, `client:${clientId}`);
+    this.show({ id: 0, chatId: this.chat.id, sender: this.me, content, timestamp: "", editedAt: null, deleted: false, reactions: [], replyTo: null }, `client:${clientId}`);
     this.scrollToBottom();
     try {
       const ack = await this.connection.sendMessage(content, clientId);

@@ -3,7 +3,8 @@ import { env } from "cloudflare:test";
 import { SignJWT, base64url } from "jose";
 import { beforeAll, describe, expect, it } from "vitest";
 import { hashPassword, verifyPassword } from "../../src/auth/password";
-import { ConfigError, secretKey, signToken, verifyToken } from "../../src/auth/token";
+import { ConfigError, secretKey, signToken, TOKEN_TTL_SECONDS, tokenTtlSeconds, verifyToken } from "../../src/auth/token";
+import { createApp } from "../../src/http/app";
 import { ErrorCode } from "../../src/protocol/errors";
 import { api, register, uniqueName, type TestUser } from "./helpers";
 
@@ -138,6 +139,95 @@ describe("tokens", () => {
     const badSub = await new SignJWT(claims()).setProtectedHeader({ alg: "HS256" }).setSubject("x5").setExpirationTime("1h").sign(key);
     expect(await verifyToken(badSub, key)).toBeNull();
     expect(await verifyToken(user.token, key)).toEqual({ user: user.user, version: 0, expiresAt: expect.any(Number) });
+  });
+});
+
+/** A token's claims, read without verifying (the server verifies; the test only compares). */
+function claimsOf(token: string): { sub: string; username: string; ver?: number; iat: number; exp: number } {
+  return JSON.parse(new TextDecoder().decode(base64url.decode(token.split(".")[1]!)));
+}
+
+describe("refresh", () => {
+  const refresh = (token: string) => api("POST", "/api/auth/refresh", { token });
+
+  it("answers a fresh token for the same user and token version, with a later exp", async () => {
+    const user = await register("fresh");
+    // Issued a minute ago, so that a refresh within the same second still has a later exp.
+    const old = await signToken(user.user, 0, key, TOKEN_TTL_SECONDS, Date.now() - 60_000);
+    const res = await refresh(old);
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ token: expect.any(String), user: user.user });
+    const before = claimsOf(old);
+    const after = claimsOf(res.body.token);
+    expect(after.exp).toBeGreaterThan(before.exp);
+    expect(after.exp - after.iat).toBe(TOKEN_TTL_SECONDS);
+    expect({ sub: after.sub, username: after.username, ver: after.ver }).toEqual({ sub: before.sub, username: before.username, ver: 0 });
+    expect(await verifyToken(res.body.token, key)).toEqual({ user: user.user, version: 0 });
+    expect((await api("GET", "/api/me", { token: res.body.token })).body).toEqual(user.user);
+  });
+
+  it("refuses a token revoked by logout, and logout revokes the refreshed token too", async () => {
+    const user = await register("revoked");
+    const refreshed = (await refresh(user.token)).body.token as string;
+    expect((await api("POST", "/api/auth/logout", { token: user.token })).status).toBe(204);
+    for (const token of [user.token, refreshed]) {
+      const res = await refresh(token);
+      expect(res.status).toBe(401);
+      expect(res.body).toEqual({ error: expect.any(String), code: ErrorCode.Unauthorized });
+    }
+  });
+
+  it("refuses an expired token, a garbage token and no token", async () => {
+    const user = await register("stale");
+    const expired = await signToken(user.user, 0, key, 1, Date.now() - 10_000);
+    for (const res of [await refresh(expired), await refresh("garbage"), await refresh(user.token + "x"), await api("POST", "/api/auth/refresh")]) {
+      expect(res.status).toBe(401);
+      expect(res.body).toEqual({ error: expect.any(String), code: ErrorCode.Unauthorized });
+    }
+  });
+
+  it("carries the version of a token issued after a password change", async () => {
+    const user = await register("versioned");
+    const changed = await api("POST", "/api/auth/password", { token: user.token, body: { currentPassword: user.password, newPassword: "another password" } });
+    const res = await refresh(changed.body.token);
+    expect(res.status).toBe(200);
+    expect(claimsOf(res.body.token).ver).toBe(claimsOf(changed.body.token).ver);
+    expect(claimsOf(res.body.token).ver).toBeGreaterThan(0);
+    expect((await api("GET", "/api/me", { token: res.body.token })).status).toBe(200);
+  });
+});
+
+describe("token lifetime", () => {
+  it("follows the TOKEN_TTL_SECONDS var for every token the routes sign", async () => {
+    const app = createApp();
+    const short = { ...env, TOKEN_TTL_SECONDS: "5" };
+    const post = (path: string, body?: unknown, token?: string) =>
+      app.request(path, { method: "POST", headers: { "Content-Type": "application/json", ...(token ? { Authorization: `Bearer ${token}` } : {}) }, body: body === undefined ? undefined : JSON.stringify(body) }, short);
+    const username = uniqueName("ttl");
+    const registered = (await (await post("/api/auth/register", { username, password: "long enough" })).json()) as { token: string };
+    const loggedIn = (await (await post("/api/auth/login", { username, password: "long enough" })).json()) as { token: string };
+    const changed = (await (await post("/api/auth/password", { currentPassword: "long enough", newPassword: "longer still" }, loggedIn.token)).json()) as { token: string };
+    const refreshed = (await (await post("/api/auth/refresh", undefined, changed.token)).json()) as { token: string };
+    for (const { token } of [registered, loggedIn, changed, refreshed]) {
+      const { iat, exp } = claimsOf(token);
+      expect(exp - iat).toBe(5);
+    }
+  });
+
+  it.each([
+    ["86400", 86400],
+    ["5", 5],
+    [undefined, TOKEN_TTL_SECONDS],
+    ["", TOKEN_TTL_SECONDS],
+    ["0", TOKEN_TTL_SECONDS],
+    ["-5", TOKEN_TTL_SECONDS],
+    ["1.5", TOKEN_TTL_SECONDS],
+    ["5s", TOKEN_TTL_SECONDS],
+    [" 5", TOKEN_TTL_SECONDS],
+    ["1e3", TOKEN_TTL_SECONDS],
+    ["9".repeat(20), TOKEN_TTL_SECONDS],
+  ])("reads %j as %i seconds", (configured, seconds) => {
+    expect(tokenTtlSeconds(configured)).toBe(seconds);
   });
 });
 

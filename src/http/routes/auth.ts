@@ -1,7 +1,7 @@
 import { Hono, type Context } from "hono";
 import { clearLoginFailures, loginBlockedFor, recordLoginFailure, throttleKeys } from "../../auth/login-throttle";
 import { DUMMY_HASH, hashPassword, verifyPassword } from "../../auth/password";
-import { signToken } from "../../auth/token";
+import { signToken, tokenTtlSeconds } from "../../auth/token";
 import { tokenVersions } from "../../auth/token-versions";
 import { endSessions } from "../../objects/end-sessions";
 import { bumpTokenVersion, createUser, findCredentials, findCredentialsById, setPassword } from "../../db/users";
@@ -11,22 +11,67 @@ import { changePasswordBody, credentialsBody } from "../../protocol/schemas";
 import type { AppEnv } from "../env";
 import { ApiError } from "../errors";
 import { requireUser } from "../middleware/auth";
+import { authAnswer } from "../openapi/answers";
+import { describe, type RouteDoc } from "../openapi/describe";
 import { validate } from "../validate";
 
-/** The answer of register, login and a password change, from what the write just returned. */
+/** The answer of register, login, refresh and a password change, from what the write just returned. */
 async function signedIn(c: Context<AppEnv>, user: User, version: number, status: 200 | 201) {
-  const body: AuthResponse = { token: await signToken(user, version, c.var.signingKey), user };
+  const token = await signToken(user, version, c.var.signingKey, tokenTtlSeconds(c.env.TOKEN_TTL_SECONDS));
+  const body: AuthResponse = { token, user };
   return c.json(body, status);
 }
 
+const docs = {
+  register: {
+    summary: "Create an account",
+    tag: "auth",
+    access: "public",
+    ok: { 201: ["the new user, signed in", authAnswer] },
+    errors: { conflict: "the username is taken (without regard to case)" },
+  },
+  login: {
+    summary: "Sign in",
+    tag: "auth",
+    access: "public",
+    ok: { 200: ["the user, signed in", authAnswer] },
+    errors: {
+      unauthorized: "wrong username or password (the same answer for both)",
+      rate_limited: "too many failed logins for this account or address; retry after `Retry-After` seconds",
+    },
+  },
+  refresh: {
+    summary: "A fresh token for a valid one",
+    description: "Same user and session (token version), a new `exp`. An expired or revoked token cannot be refreshed.",
+    tag: "auth",
+    access: "bearer",
+    ok: { 200: ["a new token", authAnswer] },
+  },
+  logout: {
+    summary: "Revoke every token of the caller",
+    description: "Logout means everywhere: refused at once by the server instance that revoked, within 10 s by the others.",
+    tag: "auth",
+    access: "bearer",
+    ok: { 204: ["revoked"] },
+  },
+  password: {
+    summary: "Change the password",
+    description: "Revokes every token of the caller and answers a fresh one.",
+    tag: "auth",
+    access: "bearer",
+    ok: { 200: ["the user with a fresh token", authAnswer] },
+    errors: { forbidden: "the current password is wrong" },
+  },
+} satisfies Record<string, RouteDoc>;
+
 export const authRoutes = new Hono<AppEnv>()
-  .post("/register", validate("json", credentialsBody), async (c) => {
+  .post("/register", describe(docs.register), validate("json", credentialsBody), async (c) => {
     const { username, password } = c.req.valid("json");
     const user = await createUser(c.var.db, username, await hashPassword(password));
     if (!user) throw new ApiError(ErrorCode.Conflict, "username is taken");
     return signedIn(c, user, 0, 201);
   })
-  .post("/login", validate("json", credentialsBody), async (c) => {
+  .post("/login", describe(docs.login), validate("json", credentialsBody), async (c) => {
     const { username, password } = c.req.valid("json");
     // Cloudflare sets CF-Connecting-IP at the edge; a client cannot choose it.
     const keys = throttleKeys(username, c.req.header("CF-Connecting-IP"));
@@ -44,14 +89,17 @@ export const authRoutes = new Hono<AppEnv>()
     await clearLoginFailures(c.var.db, keys);
     return signedIn(c, { id: row.id, username: row.username }, row.tokenVersion, 200);
   })
-  .post("/logout", requireUser(), async (c) => {
+  // Same user, same token version: a refresh extends a session, and the logout or password change
+  // that revokes the old token revokes this one too.
+  .post("/refresh", describe(docs.refresh), requireUser(), (c) => signedIn(c, c.var.user, c.var.session.version, 200))
+  .post("/logout", describe(docs.logout), requireUser(), async (c) => {
     // Revokes every token of the user: logout means logout everywhere, open sockets included.
     const version = await bumpTokenVersion(c.var.db, c.var.user.id);
     tokenVersions.remember(c.var.user.id, version);
     await endSessions(c.env, c.var.db, c.var.user.id, version);
     return c.body(null, 204);
   })
-  .post("/password", requireUser(), validate("json", changePasswordBody), async (c) => {
+  .post("/password", describe(docs.password), requireUser(), validate("json", changePasswordBody), async (c) => {
     const { currentPassword, newPassword } = c.req.valid("json");
     const row = await findCredentialsById(c.var.db, c.var.user.id);
     if (!row || !(await verifyPassword(currentPassword, { hash: row.passwordHash, salt: row.passwordSalt }))) {

@@ -20,10 +20,66 @@ import { chatRoom } from "../../objects/stubs";
 import { requireGroupAdmin, requireMember } from "../access";
 import type { AppEnv } from "../env";
 import { ApiError, badRequest, notFound } from "../errors";
+import { chatAnswer, chatListAnswer, memberAnswer } from "../openapi/answers";
+import { describe, type RouteDoc } from "../openapi/describe";
 import { validate } from "../validate";
 
+const notMember = "the caller is not a member of the chat";
+const notAdmin = "the caller is not a member of the chat, or not an admin of the group";
+const noChat = "no such chat";
+
+const docs = {
+  create: {
+    summary: "Open a direct chat or create a group",
+    description:
+      "A direct chat that already exists between the two answers 200 with that chat. A group's `name` is 1–100 characters; its creator is its admin.",
+    tag: "chats",
+    access: "bearer",
+    ok: { 201: ["the new chat", chatAnswer], 200: ["the direct chat the two already had", chatAnswer] },
+    errors: { bad_request: "invalid body, or a direct chat with oneself", not_found: "a user named in the body does not exist" },
+  },
+  list: { summary: "The caller's chats", tag: "chats", access: "bearer", ok: { 200: ["most recent activity first", chatListAnswer] } },
+  get: {
+    summary: "One chat",
+    tag: "chats",
+    access: "bearer",
+    ok: { 200: ["the chat", chatAnswer] },
+    errors: { not_found: noChat, forbidden: notMember },
+  },
+  rename: {
+    summary: "Rename a group",
+    description: "`name`: 1–100 characters, not only white space.",
+    tag: "members",
+    access: "bearer",
+    ok: { 200: ["the renamed chat", chatAnswer] },
+    errors: { bad_request: "invalid name, or a direct chat", not_found: noChat, forbidden: notAdmin },
+  },
+  addMember: {
+    summary: "Add a member to a group",
+    tag: "members",
+    access: "bearer",
+    ok: { 201: ["the new member", memberAnswer] },
+    errors: { bad_request: "invalid body, or a direct chat", not_found: "no such chat or user", forbidden: notAdmin, conflict: "already a member" },
+  },
+  setRole: {
+    summary: "Change a member's role",
+    tag: "members",
+    access: "bearer",
+    ok: { 200: ["the member with the new role", memberAnswer] },
+    errors: { bad_request: "invalid role, a direct chat, or the last admin stepping down", not_found: "no such chat, or not a member", forbidden: notAdmin },
+  },
+  removeMember: {
+    summary: "Remove a member, or leave",
+    description: "Any member may remove themself. When the last admin leaves, the longest-standing remaining member becomes admin. The removed member's sockets on the chat close with 4003.",
+    tag: "members",
+    access: "bearer",
+    ok: { 204: ["removed"] },
+    errors: { bad_request: "a direct chat", not_found: "no such chat, or not a member", forbidden: "the caller is not a member, or neither an admin nor removing themself" },
+  },
+} satisfies Record<string, RouteDoc>;
+
 export const chatRoutes = new Hono<AppEnv>()
-  .post("/", validate("json", createChatBody), async (c) => {
+  .post("/", describe(docs.create), validate("json", createChatBody), async (c) => {
     const body = c.req.valid("json");
     const me = c.var.user.id;
     let chatId: number;
@@ -42,13 +98,13 @@ export const chatRoutes = new Hono<AppEnv>()
     if (created) c.executionCtx.waitUntil(announceChatAdded(c.env, chat, chat.members.map((m) => m.id)));
     return c.json(chat, created ? 201 : 200);
   })
-  .get("/", async (c) => c.json({ chats: await loadChats(c.var.db, c.var.user.id) }))
-  .get("/:chatId", validate("param", chatParams), async (c) => {
+  .get("/", describe(docs.list), async (c) => c.json({ chats: await loadChats(c.var.db, c.var.user.id) }))
+  .get("/:chatId", describe(docs.get), validate("param", chatParams), async (c) => {
     const { chatId } = c.req.valid("param");
     await requireMember(c, chatId);
     return c.json(await loadChat(c.var.db, c.var.user.id, chatId));
   })
-  .patch("/:chatId", validate("param", chatParams), validate("json", renameChatBody), async (c) => {
+  .patch("/:chatId", describe(docs.rename), validate("param", chatParams), validate("json", renameChatBody), async (c) => {
     const { chatId } = c.req.valid("param");
     const { name } = c.req.valid("json");
     await requireGroupAdmin(c, chatId);
@@ -56,7 +112,7 @@ export const chatRoutes = new Hono<AppEnv>()
     await chatRoom(c.env, chatId).applyMembership({ type: "renamed", name });
     return c.json(await loadChat(c.var.db, c.var.user.id, chatId));
   })
-  .post("/:chatId/members", validate("param", chatParams), validate("json", addMemberBody), async (c) => {
+  .post("/:chatId/members", describe(docs.addMember), validate("param", chatParams), validate("json", addMemberBody), async (c) => {
     const { chatId } = c.req.valid("param");
     const { userId } = c.req.valid("json");
     await requireGroupAdmin(c, chatId);
@@ -75,7 +131,7 @@ export const chatRoutes = new Hono<AppEnv>()
     );
     return c.json(member, 201);
   })
-  .patch("/:chatId/members/:userId", validate("param", memberParams), validate("json", updateMemberBody), async (c) => {
+  .patch("/:chatId/members/:userId", describe(docs.setRole), validate("param", memberParams), validate("json", updateMemberBody), async (c) => {
     const { chatId, userId } = c.req.valid("param");
     const { role } = c.req.valid("json");
     await requireGroupAdmin(c, chatId);
@@ -89,7 +145,7 @@ export const chatRoutes = new Hono<AppEnv>()
     await chatRoom(c.env, chatId).applyMembership({ type: "updated", member });
     return c.json(member);
   })
-  .delete("/:chatId/members/:userId", validate("param", memberParams), async (c) => {
+  .delete("/:chatId/members/:userId", describe(docs.removeMember), validate("param", memberParams), async (c) => {
     const { chatId, userId } = c.req.valid("param");
     const leaving = userId === c.var.user.id;
     await requireGroupAdmin(c, chatId, leaving);

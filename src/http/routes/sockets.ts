@@ -6,8 +6,33 @@ import type { AppEnv } from "../env";
 import { ApiError } from "../errors";
 import { requireUser } from "../middleware/auth";
 import { requireAllowedOrigin } from "../middleware/origin";
+import { describe, type RouteDoc } from "../openapi/describe";
 import { forwardToObject } from "../upgrade";
 import { validate } from "../validate";
+
+const frames = "The frames, `{ \"event\", \"data\" }` JSON text, are in docs/PROTOCOL.md";
+const docs = {
+  chat: {
+    summary: "Open a chat's WebSocket",
+    description: `With \`Upgrade: websocket\`. \`since\` replays every later message first (\`since=0\`: from the first), then \`replay_done\`. ${frames} (WebSocket).`,
+    tag: "sockets",
+    access: "socket",
+    ok: { 101: ["switched to WebSocket; the first frame is `joined_chat`"] },
+    errors: {
+      forbidden: "not a member of the chat, or a browser origin not in ALLOWED_ORIGINS",
+      not_found: "no such chat",
+      upgrade_required: "not a WebSocket request",
+    },
+  },
+  inbox: {
+    summary: "Open the caller's inbox WebSocket",
+    description: `With \`Upgrade: websocket\`: live updates of the caller's whole chat list. ${frames} (Inbox).`,
+    tag: "sockets",
+    access: "socket",
+    ok: { 101: ["switched to WebSocket; the first frame is `inbox_ready`"] },
+    errors: { forbidden: "a browser origin not in ALLOWED_ORIGINS", upgrade_required: "not a WebSocket request" },
+  },
+} satisfies Record<string, RouteDoc>;
 
 /**
  * WebSocket upgrades. The Worker checks the token (401) and the origin; the chat's room decides
@@ -15,6 +40,7 @@ import { validate } from "../validate";
  */
 export const chatSocketRoutes = new Hono<AppEnv>().get(
   "/:chatId/ws",
+  describe(docs.chat),
   requireUser({ allowQueryToken: true }),
   validate("param", chatParams),
   validate("query", socketQuery),
@@ -29,7 +55,7 @@ export const chatSocketRoutes = new Hono<AppEnv>().get(
   },
 );
 
-export const inboxSocketRoutes = new Hono<AppEnv>().get("/ws", requireUser({ allowQueryToken: true }), async (c) => {
+export const inboxSocketRoutes = new Hono<AppEnv>().get("/ws", describe(docs.inbox), requireUser({ allowQueryToken: true }), async (c) => {
   requireAllowedOrigin(c);
   if (c.req.header("Upgrade")?.toLowerCase() !== "websocket") {
     throw new ApiError(ErrorCode.UpgradeRequired, "this route only speaks WebSocket");

@@ -3,12 +3,25 @@ import { searchUsers } from "../../db/users";
 import { limits } from "../../protocol/limits";
 import { userSearchQuery } from "../../protocol/schemas";
 import type { AppEnv } from "../env";
+import { userAnswer, userListAnswer } from "../openapi/answers";
+import { describe, type RouteDoc } from "../openapi/describe";
 import { validate } from "../validate";
 
-// requireUser already checked that the user exists and the token is current.
-export const meRoutes = new Hono<AppEnv>().get("/", (c) => c.json(c.var.user));
+const docs = {
+  me: { summary: "The caller", tag: "users", access: "bearer", ok: { 200: ["the user the token is for", userAnswer] } },
+  search: {
+    summary: "Find users by username prefix",
+    description: "Up to 20 users whose username starts with `q` (case-insensitive), the caller excluded.",
+    tag: "users",
+    access: "bearer",
+    ok: { 200: ["the matching users", userListAnswer] },
+  },
+} satisfies Record<string, RouteDoc>;
 
-export const userRoutes = new Hono<AppEnv>().get("/", validate("query", userSearchQuery), async (c) => {
+// requireUser already checked that the user exists and the token is current.
+export const meRoutes = new Hono<AppEnv>().get("/", describe(docs.me), (c) => c.json(c.var.user));
+
+export const userRoutes = new Hono<AppEnv>().get("/", describe(docs.search), validate("query", userSearchQuery), async (c) => {
   const { q } = c.req.valid("query");
   const users = await searchUsers(c.var.db, q, c.var.user.id, limits.userSearchMax);
   return c.json({ users });

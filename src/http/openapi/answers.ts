@@ -1,0 +1,85 @@
+/**
+ * What the HTTP routes answer, as zod schemas for the OpenAPI document only: nothing parses answers
+ * at run time. Each is pinned to its interface in `protocol/models.ts` below, so a field added to a
+ * model and not here (or the other way round) fails `tsc`.
+ */
+import { z } from "zod";
+import type { HttpErrorCode } from "../../objects/responses";
+import { statusOf, type ErrorBody } from "../../protocol/errors";
+import type { AuthResponse, ChangePage, Chat, ChatMember, Member, Message, MessagePage, User } from "../../protocol/models";
+import { id, role } from "../../protocol/schemas";
+
+// A format, not zod's ISO pattern: the answers are the server's own, and the pattern is unreadable.
+const timestamp = z.string().meta({ format: "date-time", description: "ISO-8601 UTC with milliseconds" });
+
+export const userAnswer = z.object({ id, username: z.string() }).meta({ id: "User" });
+export const memberAnswer = z.object({ id, username: z.string(), role }).meta({ id: "Member" });
+export const chatMemberAnswer = z
+  .object({ id, username: z.string(), role, lastReadMessageId: id.nullable().describe("the member's read marker (for \"seen by\")") })
+  .meta({ id: "ChatMember" });
+const reactionAnswer = z.object({ emoji: z.string(), count: z.number().int().positive(), userIds: z.array(id) }).meta({ id: "Reaction" });
+export const messageAnswer = z
+  .object({
+    id: id.describe("unique within its chat"),
+    chatId: id,
+    sender: userAnswer,
+    content: z.string().describe('"" once deleted'),
+    timestamp,
+    editedAt: timestamp.nullable(),
+    deleted: z.boolean(),
+    reactions: z.array(reactionAnswer).describe("one per distinct emoji, at most 20"),
+    replyTo: z
+      .object({ id, sender: userAnswer, excerpt: z.string().describe('at most 100 characters; "" once the original was deleted') })
+      .nullable(),
+  })
+  .meta({ id: "Message" });
+export const chatAnswer = z
+  .object({
+    id,
+    type: z.enum(["direct", "group"]),
+    name: z.string().nullable().describe("null for a direct chat"),
+    createdAt: timestamp,
+    members: z.array(chatMemberAnswer),
+    lastMessage: messageAnswer.nullable(),
+    lastReadMessageId: id.nullable().describe("the caller's read marker"),
+    unreadCount: z.number().int().nonnegative().describe("messages from other members after the caller's marker"),
+  })
+  .meta({ id: "Chat" });
+export const authAnswer = z.object({ token: z.string().describe("a JWT (HS256) for `Authorization: Bearer`"), user: userAnswer }).meta({ id: "Auth" });
+export const messagePageAnswer = z
+  .object({
+    messages: z.array(messageAnswer).describe("ascending id order, current state"),
+    hasMore: z.boolean(),
+    lastChangeId: z.number().int().nonnegative().describe("the chat's newest change id when the page was read"),
+  })
+  .meta({ id: "MessagePage" });
+export const changePageAnswer = z
+  .object({
+    messages: z.array(messageAnswer).describe("messages changed after `after`, current state, in change order"),
+    lastChangeId: z.number().int().nonnegative(),
+    hasMore: z.boolean(),
+  })
+  .meta({ id: "ChangePage" });
+export const chatListAnswer = z.object({ chats: z.array(chatAnswer).describe("most recent activity first") });
+export const userListAnswer = z.object({ users: z.array(userAnswer) });
+
+/** The codes HTTP answers carry: those with a status (`wrong_chat` is WebSocket only). */
+const httpCodes = Object.keys(statusOf) as [HttpErrorCode, ...HttpErrorCode[]];
+export const errorAnswer = z.object({ error: z.string().describe("a message for a person"), code: z.enum(httpCodes) });
+
+// ---- Each schema describes exactly its model: tsc fails here when one drifts. ----
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const drift: [
+  Same<z.output<typeof userAnswer>, User>,
+  Same<z.output<typeof memberAnswer>, Member>,
+  Same<z.output<typeof chatMemberAnswer>, ChatMember>,
+  Same<z.output<typeof changePageAnswer>, ChangePage>,
+  Same<z.output<typeof messageAnswer>, Message>,
+  Same<z.output<typeof chatAnswer>, Chat>,
+  Same<z.output<typeof authAnswer>, AuthResponse>,
+  Same<z.output<typeof messagePageAnswer>, MessagePage>,
+  Same<z.output<typeof chatListAnswer>, { chats: Chat[] }>,
+  Same<z.output<typeof userListAnswer>, { users: User[] }>,
+  Same<z.output<typeof errorAnswer>, ErrorBody & { code: HttpErrorCode }>,
+] = [true, true, true, true, true, true, true, true, true, true, true];
+void drift;

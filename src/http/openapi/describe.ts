@@ -1,0 +1,106 @@
+/**
+ * `describe(...)`: the OpenAPI operation of one route, written beside the route. Bodies, queries and
+ * path parameters come from the route's `validate(...)` schemas; this adds what a validator cannot
+ * know: what the route is for, who may call it, what it answers and which errors it gives.
+ */
+import { describeRoute, resolver, type GenerateSpecOptions } from "hono-openapi";
+import { z } from "zod";
+import type { HttpErrorCode } from "../../objects/responses";
+import { statusOf } from "../../protocol/errors";
+import { errorAnswer } from "./answers";
+
+export type Tag = "auth" | "users" | "chats" | "members" | "messages" | "sockets" | "docs";
+
+/**
+ * - `public`: no token.
+ * - `bearer`: `Authorization: Bearer <token>`, checked by `requireUser`.
+ * - `socket`: a WebSocket upgrade; the token may also come as `?token=` (browsers cannot set headers
+ *   on a WebSocket).
+ */
+export type Access = "public" | "bearer" | "socket";
+
+export interface RouteDoc {
+  summary: string;
+  description?: string;
+  tag: Tag;
+  access: Access;
+  /** Success answers: status → what it means, and the JSON body's schema (none: no body). */
+  ok: Record<number, readonly [description: string, body?: z.ZodType]>;
+  /** Errors particular to this route; `internal`, `unavailable` and (with a token) `unauthorized` are added. */
+  errors?: Partial<Record<HttpErrorCode, string>>;
+  /** The route reads no store, so it cannot answer `unavailable`. */
+  noStore?: true;
+}
+
+/** When each code is answered, for routes that say nothing more particular (docs/PROTOCOL.md's table). */
+const generic: Record<HttpErrorCode, string> = {
+  bad_request: "malformed JSON, wrong types, values out of range",
+  unauthorized: "missing, malformed, forged, expired or revoked token",
+  forbidden: "authenticated, but not allowed",
+  not_found: "no such chat, user or route",
+  conflict: "a conflict with the current state",
+  gone: "the message was deleted",
+  payload_too_large: "body over 64 KiB",
+  upgrade_required: "a plain GET on a WebSocket route",
+  rate_limited: "too many requests or messages; retry after `Retry-After` seconds",
+  internal: "a bug; the answer never carries a stack trace",
+  unavailable: "a store the request needs is unreachable or too slow; retry after `Retry-After` seconds",
+};
+
+const retryAfter = { "Retry-After": { description: "seconds to wait before retrying", schema: { type: "integer" as const, minimum: 1 } } };
+
+/** Where the document keeps `errorAnswer`; every error answer refers to it. */
+export const ERROR_SCHEMA = "Error";
+
+type SchemaObject = NonNullable<NonNullable<GenerateSpecOptions["documentation"]["components"]>["schemas"]>[string];
+
+/** `errorAnswer` as the document's `Error` schema, converted the way hono-openapi converts the others. */
+export function errorSchema(): SchemaObject {
+  const { $schema: _, ...schema } = z.toJSONSchema(errorAnswer, { io: "input" });
+  // zod types JSON Schema more loosely than openapi-types (any string as `type`); this is an object schema.
+  return schema as SchemaObject;
+}
+
+/**
+ * The `{ error, code }` answer of one code, at the status that code travels with. A plain reference
+ * rather than a resolver: hono-openapi copies its default responses as they are.
+ */
+export function errorResponse(code: HttpErrorCode, when = generic[code]) {
+  return {
+    description: `\`${code}\`: ${when}`,
+    ...(code === "rate_limited" || code === "unavailable" ? { headers: retryAfter } : {}),
+    content: { "application/json": { schema: { $ref: `#/components/schemas/${ERROR_SCHEMA}` } } },
+  };
+}
+
+function errorResponses(errors: Partial<Record<HttpErrorCode, string>>) {
+  return Object.fromEntries(Object.entries(errors).map(([code, when]) => [statusOf[code as HttpErrorCode], errorResponse(code as HttpErrorCode, when)]));
+}
+
+const security: Record<Access, Record<string, string[]>[]> = {
+  public: [],
+  bearer: [{ bearer: [] }],
+  socket: [{ bearer: [] }, { queryToken: [] }],
+};
+
+export function describe(doc: RouteDoc) {
+  const errors: Partial<Record<HttpErrorCode, string>> = {
+    ...(doc.access === "public" ? {} : { unauthorized: generic.unauthorized }),
+    ...(doc.noStore ? {} : { unavailable: generic.unavailable }),
+    internal: generic.internal,
+    ...doc.errors,
+  };
+  const ok = Object.fromEntries(
+    Object.entries(doc.ok).map(([status, [description, body]]) => [
+      status,
+      body ? { description, content: { "application/json": { schema: resolver(body) } } } : { description },
+    ]),
+  );
+  return describeRoute({
+    summary: doc.summary,
+    ...(doc.description ? { description: doc.description } : {}),
+    tags: [doc.tag],
+    security: security[doc.access],
+    responses: { ...ok, ...errorResponses(errors) },
+  });
+}

@@ -1,0 +1,55 @@
+/**
+ * `GET /api/openapi.json`: the OpenAPI 3.1 document of the HTTP API, built by hono-openapi from the
+ * app's own routes (their `validate` schemas and `describe` notes) on the first request and kept for
+ * the isolate's life. docs/PROTOCOL.md stays the contract; this is its machine-readable HTTP half.
+ */
+import type { Hono } from "hono";
+import { openAPIRouteHandler } from "hono-openapi";
+import type { AppEnv } from "../env";
+import { ERROR_SCHEMA, errorResponse, errorSchema } from "./describe";
+
+const description = `The HTTP half of the edge chat service. The contract, with the WebSocket frames and
+the rules behind each route, is docs/PROTOCOL.md; where the two differ, PROTOCOL.md is right and this
+document is a bug.
+
+Every error answer is \`{ "error": "<message for a person>", "code": "<code>" }\`. Every body is
+JSON, at most 64 KiB. Tokens come from register, login, refresh or a password change and go in
+\`Authorization: Bearer <token>\`.`;
+
+export function openApiDocument(app: Hono<AppEnv>) {
+  return openAPIRouteHandler(app, {
+    documentation: {
+      info: { title: "Edge chat API", version: "1", description },
+      tags: [
+        { name: "auth", description: "accounts, tokens and sessions" },
+        { name: "users", description: "the caller and user search" },
+        { name: "chats", description: "direct and group chats, the caller's chat list" },
+        { name: "members", description: "group administration" },
+        { name: "messages", description: "history, sending and read markers" },
+        { name: "sockets", description: "WebSocket upgrades; the frames are in docs/PROTOCOL.md" },
+        { name: "docs", description: "this document" },
+      ],
+      components: {
+        schemas: { [ERROR_SCHEMA]: errorSchema() },
+        securitySchemes: {
+          bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT" },
+          queryToken: {
+            type: "apiKey",
+            in: "query",
+            name: "token",
+            description: "WebSocket upgrades only: browsers cannot set headers on a WebSocket",
+          },
+        },
+      },
+    },
+    // The app serves no files (assets are answered before the Worker runs); this keeps openapi.json.
+    excludeStaticFile: false,
+    // Every validator failure is the contract's 400, not hono-openapi's default shape.
+    defaultValidationErrorResponse: errorResponse("bad_request"),
+    // The body limit applies to every request under /api; only these methods carry bodies.
+    defaultOptions: {
+      POST: { responses: { 413: errorResponse("payload_too_large") } },
+      PATCH: { responses: { 413: errorResponse("payload_too_large") } },
+    },
+  });
+}
