@@ -195,3 +195,53 @@ describe("catching up on changes", () => {
     expect(res.status).toBe(403);
   });
 });
+
+describe("over HTTP, for clients without a socket", () => {
+  it("edits, reacts, unreacts and deletes with the socket's rules, announced to the sockets, and pages changes", async () => {
+    const { ann, bob, chat, a, b } = await twoInAChat("lt", "lu");
+    const id = await sent(a, "via http");
+    const base = `/api/chats/${chat.id}/messages/${id}`;
+    const edited = await api("PATCH", base, { token: ann.token, body: { content: "edited via http" } });
+    expect(edited.status).toBe(200);
+    expect(edited.body).toMatchObject({ id, content: "edited via http", deleted: false });
+    expect((await b.next(ServerEvent.MessageEdited)).content).toBe("edited via http");
+    expect((await api("PATCH", base, { token: bob.token, body: { content: "not mine" } })).status).toBe(403);
+    const thumbs = encodeURIComponent("👍🏽");
+    expect((await api("PUT", `${base}/reactions/${thumbs}`, { token: bob.token })).status).toBe(204);
+    expect((await b.next(ServerEvent.ReactionsUpdated)).reactions).toEqual([{ emoji: "👍🏽", count: 1, userIds: [bob.user.id] }]);
+    expect((await api("PUT", `${base}/reactions/${encodeURIComponent("ab")}`, { token: bob.token })).status).toBe(400);
+    expect((await api("DELETE", `${base}/reactions/${thumbs}`, { token: bob.token })).status).toBe(204);
+    await b.next(ServerEvent.ReactionsUpdated, 2);
+    expect((await api("DELETE", base, { token: bob.token })).status).toBe(403);
+    expect((await api("DELETE", base, { token: ann.token })).status).toBe(204);
+    await b.next(ServerEvent.MessageDeleted);
+    const gone = await api("PATCH", base, { token: ann.token, body: { content: "again" } });
+    expect(gone).toMatchObject({ status: 410, body: { code: ErrorCode.Gone } });
+    expect((await api("PATCH", `/api/chats/${chat.id}/messages/999999`, { token: ann.token, body: { content: "x" } })).status).toBe(404);
+    const reply = await api("POST", `/api/chats/${chat.id}/messages`, { token: bob.token, body: { content: "re", replyToId: id } });
+    expect(reply).toMatchObject({ status: 410, body: { code: ErrorCode.Gone } });
+
+    const all = await api("GET", `/api/chats/${chat.id}/changes?after=0`, { token: bob.token });
+    expect(all.status).toBe(200);
+    expect(all.body).toMatchObject({ hasMore: false, messages: [{ id, deleted: true, content: "" }] });
+    expect(all.body.lastChangeId).toBe((await b.next(ServerEvent.MessageDeleted)).changeId);
+    const none = await api("GET", `/api/chats/${chat.id}/changes?after=${all.body.lastChangeId}`, { token: bob.token });
+    expect(none.body).toEqual({ messages: [], lastChangeId: all.body.lastChangeId, hasMore: false });
+  });
+
+  it("GET /api/chats/:chatId lists each member's read marker", async () => {
+    const { ann, bob, chat, a, b } = await twoInAChat("lv", "lw");
+    const id = await sent(a, "seen?");
+    b.sendJson(ClientEvent.MarkRead, { messageId: id });
+    await a.next(ServerEvent.ReadUpdated);
+    // The chat object is read from D1's copy, about a second behind the room.
+    let members: { id: number; lastReadMessageId: number | null }[] = [];
+    for (let i = 0; i < 40; i++) {
+      members = (await api("GET", `/api/chats/${chat.id}`, { token: ann.token })).body.members;
+      if (members.find((m) => m.id === bob.user.id)?.lastReadMessageId === id) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(members.find((m) => m.id === bob.user.id)?.lastReadMessageId).toBe(id);
+    expect(members.find((m) => m.id === ann.user.id)?.lastReadMessageId).toBe(id);
+  });
+});

@@ -1,11 +1,12 @@
 import { Hono } from "hono";
 import { chatRoom } from "../../objects/stubs";
 import { limits } from "../../protocol/limits";
-import { chatParams, historyQuery, readMarkerBody, sendMessageBody } from "../../protocol/schemas";
+import { changesQuery, chatParams, editMessageBody, historyQuery, messageParams, reactionParams, readMarkerBody, sendMessageBody } from "../../protocol/schemas";
 import type { Refusal } from "../../room/answers";
+import type { MessageChange } from "../../room/chat-room";
 import type { AppEnv } from "../env";
 import { ApiError } from "../errors";
-import { messageAnswer, messagePageAnswer } from "../openapi/answers";
+import { changePageAnswer, messageAnswer, messagePageAnswer } from "../openapi/answers";
 import { describe, type RouteDoc } from "../openapi/describe";
 import { validate } from "../validate";
 
@@ -14,6 +15,11 @@ function unwrap<A extends { ok: boolean }>(answer: A): Extract<A, { ok: true }> 
   if (answer.ok) return answer as Extract<A, { ok: true }>;
   const { code, error, retryAfterSeconds } = answer as unknown as Refusal;
   throw new ApiError(code, error, retryAfterSeconds ? { "Retry-After": String(retryAfterSeconds) } : {});
+}
+
+/** An edit, delete or reaction change, applied by the room as a socket's would be. */
+async function change(env: Env, chatId: number, user: AppEnv["Variables"]["user"], what: MessageChange) {
+  return unwrap(await chatRoom(env, chatId).changeMessage(user, what)).message;
 }
 
 const docs = {
@@ -39,6 +45,46 @@ const docs = {
       rate_limited: "over 10 messages per second per chat (bursts of 20); retry after `Retry-After` seconds",
     },
   },
+  edit: {
+    summary: "Edit a message",
+    description: "The sender only; the content rules of a new message. Announced as `message_edited` to every socket of the chat.",
+    tag: "messages",
+    access: "bearer",
+    ok: { 200: ["the message, edited", messageAnswer] },
+    errors: { bad_request: "invalid content", not_found: "no such chat or message", forbidden: "not the sender, or not a member", gone: "the message was deleted" },
+  },
+  remove: {
+    summary: "Delete a message",
+    description: "The sender, or an admin of a group. The message keeps its id and place with no content and no reactions; announced as `message_deleted`. Deleting it again changes nothing.",
+    tag: "messages",
+    access: "bearer",
+    ok: { 204: ["deleted"] },
+    errors: { not_found: "no such chat or message", forbidden: "neither the sender nor a group admin, or not a member" },
+  },
+  addReaction: {
+    summary: "React to a message",
+    description: "`emoji`: exactly one emoji, URL-encoded; at most 20 distinct emoji per message. Announced as `reactions_updated`; reacting twice changes nothing.",
+    tag: "messages",
+    access: "bearer",
+    ok: { 204: ["the caller's reaction is on the message"] },
+    errors: { bad_request: "not exactly one emoji, or a 21st distinct emoji", not_found: "no such chat or message", forbidden: "not a member", gone: "the message was deleted" },
+  },
+  removeReaction: {
+    summary: "Take back a reaction",
+    tag: "messages",
+    access: "bearer",
+    ok: { 204: ["the caller's reaction is not on the message"] },
+    errors: { bad_request: "not exactly one emoji", not_found: "no such chat or message", forbidden: "not a member", gone: "the message was deleted" },
+  },
+  changes: {
+    summary: "Messages changed after a change id",
+    description:
+      "Edits, deletes and reaction changes after change `after` (0: all), one entry per message in its current state, in the order of its last change, at most 100 per page. For a client catching up after `replay_done` said `hasMoreChanges`.",
+    tag: "messages",
+    access: "bearer",
+    ok: { 200: ["the page", changePageAnswer] },
+    errors: { bad_request: "invalid `after`", not_found: "no such chat", forbidden: "the caller is not a member of the chat" },
+  },
   read: {
     summary: "Move the caller's read marker forward",
     description: "Never backward. Every device of the caller gets `chat_read` on its inbox socket.",
@@ -62,10 +108,36 @@ export const messageRoutes = new Hono<AppEnv>()
   })
   .post("/:chatId/messages", describe(docs.send), validate("param", chatParams), validate("json", sendMessageBody), async (c) => {
     const { chatId } = c.req.valid("param");
-    const { content, clientId } = c.req.valid("json");
-    const { message } = unwrap(await chatRoom(c.env, chatId).post(c.var.user, content, clientId));
+    const { content, clientId, replyToId } = c.req.valid("json");
+    const { message } = unwrap(await chatRoom(c.env, chatId).post(c.var.user, content, clientId, replyToId));
     // 201 as the contract says, also for a resend: it is acknowledged with the first message.
     return c.json(message, 201);
+  })
+  .patch("/:chatId/messages/:messageId", describe(docs.edit), validate("param", messageParams), validate("json", editMessageBody), async (c) => {
+    const { chatId, messageId } = c.req.valid("param");
+    const { content } = c.req.valid("json");
+    return c.json(await change(c.env, chatId, c.var.user, { kind: "edit", messageId, content }), 200);
+  })
+  .delete("/:chatId/messages/:messageId", describe(docs.remove), validate("param", messageParams), async (c) => {
+    const { chatId, messageId } = c.req.valid("param");
+    await change(c.env, chatId, c.var.user, { kind: "delete", messageId });
+    return c.body(null, 204);
+  })
+  .put("/:chatId/messages/:messageId/reactions/:emoji", describe(docs.addReaction), validate("param", reactionParams), async (c) => {
+    const { chatId, messageId, emoji } = c.req.valid("param");
+    await change(c.env, chatId, c.var.user, { kind: "react", messageId, emoji, add: true });
+    return c.body(null, 204);
+  })
+  .delete("/:chatId/messages/:messageId/reactions/:emoji", describe(docs.removeReaction), validate("param", reactionParams), async (c) => {
+    const { chatId, messageId, emoji } = c.req.valid("param");
+    await change(c.env, chatId, c.var.user, { kind: "react", messageId, emoji, add: false });
+    return c.body(null, 204);
+  })
+  .get("/:chatId/changes", describe(docs.changes), validate("param", chatParams), validate("query", changesQuery), async (c) => {
+    const { chatId } = c.req.valid("param");
+    const { after } = c.req.valid("query");
+    const { messages, lastChangeId, hasMore } = unwrap(await chatRoom(c.env, chatId).changes(c.var.user, after));
+    return c.json({ messages, lastChangeId, hasMore });
   })
   .post("/:chatId/read", describe(docs.read), validate("param", chatParams), validate("json", readMarkerBody), async (c) => {
     const { chatId } = c.req.valid("param");
