@@ -9,28 +9,10 @@ import { describe, expect, it } from "vitest";
 import { loadChats } from "../../src/db/chats";
 import { database } from "../../src/db/client";
 import { loadRoomStart, messagesForImport, roomCopier } from "../../src/db/room-copy";
+import { countingWrites } from "./helpers";
 
 const allMessages = (d1: D1Database) =>
   d1.prepare("SELECT chat_id, id, sender_id, content, client_id, created_at FROM messages ORDER BY chat_id, id").all().then((r) => r.results);
-
-/** The D1 binding, with the rows each batch wrote (`meta.rows_written`, as D1 bills them) recorded. */
-function countingWrites(d1: D1Database) {
-  const written: number[] = [];
-  const counted = new Proxy(d1, {
-    get(target, prop) {
-      if (prop === "batch") {
-        return async (statements: D1PreparedStatement[]) => {
-          const results = await target.batch(statements);
-          written.push(results.reduce((n, r) => n + r.meta.rows_written, 0));
-          return results;
-        };
-      }
-      const value = Reflect.get(target, prop, target) as unknown;
-      return typeof value === "function" ? value.bind(target) : value;
-    },
-  });
-  return { d1: counted, written };
-}
 
 describe("migrations 0004 and 0005 on a database with messages", () => {
   it("keeps every message with its id, chat, sender, content and time, and the chat list and import read them", async () => {
