@@ -11,6 +11,9 @@
 //   Worker requests; Durable Object requests by kind (RPC calls, fetches, alarms, and incoming
 //   WebSocket messages, which Cloudflare bills 20:1); Durable Object storage rows written (the SQL
 //   cursors' `rowsWritten`, plus kv puts and alarm sets, one row each).
+// - Rows by statement, always on (`by_statement` in GET /__bench/d1): for D1 and for Durable Object
+//   storage, statements run and rows written per SQL text (whitespace collapsed, cut at 90 characters),
+//   and alarm sets by how far ahead they were set: what each row written per message is.
 // - GET /__bench/rooms: how many ChatRoom instances were constructed so far. A room is constructed
 //   when it starts and again each time it wakes after being evicted, so the count across an idle
 //   period proves (or disproves) hibernation.
@@ -22,6 +25,16 @@ const real = new WeakMap();
 /** The SQL each wrapped statement was prepared from, to recognise a room's copy of messages. */
 const sqlOf = new WeakMap();
 const counters = { statements: 0, calls: 0, rows_written: 0, lags: [] };
+/** Per SQL text: { statements, rows_written }, for D1 and for Durable Object storage (`do`). */
+const byStatement = { d1: new Map(), do: new Map() };
+const sqlKey = (sql) => String(sql).replace(/\s+/g, " ").trim().slice(0, 90);
+function countStatement(store, sql, rows) {
+  const key = sqlKey(sql);
+  const entry = byStatement[store].get(key) ?? { statements: 0, rows_written: 0 };
+  entry.statements++;
+  entry.rows_written += rows;
+  byStatement[store].set(key, entry);
+}
 
 const COPY_INSERT = /^\s*insert\s+into\s+"?messages"?/i;
 
@@ -55,7 +68,9 @@ function wrapStatement(stmt, ms, sql, values = []) {
           counters.statements++;
           counters.calls++;
           const result = await value.apply(target, a);
-          if (prop === "run" || prop === "all") counters.rows_written += written(result);
+          const rows = prop === "run" || prop === "all" ? written(result) : 0;
+          counters.rows_written += rows;
+          countStatement("d1", sql, rows);
           recordCopy(sql, values, Date.now());
           return result;
         };
@@ -84,10 +99,11 @@ function wrapDatabase(db, ms) {
           const results = await target.batch(statements.map((s) => real.get(s) ?? s));
           counters.rows_written += written(results);
           const at = Date.now();
-          for (const s of statements) {
+          statements.forEach((s, i) => {
             const known = sqlOf.get(s);
+            countStatement("d1", known?.sql ?? "(unknown statement)", written(results[i]));
             if (known) recordCopy(known.sql, known.values, at);
-          }
+          });
           return results;
         };
       }
@@ -132,6 +148,7 @@ function d1Report() {
     copied_messages: sorted.length,
     lag_ms: { p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted.at(-1) ?? null },
     billed: { ...billed },
+    by_statement: Object.fromEntries(Object.entries(byStatement).map(([store, m]) => [store, Object.fromEntries([...m].sort((a, b) => b[1].rows_written - a[1].rows_written))])),
   };
 }
 
@@ -145,13 +162,21 @@ function countStorage(ctx) {
   // A cursor's rowsWritten is final once it is consumed, which Drizzle does in the same turn.
   sql.exec = (...args) => {
     const cursor = exec(...args);
-    queueMicrotask(() => (billed.do_rows_written += cursor.rowsWritten));
+    queueMicrotask(() => {
+      billed.do_rows_written += cursor.rowsWritten;
+      countStatement("do", args[0], cursor.rowsWritten);
+    });
     return cursor;
   };
   const put = ctx.storage.kv.put.bind(ctx.storage.kv);
   ctx.storage.kv.put = (...args) => (billed.do_kv_puts++, put(...args));
   const setAlarm = ctx.storage.setAlarm.bind(ctx.storage);
-  ctx.storage.setAlarm = (...args) => (billed.do_alarm_sets++, setAlarm(...args));
+  ctx.storage.setAlarm = (...args) => {
+    billed.do_alarm_sets++;
+    const ahead = Number(args[0]) - Date.now();
+    countStatement("do", `(setAlarm ${ahead <= 1500 ? "<= 1.5 s ahead" : "> 1.5 s ahead"})`, 1);
+    return setAlarm(...args);
+  };
 }
 
 /** The entry points Cloudflare bills as Durable Object requests, counted, then handed on. */
@@ -201,6 +226,7 @@ export default {
     if (pathname === "/__bench/rooms") return Response.json({ constructed: roomsConstructed });
     if ((pathname === "/__bench/d1/reset" && request.method === "POST") || (pathname === "/__bench/d1" && searchParams.get("reset") === "1")) {
       Object.assign(counters, { statements: 0, calls: 0, rows_written: 0, lags: [] });
+      for (const m of Object.values(byStatement)) m.clear();
       for (const key of Object.keys(billed)) billed[key] = 0;
       return Response.json(d1Report());
     }

@@ -104,7 +104,12 @@ async function runCase(url, http, users, { name, members, online }, typing) {
     perMessage.do_rows_written * PRICES.durableObjectRowWritten +
     perMessage.d1_rows_written * PRICES.d1RowWritten;
   const round = (o) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, +v.toFixed(3)]));
-  return { case: `${name}${typing ? " + typing pair" : ""}`, acked, per_message: round(perMessage), usd_per_million_messages: +(dollars * 1e6).toFixed(2), caught_up: c.copied_messages >= MESSAGES };
+  // Where the rows come from: per statement (and alarm set), rows written per message, and how many
+  // copies to D1 ran (each reads the open inboxes once).
+  const rowsPerMessage = (m) => Object.fromEntries(Object.entries(m).filter(([, e]) => e.rows_written > 0).map(([sql, e]) => [sql, +per(e.rows_written).toFixed(3)]));
+  const copies = Object.entries(c.by_statement.d1).find(([sql]) => /inbox_open/.test(sql))?.[1].statements ?? 0;
+  const breakdown = { copies, billed_per_message: round(Object.fromEntries(Object.entries(b).map(([k, v]) => [k, per(v)]))), do_rows_per_message: rowsPerMessage(c.by_statement.do), d1_rows_per_message: rowsPerMessage(c.by_statement.d1) };
+  return { case: `${name}${typing ? " + typing pair" : ""}`, acked, per_message: round(perMessage), usd_per_million_messages: +(dollars * 1e6).toFixed(2), caught_up: c.copied_messages >= MESSAGES, breakdown };
 }
 
 export async function cost({ url }) {

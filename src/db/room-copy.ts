@@ -27,10 +27,11 @@ export interface CopiedMarker {
 const encoder = new TextEncoder();
 
 /**
- * Splits messages into JSON arrays of at most `maxBytes` each (a single message always fits: its
- * content is at most 4,000 characters). Pure, so the limit can be tested without D1.
+ * Splits rows into JSON arrays of at most `maxBytes` each (a single message always fits: its
+ * content is at most 4,000 characters; a marker is a few bytes). Pure, so the limit can be tested
+ * without D1.
  */
-export function chunkByBytes(rows: readonly CopiedMessage[], maxBytes = MAX_STATEMENT_JSON_BYTES): string[] {
+export function chunkByBytes(rows: readonly object[], maxBytes = MAX_STATEMENT_JSON_BYTES): string[] {
   const chunks: string[] = [];
   let current: string[] = [];
   let size = 2;
@@ -55,7 +56,9 @@ const field = (name: string) => sql.raw(`json_extract(value, '$.${name}')`);
  * The statements of one D1 batch (one transaction, one round trip) for one room:
  * 1. the messages, one INSERT per chunk, each binding a single JSON parameter (never near D1's
  *    100-parameter limit); `ON CONFLICT DO NOTHING` on (chat, id) makes a retried copy harmless;
- * 2. the read markers that moved, forward only;
+ * 2. the read markers that moved, forward only, in chunks like the messages (a large group's
+ *    markers can outgrow one statement); a marker D1 already has (or passed) writes no row, so
+ *    sending one again after a room restarted costs nothing;
  * 3. which members have an inbox open, read in the same transaction (see ActivityAnnouncer).
  */
 export function roomCopier(d1: D1Database, chatId: number) {
@@ -68,9 +71,9 @@ export function roomCopier(d1: D1Database, chatId: number) {
   );
   const markers = compile<{ markers: string }>(
     d1,
-    sql`UPDATE ${chatMembers} SET last_read_message_id = max(coalesce(last_read_message_id, 0),
-        (SELECT ${field("r")} FROM json_each(${p("markers")}) WHERE ${field("u")} = ${chatMembers.userId}))
-      WHERE ${chatMembers.chatId} = ${chatId} AND ${chatMembers.userId} IN (SELECT ${field("u")} FROM json_each(${p("markers")}))`,
+    sql`UPDATE ${chatMembers} SET last_read_message_id = moved.r
+      FROM (SELECT ${field("u")} AS u, ${field("r")} AS r FROM json_each(${p("markers")})) AS moved
+      WHERE ${chatMembers.chatId} = ${chatId} AND ${chatMembers.userId} = moved.u AND moved.r > coalesce(${chatMembers.lastReadMessageId}, 0)`,
   );
   const openInboxes = compile<Record<string, never>>(
     d1,
@@ -81,7 +84,7 @@ export function roomCopier(d1: D1Database, chatId: number) {
   /** Runs one copy; resolves with the members whose inbox is open at the time it committed. */
   return async function copy(rows: readonly CopiedMessage[], moved: readonly CopiedMarker[]): Promise<Set<number>> {
     const statements = chunkByBytes(rows).map((chunk) => insert.bind({ rows: chunk }));
-    if (moved.length > 0) statements.push(markers.bind({ markers: JSON.stringify(moved.map((m) => ({ u: m.userId, r: m.lastRead }))) }));
+    for (const chunk of chunkByBytes(moved.map((m) => ({ u: m.userId, r: m.lastRead })))) statements.push(markers.bind({ markers: chunk }));
     statements.push(openInboxes.bind({}));
     const results = await d1.batch<{ id: number }>(statements);
     return new Set(results.at(-1)!.results.map((r) => r.id));

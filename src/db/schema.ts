@@ -66,6 +66,11 @@ export const chatMembers = sqliteTable(
  * D1's copy of every chat's messages, filled behind by each chat's room (the room's own storage is
  * the log of record; see src/room/log). Ids are a per-chat sequence, so the key is (chat, id); the
  * copy is written with ON CONFLICT DO NOTHING on it, which makes every retry harmless.
+ *
+ * In D1 this is a WITHOUT ROWID table (hand-written migration 0005_messages_without_rowid.sql;
+ * Drizzle cannot declare it, so this declaration and the snapshot only carry its columns and key):
+ * the row is stored in the key's own b-tree, so a copied message is one row written, not the row
+ * plus a key index entry. A table rebuilt by a future generated migration must keep WITHOUT ROWID.
  */
 export const messages = sqliteTable(
   "messages",

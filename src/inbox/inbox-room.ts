@@ -96,9 +96,24 @@ export class InboxRoom extends HibernatingObject<{ user: User; session: Session 
     );
   }
 
+  /**
+   * What this instance last wrote successfully, or null when it does not know (a fresh instance, or
+   * a write that failed or timed out and may or may not have landed). Nothing else writes the user's
+   * record, so a write of the same value changes nothing and is skipped: a room that keeps calling an
+   * inbox nobody has open (each read marker it moves tells the reader's devices) cost one D1 statement
+   * per call, 85 % of the soak's D1 statements.
+   */
+  private recorded: boolean | null = null;
+
   /** Writes whether any socket is open (or about to be) at the time the write runs, not when it was asked for. */
   private recordPresence(): Promise<void> {
-    const write = this.presence.then(() => setInboxOpen(this.db, this.key, this.connecting + this.openSockets().length > 0));
+    const write = this.presence.then(async () => {
+      const open = this.connecting + this.openSockets().length > 0;
+      if (open === this.recorded) return;
+      this.recorded = null;
+      await setInboxOpen(this.db, this.key, open);
+      this.recorded = open;
+    });
     this.presence = write.catch(() => {});
     return write;
   }

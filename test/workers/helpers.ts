@@ -211,3 +211,27 @@ export async function d1Copy(chatId: number) {
     .all<{ id: number; sender_id: number; content: string; client_id: string | null }>();
   return { n: results.length, d: new Set(results.map((r) => r.id)).size, rows: results };
 }
+
+/**
+ * The D1 binding, recording for each batch the rows it wrote (`meta.rows_written`, as D1 bills
+ * them) and how many statements it ran.
+ */
+export function countingWrites(d1: D1Database) {
+  const written: number[] = [];
+  const statements: number[] = [];
+  const counted = new Proxy(d1, {
+    get(target, prop) {
+      if (prop === "batch") {
+        return async (batch: D1PreparedStatement[]) => {
+          const results = await target.batch(batch);
+          written.push(results.reduce((n, r) => n + r.meta.rows_written, 0));
+          statements.push(batch.length);
+          return results;
+        };
+      }
+      const value = Reflect.get(target, prop, target) as unknown;
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  return { d1: counted, written, statements };
+}

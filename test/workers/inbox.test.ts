@@ -237,6 +237,32 @@ describe("presence: rooms call only inboxes someone listens to", () => {
     await vi.waitFor(async () => expect(await inboxOpenOnRecord(jan)).toBe(false), { timeout: 3000 });
   });
 
+  it("writes its record once per change, not on every call a room makes while nobody listens", async () => {
+    const mo = await register("mo");
+    (await connectInbox(mo.token)).close();
+    await vi.waitFor(async () => expect(await inboxOpenOnRecord(mo)).toBe(false), { timeout: 3000 });
+    // A fresh instance (as after a restart) does not know what is on record: it writes once.
+    await evictDurableObject(inboxStub(mo.user.id));
+    let statements = 0;
+    await runInDurableObject(inboxStub(mo.user.id), (inbox: InboxRoom) => {
+      const internals = inbox as unknown as { d1: D1Database };
+      const real = internals.d1;
+      internals.d1 = new Proxy(real, {
+        get: (target, prop) => (prop === "prepare" ? (query: string) => (statements++, target.prepare(query)) : (Reflect.get(target, prop, target) as unknown)),
+      });
+    });
+    const frame = JSON.stringify({ event: InboxEvent.ChatRead, data: { chatId: 1, lastReadMessageId: 1, unreadCount: 0 } });
+    for (let i = 0; i < 5; i++) await inboxStub(mo.user.id).relay([frame]);
+    expect(statements).toBe(1);
+    expect(await inboxOpenOnRecord(mo)).toBe(false);
+    // A change is still written: opening, then closing.
+    const inbox = await connectInbox(mo.token);
+    expect(await inboxOpenOnRecord(mo)).toBe(true);
+    inbox.close();
+    await vi.waitFor(async () => expect(await inboxOpenOnRecord(mo)).toBe(false), { timeout: 3000 });
+    expect(statements).toBe(3);
+  });
+
   it("corrects an open record that outlived its sockets on the next call", async () => {
     const [kit, lee] = await Promise.all([register("kit"), register("lee")]);
     expect(await deliveriesTo(lee.user.id)).toBe(0); // watched from here on
@@ -244,10 +270,12 @@ describe("presence: rooms call only inboxes someone listens to", () => {
     const chat = await createGroup(kit, [lee], "Stale");
     await kitInbox.next(InboxEvent.ChatAdded);
     await vi.waitFor(async () => expect(await deliveriesTo(lee.user.id)).toBe(1), { timeout: 3000 }); // her chat_added
-    // Lee's inbox has been opened once, then a close went missing.
+    // Lee's inbox has been opened once, then a close went missing: the runtime restarted her inbox
+    // (a new instance, which knows nothing of what the old one wrote) after "open" was written.
     (await connectInbox(lee.token)).close();
     await vi.waitFor(async () => expect(await inboxOpenOnRecord(lee)).toBe(false), { timeout: 3000 });
     await env.DB.prepare("UPDATE users SET inbox_open = 1 WHERE id = ?").bind(lee.user.id).run();
+    await evictDurableObject(inboxStub(lee.user.id));
     const before = await deliveriesTo(lee.user.id);
 
     // The room's copy reads the stale "open" and calls her inbox, which finds no socket and puts the record right.

@@ -5,14 +5,14 @@
 import { env, evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { withDeadline } from "../../src/db/deadline";
-import { MAX_STATEMENT_JSON_BYTES } from "../../src/db/room-copy";
+import { MAX_STATEMENT_JSON_BYTES, roomCopier } from "../../src/db/room-copy";
 import { createApp } from "../../src/http/app";
 import { ErrorCode } from "../../src/protocol/errors";
 import { ClientEvent, InboxEvent, ServerEvent } from "../../src/protocol/events";
 import type { Message } from "../../src/protocol/models";
 import type { ChatRoom } from "../../src/room/chat-room";
 import { MetaKey, writeMeta, type LogDatabase } from "../../src/room/log/open";
-import { api, BASE, connect, copyToD1Now, createGroup, register, roomStub, seedLegacyMessages, seedMessages, TestSocket, brokenD1, d1Copy, connectInbox, twoInAChat } from "./helpers";
+import { api, BASE, connect, copyToD1Now, countingWrites, createGroup, register, roomStub, seedLegacyMessages, seedMessages, TestSocket, brokenD1, d1Copy, connectInbox, twoInAChat, type TestUser } from "./helpers";
 
 afterEach(() => vi.restoreAllMocks());
 
@@ -235,6 +235,42 @@ describe("read markers over the chat socket", () => {
     expect(listed.body).toMatchObject({ lastReadMessageId: ids[2], unreadCount: 0 });
     b.close();
     inbox.close();
+  });
+});
+
+describe("read markers in D1", () => {
+  it("move only forward, write a row only for a marker that moved, and any number fit (in statements under D1's limits)", async () => {
+    const [ann, bob] = await Promise.all([register("fwd"), register("marker")]);
+    const chat = await createGroup(ann, [bob]);
+    const { d1, written, statements } = countingWrites(env.DB);
+    const copy = roomCopier(d1, chat.id);
+    const marker = (user: TestUser, lastRead: number) => ({ userId: user.user.id, lastRead });
+    await copy([], [marker(bob, 5)]);
+    await copy([], [marker(bob, 5), marker(ann, 3)]); // Bob's again (as after a restart); Ann's first
+    await copy([], [marker(bob, 4)]); // behind D1's
+    expect(written).toEqual([1, 1, 0]);
+
+    const bound: unknown[][] = [];
+    const proto = Object.getPrototypeOf(env.DB.prepare("SELECT 1")) as D1PreparedStatement;
+    const realBind = proto.bind;
+    vi.spyOn(proto, "bind").mockImplementation(function (this: D1PreparedStatement, ...values: unknown[]) {
+      bound.push(values);
+      return realBind.apply(this, values);
+    });
+    // A group's worth of markers (most for users who are not members, which D1 leaves alone).
+    const many = Array.from({ length: 6000 }, (_, i) => ({ userId: 1_000_000_000 + i, lastRead: 1 }));
+    await copy([], [...many, marker(bob, 9)]);
+    vi.restoreAllMocks();
+    expect(written.at(-1)).toBe(1);
+    expect(statements.at(-1)).toBeGreaterThan(2);
+    for (const values of bound) for (const v of values) if (typeof v === "string") expect(new TextEncoder().encode(v).length).toBeLessThanOrEqual(MAX_STATEMENT_JSON_BYTES);
+    const { results } = await env.DB.prepare("SELECT user_id, last_read_message_id AS r FROM chat_members WHERE chat_id = ? ORDER BY user_id")
+      .bind(chat.id)
+      .all<{ user_id: number; r: number | null }>();
+    expect(results).toEqual([
+      { user_id: ann.user.id, r: 3 },
+      { user_id: bob.user.id, r: 9 },
+    ]);
   });
 });
 

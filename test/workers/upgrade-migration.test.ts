@@ -1,15 +1,20 @@
 /**
  * Upgrading a database from before rooms kept logs: migration 0004 keeps every message (now keyed
- * by chat and id), the chat list reads them, and they are what a room imports on first wake. Runs
- * the real migration files, step by step, on a second local D1 that starts empty.
+ * by chat and id), 0005 keeps them again in a WITHOUT ROWID table, the chat list reads them, and
+ * they are what a room imports on first wake. Runs the real migration files, step by step, on a
+ * second local D1 that starts empty.
  */
 import { applyD1Migrations, env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { loadChats } from "../../src/db/chats";
 import { database } from "../../src/db/client";
-import { loadRoomStart, messagesForImport } from "../../src/db/room-copy";
+import { loadRoomStart, messagesForImport, roomCopier } from "../../src/db/room-copy";
+import { countingWrites } from "./helpers";
 
-describe("migration 0004 on a database with messages", () => {
+const allMessages = (d1: D1Database) =>
+  d1.prepare("SELECT chat_id, id, sender_id, content, client_id, created_at FROM messages ORDER BY chat_id, id").all().then((r) => r.results);
+
+describe("migrations 0004 and 0005 on a database with messages", () => {
   it("keeps every message with its id, chat, sender, content and time, and the chat list and import read them", async () => {
     const d1 = env.UPGRADE_DB;
     await applyD1Migrations(d1, env.TEST_MIGRATIONS.filter((m) => m.name < "0004"));
@@ -24,15 +29,23 @@ describe("migration 0004 on a database with messages", () => {
       ),
     ]);
 
-    await applyD1Migrations(d1, env.TEST_MIGRATIONS);
-
-    const { results } = await d1.prepare("SELECT chat_id, id, sender_id, content, client_id, created_at FROM messages ORDER BY chat_id, id").all();
-    expect(results).toEqual([
+    const upgraded = [
       { chat_id: 10, id: 1, sender_id: 1, content: "a1", client_id: "k1", created_at: 100 },
       { chat_id: 10, id: 4, sender_id: 1, content: "a2", client_id: "k2", created_at: 400 },
       { chat_id: 11, id: 2, sender_id: 1, content: "b1", client_id: null, created_at: 200 },
       { chat_id: 11, id: 3, sender_id: 2, content: "b2", client_id: null, created_at: 300 },
-    ]);
+    ];
+    await applyD1Migrations(d1, env.TEST_MIGRATIONS.filter((m) => m.name < "0005"));
+    expect(await allMessages(d1)).toEqual(upgraded);
+
+    await applyD1Migrations(d1, env.TEST_MIGRATIONS);
+    expect(await allMessages(d1)).toEqual(upgraded);
+    // WITHOUT ROWID: the key's b-tree is the table, with no separate index (also after any later
+    // migration: one that rebuilds the table must keep it).
+    const table = await d1.prepare("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'messages'").first<{ sql: string }>();
+    expect(table!.sql).toMatch(/\)\s*WITHOUT ROWID\s*$/i);
+    const indexes = await d1.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'messages'").all();
+    expect(indexes.results).toEqual([]);
     // Keyed by (chat, id) now: the same id may be used by another chat.
     await d1.prepare("INSERT INTO messages (chat_id, id, sender_id, content, created_at) VALUES (11, 1, 1, 'other chat, same id', 50)").run();
 
@@ -52,5 +65,24 @@ describe("migration 0004 on a database with messages", () => {
       [1, "Ann", "a1"],
       [4, "Ann", "a2"],
     ]);
+  });
+
+  it("a room's copy writes one D1 row per new message, and a repeated copy writes none and adds nothing", async () => {
+    await applyD1Migrations(env.UPGRADE_DB, env.TEST_MIGRATIONS);
+    const { d1, written } = countingWrites(env.UPGRADE_DB);
+    await d1.batch([
+      d1.prepare("INSERT OR IGNORE INTO users (id, username, username_key, password_hash, password_salt, created_at) VALUES (1, 'Ann', 'ann', 'h', 's', 1), (2, 'Bob', 'bob', 'h', 's', 1)"),
+      d1.prepare("INSERT INTO chats (id, type, name, created_at) VALUES (20, 'group', 'C', 100)"),
+    ]);
+    written.length = 0;
+    const copy = roomCopier(d1, 20);
+    const rows = Array.from({ length: 50 }, (_, i) => ({ i: i + 1, s: 1 + (i % 2), c: `m${i} ${"x".repeat(i * 40)}`, k: i % 3 ? `k${i}` : null, t: 1000 + i }));
+    await copy(rows.slice(0, 30), []);
+    await copy(rows, []); // 30 of them again, as after a room that died before recording its copy
+    expect(written).toEqual([30, 20]);
+    const copied = await d1.prepare("SELECT id, sender_id, content, client_id, created_at FROM messages WHERE chat_id = 20 ORDER BY id").all();
+    expect(copied.results).toEqual(rows.map((r) => ({ id: r.i, sender_id: r.s, content: r.c, client_id: r.k, created_at: r.t })));
+    await copy(rows, []);
+    expect(written).toEqual([30, 20, 0]);
   });
 });
