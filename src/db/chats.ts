@@ -1,9 +1,14 @@
 /** Chats and memberships. A chat object is assembled from three queries sent as one D1 batch. */
 import { and, asc, desc, eq, inArray, sql, type SQL } from "drizzle-orm";
+import { alias } from "drizzle-orm/sqlite-core";
 import type { Chat, ChatMember, Member, Role, User } from "../protocol/models";
 import { toIso, type Database } from "./client";
-import { toMessage } from "./messages";
+import { replyPreview, toMessage } from "./messages";
 import { chatMembers, chats, messages, users } from "./schema";
+
+/** The message a chat's last message replies to, and its sender, in the chat-list query. */
+const original = alias(messages, "original");
+const originalSender = alias(users, "original_sender");
 
 /** The chats a viewer belongs to, or just one of them. */
 function viewerChatIds(db: Database, viewerId: number, chatId?: number) {
@@ -40,10 +45,23 @@ export async function loadChats(db: Database, viewerId: number, chatId?: number)
       .where(inArray(chatMembers.chatId, ids))
       .orderBy(asc(chatMembers.joinedAt), asc(users.id)),
     db
-      .select({ message: messages, username: users.username })
+      // Aliased names: D1 returns rows keyed by column name, and the original's columns share the message's.
+      .select({
+        message: messages,
+        username: users.username,
+        original: {
+          id: sql<number>`${original.id}`.as("original_id"),
+          senderId: sql<number>`${original.senderId}`.as("original_sender_id"),
+          content: sql<string>`${original.content}`.as("original_content"),
+          deletedAt: sql<number | null>`${original.deletedAt}`.as("original_deleted_at"),
+        },
+        originalSender: sql<string | null>`${originalSender.username}`.as("original_sender_name"),
+      })
       .from(chats)
       .innerJoin(messages, and(eq(messages.chatId, chats.id), eq(messages.id, newestId)))
       .innerJoin(users, eq(users.id, messages.senderId))
+      .leftJoin(original, and(eq(original.chatId, messages.chatId), eq(original.id, messages.replyToId)))
+      .leftJoin(originalSender, eq(originalSender.id, original.senderId))
       .where(inArray(chats.id, ids)),
   ]);
   const membersOf = new Map<number, ChatMember[]>();
@@ -52,7 +70,12 @@ export async function loadChats(db: Database, viewerId: number, chatId?: number)
     if (!list) membersOf.set(c, (list = []));
     list.push(member);
   }
-  const lastOf = new Map(lastRows.map((r) => [r.message.chatId, toMessage(r.message, r.username)]));
+  const lastOf = new Map(
+    lastRows.map((r) => [
+      r.message.chatId,
+      toMessage(r.message, r.username, r.original.id !== null && r.originalSender !== null ? replyPreview(r.original, r.originalSender) : null),
+    ]),
+  );
   return chatRows.map(({ chat, lastRead, unread: count }) => ({
     id: chat.id,
     type: chat.type,

@@ -1,18 +1,28 @@
 /** Messages as D1's copy stores them, turned into the contract's shape. */
-import type { Message } from "../protocol/models";
+import { limits } from "../protocol/limits";
+import type { Message, ReplyPreview } from "../protocol/models";
 import { toIso } from "./client";
 import type { MessageRow } from "./schema";
 
-export function toMessage(row: MessageRow, username: string): Message {
+/** What a reply shows of its original, from the original's row (null: not in D1's copy yet). */
+export function replyPreview(original: Pick<MessageRow, "id" | "senderId" | "content" | "deletedAt">, username: string): ReplyPreview {
+  return {
+    id: original.id,
+    sender: { id: original.senderId, username },
+    excerpt: original.deletedAt === null ? [...original.content].slice(0, limits.replyExcerptMax).join("") : "",
+  };
+}
+
+export function toMessage(row: MessageRow, username: string, replyTo: ReplyPreview | null = null): Message {
   return {
     id: row.id,
     chatId: row.chatId,
     sender: { id: row.senderId, username },
     content: row.content,
     timestamp: toIso(row.createdAt),
-    editedAt: null,
-    deleted: false,
-    reactions: [],
-    replyTo: null,
+    editedAt: row.editedAt === null ? null : toIso(row.editedAt),
+    deleted: row.deletedAt !== null,
+    reactions: (row.reactions ?? []).map(({ emoji, userIds }) => ({ emoji, count: userIds.length, userIds })),
+    replyTo,
   };
 }

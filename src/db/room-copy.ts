@@ -17,6 +17,12 @@ export interface CopiedMessage {
   /** content */ c: string;
   /** clientId */ k: string | null;
   /** created at, ms */ t: number;
+  // The lifecycle, present only when set (most messages never change).
+  /** reply to id */ r?: number;
+  /** edited at, ms */ e?: number;
+  /** deleted at, ms */ d?: number;
+  /** reactions */ x?: { emoji: string; userIds: number[] }[];
+  /** change id */ v?: number;
 }
 
 export interface CopiedMarker {
@@ -54,8 +60,9 @@ const field = (name: string) => sql.raw(`json_extract(value, '$.${name}')`);
 
 /**
  * The statements of one D1 batch (one transaction, one round trip) for one room:
- * 1. the messages, one INSERT per chunk, each binding a single JSON parameter (never near D1's
- *    100-parameter limit); `ON CONFLICT DO NOTHING` on (chat, id) makes a retried copy harmless;
+ * 1. the messages, new and changed, one INSERT per chunk, each binding a single JSON parameter
+ *    (never near D1's 100-parameter limit); on a (chat, id) D1 has, the row is updated only when
+ *    it carries a later change, so a retried copy writes nothing and an older one never wins;
  * 2. the read markers that moved, forward only, in chunks like the messages (a large group's
  *    markers can outgrow one statement); a marker D1 already has (or passed) writes no row, so
  *    sending one again after a room restarted costs nothing;
@@ -65,9 +72,12 @@ export function roomCopier(d1: D1Database, chatId: number) {
   const p = sql.placeholder;
   const insert = compile<{ rows: string }>(
     d1,
-    sql`INSERT INTO ${messages} (chat_id, id, sender_id, content, client_id, created_at)
-      SELECT ${chatId}, ${field("i")}, ${field("s")}, ${field("c")}, ${field("k")}, ${field("t")} FROM json_each(${p("rows")})
-      WHERE true ON CONFLICT DO NOTHING`,
+    sql`INSERT INTO ${messages} (chat_id, id, sender_id, content, client_id, created_at, reply_to_id, edited_at, deleted_at, reactions, change_id)
+      SELECT ${chatId}, ${field("i")}, ${field("s")}, ${field("c")}, ${field("k")}, ${field("t")},
+        ${field("r")}, ${field("e")}, ${field("d")}, ${field("x")}, ${field("v")} FROM json_each(${p("rows")})
+      WHERE true ON CONFLICT (chat_id, id) DO UPDATE SET content = excluded.content, edited_at = excluded.edited_at,
+        deleted_at = excluded.deleted_at, reactions = excluded.reactions, change_id = excluded.change_id
+      WHERE coalesce(excluded.change_id, 0) > coalesce(${messages.changeId}, 0)`,
   );
   const markers = compile<{ markers: string }>(
     d1,

@@ -85,6 +85,14 @@ export const messages = sqliteTable(
     content: text("content").notNull(),
     clientId: text("client_id"),
     createdAt: integer("created_at").notNull(),
+    // The message's lifecycle as the room's log has it (src/room/log/schema.ts), copied behind.
+    replyToId: integer("reply_to_id"),
+    editedAt: integer("edited_at"),
+    deletedAt: integer("deleted_at"),
+    /** `[{ emoji, userIds }]` as JSON; null for none. */
+    reactions: text("reactions", { mode: "json" }).$type<{ emoji: string; userIds: number[] }[]>(),
+    /** The room's change counter at the last change copied: a copy never overwrites a newer state. */
+    changeId: integer("change_id"),
   },
   // The key's own index serves history, the newest message and unread counts (which read the
   // sender from the row): a second index would cost a D1 row written per message for nothing else.

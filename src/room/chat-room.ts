@@ -8,7 +8,7 @@
  * in storage (the log, members, the alarm) or on the sockets (who is connected, who is typing).
  */
 import { isUnavailable } from "../db/deadline";
-import { loadMembership, loadRoomStart, messagesForImport, roomCopier } from "../db/room-copy";
+import { loadMembership, loadRoomStart, messagesForImport, roomCopier, type CopiedMessage } from "../db/room-copy";
 import { isUpgrade, verifiedCaller, type Session } from "../objects/handshake";
 import { HibernatingObject } from "../objects/hibernating-object";
 import { parseFrame } from "../objects/frames";
@@ -25,6 +25,7 @@ import { COPY_BATCH, COPY_DELAY_MS, earliest, retryDelay } from "./copy-schedule
 import { RoomMembers } from "./log/members";
 import { applyReaction, MessageLog, toReactions, type HistoryCursor } from "./log/messages";
 import { MetaKey, openLog, readMeta, writeMeta, type LogDatabase } from "./log/open";
+import type { LogMessageRow } from "./log/schema";
 import { RateLimiter } from "./rate-limiter";
 import { TypingTracker, type TypingEntry } from "./typing";
 
@@ -39,6 +40,22 @@ const GROUP_WINDOW_MS = 2;
 const IMPORT_PAGE = 1000;
 
 export type PostResult = Answer<{ message: Message }>;
+
+/** A log row as the copy carries it to D1: lifecycle fields only when set. */
+function toCopied(r: LogMessageRow): CopiedMessage {
+  return {
+    i: r.id,
+    s: r.senderId,
+    c: r.content,
+    k: r.clientId,
+    t: r.createdAt,
+    ...(r.replyToId !== null ? { r: r.replyToId } : {}),
+    ...(r.editedAt !== null ? { e: r.editedAt } : {}),
+    ...(r.deletedAt !== null ? { d: r.deletedAt } : {}),
+    ...(r.reactions !== null ? { x: r.reactions } : {}),
+    ...(r.changeId !== null ? { v: r.changeId } : {}),
+  };
+}
 
 /** An edit, a delete or a reaction change, from a socket or over HTTP. */
 export type MessageChange =
@@ -531,7 +548,12 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
   // ---------------------------------------------------------------- copy to D1
 
   private outboxPending(): boolean {
-    return this.ownMarkers.size > 0 || this.log.newestId() > (readMeta(this.store, MetaKey.D1Through) ?? 0) || this.members.markersToCopy().length > 0;
+    return (
+      this.ownMarkers.size > 0 ||
+      this.log.newestId() > (readMeta(this.store, MetaKey.D1Through) ?? 0) ||
+      this.log.lastChangeId() > (readMeta(this.store, MetaKey.D1ChangesThrough) ?? 0) ||
+      this.members.markersToCopy().length > 0
+    );
   }
 
   /** A copy will carry what was just written; the first write after a copy starts the delay. */
@@ -557,16 +579,21 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
     try {
       const through = readMeta(this.store, MetaKey.D1Through) ?? 0;
       const rows = this.log.rowsAfter(through, COPY_BATCH);
+      // Messages D1 already has that changed since its last copy; new rows go in their current state.
+      const changesThrough = readMeta(this.store, MetaKey.D1ChangesThrough) ?? 0;
+      const changesNow = this.log.lastChangeId();
+      const changed = changesNow > changesThrough ? this.log.changedRowsAfter(changesThrough, through, COPY_BATCH) : [];
       const markers = this.members.markersToCopy();
       if (this.copier?.d1 !== this.d1) this.copier = { d1: this.d1, copy: roomCopier(this.d1, this.key) };
-      const open = await this.copier.copy(
-        rows.map((r) => ({ i: r.id, s: r.senderId, c: r.content, k: r.clientId, t: r.createdAt })),
-        markers,
-      );
+      const open = await this.copier.copy([...changed, ...rows].map(toCopied), markers);
       if (rows.length > 0) writeMeta(this.store, MetaKey.D1Through, rows.at(-1)!.id);
+      // Changes made while the copy ran have larger numbers: the next copy takes them.
+      if (changesNow > changesThrough) {
+        writeMeta(this.store, MetaKey.D1ChangesThrough, changed.length === COPY_BATCH ? changed.at(-1)!.changeId! : changesNow);
+      }
       this.members.markersCopied(markers);
       this.copyFailures = 0;
-      this.copyAt = rows.length === COPY_BATCH ? Date.now() : this.outboxPending() ? Date.now() + COPY_DELAY_MS : null;
+      this.copyAt = rows.length === COPY_BATCH || changed.length === COPY_BATCH ? Date.now() : this.outboxPending() ? Date.now() + COPY_DELAY_MS : null;
       this.ctx.waitUntil(this.activity.inboxesOpen(open));
     } catch (err) {
       this.copyFailures++;

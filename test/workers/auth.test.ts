@@ -162,7 +162,7 @@ describe("refresh", () => {
     expect(after.exp).toBeGreaterThan(before.exp);
     expect(after.exp - after.iat).toBe(TOKEN_TTL_SECONDS);
     expect({ sub: after.sub, username: after.username, ver: after.ver }).toEqual({ sub: before.sub, username: before.username, ver: 0 });
-    expect(await verifyToken(res.body.token, key)).toEqual({ user: user.user, version: 0 });
+    expect(await verifyToken(res.body.token, key)).toEqual({ user: user.user, version: 0, expiresAt: expect.any(Number) });
     expect((await api("GET", "/api/me", { token: res.body.token })).body).toEqual(user.user);
   });
 

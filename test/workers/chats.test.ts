@@ -134,12 +134,12 @@ describe("creating chats", () => {
     expect(res.status).toBe(201);
     expect(res.body.name).toBe("Team");
     expect(res.body.members).toEqual([
-      { ...ann.user, role: "admin" },
-      ...[bob, cid].map((u) => ({ ...u.user, role: "member" })).sort((x, y) => x.id - y.id),
+      { ...ann.user, role: "admin", lastReadMessageId: null },
+      ...[bob, cid].map((u) => ({ ...u.user, role: "member", lastReadMessageId: null })).sort((x, y) => x.id - y.id),
     ]);
     const alone = await api("POST", "/api/chats", { token: ann.token, body: { type: "group", name: "Solo" } });
     expect(alone.status).toBe(201);
-    expect(alone.body.members).toEqual([{ ...ann.user, role: "admin" }]);
+    expect(alone.body.members).toEqual([{ ...ann.user, role: "admin", lastReadMessageId: null }]);
   });
 
   it.each([
@@ -249,8 +249,8 @@ describe("group administration", () => {
       }
       const after = await api("GET", `/api/chats/${group.id}`, { token: cid.token });
       expect(after.body.members).toEqual([
-        { ...cid.user, role: "admin" },
-        { ...eve.user, role: "member" },
+        { ...cid.user, role: "admin", lastReadMessageId: null },
+        { ...eve.user, role: "member", lastReadMessageId: null },
       ]);
       // The new admin can administer: eve becomes admin too, and both sockets hear it.
       const promote = await api("PATCH", `/api/chats/${group.id}/members/${eve.user.id}`, { token: cid.token, body: { role: "admin" } });

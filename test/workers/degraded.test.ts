@@ -115,7 +115,7 @@ describe("a room with a hung or failing database", () => {
       expect(history.body.messages.map((m: Message) => m.content)).toEqual(expected);
       const acked: Message[] = history.body.messages;
       const back = await connect(chat.id, bob.token, `?since=${first.messageId}`);
-      expect(await back.next(ServerEvent.ReplayDone)).toEqual({ chatId: chat.id, lastId: acked.at(-1)!.id, hasMore: false });
+      expect(await back.next(ServerEvent.ReplayDone)).toEqual({ chatId: chat.id, lastId: acked.at(-1)!.id, hasMore: false, lastChangeId: 0, hasMoreChanges: false });
       expect(back.of(ServerEvent.ReceiveMessage)).toEqual(acked.slice(1));
 
       // The copy to D1 fails, is rescheduled with a backoff, and records nothing.

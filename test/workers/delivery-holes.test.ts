@@ -64,13 +64,13 @@ describe("replays longer than the limit", () => {
     const done = await b.next(ServerEvent.ReplayDone);
     const replayed = b.of(ServerEvent.ReceiveMessage).map((m) => m.id);
     expect(replayed).toEqual(ids.slice(0, limits.replayMax));
-    expect(done).toEqual({ chatId: chat.id, lastId: ids[limits.replayMax - 1], hasMore: true });
+    expect(done).toEqual({ chatId: chat.id, lastId: ids[limits.replayMax - 1], hasMore: true, lastChangeId: 0, hasMoreChanges: false });
     const paged = await pageFrom(chat.id, bob, done.lastId);
     expect([...replayed, ...paged.map((m) => m.id)]).toEqual(ids);
 
     // Nothing missed: replay_done says so, with the newest id.
     const c = await connect(chat.id, bob.token, `?since=${ids[1400]}`);
-    expect(await c.next(ServerEvent.ReplayDone)).toEqual({ chatId: chat.id, lastId: ids.at(-1), hasMore: false });
+    expect(await c.next(ServerEvent.ReplayDone)).toEqual({ chatId: chat.id, lastId: ids.at(-1), hasMore: false, lastChangeId: 0, hasMoreChanges: false });
     expect(c.of(ServerEvent.ReceiveMessage)).toHaveLength(99);
     b.close();
     c.close();

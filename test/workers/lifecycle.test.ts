@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { ClientEvent, ServerEvent } from "../../src/protocol/events";
 import { ErrorCode } from "../../src/protocol/errors";
 import { limits } from "../../src/protocol/limits";
-import { api, connect, createGroup, register, twoInAChat, type TestSocket } from "./helpers";
+import { api, connect, copyToD1Now, createGroup, d1Copy, register, twoInAChat, type TestSocket } from "./helpers";
 
 async function sent(socket: TestSocket, content: string, extra: Record<string, unknown> = {}) {
   const clientId = `${content.slice(0, 20)}-${Math.random().toString(36).slice(2, 8)}`;
@@ -243,5 +243,29 @@ describe("over HTTP, for clients without a socket", () => {
     }
     expect(members.find((m) => m.id === bob.user.id)?.lastReadMessageId).toBe(id);
     expect(members.find((m) => m.id === ann.user.id)?.lastReadMessageId).toBe(id);
+  });
+});
+
+describe("D1's copy follows the changes", () => {
+  it("the chat list's last message shows an edit, a reaction, a reply and a delete once copied", async () => {
+    const { ann, chat, a } = await twoInAChat("lx", "ly");
+    const first = await sent(a, "the question");
+    const reply = await sent(a, "the answer", { replyToId: first });
+    a.sendJson(ClientEvent.EditMessage, { messageId: reply, content: "the answer, edited" });
+    a.sendJson(ClientEvent.AddReaction, { messageId: reply, emoji: "✅" });
+    await a.next(ServerEvent.ReactionsUpdated);
+    expect(await copyToD1Now(chat.id)).toBe(true);
+    let last = (await api("GET", `/api/chats/${chat.id}`, { token: ann.token })).body.lastMessage;
+    expect(last).toMatchObject({ id: reply, content: "the answer, edited", deleted: false, reactions: [{ emoji: "✅", count: 1 }], replyTo: { id: first, excerpt: "the question" } });
+    expect(last.editedAt).not.toBeNull();
+
+    a.sendJson(ClientEvent.DeleteMessage, { messageId: first });
+    a.sendJson(ClientEvent.DeleteMessage, { messageId: reply });
+    await a.next(ServerEvent.MessageDeleted, 2);
+    expect(await copyToD1Now(chat.id)).toBe(true);
+    last = (await api("GET", `/api/chats/${chat.id}`, { token: ann.token })).body.lastMessage;
+    expect(last).toMatchObject({ id: reply, content: "", deleted: true, reactions: [], replyTo: { id: first, excerpt: "" } });
+    const { rows } = await d1Copy(chat.id);
+    expect(rows.map((r) => [r.id, r.content])).toEqual([[first, ""], [reply, ""]]);
   });
 });

@@ -29,9 +29,9 @@ describe("history", () => {
 
   it("is empty for a new chat", async () => {
     const empty = await createGroup(ann, [], "Empty");
-    expect((await page(empty)).body).toEqual({ messages: [], hasMore: false });
-    expect((await page(empty, "?before=5")).body).toEqual({ messages: [], hasMore: false });
-    expect((await page(empty, "?after=5")).body).toEqual({ messages: [], hasMore: false });
+    expect((await page(empty)).body).toEqual({ messages: [], hasMore: false, lastChangeId: 0 });
+    expect((await page(empty, "?before=5")).body).toEqual({ messages: [], hasMore: false, lastChangeId: 0 });
+    expect((await page(empty, "?after=5")).body).toEqual({ messages: [], hasMore: false, lastChangeId: 0 });
   });
 
   it("returns the newest page by default, ascending", async () => {

@@ -128,7 +128,7 @@ describe("D1 down is not chat down", () => {
     res.webSocket!.accept();
     const replayed = new TestSocket(res.webSocket!);
     const done = await replayed.next(ServerEvent.ReplayDone);
-    expect(done).toEqual({ chatId: chat.id, lastId: 17, hasMore: false });
+    expect(done).toEqual({ chatId: chat.id, lastId: 17, hasMore: false, lastChangeId: 0, hasMoreChanges: false });
     expect(replayed.of(ServerEvent.ReceiveMessage).map((m) => m.id)).toEqual(Array.from({ length: 16 }, (_, i) => i + 2));
 
     // The copy fails and is retried with backoff; nothing is dropped.

@@ -2,16 +2,16 @@
 // with 4001, and `auth` moves an open socket to a fresh token without reconnecting.
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { secretKey, signToken, TOKEN_TTL_SECONDS } from "../../src/auth/token";
+import { secretKey, signToken } from "../../src/auth/token";
 import { tokenVersions } from "../../src/auth/token-versions";
 import { CloseCode, ErrorCode } from "../../src/protocol/errors";
 import { ClientEvent, InboxEvent, ServerEvent } from "../../src/protocol/events";
 import { api, BASE, connect, connectInbox, createGroup, register, type TestSocket, type TestUser } from "./helpers";
 import { SELF } from "cloudflare:test";
 
-/** A token for `user` that expires `seconds` from now (signed as if issued a day earlier). */
+/** A token for `user` that expires `seconds` from now. */
 function tokenExpiringIn(user: TestUser, seconds: number, version = 0): Promise<string> {
-  return signToken(user.user, version, secretKey(env.JWT_SECRET), Date.now() - (TOKEN_TTL_SECONDS - seconds) * 1000);
+  return signToken(user.user, version, secretKey(env.JWT_SECRET), seconds);
 }
 
 const closedWith = (socket: TestSocket<unknown>, code: number, timeoutMs: number) =>

@@ -20,6 +20,8 @@ export const MetaKey = {
   Loaded: "loaded",
   /** The newest message id copied to D1: everything after it is the outbox. */
   D1Through: "d1_through",
+  /** The newest change (edit, delete, reaction) D1 has for messages up to `d1_through`. */
+  D1ChangesThrough: "d1_changes_through",
 } as const;
 type MetaKey = (typeof MetaKey)[keyof typeof MetaKey];
 
