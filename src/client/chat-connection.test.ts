@@ -155,18 +155,19 @@ describe("ChatConnection", () => {
     expect(pendingTimers()).toEqual([]);
   });
 
-  it("sends a keep-alive ping while open", () => {
+  it("pings at once on open (so a close the server starts is seen promptly), then keeps alive while open", () => {
     const { env, advance } = fakeEnvironment();
     const conn = connection(env);
     conn.connect();
     const socket = FakeSocket.all[0]!;
     socket.accept();
+    expect(socket.sent).toEqual(["ping"]);
     advance(25_000);
     advance(25_000);
-    expect(socket.sent.filter((s) => s === "ping")).toHaveLength(2);
+    expect(socket.sent.filter((s) => s === "ping")).toHaveLength(3);
     conn.close();
     advance(100_000);
-    expect(socket.sent.filter((s) => s === "ping")).toHaveLength(2);
+    expect(socket.sent.filter((s) => s === "ping")).toHaveLength(3);
   });
 
   it("types its frames by the contract: a wrong payload does not compile", () => {

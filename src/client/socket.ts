@@ -207,6 +207,10 @@ export abstract class ReconnectingSocket<Events extends SocketEvents> extends Em
       if (this.ws !== ws) return;
       opened = true;
       this.opened++;
+      // A first `ping` at once (answered by the runtime without waking the room): a connection whose
+      // client never sent a frame is held open ~10 s after a close the server starts, by a runtime
+      // bug (docs/ARCHITECTURE.md, "Server-initiated closes"); after any frame the close is prompt.
+      this.sendRaw(PING);
       this.schedulePing();
       this.onOpen();
     };
