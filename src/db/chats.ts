@@ -26,7 +26,8 @@ function viewerChatIds(db: Database, viewerId: number, chatId?: number) {
 export async function loadChats(db: Database, viewerId: number, chatId?: number): Promise<Chat[]> {
   const ids = viewerChatIds(db, viewerId, chatId);
   const unread = sql<number>`(SELECT count(*) FROM ${messages} WHERE ${messages.chatId} = ${chats.id}
-    AND ${messages.id} > coalesce(${chatMembers.lastReadMessageId}, 0) AND ${messages.senderId} != ${viewerId})`;
+    AND ${messages.id} > coalesce(${chatMembers.lastReadMessageId}, 0) AND ${messages.senderId} != ${viewerId}
+    AND ${messages.deletedAt} IS NULL)`;
   const newestId = sql`(SELECT max(m.id) FROM ${messages} m WHERE m.chat_id = ${chats.id})`;
   // Creation or latest message time: the chat list's sort key.
   const lastActivity = sql<number>`coalesce((SELECT m.created_at FROM ${messages} m WHERE m.chat_id = ${chats.id} AND m.id = ${newestId}), ${chats.createdAt})`;

@@ -269,3 +269,14 @@ describe("D1's copy follows the changes", () => {
     expect(rows.map((r) => [r.id, r.content])).toEqual([[first, ""], [reply, ""]]);
   });
 });
+
+describe("unread counts", () => {
+  it("a deleted message is not unread in the chat list (the room counts the same way for chat_activity)", async () => {
+    const { bob, chat, a } = await twoInAChat("lz", "ma");
+    const ids = [await sent(a, "one"), await sent(a, "two")];
+    a.sendJson(ClientEvent.DeleteMessage, { messageId: ids[0] });
+    await a.next(ServerEvent.MessageDeleted);
+    expect(await copyToD1Now(chat.id)).toBe(true);
+    expect((await api("GET", `/api/chats/${chat.id}`, { token: bob.token })).body.unreadCount).toBe(1);
+  });
+});

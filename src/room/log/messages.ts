@@ -2,7 +2,7 @@
  * The chat's log of record: appends (idempotent by clientId), changes (edits, deletes, reactions,
  * each numbered by the chat's change counter), history pages and the D1 outbox.
  */
-import { and, asc, count, desc, eq, gt, lt, lte, max, ne, sql } from "drizzle-orm";
+import { and, asc, count, desc, eq, gt, isNull, lt, lte, max, ne, sql } from "drizzle-orm";
 import { limits } from "../../protocol/limits";
 import type { ChangePage, Message, MessagePage, Reaction, User } from "../../protocol/models";
 import type { LogDatabase } from "./open";
@@ -93,7 +93,8 @@ function prepare(db: LogDatabase) {
     unread: db
       .select({ n: count() })
       .from(logMessages)
-      .where(and(gt(logMessages.id, p("marker")), ne(logMessages.senderId, p("userId"))))
+      // A deleted message is not waiting to be read.
+      .where(and(gt(logMessages.id, p("marker")), ne(logMessages.senderId, p("userId")), isNull(logMessages.deletedAt)))
       .prepare(),
   };
 }
