@@ -252,6 +252,10 @@ test("a group admin removes a member, whose view says so", async () => {
   await openListed(cid.page, "Book club");
   await send(cid.page, "glad to be here");
   await ann.page.getByTestId("messages").getByText("glad to be here").waitFor(WAIT);
+  // The admin may delete a member's message; the member sees it go.
+  await message(ann.page, "glad to be here").getByTestId("delete").click();
+  await message(ann.page, "glad to be here").getByTestId("confirm-delete").click();
+  await message(cid.page, "message deleted").waitFor(WAIT);
 
   await ann.page.getByTestId(`remove-${cid.username}`).click();
   await cid.page.getByTestId("banner").filter({ hasText: "You were removed from this chat." }).waitFor(WAIT);
