@@ -367,6 +367,7 @@ export class ChatConnection extends ReconnectingSocket<ChatEvents> {
   }
 
   private advanceChanges(changeId: number): void {
+    // A server from before the change log sends no change ids: then there is no cursor to keep.
     if (typeof changeId !== "number") return;
     if (this.lastChangeId === undefined || changeId > this.lastChangeId) this.lastChangeId = changeId;
   }
