@@ -50,3 +50,52 @@ describe("ApiClient errors", () => {
     expect(await answering(204, "").api.markRead(1, 2)).toBeNull();
   });
 });
+
+describe("ApiClient: messages that live, over HTTP", () => {
+  /** A fetch that records each request and answers with the status and body given per call. */
+  const recording = () => {
+    const seen: { method: string; url: string; body: unknown }[] = [];
+    const answers: [number, string][] = [];
+    const fetchImpl = (async (input: RequestInfo | URL, init?: RequestInit) => {
+      seen.push({ method: init?.method ?? "GET", url: String(input), body: init?.body === undefined ? undefined : JSON.parse(String(init.body)) });
+      const [status, body] = answers.shift() ?? [204, ""];
+      return new Response(body === "" ? null : body, { status });
+    }) as typeof fetch;
+    return { api: new ApiClient("https://chat.test", "tok", fetchImpl), seen, answer: (status: number, body: unknown) => answers.push([status, JSON.stringify(body)]) };
+  };
+
+  it("edits, deletes, reacts and unreacts on the contract's routes, the emoji percent-encoded", async () => {
+    const { api, seen, answer } = recording();
+    answer(200, { id: 4, content: "fixed" });
+    expect(await api.editMessage(9, 4, "fixed")).toMatchObject({ id: 4, content: "fixed" });
+    expect(await api.deleteMessage(9, 4)).toBeNull();
+    await api.addReaction(9, 5, "👍🏽");
+    await api.removeReaction(9, 5, "👨‍👩‍👧");
+    expect(seen).toEqual([
+      { method: "PATCH", url: "https://chat.test/api/chats/9/messages/4", body: { content: "fixed" } },
+      { method: "DELETE", url: "https://chat.test/api/chats/9/messages/4", body: undefined },
+      { method: "PUT", url: "https://chat.test/api/chats/9/messages/5/reactions/%F0%9F%91%8D%F0%9F%8F%BD", body: undefined },
+      { method: "DELETE", url: "https://chat.test/api/chats/9/messages/5/reactions/%F0%9F%91%A8%E2%80%8D%F0%9F%91%A9%E2%80%8D%F0%9F%91%A7", body: undefined },
+    ]);
+  });
+
+  it("pages changes with after=, and a refusal is an ApiError with the contract's code", async () => {
+    const { api, seen, answer } = recording();
+    answer(200, { messages: [], lastChangeId: 12, hasMore: false });
+    expect(await api.changes(9, 12)).toEqual({ messages: [], lastChangeId: 12, hasMore: false });
+    expect(seen[0]).toMatchObject({ method: "GET", url: "https://chat.test/api/chats/9/changes?after=12" });
+    answer(410, { error: "the message was deleted", code: "gone" });
+    expect(await caught(api.editMessage(9, 4, "too late"))).toMatchObject({ status: 410, code: "gone", fromApi: true });
+  });
+
+  it("posts a reply with replyToId; the clientId-only form still works", async () => {
+    const { api, seen, answer } = recording();
+    answer(201, { id: 1 });
+    answer(201, { id: 2 });
+    answer(201, { id: 3 });
+    await api.postMessage(9, "re", { replyToId: 7, clientId: "c1" });
+    await api.postMessage(9, "old form", "c2");
+    await api.postMessage(9, "bare");
+    expect(seen.map((s) => s.body)).toEqual([{ content: "re", clientId: "c1", replyToId: 7 }, { content: "old form", clientId: "c2" }, { content: "bare" }]);
+  });
+});

@@ -1,6 +1,6 @@
 /** REST helpers for every HTTP route of the contract, typed with the protocol's models. */
 import { statusOf, type ErrorCode } from "../protocol/errors";
-import type { AuthResponse, Chat, ChatType, Member, Message, MessagePage, Role, User } from "../protocol/models";
+import type { AuthResponse, ChangePage, Chat, ChatType, Member, Message, MessagePage, Role, User } from "../protocol/models";
 
 export class ApiError extends Error {
   constructor(
@@ -23,6 +23,12 @@ const codeByStatus = new Map<number, ErrorCode>(Object.entries(statusOf).map(([c
 /** The contract's code for an HTTP status (`internal` for statuses it does not name, e.g. 502). */
 export function codeForStatus(status: number): ErrorCode {
   return codeByStatus.get(status) ?? "internal";
+}
+
+/** What a new message may carry besides its content (`clientId`: idempotent resends; `replyToId`: the message it answers). */
+export interface SendOptions {
+  clientId?: string;
+  replyToId?: number;
 }
 
 export type NewChat = { type: Extract<ChatType, "direct">; userId: number } | { type: Extract<ChatType, "group">; name: string; memberIds?: number[] };
@@ -92,8 +98,18 @@ export class ApiClient {
   setRole = (chatId: number, userId: number, role: Role) => this.request<Member>("PATCH", `/api/chats/${chatId}/members/${userId}`, { role });
   removeMember = (chatId: number, userId: number) => this.request<null>("DELETE", `/api/chats/${chatId}/members/${userId}`);
   markRead = (chatId: number, messageId: number) => this.request<null>("POST", `/api/chats/${chatId}/read`, { messageId });
-  postMessage = (chatId: number, content: string, clientId?: string) =>
-    this.request<Message>("POST", `/api/chats/${chatId}/messages`, clientId ? { content, clientId } : { content });
+  /** The third argument is the options, or (as before replies existed) just the clientId. */
+  postMessage = (chatId: number, content: string, options: string | SendOptions = {}) => {
+    const { clientId, replyToId } = typeof options === "string" ? { clientId: options, replyToId: undefined } : options;
+    return this.request<Message>("POST", `/api/chats/${chatId}/messages`, { content, ...(clientId ? { clientId } : {}), ...(replyToId !== undefined ? { replyToId } : {}) });
+  };
+  /** For clients without a socket: a socket sends `edit_message` and the like instead (see ChatConnection). */
+  editMessage = (chatId: number, messageId: number, content: string) => this.request<Message>("PATCH", `/api/chats/${chatId}/messages/${messageId}`, { content });
+  deleteMessage = (chatId: number, messageId: number) => this.request<null>("DELETE", `/api/chats/${chatId}/messages/${messageId}`);
+  addReaction = (chatId: number, messageId: number, emoji: string) => this.request<null>("PUT", reactionPath(chatId, messageId, emoji));
+  removeReaction = (chatId: number, messageId: number, emoji: string) => this.request<null>("DELETE", reactionPath(chatId, messageId, emoji));
+  /** Messages changed after change id `after` (0: all), in their current state, in change order, at most 100. */
+  changes = (chatId: number, after: number) => this.request<ChangePage>("GET", `/api/chats/${chatId}/changes?${new URLSearchParams({ after: String(after) })}`);
 
   history(chatId: number, cursor: { before?: number; after?: number; limit?: number } = {}): Promise<MessagePage> {
     const params = new URLSearchParams();
@@ -102,3 +118,6 @@ export class ApiClient {
     return this.request<MessagePage>("GET", `/api/chats/${chatId}/messages${query}`);
   }
 }
+
+/** An emoji is a path segment: percent-encoded (its UTF-8 bytes), as the contract asks. */
+const reactionPath = (chatId: number, messageId: number, emoji: string) => `/api/chats/${chatId}/messages/${messageId}/reactions/${encodeURIComponent(emoji)}`;

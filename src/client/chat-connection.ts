@@ -19,12 +19,38 @@
  * {@link SendError}; any other error code rejects at once. Messages sent while others wait for a
  * retry wait with them, so they go out in the order they were sent.
  *
+ * Replies. `sendMessage(content, { replyToId })` answers a message; the option travels with every
+ * resend. (`sendMessage(content, clientId)`, the form from before replies, still works.)
+ *
+ * Changes. `editMessage`, `deleteMessage`, `addReaction` and `removeReaction` send their frame at
+ * once when the socket is open (true) or queue it for the next connection (false). A change that
+ * went out is not sent again after a drop: there is no ack to tell whether it arrived, and a late
+ * copy could undo what the user did meanwhile on another device. The result arrives, to every socket
+ * of the chat this one included, as `message_edited`, `message_deleted` or `reactions_updated`
+ * (nothing when it changed nothing); a refusal is an `error` naming the event (`forbidden`, `gone`,
+ * `bad_request`…). `read_updated` (a member's read marker moved) is passed on as it comes.
+ *
+ * The change cursor. `lastChangeId` is the newest change this connection has passed on: each change
+ * event's `changeId`, `replay_done`'s `lastChangeId` and the last page's (below), and, only while it
+ * has no cursor at all, `joined_chat`'s (a client with no cursor has nothing older to bring up to
+ * date; one with a cursor takes the replay's word instead, or a drop during the replay would skip
+ * changes). Set it, or `changesSince` in the options, to a history page's `lastChangeId` when the
+ * messages came from history. Reconnects ask for `?since=<lastMessageId>&changesSince=<lastChangeId>`,
+ * and the replay brings every message up to `since` to its current state with the same events.
+ * When `replay_done` says `hasMoreChanges`, the connection pages `GET …/changes?after=` (after any
+ * message paging, with the same retries) and emits each changed message it has delivered as
+ * **`message_changed`** `{ chatId, message }`: the message in its current state, to replace the
+ * caller's copy (a page has no per-message change id or deletion time, so it cannot be told as the
+ * socket's events). Change events that arrive live while it catches up are held with the live
+ * messages and released after them, in arrival order, so a page read before a change never
+ * overwrites it; `synced` comes last.
+ *
  * It stops for good, rejecting what is unacknowledged, on a final close (see `ReconnectingSocket`):
  * close 1009 or 4003, or a refused connect after which `GET /api/chats/:chatId` answers 401, 403 or 404.
  */
-import { ApiClient } from "./api";
+import { ApiClient, type SendOptions } from "./api";
 import { CloseCode, ErrorCode } from "../protocol/errors";
-import { ClientEvent, ServerEvent, type ErrorPayload, type ServerPayloads } from "../protocol/events";
+import { ClientEvent, ServerEvent, type ClientPayloads, type ErrorPayload, type ServerPayloads } from "../protocol/events";
 import { limits } from "../protocol/limits";
 import type { Message } from "../protocol/models";
 import { backoffDelay } from "./backoff";
@@ -36,7 +62,28 @@ export interface SyncedEvent {
   lastId: number | undefined;
 }
 
-export type ChatEvents = Omit<ServerPayloads, "replay_done"> & SocketEvents & { synced: SyncedEvent };
+/** A message in its current state, from paging `GET …/changes`: it replaces the caller's copy. */
+export interface MessageChangedEvent {
+  chatId: number;
+  message: Message;
+}
+
+/** The events a ChatConnection adds to the server's (they are not frames of the wire). */
+export const ConnectionEvent = {
+  /** The chat is up to date (see the class comment). */
+  Synced: "synced",
+  /** A changed message paged over HTTP after a long absence (see the class comment). */
+  MessageChanged: "message_changed",
+} as const;
+
+export type ChatEvents = Omit<ServerPayloads, "replay_done"> &
+  SocketEvents & { [ConnectionEvent.Synced]: SyncedEvent; [ConnectionEvent.MessageChanged]: MessageChangedEvent };
+/** The change events of the wire: each carries a `changeId` and moves the cursor. */
+type ChangeEventName = typeof ServerEvent.MessageEdited | typeof ServerEvent.MessageDeleted | typeof ServerEvent.ReactionsUpdated;
+type ChangeEvent = { [K in ChangeEventName]: { event: K; data: ServerPayloads[K] } }[ChangeEventName];
+/** A live frame held back while catching up, released in arrival order. */
+type Held = { event: typeof ServerEvent.ReceiveMessage; data: Message } | ChangeEvent;
+type ChangeRequest = typeof ClientEvent.EditMessage | typeof ClientEvent.DeleteMessage | typeof ClientEvent.AddReaction | typeof ClientEvent.RemoveReaction;
 export type MessageAck = ServerPayloads["message_sent"];
 
 /** An error the server answered for one of this client's messages. */
@@ -50,6 +97,7 @@ export class SendError extends Error {
 interface Outgoing {
   clientId: string;
   content: string;
+  replyToId: number | undefined;
   resolve(ack: MessageAck): void;
   reject(error: SendError): void;
   /** Failures answered by the server so far (retryable ones). */
@@ -72,6 +120,8 @@ export interface ChatConnectionOptions {
   chatId: number;
   /** The newest message id the caller already has (for example from history). */
   since?: number;
+  /** The newest change id the caller's messages reflect (a history page's `lastChangeId`). */
+  changesSince?: number;
   env: SocketEnvironment;
   /** The HTTP fetch (default: the global one): paging after a long absence, the probe after a refused connect. */
   fetch?: typeof fetch;
@@ -85,6 +135,8 @@ export class ChatConnection extends ReconnectingSocket<ChatEvents> {
   readonly chatId: number;
   /** The newest message id delivered (received or own, in order): the `since` of the next connection. */
   lastMessageId: number | undefined;
+  /** The newest change id passed on (see the class comment): the `changesSince` of the next connection. */
+  lastChangeId: number | undefined;
   private readonly outbox = new Map<string, Outgoing>();
   private readonly newClientId: () => string;
   private readonly api: ApiClient;
@@ -96,8 +148,12 @@ export class ChatConnection extends ReconnectingSocket<ChatEvents> {
   private socketEpoch = 0;
   private synced = false;
   private catchingUp = false;
-  /** Live messages held back while paging. */
-  private held: Message[] = [];
+  /** Live messages and changes held back while paging, in arrival order. */
+  private held: Held[] = [];
+  /** `replay_done` asked for change paging, which follows any message paging. */
+  private changesToPage: number | undefined;
+  /** Changes asked for while no socket was open: sent, in order, on the next `joined_chat`. */
+  private queuedChanges: (() => void)[] = [];
   /** The newest own message acknowledged while paging: `lastMessageId` moves there after the paging. */
   private ackedWhileCatchingUp: number | undefined;
   private pageTimer: unknown = null;
@@ -106,6 +162,7 @@ export class ChatConnection extends ReconnectingSocket<ChatEvents> {
     super(options.env, options.pingIntervalMs);
     this.chatId = options.chatId;
     this.lastMessageId = options.since;
+    this.lastChangeId = options.changesSince;
     this.newClientId = options.newClientId ?? (() => crypto.randomUUID());
     this.api = new ApiClient(options.baseUrl, options.token, options.fetch);
     this.maxSendAttempts = Math.max(1, options.maxSendAttempts ?? 5);
@@ -117,14 +174,18 @@ export class ChatConnection extends ReconnectingSocket<ChatEvents> {
   }
 
   /** Messages sent but not yet acknowledged, oldest first. */
-  get unacknowledged(): { clientId: string; content: string }[] {
-    return [...this.outbox.values()].map(({ clientId, content }) => ({ clientId, content }));
+  get unacknowledged(): { clientId: string; content: string; replyToId?: number }[] {
+    return [...this.outbox.values()].map(({ clientId, content, replyToId }) => (replyToId === undefined ? { clientId, content } : { clientId, content, replyToId }));
   }
 
-  /** Resolves once the message is stored; survives reconnects. */
-  sendMessage(content: string, clientId = this.newClientId()): Promise<MessageAck> {
+  /**
+   * Resolves once the message is stored; survives reconnects. The second argument is the options,
+   * or (the older form) just the clientId.
+   */
+  sendMessage(content: string, options: string | SendOptions = {}): Promise<MessageAck> {
+    const { clientId = this.newClientId(), replyToId } = typeof options === "string" ? { clientId: options } : options;
     return new Promise((resolve, reject) => {
-      const outgoing: Outgoing = { clientId, content, resolve, reject, failures: 0, waiting: false };
+      const outgoing: Outgoing = { clientId, content, replyToId, resolve, reject, failures: 0, waiting: false };
       this.outbox.set(clientId, outgoing);
       // Behind messages that wait for a retry, so the chat stores them in the order they were sent.
       if (this.resendTimer !== null) outgoing.waiting = true;
@@ -147,9 +208,31 @@ export class ChatConnection extends ReconnectingSocket<ChatEvents> {
     return this.isOpen && this.sendFrame(ClientEvent.MarkRead, { chatId: this.chatId, messageId });
   }
 
+  /** Edits one of the caller's messages: true if sent now, false if queued for the next connection. */
+  editMessage(messageId: number, content: string): boolean {
+    return this.sendChange(ClientEvent.EditMessage, { chatId: this.chatId, messageId, content });
+  }
+
+  /** Deletes a message (the caller's, or any in a group the caller administers); see `editMessage`. */
+  deleteMessage(messageId: number): boolean {
+    return this.sendChange(ClientEvent.DeleteMessage, { chatId: this.chatId, messageId });
+  }
+
+  /** Adds the caller's reaction (exactly one emoji); see `editMessage`. */
+  addReaction(messageId: number, emoji: string): boolean {
+    return this.sendChange(ClientEvent.AddReaction, { chatId: this.chatId, messageId, emoji });
+  }
+
+  /** Takes the caller's reaction back; see `editMessage`. */
+  removeReaction(messageId: number, emoji: string): boolean {
+    return this.sendChange(ClientEvent.RemoveReaction, { chatId: this.chatId, messageId, emoji });
+  }
+
   protected url(): string {
     this.attemptSince = this.lastMessageId;
-    return socketUrl(this.options.baseUrl, `/api/chats/${this.chatId}/ws`, { token: this.api.token!, since: this.lastMessageId });
+    // Changes matter only for messages the client has: without `since` it has none.
+    const changesSince = this.lastMessageId === undefined ? undefined : this.lastChangeId;
+    return socketUrl(this.options.baseUrl, `/api/chats/${this.chatId}/ws`, { token: this.api.token!, since: this.lastMessageId, changesSince });
   }
 
   protected onToken(token: string): void {
@@ -166,25 +249,41 @@ export class ChatConnection extends ReconnectingSocket<ChatEvents> {
 
   protected onFrame(event: string, data: unknown): void {
     switch (event) {
-      case ServerEvent.JoinedChat:
+      case ServerEvent.JoinedChat: {
+        const joined = data as ServerPayloads["joined_chat"];
+        // With a cursor, the replay (ended by replay_done) says where changes stand; without one
+        // there is nothing older to bring up to date.
+        if (this.lastChangeId === undefined && typeof joined.lastChangeId === "number") this.lastChangeId = joined.lastChangeId;
         this.markOpen();
-        this.emit(ServerEvent.JoinedChat, data as ServerPayloads["joined_chat"]);
+        this.emit(ServerEvent.JoinedChat, joined);
         this.transmitAll();
         // Without `since` there is no replay: live frames are all there is.
         if (this.attemptSince === undefined && !this.synced) this.markSynced();
         return;
+      }
       case ServerEvent.ReceiveMessage: {
         const message = data as Message;
-        if (this.catchingUp) this.held.push(message);
+        if (this.catchingUp) this.held.push({ event: ServerEvent.ReceiveMessage, data: message });
         else this.deliver(message);
+        return;
+      }
+      case ServerEvent.MessageEdited:
+      case ServerEvent.MessageDeleted:
+      case ServerEvent.ReactionsUpdated: {
+        const change = { event, data } as ChangeEvent;
+        if (this.catchingUp) this.held.push(change);
+        else this.passOnChange(change);
         return;
       }
       case ServerEvent.ReplayDone: {
         const done = data as ServerPayloads["replay_done"];
         if (this.synced || this.catchingUp) return;
-        if (!done.hasMore) return this.markSynced();
+        this.advanceChanges(done.lastChangeId);
+        this.changesToPage = done.hasMoreChanges ? done.lastChangeId : undefined;
+        if (!done.hasMore && this.changesToPage === undefined) return this.markSynced();
         this.catchingUp = true;
-        this.fetchPage(done.lastId, this.socketEpoch, 0);
+        if (done.hasMore) this.fetchPage(done.lastId, this.socketEpoch, 0);
+        else this.fetchChanges(this.changesToPage!, this.socketEpoch, 0);
         return;
       }
       case ServerEvent.MessageSent: {
@@ -229,6 +328,7 @@ export class ChatConnection extends ReconnectingSocket<ChatEvents> {
     this.synced = false;
     this.catchingUp = false;
     this.held = [];
+    this.changesToPage = undefined;
     this.ackedWhileCatchingUp = undefined;
     this.env.clearTimeout(this.pageTimer);
     this.pageTimer = null;
@@ -240,6 +340,7 @@ export class ChatConnection extends ReconnectingSocket<ChatEvents> {
   protected onFinalClose(code: number, error?: ConnectionError): void {
     this.env.clearTimeout(this.resendTimer);
     this.resendTimer = null;
+    this.queuedChanges = [];
     for (const pending of this.outbox.values()) {
       pending.reject(
         new SendError({
@@ -259,21 +360,68 @@ export class ChatConnection extends ReconnectingSocket<ChatEvents> {
     this.emit(ServerEvent.ReceiveMessage, message);
   }
 
+  /** Emits a change and moves the cursor past it. */
+  private passOnChange(change: ChangeEvent): void {
+    this.advanceChanges(change.data.changeId);
+    this.emit(change.event, change.data as never);
+  }
+
+  private advanceChanges(changeId: number): void {
+    // A server from before the change log sends no change ids: then there is no cursor to keep.
+    if (typeof changeId !== "number") return;
+    if (this.lastChangeId === undefined || changeId > this.lastChangeId) this.lastChangeId = changeId;
+  }
+
   private fetchPage(after: number, epoch: number, failures: number): void {
-    this.api.history(this.chatId, { after, limit: limits.historyMaxLimit }).then(
+    this.load(
+      () => this.api.history(this.chatId, { after, limit: limits.historyMaxLimit }),
       (page) => {
-        if (epoch !== this.socketEpoch) return;
         for (const message of page.messages) this.deliver(message);
         const newest = page.messages.at(-1)?.id;
         if (page.hasMore && newest !== undefined && newest > after) this.fetchPage(newest, epoch, 0);
+        else if (this.changesToPage !== undefined) this.fetchChanges(this.changesToPage, epoch, 0);
         else this.finishCatchUp();
+      },
+      () => this.fetchPage(after, epoch, failures + 1),
+      epoch,
+      failures,
+    );
+  }
+
+  private fetchChanges(after: number, epoch: number, failures: number): void {
+    this.load(
+      () => this.api.changes(this.chatId, after),
+      (page) => {
+        // A message this connection has not delivered yet is among the held live ones, which are
+        // newer than the page: its changes follow it.
+        for (const message of page.messages) {
+          if (this.lastMessageId !== undefined && message.id <= this.lastMessageId) this.emit(ConnectionEvent.MessageChanged, { chatId: this.chatId, message });
+        }
+        this.advanceChanges(page.lastChangeId);
+        if (page.hasMore && page.lastChangeId > after) this.fetchChanges(page.lastChangeId, epoch, 0);
+        else this.finishCatchUp();
+      },
+      () => this.fetchChanges(after, epoch, failures + 1),
+      epoch,
+      failures,
+    );
+  }
+
+  /**
+   * One HTTP page for the socket of `epoch`: dropped once that socket is gone; a failure stops the
+   * connection when final (401, 403, 404 from the API) and is retried with backoff otherwise.
+   */
+  private load<T>(request: () => Promise<T>, onPage: (page: T) => void, retry: () => void, epoch: number, failures: number): void {
+    request().then(
+      (page) => {
+        if (epoch === this.socketEpoch) onPage(page);
       },
       (err: unknown) => {
         if (epoch !== this.socketEpoch) return;
         if (this.isFinalHttpError(err)) return this.fail(this.finalHttpError(err, CloseCode.Normal));
         this.pageTimer = this.env.setTimeout(() => {
           this.pageTimer = null;
-          if (epoch === this.socketEpoch) this.fetchPage(after, epoch, failures + 1);
+          if (epoch === this.socketEpoch) retry();
         }, backoffDelay(failures, this.env.random));
       },
     );
@@ -281,9 +429,14 @@ export class ChatConnection extends ReconnectingSocket<ChatEvents> {
 
   private finishCatchUp(): void {
     this.catchingUp = false;
-    const held = this.held.sort((a, b) => a.id - b.id);
+    this.changesToPage = undefined;
+    const held = this.held;
     this.held = [];
-    for (const message of held) this.deliver(message);
+    // The socket sends in commit order: messages by id, each change after the message it changes.
+    for (const frame of held) {
+      if (frame.event === ServerEvent.ReceiveMessage) this.deliver(frame.data);
+      else this.passOnChange(frame);
+    }
     const acked = this.ackedWhileCatchingUp;
     this.ackedWhileCatchingUp = undefined;
     if (acked !== undefined && (this.lastMessageId === undefined || acked > this.lastMessageId)) this.lastMessageId = acked;
@@ -292,7 +445,13 @@ export class ChatConnection extends ReconnectingSocket<ChatEvents> {
 
   private markSynced(): void {
     this.synced = true;
-    this.emit("synced", { chatId: this.chatId, lastId: this.lastMessageId });
+    this.emit(ConnectionEvent.Synced, { chatId: this.chatId, lastId: this.lastMessageId });
+  }
+
+  private sendChange<K extends ChangeRequest>(event: K, data: ClientPayloads[K]): boolean {
+    if (this.isOpen && this.sendFrame(event, data)) return true;
+    this.queuedChanges.push(() => this.sendFrame(event, data));
+    return false;
   }
 
   private scheduleResend(delayMs: number): void {
@@ -316,10 +475,14 @@ export class ChatConnection extends ReconnectingSocket<ChatEvents> {
       outgoing.waiting = false;
       this.transmit(outgoing);
     }
+    const changes = this.queuedChanges;
+    this.queuedChanges = [];
+    for (const send of changes) send();
   }
 
   private transmit(outgoing: Outgoing): void {
-    this.sendFrame(ClientEvent.SendMessage, { chatId: this.chatId, content: outgoing.content, clientId: outgoing.clientId });
+    const { content, clientId, replyToId } = outgoing;
+    this.sendFrame(ClientEvent.SendMessage, replyToId === undefined ? { chatId: this.chatId, content, clientId } : { chatId: this.chatId, content, clientId, replyToId });
   }
 }
 

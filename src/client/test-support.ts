@@ -24,11 +24,11 @@ export class FakeSocket implements WebSocketLike {
     this.readyState = 3;
   }
   // Server side.
-  /** Opens the socket and greets it as a chat room does. */
-  accept(online: unknown[] = []) {
+  /** Opens the socket and greets it as a chat room does (`lastChangeId`: the chat's newest change). */
+  accept(online: unknown[] = [], lastChangeId = 0) {
     this.readyState = 1;
     this.onopen?.({});
-    this.push(ServerEvent.JoinedChat, { chatId: 7, message: "Successfully joined chat", online });
+    this.push(ServerEvent.JoinedChat, { chatId: 7, message: "Successfully joined chat", online, lastChangeId });
   }
   push(event: string, data: unknown) {
     this.onmessage?.({ data: JSON.stringify({ event, data }) });
@@ -120,5 +120,5 @@ export const message = (id: number, content = `m${id}`, chatId = 7): Message => 
 });
 
 /** A history page as `GET …/messages?after=` answers it. */
-export const page = (ids: number[], hasMore: boolean) => ({ messages: ids.map((id) => message(id)), hasMore });
+export const page = (ids: number[], hasMore: boolean, lastChangeId = 0) => ({ messages: ids.map((id) => message(id)), hasMore, lastChangeId });
 export const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);

@@ -1,13 +1,20 @@
-/** One open chat: history with scroll-back, live messages, typing, presence, and group admin. */
+/**
+ * One open chat: history with scroll-back, live messages, typing, presence, group admin, and
+ * messages that live: edits, deletes, reactions, replies and "seen by". Every message is drawn from
+ * its current state (history pages are current; the socket's change events, and the connection's
+ * `message_changed` after a long absence, keep it so), never optimistically: what the server says is
+ * what shows.
+ */
 import { ApiClient } from "../client/api";
-import { ChatConnection } from "../client/chat-connection";
+import { ChatConnection, ConnectionEvent } from "../client/chat-connection";
 import { browserEnvironment, type ConnectionError } from "../client/socket";
 import { CloseCode, ErrorCode } from "../protocol/errors";
-import { ServerEvent } from "../protocol/events";
+import { ClientEvent, ServerEvent, type ErrorPayload } from "../protocol/events";
 import { limits } from "../protocol/limits";
 import type { Chat, Message, User } from "../protocol/models";
 import { chatTitle } from "./chat-list";
 import { h, replace } from "./dom";
+import { excerptOf, MessageItem, type MessageActions } from "./message-item";
 
 const TYPING_IDLE_MS = 3000;
 
@@ -17,6 +24,14 @@ const storedKey = (chatId: number, id: number) => `${chatId}:${id}`;
 /** At most one read marker a second per open chat. */
 const READ_INTERVAL_MS = 1000;
 
+/** What a refused change was, for the notice that says so. */
+const CHANGE_WHAT: Partial<Record<string, string>> = {
+  [ClientEvent.EditMessage]: "edit",
+  [ClientEvent.DeleteMessage]: "delete",
+  [ClientEvent.AddReaction]: "reaction",
+  [ClientEvent.RemoveReaction]: "reaction",
+};
+
 export class ChatView {
   readonly element = h("section", { class: "chat", "data-testid": "chat-view" });
   private readonly list = h("div", { class: "messages", "data-testid": "messages" });
@@ -24,7 +39,10 @@ export class ChatView {
   private readonly banner = h("div", { "data-testid": "banner" });
   private readonly onlineLine = h("span", { class: "muted", "data-testid": "online" });
   private readonly panel = h("div", { class: "panel", hidden: true, "data-testid": "admin-panel" });
-  private readonly input = h("input", { placeholder: "Message", maxLength: limits.contentMax, "data-testid": "composer" });
+  private readonly input = h("input", { placeholder: "Message", maxLength: limits.contentMax, "aria-label": "Message", "data-testid": "composer" });
+  private readonly replyBar = h("div", { class: "reply-bar", hidden: true, "data-testid": "reply-bar" });
+  /** Why a change did not happen (refused by the server), until the next action. */
+  private readonly notice = h("div", { class: "notice", role: "status", "data-testid": "notice" });
   /** Created at once so a message typed before the room is reached simply waits in its outbox. */
   /** Public so the app can keep its token fresh (TokenRefresher). */
   readonly connection: ChatConnection;
@@ -32,7 +50,18 @@ export class ChatView {
    * Rendered messages by key: `<chatId>:<id>` for stored ones (ids are per chat: only the pair names
    * a message), `client:<clientId>` for ones still sending.
    */
-  private readonly rendered = new Map<string, HTMLElement>();
+  private readonly rendered = new Map<string, MessageItem>();
+  /** The message the composer answers, if any. */
+  private replyingTo: Message | null = null;
+  /** Other members' read markers (never moved back), for "seen by". */
+  private readonly markers = new Map<number, { user: User; id: number }>();
+  private seenOn: MessageItem | null = null;
+  /**
+   * While an older page loads, changes to messages not shown yet wait here and are applied after
+   * it: the page may have been read before them.
+   */
+  private changesForOlder: (() => void)[] | null = null;
+  private readonly actions: MessageActions;
   /** The newest message id reported read, so each is reported once. */
   /** The newest message the reader has seen here, and the newest marker sent for it. */
   private readSeen = 0;
@@ -65,13 +94,32 @@ export class ChatView {
     },
   ) {
     this.chat = chat;
+    this.takeMarkers(chat);
+    this.actions = {
+      me,
+      canDelete: (m) => m.sender.id === this.me.id || this.isAdmin(),
+      reply: (m) => {
+        this.setReplying(m);
+        this.input.focus();
+      },
+      edit: (m, content) => this.request(() => this.connection.editMessage(m.id, content)),
+      remove: (m) => this.request(() => this.connection.deleteMessage(m.id)),
+      toggleReaction: (m, emoji) => {
+        const mine = m.reactions.some((r) => r.emoji === emoji && r.userIds.includes(this.me.id));
+        this.request(() => (mine ? this.connection.removeReaction(m.id, emoji) : this.connection.addReaction(m.id, emoji)));
+      },
+      showOriginal: (id) => this.showOriginal(id),
+    };
     this.connection = new ChatConnection({ baseUrl: location.origin, token: api.token!, chatId: chat.id, env: browserEnvironment() });
     this.list.addEventListener("scroll", () => {
       if (this.list.scrollTop < 40) void this.loadOlder();
     });
     this.input.addEventListener("input", () => this.typed());
+    this.input.addEventListener("keydown", (e) => {
+      if (e.key === "Escape") this.setReplying(null);
+    });
     const form = h("form", { class: "composer", onsubmit: (e) => (e.preventDefault(), this.send()) }, this.input, h("button", { class: "primary", type: "submit" }, "Send"));
-    this.element.append(this.header(), this.banner, this.panel, this.list, this.typingLine, form);
+    this.element.append(this.header(), this.banner, this.panel, this.list, this.typingLine, this.notice, this.replyBar, form);
   }
 
   private header(): HTMLElement {
@@ -79,7 +127,7 @@ export class ChatView {
     return h(
       "header",
       {},
-      h("button", { class: "back", onclick: () => this.hooks.onBack() }, "←"),
+      h("button", { class: "back", "aria-label": "Back to the chat list", onclick: () => this.hooks.onBack() }, "←"),
       h("div", { class: "title" }, title, h("br"), this.onlineLine),
       this.chat.type === "group" ? h("button", { onclick: () => this.togglePanel(), "data-testid": "admin-toggle" }, "Members") : null,
     );
@@ -93,16 +141,22 @@ export class ChatView {
     this.hasOlder = page.hasMore;
     this.oldestId = page.messages[0]?.id;
     for (const message of page.messages) this.show(message);
+    this.renderSeen();
     this.scrollToBottom();
     const conn = this.connection;
     // Live frames resume right after the newest message the history gave us (0: from the start),
-    // so nothing posted between the history request and the socket is missed.
+    // and changes right after the page's newest change, so nothing that happened between the
+    // history request and the socket is missed.
     conn.lastMessageId = page.messages.at(-1)?.id ?? 0;
+    conn.lastChangeId = page.lastChangeId;
     conn.on("state", ({ state, closeCode, error }) => this.showState(state, closeCode, error));
     conn.on(ServerEvent.JoinedChat, ({ online }) => {
       this.online.clear();
       for (const u of online) this.online.set(u.id, u);
       this.renderOnline();
+      // Markers that moved before this socket opened never come as read_updated: ask once per
+      // connection (the chat object is at most about a second behind).
+      void this.api.getChat(this.chat.id).then((c) => this.refresh(c), () => {});
     });
     // After a long absence the connection pages what the replay left out: those arrive here as
     // receive_message too, in id order, and the chat counts as read once it is synced.
@@ -111,14 +165,22 @@ export class ChatView {
       this.typing.delete(m.sender.id);
       this.renderTyping();
       this.show(m);
+      // A member's own message counts as read by them (the server moves their marker, unannounced).
+      if (m.sender.id !== this.me.id) this.moveMarker(m.sender, m.id);
       if (!conn.isSynced) return;
       this.scrollToBottom();
       this.markRead(m.id);
     });
-    conn.on("synced", ({ lastId }) => {
+    conn.on(ConnectionEvent.Synced, ({ lastId }) => {
       this.scrollToBottom();
       if (lastId) this.markRead(lastId);
     });
+    conn.on(ServerEvent.MessageEdited, (e) => e.chatId === this.chat.id && this.change(e.messageId, (m) => ({ ...m, content: e.content, editedAt: e.editedAt })));
+    conn.on(ServerEvent.MessageDeleted, (e) => e.chatId === this.chat.id && this.change(e.messageId, (m) => ({ ...m, deleted: true, content: "", reactions: [] })));
+    conn.on(ServerEvent.ReactionsUpdated, (e) => e.chatId === this.chat.id && this.change(e.messageId, (m) => ({ ...m, reactions: e.reactions })));
+    conn.on(ConnectionEvent.MessageChanged, ({ chatId, message }) => chatId === this.chat.id && this.change(message.id, () => message));
+    conn.on(ServerEvent.ReadUpdated, (e) => e.chatId === this.chat.id && e.user.id !== this.me.id && this.moveMarker(e.user, e.lastReadMessageId));
+    conn.on(ServerEvent.Error, (e) => this.refused(e));
     conn.on(ServerEvent.UserOnline, ({ user }) => (this.online.set(user.id, user), this.renderOnline()));
     conn.on(ServerEvent.UserOffline, ({ user }) => (this.online.delete(user.id), this.renderOnline()));
     conn.on(ServerEvent.UserTyping, ({ user }) => (this.typing.set(user.id, user), this.renderTyping()));
@@ -142,9 +204,118 @@ export class ChatView {
   }
 
   private refresh(chat: Chat) {
+    const wasAdmin = this.isAdmin();
     this.chat = chat;
+    this.takeMarkers(chat);
     this.element.replaceChild(this.header(), this.element.firstChild!);
     if (!this.panel.hidden) this.renderPanel();
+    // Who may delete what follows the reader's role.
+    if (this.isAdmin() !== wasAdmin) for (const item of this.rendered.values()) item.paint();
+    this.renderSeen();
+  }
+
+  private isAdmin(): boolean {
+    return this.chat.type === "group" && this.chat.members.some((m) => m.id === this.me.id && m.role === "admin");
+  }
+
+  /** The other members' markers from a chat object: forward only, and only for current members. */
+  private takeMarkers(chat: Chat): void {
+    const others = chat.members.filter((m) => m.id !== this.me.id);
+    for (const userId of this.markers.keys()) if (!others.some((m) => m.id === userId)) this.markers.delete(userId);
+    for (const m of others) if (m.lastReadMessageId !== null) this.moveMarker(m, m.lastReadMessageId, false);
+  }
+
+  private moveMarker(user: User, id: number, render = true): void {
+    const known = this.markers.get(user.id);
+    if (known && known.id >= id) return;
+    this.markers.set(user.id, { user: { id: user.id, username: user.username }, id });
+    if (render) this.renderSeen();
+  }
+
+  /**
+   * "Seen by …" goes under the reader's newest message that another member has read (and that still
+   * says something: not a deleted one), naming every member whose marker reached it.
+   */
+  private renderSeen(): void {
+    const newestRead = Math.max(0, ...[...this.markers.values()].map((m) => m.id));
+    let target: MessageItem | null = null;
+    for (const item of this.rendered.values()) {
+      const id = item.message.id;
+      if (item.mine && !item.message.deleted && id > 0 && id <= newestRead && (!target || id > target.message.id)) target = item;
+    }
+    const names = target ? [...this.markers.values()].filter((m) => m.id >= target.message.id).map((m) => m.user.username) : [];
+    if (this.seenOn && this.seenOn !== target) this.seenOn.setSeen([]);
+    target?.setSeen(names);
+    this.seenOn = target;
+  }
+
+  /**
+   * Applies a change to a shown message, and to what the replies to it quote. A change to a message
+   * not shown is dropped (an older page brings it in its current state), unless that page is on its
+   * way: then it waits for it.
+   */
+  private change(id: number, apply: (message: Message) => Message): void {
+    const item = this.rendered.get(storedKey(this.chat.id, id));
+    if (!item) {
+      if (this.changesForOlder && (this.oldestId === undefined || id < this.oldestId)) this.changesForOlder.push(() => this.change(id, apply));
+      return;
+    }
+    const message = apply(item.message);
+    item.update(message);
+    if (message.deleted) this.renderSeen();
+    const excerpt = message.deleted ? "" : excerptOf(message.content);
+    for (const other of this.rendered.values()) {
+      const quoted = other.message.replyTo;
+      if (quoted?.id === id && quoted.excerpt !== excerpt) other.update({ ...other.message, replyTo: { ...quoted, excerpt } });
+    }
+    if (this.replyingTo?.id === id) {
+      if (message.deleted) {
+        this.setReplying(null);
+        this.notice.textContent = "The message you were replying to was deleted.";
+      } else this.setReplying(message);
+    }
+  }
+
+  /** A change goes out now or when the connection is back; either way it shows once the server says so. */
+  private request(send: () => boolean): void {
+    this.notice.textContent = send() ? "" : "Not connected: the change will be sent when the connection is back.";
+  }
+
+  /** A refused change (a refused message says so on the message itself). */
+  private refused(error: ErrorPayload): void {
+    const what = error.event === undefined ? undefined : CHANGE_WHAT[error.event];
+    if (!what) return;
+    this.notice.textContent =
+      error.code === ErrorCode.Gone
+        ? `That message was deleted: the ${what} was not made.`
+        : error.code === ErrorCode.Forbidden
+          ? `You may not make that ${what}.`
+          : `The ${what} was not made: ${error.error}`;
+  }
+
+  private setReplying(message: Message | null): void {
+    this.replyingTo = message;
+    this.replyBar.hidden = message === null;
+    if (!message) return replace(this.replyBar);
+    const who = message.sender.id === this.me.id ? "yourself" : message.sender.username;
+    replace(
+      this.replyBar,
+      h("span", { class: "label" }, `Replying to ${who}: `),
+      h("span", { class: "excerpt", "data-testid": "reply-excerpt" }, excerptOf(message.content)),
+      h("button", { type: "button", "data-testid": "cancel-reply", "aria-label": "Cancel the reply", onclick: () => this.setReplying(null) }, "×"),
+    );
+  }
+
+  /** Scrolls to the message a reply quotes, when it is loaded. */
+  private showOriginal(id: number): void {
+    const item = this.rendered.get(storedKey(this.chat.id, id));
+    if (!item) {
+      this.notice.textContent = "That message is further up: scroll up to load it.";
+      return;
+    }
+    item.element.scrollIntoView({ block: "center" });
+    item.element.focus({ preventScroll: true });
+    item.flash();
   }
 
   /**
@@ -169,15 +340,9 @@ export class ChatView {
   private show(message: Message, pendingKey?: string): void {
     const key = pendingKey ?? storedKey(message.chatId, message.id);
     if (!pendingKey && this.rendered.has(key)) return;
-    const mine = message.sender.id === this.me.id;
-    const time = message.timestamp ? new Date(message.timestamp).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) : "sending…";
-    const el = h(
-      "div",
-      { class: `msg${mine ? " mine" : ""}${pendingKey ? " pending" : ""}`, "data-testid": "message", "data-message-id": message.id || undefined },
-      h("div", { class: "meta" }, `${mine ? "You" : message.sender.username} · `, h("span", { class: "when" }, time)),
-      h("div", { class: "text" }, message.content),
-    );
-    this.rendered.set(key, el);
+    const item = new MessageItem(message, this.actions, pendingKey !== undefined);
+    const el = item.element;
+    this.rendered.set(key, item);
     if (pendingKey) this.list.append(el);
     else if (this.oldestId !== undefined && message.id < this.oldestId) this.list.prepend(el);
     else this.place(el, message.id);
@@ -202,33 +367,37 @@ export class ChatView {
     const content = this.input.value;
     if (!content.trim()) return;
     this.input.value = "";
+    this.notice.textContent = "";
     this.stopTyping();
     const clientId = crypto.randomUUID();
+    const original = this.replyingTo;
+    this.setReplying(null);
+    const replyTo = original ? { id: original.id, sender: original.sender, excerpt: excerptOf(original.content) } : null;
     // Shown at once as pending, marked sent on the ack.
-    this.show({ id: 0, chatId: this.chat.id, sender: this.me, content, timestamp: "", editedAt: null, deleted: false, reactions: [], replyTo: null }, `client:${clientId}`);
+    const pendingKey = `client:${clientId}`;
+    this.show({ id: 0, chatId: this.chat.id, sender: this.me, content, timestamp: "", editedAt: null, deleted: false, reactions: [], replyTo }, pendingKey);
     this.scrollToBottom();
     try {
-      const ack = await this.connection.sendMessage(content, clientId);
-      const el = this.rendered.get(`client:${clientId}`)!;
+      const ack = await this.connection.sendMessage(content, { clientId, replyToId: replyTo?.id });
+      const item = this.rendered.get(pendingKey)!;
+      this.rendered.delete(pendingKey);
       // Stored before a drop but acked only after the reconnect: the `since` replay already showed it.
       if (this.rendered.has(storedKey(this.chat.id, ack.messageId))) {
-        el.remove();
-        this.rendered.delete(`client:${clientId}`);
+        item.element.remove();
         return;
       }
-      el.classList.remove("pending");
-      el.dataset["messageId"] = String(ack.messageId);
-      el.querySelector(".when")!.textContent = new Date(ack.timestamp).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-      this.rendered.set(storedKey(this.chat.id, ack.messageId), el);
+      item.update({ ...item.message, id: ack.messageId, timestamp: ack.timestamp }, false);
+      this.rendered.set(storedKey(this.chat.id, ack.messageId), item);
+      this.renderSeen();
     } catch (err) {
-      const el = this.rendered.get(`client:${clientId}`);
-      if (el) el.querySelector(".when")!.textContent = `not sent: ${(err as Error).message}`;
+      this.rendered.get(pendingKey)?.failed((err as Error).message);
     }
   }
 
   private async loadOlder(): Promise<void> {
     if (!this.hasOlder || this.loadingOlder || this.oldestId === undefined) return;
     this.loadingOlder = true;
+    this.changesForOlder = [];
     const before = this.list.scrollHeight;
     try {
       const page = await this.api.history(this.chat.id, { before: this.oldestId });
@@ -238,6 +407,10 @@ export class ChatView {
       this.list.scrollTop += this.list.scrollHeight - before;
     } finally {
       this.loadingOlder = false;
+      const waiting = this.changesForOlder;
+      this.changesForOlder = null;
+      for (const apply of waiting) apply();
+      this.renderSeen();
     }
   }
 

@@ -121,6 +121,123 @@ test("two people chat both ways with typing, presence and a visit offline", asyn
   await bob.context.close();
 });
 
+/** A shown message by its exact text (not by a reply's quote of it). */
+const message = (page, text) => page.getByTestId("messages").getByTestId("message").filter({ has: page.locator(".text", { hasText: new RegExp(`^${text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`) }) });
+
+test("messages that live: two people edit, delete, react and reply, and see each other's changes live and after a reload", async () => {
+  const ann = await person("mann");
+  const bob = await person("mbob");
+  // Bob's chat socket goes through a route the test can cut (see the outage below).
+  let cut = false;
+  const open = [];
+  const bobSockets = [];
+  await bob.page.routeWebSocket(/\/api\/chats\/\d+\/ws/, (ws) => {
+    bobSockets.push(ws.url());
+    if (cut) return ws.close({ code: 1011, reason: "offline" });
+    open.push({ ws, server: ws.connectToServer() });
+  });
+  await openChatWith(ann.page, bob.username);
+  await openListed(bob.page, ann.username);
+  await ann.page.getByTestId("online").filter({ hasText: bob.username }).waitFor(WAIT);
+
+  // Ann writes with a typo and fixes it: both see the new text, marked edited.
+  await send(ann.page, "helo bob");
+  await message(bob.page, "helo bob").waitFor(WAIT);
+  await ann.page.locator(".msg.mine:not(.pending)").filter({ hasText: "helo bob" }).waitFor(WAIT);
+  await message(ann.page, "helo bob").getByTestId("edit").click();
+  await ann.page.getByTestId("edit-input").fill("hello bob");
+  await ann.page.getByTestId("edit-input").press("Enter");
+  for (const page of [ann.page, bob.page]) {
+    await message(page, "hello bob").getByTestId("edited").waitFor(WAIT);
+  }
+  assert.equal(await message(bob.page, "helo bob").count(), 0);
+  // Bob cannot edit or delete Ann's message in their direct chat.
+  assert.equal(await message(bob.page, "hello bob").getByTestId("edit").count(), 0);
+  assert.equal(await message(bob.page, "hello bob").getByTestId("delete").count(), 0);
+
+  // Bob reacts from the picker; then Ann reacts the same by clicking the count, and takes it back.
+  await message(bob.page, "hello bob").getByTestId("react").click();
+  await message(bob.page, "hello bob").getByTestId("reaction-picker").getByRole("button", { name: "React with 👍" }).click();
+  const thumbs = (page, text = "hello bob") => message(page, text).locator('[data-testid="reaction"][data-emoji="👍"]');
+  await thumbs(ann.page).filter({ hasText: "👍 1" }).waitFor(WAIT);
+  await thumbs(bob.page).filter({ hasText: "👍 1" }).waitFor(WAIT);
+  assert.equal(await thumbs(bob.page).getAttribute("aria-pressed"), "true", "Bob's own reaction is highlighted for him");
+  assert.equal(await thumbs(ann.page).getAttribute("aria-pressed"), "false");
+  await thumbs(ann.page).click();
+  await thumbs(bob.page).filter({ hasText: "👍 2" }).waitFor(WAIT);
+  await thumbs(ann.page).filter({ hasText: "👍 2" }).waitFor(WAIT);
+  assert.equal(await thumbs(ann.page).getAttribute("aria-pressed"), "true");
+  await thumbs(ann.page).click();
+  await thumbs(bob.page).filter({ hasText: "👍 1" }).waitFor(WAIT);
+  await thumbs(ann.page).filter({ hasText: "👍 1" }).waitFor(WAIT);
+
+  // Bob replies to Ann's message: the bar says to what, the reply quotes it on both sides.
+  await message(bob.page, "hello bob").getByTestId("reply").click();
+  await bob.page.getByTestId("reply-bar").filter({ hasText: "hello bob" }).waitFor(WAIT);
+  await send(bob.page, "nice to hear from you");
+  assert.equal(await bob.page.getByTestId("reply-bar").isHidden(), true, "the bar closes once the reply is sent");
+  for (const page of [ann.page, bob.page]) {
+    await message(page, "nice to hear from you").getByTestId("quote").filter({ hasText: "hello bob" }).waitFor(WAIT);
+  }
+  // Clicking the quote goes to the original.
+  const originalId = await message(ann.page, "hello bob").getAttribute("data-message-id");
+  await message(ann.page, "nice to hear from you").getByTestId("quote").click();
+  assert.equal(await ann.page.evaluate(() => document.activeElement?.getAttribute("data-message-id")), originalId);
+
+  // Bob writes something he regrets and deletes it: it keeps its place, as "message deleted".
+  await send(bob.page, "oops, wrong chat");
+  await message(ann.page, "oops, wrong chat").waitFor(WAIT);
+  await bob.page.locator(".msg.mine:not(.pending)").filter({ hasText: "oops, wrong chat" }).waitFor(WAIT);
+  await message(bob.page, "oops, wrong chat").getByTestId("delete").click();
+  await message(bob.page, "oops, wrong chat").getByTestId("confirm-delete").click();
+  for (const page of [ann.page, bob.page]) await message(page, "message deleted").waitFor(WAIT);
+  assert.equal(await message(ann.page, "oops, wrong chat").count(), 0);
+  // Ann edits her message again: the reply's quote follows.
+  await message(ann.page, "hello bob").getByTestId("edit").click();
+  await ann.page.getByTestId("edit-input").fill("hello bob!");
+  await ann.page.getByTestId("edit-input").press("Enter");
+  await message(bob.page, "nice to hear from you").getByTestId("quote").filter({ hasText: "hello bob!" }).waitFor(WAIT);
+
+  // Bob's connection drops (a laptop lid closes); Ann reacts to his reply meanwhile. Back online, his
+  // open chat catches up on the change without a reload: the socket's changesSince replay.
+  cut = true;
+  for (const { ws, server: upstream } of open.splice(0)) {
+    upstream.close();
+    ws.close({ code: 1011, reason: "offline" });
+  }
+  await bob.page.getByTestId("banner").filter({ hasText: "Reconnecting" }).waitFor(WAIT);
+  await message(ann.page, "nice to hear from you").getByTestId("react").click();
+  await message(ann.page, "nice to hear from you").getByRole("button", { name: "React with 🎉" }).click();
+  const party = (page) => message(page, "nice to hear from you").locator('[data-testid="reaction"][data-emoji="🎉"]');
+  await party(ann.page).filter({ hasText: "🎉 1" }).waitFor(WAIT);
+  cut = false;
+  await textBecomes(bob.page.getByTestId("banner"), "");
+  await party(bob.page).filter({ hasText: "🎉 1" }).waitFor(WAIT);
+  assert.match(bobSockets.at(-1), /[?&]since=\d+&changesSince=\d+/, "the reconnect asked for the changes it missed");
+
+  // Bob has read Ann's message: she sees it under that message.
+  await message(ann.page, "hello bob!").getByTestId("seen-by").filter({ hasText: `Seen by ${bob.username}` }).waitFor(WAIT);
+
+  // After a reload both see every message in its current state.
+  const expected = ["hello bob!", "nice to hear from you", "message deleted"];
+  for (const [page, other] of [[ann.page, bob.username], [bob.page, ann.username]]) {
+    await page.reload();
+    await openListed(page, other);
+    await message(page, "message deleted").waitFor(WAIT);
+    assert.deepEqual(await messages(page), expected);
+    await message(page, "hello bob!").getByTestId("edited").waitFor(WAIT);
+    await message(page, "nice to hear from you").getByTestId("quote").filter({ hasText: "hello bob!" }).waitFor(WAIT);
+    assert.equal(await thumbs(page, "hello bob!").textContent(), "👍 1");
+    assert.equal(await thumbs(page, "hello bob!").getAttribute("aria-pressed"), page === bob.page ? "true" : "false");
+    assert.equal(await party(page).textContent(), "🎉 1");
+    assert.equal(await message(page, "message deleted").getByTestId("reaction").count(), 0);
+    assert.equal(await message(page, "message deleted").getByTestId("reply").count(), 0, "nothing can be done to a deleted message");
+  }
+  await message(ann.page, "hello bob!").getByTestId("seen-by").filter({ hasText: `Seen by ${bob.username}` }).waitFor(WAIT);
+  await ann.context.close();
+  await bob.context.close();
+});
+
 test("a group admin removes a member, whose view says so", async () => {
   const ann = await person("gann");
   const cid = await person("gcid");
@@ -135,6 +252,10 @@ test("a group admin removes a member, whose view says so", async () => {
   await openListed(cid.page, "Book club");
   await send(cid.page, "glad to be here");
   await ann.page.getByTestId("messages").getByText("glad to be here").waitFor(WAIT);
+  // The admin may delete a member's message; the member sees it go.
+  await message(ann.page, "glad to be here").getByTestId("delete").click();
+  await message(ann.page, "glad to be here").getByTestId("confirm-delete").click();
+  await message(cid.page, "message deleted").waitFor(WAIT);
 
   await ann.page.getByTestId(`remove-${cid.username}`).click();
   await cid.page.getByTestId("banner").filter({ hasText: "You were removed from this chat." }).waitFor(WAIT);

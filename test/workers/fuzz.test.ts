@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it, vi } from "vitest";
 import { CloseCode, ErrorCode } from "../../src/protocol/errors";
 import { ClientEvent, ServerEvent } from "../../src/protocol/events";
 import type { Chat } from "../../src/protocol/models";
-import { BASE, connect, createGroup, prng, register, type TestUser } from "./helpers";
+import { api, BASE, connect, createGroup, prng, register, type TestUser } from "./helpers";
 
 // Fixed so failures replay; change it to explore other inputs (seeds 1, 77 and 4242 pass too).
 const SEED = 20261124;
@@ -85,15 +85,36 @@ describe("fuzz", () => {
 
   it(`WebSocket: bad frames get error frames and the socket stays (seed ${SEED})`, async () => {
     const errors = vi.spyOn(console, "error").mockImplementation(() => {});
-    const socket = await connect(chat.id, bob.token);
+    // A chat of its own: the HTTP fuzz may have removed Ann from the other (ids like 1 are among its
+    // values), and the change frames need one of her messages as a target.
+    const own = await createGroup(ann, [bob], "Fuzz frames");
+    const socket = await connect(own.id, bob.token);
+    // Real targets for the change frames: Bob's own messages (he may edit and delete them) and one of
+    // Ann's (he may only react to it), beside ids that do not exist and values that are no ids.
+    for (const content of ["target one", "target two", "target three"]) socket.sendJson(ClientEvent.SendMessage, { content, clientId: content });
+    await socket.until((s) => s.of(ServerEvent.MessageSent).length === 3, "acks of the targets");
+    const bobs = socket.of(ServerEvent.MessageSent).map((a) => a.messageId);
+    const anns = (await api("POST", `/api/chats/${own.id}/messages`, { token: ann.token, body: { content: "ann's target" } })).body.id;
+    expect(typeof anns).toBe("number");
+    // Mostly well-formed, so that frames get past validation to the room's rules.
+    const messageId = () => (random() < 0.7 ? pick([...bobs, anns, 999_999]) : pick(nasty));
+    const emoji = () => (random() < 0.7 ? pick(["👍", "👍🏽", "👨‍👩‍👧", "🇺🇦", "1️⃣", "❤️"]) : pick(["a", "👍👍", "", ...nasty]));
     const frames = () => {
-      switch (int(7)) {
+      switch (int(9)) {
         case 0: return randomBytes(1 + int(100));
         case 1: return deepNesting(1000 + int(5000));
         case 2: return JSON.stringify({ event: pick([...Object.values(ClientEvent), "dance", "__proto__", "constructor", ""]), data: randomValue() });
         case 3: return JSON.stringify(randomValue());
         case 4: return `{"event":"send_message","data":{"content":${JSON.stringify(pick(nasty))},"chatId":${JSON.stringify(pick(nasty))}}}`;
         case 5: return String(pick(nasty));
+        case 6: {
+          const event = pick([ClientEvent.EditMessage, ClientEvent.DeleteMessage, ClientEvent.AddReaction, ClientEvent.RemoveReaction]);
+          const data: Record<string, unknown> = { messageId: messageId() };
+          if (random() < 0.8) data[event === ClientEvent.EditMessage ? "content" : "emoji"] = event === ClientEvent.EditMessage ? (random() < 0.7 ? "edited" : pick([" ", ...nasty])) : emoji();
+          if (random() < 0.2) data["chatId"] = pick([own.id, chat.id, ...nasty]);
+          return JSON.stringify({ event, data: random() < 0.1 ? randomValue() : data });
+        }
+        case 7: return JSON.stringify({ event: ClientEvent.SendMessage, data: { content: pick(["a reply", " ", ...nasty]), clientId: `r${int(1e6)}`, replyToId: messageId() } });
         default: return JSON.stringify({ event: ClientEvent.SendMessage, data: { content: pick(["ok", " ", "x".repeat(4001)]), clientId: String(pick(nasty)).slice(0, 80) } });
       }
     };
@@ -107,7 +128,16 @@ describe("fuzz", () => {
     expect(socket.closed).toBeNull();
     const codes = new Set(socket.of(ServerEvent.Error).map((e) => e.code));
     expect(codes.has(ErrorCode.BadRequest)).toBe(true);
-    for (const code of codes) expect([ErrorCode.BadRequest, ErrorCode.WrongChat, ErrorCode.RateLimited]).toContain(code);
+    // Change frames that reach a message meet the contract's refusals: someone else's message, an id
+    // the chat does not have, a message deleted earlier in the fuzz.
+    for (const code of [ErrorCode.Forbidden, ErrorCode.NotFound, ErrorCode.Gone]) expect(codes, code).toContain(code);
+    for (const code of codes) expect([ErrorCode.BadRequest, ErrorCode.WrongChat, ErrorCode.RateLimited, ErrorCode.Forbidden, ErrorCode.NotFound, ErrorCode.Gone]).toContain(code);
+    for (const error of socket.of(ServerEvent.Error)) {
+      expect(typeof error.error, JSON.stringify(error)).toBe("string");
+      for (const key of Object.keys(error)) expect(["error", "code", "event", "clientId"], JSON.stringify(error)).toContain(key);
+    }
+    // Some change frames were valid and applied, announced to this socket like any other.
+    expect(socket.of(ServerEvent.ReactionsUpdated).length + socket.of(ServerEvent.MessageEdited).length + socket.of(ServerEvent.MessageDeleted).length).toBeGreaterThan(0);
     expect(errors).not.toHaveBeenCalled();
     // Over the size limit is the one frame that closes the socket.
     socket.ws.send("x".repeat(64 * 1024 + 1));

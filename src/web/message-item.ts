@@ -1,0 +1,227 @@
+/**
+ * One message of the open chat, drawn from its current state: its reply quote, its text (or
+ * "message deleted"), "edited", its reactions and the actions the reader may take on it. The chat
+ * view owns the state and calls `update` whenever it changes; the item only draws and reports clicks.
+ */
+import { limits } from "../protocol/limits";
+import type { Message, User } from "../protocol/models";
+import { h, replace } from "./dom";
+
+/** The picker's emoji: a handful of common ones (each is one RGI emoji, as the contract asks). */
+export const REACTION_CHOICES = ["👍", "❤️", "😂", "😮", "😢", "🎉"] as const;
+
+/** What a reply shows of its original: what the server sends as `replyTo.excerpt`. */
+export const excerptOf = (content: string): string => [...content].slice(0, limits.replyExcerptMax).join("");
+
+export interface MessageActions {
+  readonly me: User;
+  /** The sender, or any admin of a group. */
+  canDelete(message: Message): boolean;
+  reply(message: Message): void;
+  edit(message: Message, content: string): void;
+  remove(message: Message): void;
+  toggleReaction(message: Message, emoji: string): void;
+  showOriginal(id: number): void;
+}
+
+const clock = (iso: string) => new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+
+export class MessageItem {
+  readonly element: HTMLElement;
+  private readonly meta = h("div", { class: "meta" });
+  private readonly quote = h("div");
+  private body: HTMLElement = h("div");
+  private readonly reactions = h("div", { class: "reactions" });
+  private readonly actions = h("div", { class: "actions" });
+  private readonly seen = h("div", { class: "seen", hidden: true, "data-testid": "seen-by" });
+  /** Open while the reader edits: kept across repaints, so a reaction arriving meanwhile keeps what they typed. */
+  private editor: { form: HTMLFormElement; input: HTMLInputElement } | null = null;
+  private pickerOpen = false;
+  private confirmingDelete = false;
+  /** Instead of the time: "sending…", or why it was not sent. */
+  private status: string | null;
+
+  constructor(
+    public message: Message,
+    private readonly act: MessageActions,
+    /** Still waiting for its ack: shown, but nothing can be done to it yet. */
+    private pending = false,
+  ) {
+    this.status = pending ? "sending…" : null;
+    const mine = message.sender.id === act.me.id;
+    // Focusable, so "show the original" can move a screen reader there too.
+    this.element = h("div", { class: `msg${mine ? " mine" : ""}`, tabindex: -1, "data-testid": "message" });
+    this.element.append(this.meta, this.quote, this.body, this.reactions, this.actions, this.seen);
+    this.paint();
+  }
+
+  get mine(): boolean {
+    return this.message.sender.id === this.act.me.id;
+  }
+
+  update(message: Message, pending = this.pending): void {
+    this.message = message;
+    this.pending = pending;
+    if (!pending && this.status === "sending…") this.status = null;
+    this.paint();
+  }
+
+  /** The message could not be sent: say why where its time would be. */
+  failed(reason: string): void {
+    this.status = `not sent: ${reason}`;
+    this.paint();
+  }
+
+  /** "Seen by …" under this message, or nothing. */
+  setSeen(names: string[]): void {
+    this.seen.hidden = names.length === 0;
+    this.seen.textContent = names.length ? `Seen by ${names.join(", ")}` : "";
+  }
+
+  /** Draws attention after a jump to it. */
+  flash(): void {
+    this.element.classList.remove("flash");
+    void this.element.offsetWidth; // restart the animation
+    this.element.classList.add("flash");
+  }
+
+  /** Repaints everything from the current state (after a role change, say). */
+  paint(): void {
+    const m = this.message;
+    this.element.classList.toggle("pending", this.pending);
+    this.element.classList.toggle("deleted", m.deleted);
+    if (m.id) this.element.dataset["messageId"] = String(m.id);
+    if (m.deleted) {
+      this.editor = null;
+      this.pickerOpen = false;
+      this.confirmingDelete = false;
+    }
+    replace(
+      this.meta,
+      `${this.mine ? "You" : m.sender.username} · `,
+      h("span", { class: "when" }, this.status ?? (m.timestamp ? clock(m.timestamp) : "")),
+      m.editedAt && !m.deleted ? h("span", { class: "edited", title: `edited ${new Date(m.editedAt).toLocaleString()}`, "data-testid": "edited" }, " · edited") : null,
+    );
+    replace(this.quote, m.replyTo && !m.deleted ? this.quoteButton(m.replyTo) : null);
+    if (!this.editor) {
+      const body = h("div", { class: m.deleted ? "text deleted" : "text" }, m.deleted ? "message deleted" : m.content);
+      this.body.replaceWith(body);
+      this.body = body;
+    }
+    replace(this.reactions, ...m.reactions.map((r) => this.reactionButton(r.emoji, r.count, r.userIds.includes(this.act.me.id))));
+    replace(this.actions, ...(this.pending || m.deleted ? [] : this.actionButtons()));
+  }
+
+  private quoteButton(replyTo: NonNullable<Message["replyTo"]>): HTMLElement {
+    const who = replyTo.sender.id === this.act.me.id ? "You" : replyTo.sender.username;
+    // A blank excerpt means the original was deleted (content is never blank otherwise).
+    const gone = replyTo.excerpt.trim() === "";
+    return h(
+      "button",
+      {
+        type: "button",
+        class: "quote",
+        "data-testid": "quote",
+        "data-reply-to": replyTo.id,
+        "aria-label": `Show the message from ${who} this replies to`,
+        onclick: () => this.act.showOriginal(replyTo.id),
+      },
+      h("span", { class: "who" }, who),
+      h("span", { class: gone ? "excerpt deleted" : "excerpt" }, gone ? "message deleted" : replyTo.excerpt),
+    );
+  }
+
+  private reactionButton(emoji: string, count: number, mine: boolean): HTMLElement {
+    return h(
+      "button",
+      {
+        type: "button",
+        class: mine ? "reaction mine" : "reaction",
+        "data-testid": "reaction",
+        "data-emoji": emoji,
+        "aria-pressed": String(mine),
+        "aria-label": `${emoji} ${count}${mine ? ", including you: remove your reaction" : ": react the same"}`,
+        onclick: () => this.act.toggleReaction(this.message, emoji),
+      },
+      `${emoji} ${count}`,
+    );
+  }
+
+  private actionButtons(): (HTMLElement | null)[] {
+    const m = this.message;
+    if (this.editor) return [];
+    if (this.confirmingDelete) {
+      return [
+        h("span", { class: "confirm" }, "Delete this message?"),
+        h("button", { type: "button", class: "danger", "data-testid": "confirm-delete", "aria-label": "Yes, delete this message", onclick: () => ((this.confirmingDelete = false), this.act.remove(m), this.paint()) }, "Delete"),
+        h("button", { type: "button", "data-testid": "cancel-delete", "aria-label": "Keep this message", onclick: () => ((this.confirmingDelete = false), this.paint()) }, "Keep"),
+      ];
+    }
+    const mineReactions = new Set(m.reactions.filter((r) => r.userIds.includes(this.act.me.id)).map((r) => r.emoji));
+    const picker = this.pickerOpen
+      ? h(
+          "div",
+          { class: "picker", role: "group", "aria-label": "Pick a reaction", "data-testid": "reaction-picker" },
+          ...REACTION_CHOICES.map((emoji) =>
+            h(
+              "button",
+              {
+                type: "button",
+                "data-testid": "pick-reaction",
+                "data-emoji": emoji,
+                "aria-pressed": String(mineReactions.has(emoji)),
+                "aria-label": mineReactions.has(emoji) ? `Remove your ${emoji}` : `React with ${emoji}`,
+                onclick: () => ((this.pickerOpen = false), this.act.toggleReaction(m, emoji), this.paint()),
+              },
+              emoji,
+            ),
+          ),
+        )
+      : null;
+    const who = this.mine ? "your message" : m.sender.username;
+    return [
+      h("button", { type: "button", "data-testid": "reply", "aria-label": `Reply to ${who}`, onclick: () => this.act.reply(m) }, "Reply"),
+      h(
+        "button",
+        { type: "button", "data-testid": "react", "aria-label": "Add a reaction", "aria-expanded": String(this.pickerOpen), onclick: () => ((this.pickerOpen = !this.pickerOpen), this.paint()) },
+        "☺+",
+      ),
+      this.mine ? h("button", { type: "button", "data-testid": "edit", "aria-label": "Edit this message", onclick: () => this.openEditor() }, "Edit") : null,
+      this.act.canDelete(m) ? h("button", { type: "button", "data-testid": "delete", "aria-label": "Delete this message", onclick: () => ((this.confirmingDelete = true), this.paint()) }, "Delete") : null,
+      picker,
+    ];
+  }
+
+  private openEditor(): void {
+    const input = h("input", { value: this.message.content, maxLength: limits.contentMax, "aria-label": "Edit the message", "data-testid": "edit-input" });
+    const close = () => {
+      this.editor = null;
+      this.paint();
+    };
+    const form = h(
+      "form",
+      {
+        class: "editor",
+        onsubmit: (e) => {
+          e.preventDefault();
+          const content = input.value;
+          // Blank is not a message: keep the editor open rather than send what the server refuses.
+          if (!content.trim()) return;
+          if (content !== this.message.content) this.act.edit(this.message, content);
+          close();
+        },
+      },
+      input,
+      h("button", { type: "submit", class: "primary", "data-testid": "save-edit" }, "Save"),
+      h("button", { type: "button", "data-testid": "cancel-edit", onclick: close }, "Cancel"),
+    );
+    input.addEventListener("keydown", (e) => {
+      if (e.key === "Escape") close();
+    });
+    this.editor = { form, input };
+    this.body.replaceWith(form);
+    this.body = form;
+    this.paint();
+    input.focus();
+  }
+}
