@@ -65,6 +65,10 @@ describe("fuzz", () => {
       () => ["GET", `/api/chats/${idLike()}/messages?after=${idLike()}`],
       () => ["POST", `/api/chats/${idLike()}/messages`],
       () => ["POST", `/api/chats/${idLike()}/read`],
+      () => ["PATCH", `/api/chats/${idLike()}/messages/${idLike()}`],
+      () => ["DELETE", `/api/chats/${idLike()}/messages/${idLike()}`],
+      () => [pick(["PUT", "DELETE"]), `/api/chats/${idLike()}/messages/${idLike()}/reactions/${encode(pick(["👍", "a", "%", ...nasty.map(String)]))}`],
+      () => ["GET", `/api/chats/${idLike()}/changes?after=${idLike()}`],
       () => ["GET", `/api/users?q=${idLike()}`],
       () => ["GET", `/api/${idLike()}/${idLike()}`],
     ] as const;
