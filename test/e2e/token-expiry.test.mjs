@@ -3,14 +3,15 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
+import { loadClient, nodeEnvironment } from "../support/client-bundle.mjs";
 import { startDevServer } from "../support/dev-server.mjs";
 
 const PORT = Number(process.env.TOKEN_TEST_PORT ?? 8794);
 const TTL = 3;
-let server;
+let server, client;
 
 before(async () => {
-  server = await startDevServer({ port: PORT, vars: { TOKEN_TTL_SECONDS: TTL } });
+  [server, client] = await Promise.all([startDevServer({ port: PORT, vars: { TOKEN_TTL_SECONDS: TTL } }), loadClient()]);
 });
 after(async () => {
   await server?.stop();
@@ -54,4 +55,45 @@ test("a token lives TOKEN_TTL_SECONDS; refreshed before then, the session goes o
   // And the refreshed token ends too, TOKEN_TTL_SECONDS after it was issued.
   await sleep(Math.max(0, exp(second) * 1000 - Date.now()) + 100);
   assert.equal(await me(second), 401);
+});
+
+test("the typed client's sockets outlive several token lifetimes without reconnecting; without a refresher they end with 4001", async () => {
+  const { ApiClient, ChatConnection, InboxConnection, ServerEvent, TokenRefresher } = client;
+  const api = new ApiClient(server.url);
+  await api.register(`keep_${Date.now().toString(36)}`, "password-keep");
+  const chat = await api.createChat({ type: "group", name: "keep", memberIds: [] });
+  const env = nodeEnvironment();
+
+  const watch = (conn) => {
+    const seen = { states: [], authenticated: 0 };
+    conn.on("state", ({ state, closeCode }) => seen.states.push(closeCode === undefined ? state : `${state}:${closeCode}`));
+    conn.on(ServerEvent.Authenticated, () => seen.authenticated++);
+    return seen;
+  };
+  const kept = new ChatConnection({ baseUrl: server.url, token: api.token, chatId: chat.id, env });
+  const inbox = new InboxConnection({ baseUrl: server.url, token: api.token, env });
+  // A second connection on a token nobody refreshes: it must end when its token does.
+  const lapsing = new ChatConnection({ baseUrl: server.url, token: api.token, chatId: chat.id, env });
+  const keptSeen = watch(kept);
+  const inboxSeen = watch(inbox);
+  const lapsingSeen = watch(lapsing);
+  const refresher = new TokenRefresher(api, env);
+  refresher.attach(kept);
+  refresher.attach(inbox);
+  for (const conn of [kept, inbox, lapsing]) conn.connect();
+  refresher.start();
+
+  // Three token lifetimes.
+  await sleep(TTL * 3 * 1000 + 500);
+  assert.ok(keptSeen.authenticated >= 2, `re-authenticated ${keptSeen.authenticated} times`);
+  assert.ok(inboxSeen.authenticated >= 2, `inbox re-authenticated ${inboxSeen.authenticated} times`);
+  assert.deepEqual(keptSeen.states, ["connecting", "open"], "the chat socket never reconnected");
+  assert.deepEqual(inboxSeen.states, ["connecting", "open"], "the inbox socket never reconnected");
+  assert.equal(lapsingSeen.states.at(-1), "closed:4001");
+  assert.equal(lapsing.error?.code, "unauthorized");
+  const ack = await kept.sendMessage("still here");
+  assert.ok(ack.messageId > 0);
+  refresher.stop();
+  kept.close();
+  inbox.close();
 });
