@@ -52,6 +52,28 @@ describe("the room's log", () => {
     b.close();
   });
 
+  it("copies a chat that keeps going in one batch once it pauses, not once a second", async () => {
+    const { chat, a, b } = await twoInAChat("steady", "stream");
+    const batches = await runInDurableObject(roomStub(chat.id), (room: ChatRoom) => {
+      const counting = countingWrites(withDeadline(env.DB, 5000));
+      internals(room).d1 = counting.d1;
+      return counting.statements;
+    });
+    // 13 messages over 2.4 s: never a second without one.
+    for (let i = 0; i < 13; i++) {
+      a.sendJson(ClientEvent.SendMessage, { content: `steady ${i}`, clientId: `s${i}` });
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    await a.next(ServerEvent.MessageSent, 13);
+    const copied = await waitFor(() => d1Copy(chat.id), (c) => c.rows.length === 13, "the copy after the pause");
+    expect(copied.d).toBe(13);
+    const outcome = await runInDurableObject(roomStub(chat.id), (room: ChatRoom) => ({ batches: [...batches], copyAt: internals(room).copyAt }));
+    expect(outcome.batches).toHaveLength(1);
+    expect(outcome.copyAt).toBeNull();
+    a.close();
+    b.close();
+  });
+
   it("resumes its outbox after an eviction: the alarm survives and the copy happens on wake", async () => {
     const [ann, bob] = await Promise.all([register("evict"), register("wake")]);
     const chat = await createGroup(ann, [bob]);
