@@ -230,7 +230,10 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
     for (const user of ended) this.broadcast(this.frame(ServerEvent.UserStoppedTyping, { chatId: this.key, user }), user.id);
     if (this.copyAt !== null && this.copyAt <= Date.now()) {
       // A retry is always due; otherwise a copy waits for the chat to pause (copy-schedule.ts).
-      const check = this.copyFailures > 0 || this.outbox === null ? ({ due: true } as const) : copyCheck(this.outbox, Date.now());
+      const check =
+        this.copyFailures > 0 || this.outbox === null
+          ? ({ due: true } as const)
+          : copyCheck({ ...this.outbox, learnInboxes: !this.activity.knowsInboxes }, Date.now());
       if (check.due) await this.copyToD1();
       else this.copyAt = check.checkAt;
     }

@@ -23,6 +23,11 @@ describe("the copy schedule", () => {
     expect(checks).toEqual([1000, 2000, 4000, 8000]);
   });
 
+  it("copies a second after the first change, pause or not, while the room does not know who has an inbox open", () => {
+    expect(copyCheck({ since: 0, lastChange: 950, messages: 19, learnInboxes: true }, COPY_QUIET_MS)).toEqual({ due: true });
+    expect(copyCheck({ since: 0, lastChange: 950, messages: 19 }, COPY_QUIET_MS)).toEqual({ due: false, checkAt: 2000 });
+  });
+
   it("copies a chat that never pauses at least every COPY_MAX_DELAY_MS, and a full batch at once", () => {
     let t = COPY_QUIET_MS;
     let checks = 0;

@@ -24,6 +24,11 @@ export interface Outbox {
   lastChange: number;
   /** Messages stored since the last copy started. */
   messages: number;
+  /**
+   * Whether the room has yet to learn who has an inbox open, which it does with each copy: until
+   * then its messages reach no inbox, so the first copy after a wake-up does not wait for a pause.
+   */
+  learnInboxes?: boolean;
 }
 
 export type CopyCheck = { due: true } | { due: false; checkAt: number };
@@ -35,7 +40,7 @@ export type CopyCheck = { due: true } | { due: false; checkAt: number };
  * after a burst ends as the burst lasted (and never later than COPY_MAX_DELAY_MS).
  */
 export function copyCheck(outbox: Outbox, now: number): CopyCheck {
-  const quietAt = outbox.lastChange + COPY_QUIET_MS;
+  const quietAt = outbox.learnInboxes ? outbox.since + COPY_QUIET_MS : outbox.lastChange + COPY_QUIET_MS;
   const latest = outbox.since + COPY_MAX_DELAY_MS;
   if (outbox.messages >= COPY_BATCH || now >= Math.min(quietAt, latest)) return { due: true };
   return { due: false, checkAt: Math.min(latest, Math.max(quietAt, now + (now - outbox.since))) };
