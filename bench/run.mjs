@@ -40,7 +40,7 @@ const SCENARIOS = {
   idle: [idle, { rooms: quick ? 20 : 100, clients: 50, hold: quick ? 15 : 30 }],
   history: [history, { messages: S(10000), readers: 4, limit: 100 }],
   inbox: [inbox, {}],
-  cost: [cost, {}],
+  cost: [cost, { messages: quick ? 60 : 100 }],
 };
 const wanted = positionals.filter((p) => p !== "quick" && p !== "serve");
 for (const w of wanted) if (!SCENARIOS[w]) throw new Error(`unknown scenario ${w}; known: ${Object.keys(SCENARIOS).join(", ")}`);

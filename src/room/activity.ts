@@ -37,6 +37,12 @@ export class ActivityAnnouncer {
     private readonly source: ActivitySource,
   ) {}
 
+  /** Whether a copy has told this room (since it woke) who has an inbox open. */
+  get knowsInboxes(): boolean {
+    return this.learnt;
+  }
+  private learnt = false;
+
   /** A message was stored. */
   messageStored(): void {
     if (this.open.size > 0) this.coalescer.offer(true);
@@ -46,6 +52,7 @@ export class ActivityAnnouncer {
   inboxesOpen(open: Set<number>): Promise<void> {
     const newlySeen = [...open].filter((id) => !this.open.has(id));
     this.open = open;
+    this.learnt = true;
     for (const id of this.announced.keys()) if (!open.has(id)) this.announced.delete(id);
     return newlySeen.length > 0 ? this.announce(newlySeen) : Promise.resolve();
   }

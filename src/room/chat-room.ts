@@ -21,7 +21,7 @@ import type { ChangePage, Member, Message, MessagePage, User } from "../protocol
 import type { ParsedClientFrame } from "../protocol/schemas";
 import { ActivityAnnouncer } from "./activity";
 import { refuse, type Answer, type Refusal } from "./answers";
-import { COPY_BATCH, COPY_DELAY_MS, earliest, retryDelay } from "./copy-schedule";
+import { COPY_BATCH, COPY_QUIET_MS, copyCheck, earliest, retryDelay, type Outbox } from "./copy-schedule";
 import { RoomMembers } from "./log/members";
 import { applyReaction, MessageLog, toReactions, type HistoryCursor } from "./log/messages";
 import { MetaKey, openLog, readMeta, writeMeta, type LogDatabase } from "./log/open";
@@ -89,8 +89,10 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
   private readonly limiter: RateLimiter;
   private readonly typing: TypingTracker;
   private readonly activity: ActivityAnnouncer;
-  /** When the next copy to D1 is due; null when D1 has everything. */
+  /** When the alarm next looks at the outbox (a copy, or a check whether one is due); null when D1 has everything. */
   private copyAt: number | null = null;
+  /** What is not in D1 yet (see copy-schedule.ts); null when nothing is. */
+  private outbox: Outbox | null = null;
   private copyFailures = 0;
   /** The copy under way, if any: a second caller waits for it instead of starting another. */
   private copying: Promise<void> | null = null;
@@ -120,8 +122,13 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
       this.members = new RoomMembers(this.store);
       this.alarmAt = await ctx.storage.getAlarm();
       for (const [userId, id] of this.log.newestBySenderAfter(readMeta(this.store, MetaKey.D1Through) ?? 0)) this.ownMarkers.set(userId, id);
-      // An outbox left by an eviction or a crash resumes on its own.
-      if (this.outboxPending()) this.requestCopy();
+      // An outbox left by an eviction or a crash resumes on its own, at once: its changes are old.
+      if (this.outboxPending()) {
+        const now = Date.now();
+        this.outbox = { since: now - COPY_QUIET_MS, lastChange: now - COPY_QUIET_MS, messages: 0 };
+        this.copyAt = now;
+        this.scheduleAlarm();
+      }
     });
   }
 
@@ -272,7 +279,15 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
     const ended = this.typing.expire(Date.now());
     for (const user of ended) this.clearTypingOnSockets(user.id);
     for (const user of ended) this.broadcast(this.frame(ServerEvent.UserStoppedTyping, { chatId: this.key, user }), user.id);
-    if (this.copyAt !== null && this.copyAt <= Date.now()) await this.copyToD1();
+    if (this.copyAt !== null && this.copyAt <= Date.now()) {
+      // A retry is always due; otherwise a copy waits for the chat to pause (copy-schedule.ts).
+      const check =
+        this.copyFailures > 0 || this.outbox === null
+          ? ({ due: true } as const)
+          : copyCheck({ ...this.outbox, learnInboxes: !this.activity.knowsInboxes }, Date.now());
+      if (check.due) await this.copyToD1();
+      else this.copyAt = check.checkAt;
+    }
     this.scheduleAlarm();
   }
 
@@ -379,7 +394,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
     const frame = this.frame(ServerEvent.ReceiveMessage, message);
     for (const ws of this.ctx.getWebSockets()) if (ws !== from) safeSend(ws, frame);
     this.activity.messageStored();
-    this.requestCopy();
+    this.requestCopy(true);
     this.limiter.prune(Date.now());
     return stored;
   }
@@ -556,10 +571,20 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
     );
   }
 
-  /** A copy will carry what was just written; the first write after a copy starts the delay. */
-  private requestCopy() {
-    if (this.copyAt !== null) return;
-    this.copyAt = Date.now() + COPY_DELAY_MS;
+  /**
+   * A copy will carry what was just written. The first change after a copy sets the alarm (one
+   * alarm write per copy, not per message); later ones only move the outbox's last change, which
+   * the alarm reads when it fires. A full batch is copied at once (unless copies are failing and
+   * backing off).
+   */
+  private requestCopy(message = false) {
+    const now = Date.now();
+    const outbox = (this.outbox ??= { since: now, lastChange: now, messages: 0 });
+    outbox.lastChange = now;
+    if (message) outbox.messages++;
+    if (this.copyAt === null) this.copyAt = now + COPY_QUIET_MS;
+    else if (outbox.messages >= COPY_BATCH && this.copyFailures === 0) this.copyAt = now;
+    else return;
     this.scheduleAlarm();
   }
 
@@ -576,6 +601,10 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
   private async copyOnce(): Promise<void> {
     for (const [userId, id] of this.ownMarkers) this.members.markRead(userId, id);
     this.ownMarkers.clear();
+    const startedAt = Date.now();
+    // Messages stored from here on are the next copy's.
+    const carried = this.outbox?.messages ?? 0;
+    if (this.outbox) this.outbox.messages = 0;
     try {
       const through = readMeta(this.store, MetaKey.D1Through) ?? 0;
       const rows = this.log.rowsAfter(through, COPY_BATCH);
@@ -593,9 +622,19 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
       }
       this.members.markersCopied(markers);
       this.copyFailures = 0;
-      this.copyAt = rows.length === COPY_BATCH || changed.length === COPY_BATCH ? Date.now() : this.outboxPending() ? Date.now() + COPY_DELAY_MS : null;
+      if (rows.length === COPY_BATCH || changed.length === COPY_BATCH) {
+        this.copyAt = Date.now();
+      } else if (this.outboxPending()) {
+        // Changes made while D1 was committing: the next copy's, counted from when this one started.
+        this.outbox = { since: startedAt, lastChange: this.outbox?.lastChange ?? startedAt, messages: this.outbox?.messages ?? 0 };
+        this.copyAt = Date.now() + COPY_QUIET_MS;
+      } else {
+        this.outbox = null;
+        this.copyAt = null;
+      }
       this.ctx.waitUntil(this.activity.inboxesOpen(open));
     } catch (err) {
+      if (this.outbox) this.outbox.messages += carried;
       this.copyFailures++;
       this.copyAt = Date.now() + retryDelay(this.copyFailures);
       console.error(`copy to D1 failed (${this.copyFailures} in a row); retrying`, err instanceof Error ? err.message : String(err));

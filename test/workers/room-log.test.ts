@@ -52,6 +52,48 @@ describe("the room's log", () => {
     b.close();
   });
 
+  it("copies a chat that keeps going in one batch once it pauses, not once a second", async () => {
+    const { chat, a, b } = await twoInAChat("steady", "stream");
+    // A room learns who has an inbox open with its first copy, which therefore does not wait for a pause.
+    a.sendJson(ClientEvent.SendMessage, { content: "first", clientId: "s-first" });
+    await a.next(ServerEvent.MessageSent);
+    expect(await copyToD1Now(chat.id)).toBe(true);
+    const batches = await runInDurableObject(roomStub(chat.id), (room: ChatRoom) => {
+      const counting = countingWrites(withDeadline(env.DB, 5000));
+      internals(room).d1 = counting.d1;
+      return counting.statements;
+    });
+    // 13 messages over 2.4 s: never a second without one.
+    for (let i = 0; i < 13; i++) {
+      a.sendJson(ClientEvent.SendMessage, { content: `steady ${i}`, clientId: `s${i}` });
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    await a.next(ServerEvent.MessageSent, 14);
+    const copied = await waitFor(() => d1Copy(chat.id), (c) => c.rows.length === 14, "the copy after the pause");
+    expect(copied.d).toBe(14);
+    const outcome = await runInDurableObject(roomStub(chat.id), (room: ChatRoom) => ({ batches: [...batches], copyAt: internals(room).copyAt }));
+    expect(outcome.batches).toHaveLength(1);
+    expect(outcome.copyAt).toBeNull();
+    a.close();
+    b.close();
+  });
+
+  it("a woken room learns who has an inbox open within about a second of a stream's start, without waiting for a pause", async () => {
+    const { bob, chat, a, b } = await twoInAChat("woken", "listener");
+    const inbox = await connectInbox(bob.token);
+    await evictDurableObject(roomStub(chat.id));
+    const started = Date.now();
+    let heard: number | null = null;
+    void inbox.next(InboxEvent.ChatActivity).then(() => (heard = Date.now()));
+    for (let i = 0; i < 13 && heard === null; i++) {
+      a.sendJson(ClientEvent.SendMessage, { content: `live ${i}`, clientId: `l${i}` });
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(heard).not.toBeNull();
+    expect(heard! - started).toBeLessThan(2400);
+    for (const s of [a, b, inbox]) s.close();
+  });
+
   it("resumes its outbox after an eviction: the alarm survives and the copy happens on wake", async () => {
     const [ann, bob] = await Promise.all([register("evict"), register("wake")]);
     const chat = await createGroup(ann, [bob]);
