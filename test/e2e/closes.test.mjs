@@ -5,35 +5,20 @@
 // frame arrives at once, the connection ends only when the room hibernates): docs/ARCHITECTURE.md,
 // "Server-initiated closes".
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import WebSocket from "ws";
 import { CloseCode } from "../../src/protocol/errors.ts";
 import { ServerEvent } from "../../src/protocol/events.ts";
 import { limits } from "../../src/protocol/limits.ts";
-import { startDevServer } from "../support/dev-server.mjs";
+import { useDevServer } from "../support/dev-server.mjs";
 
 // e2e files run in parallel: each has its own port and the inspector port after it.
 const PORT = Number(process.env.CLOSES_TEST_PORT ?? 8800);
 /** What "promptly" means here, counted from the answer of the request that closes: the lingering close took 10 s. */
 const CLOSE_WITHIN_MS = Number(process.env.CLOSE_WITHIN_MS ?? 1000);
-let server;
 
-before(async () => {
-  server = await startDevServer({ port: PORT });
-});
-after(async () => {
-  await server?.stop();
-});
-
-async function http(method, path, body, token) {
-  const res = await fetch(server.url + path, {
-    method,
-    headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : null };
-}
+const dev = useDevServer({ port: PORT });
+const http = (...args) => dev.http(...args);
 
 async function register(name) {
   const res = await http("POST", "/api/auth/register", { username: `${name}_${Date.now().toString(36)}`, password: `password-${name}` });
@@ -50,7 +35,7 @@ async function group(admin, ...members) {
 
 /** A chat socket that is open and joined; the client sends nothing unless the test does. */
 async function joined(chatId, token) {
-  const ws = new WebSocket(`${server.url.replace("http", "ws")}/api/chats/${chatId}/ws?token=${token}`);
+  const ws = new WebSocket(`${dev.server.url.replace("http", "ws")}/api/chats/${chatId}/ws?token=${token}`);
   const frames = [];
   let closeFrameAt = null;
   const closed = new Promise((resolve) => ws.once("close", (code, reason) => resolve({ code, reason: String(reason), at: Date.now() })));

@@ -1,33 +1,18 @@
 // End to end: the real `wrangler dev`, two registered users chatting with Node's global WebSocket,
 // speaking only the wire contract.
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import { ClientEvent, ServerEvent } from "../../src/protocol/events.ts";
-import { startDevServer } from "../support/dev-server.mjs";
+import { useDevServer } from "../support/dev-server.mjs";
 
 const PORT = Number(process.env.E2E_PORT ?? 8790);
-let server;
 const tokens = [];
 
-before(async () => {
-  server = await startDevServer({ port: PORT });
-});
-after(async () => {
-  await server?.stop();
-});
-
-async function http(method, path, body, token) {
-  const res = await fetch(server.url + path, {
-    method,
-    headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : null };
-}
+const dev = useDevServer({ port: PORT });
+const http = (...args) => dev.http(...args);
 
 function open(chatId, token) {
-  const ws = new WebSocket(`${server.url.replace("http", "ws")}/api/chats/${chatId}/ws?token=${token}`);
+  const ws = new WebSocket(`${dev.server.url.replace("http", "ws")}/api/chats/${chatId}/ws?token=${token}`);
   const frames = [];
   const waiters = new Set();
   ws.addEventListener("message", (e) => {
@@ -90,7 +75,7 @@ test("two users chat in real time against wrangler dev", async () => {
 });
 
 test("serves the web app with security headers, and the API beside it", async () => {
-  const page = await fetch(server.url + "/");
+  const page = await fetch(dev.server.url + "/");
   assert.equal(page.status, 200);
   assert.match(page.headers.get("content-type"), /text\/html/);
   assert.match(await page.text(), /<script type="module" src="\/app.js">/);
@@ -99,15 +84,15 @@ test("serves the web app with security headers, and the API beside it", async ()
   assert.doesNotMatch(csp, /unsafe-inline/);
   assert.equal(page.headers.get("x-content-type-options"), "nosniff");
   assert.equal(page.headers.get("referrer-policy"), "no-referrer");
-  const script = await fetch(server.url + "/app.js");
+  const script = await fetch(dev.server.url + "/app.js");
   assert.match(script.headers.get("content-type"), /javascript/);
-  const api = await fetch(server.url + "/api/nope");
+  const api = await fetch(dev.server.url + "/api/nope");
   assert.equal(api.status, 401);
 });
 
 test("a token in the query string never reaches the dev server's log", async () => {
   await new Promise((r) => setTimeout(r, 300));
-  assert.ok(server.output.some((line) => /GET \/api\/chats\/\d+\/ws 101/.test(line)), "the upgrades were logged");
+  assert.ok(dev.server.output.some((line) => /GET \/api\/chats\/\d+\/ws 101/.test(line)), "the upgrades were logged");
   assert.ok(tokens.length === 2);
-  for (const token of tokens) assert.deepEqual(server.output.filter((line) => line.includes(token) || line.includes("token=")), []);
+  for (const token of tokens) assert.deepEqual(dev.server.output.filter((line) => line.includes(token) || line.includes("token=")), []);
 });

@@ -1,6 +1,7 @@
 // Starts the real Worker under `wrangler dev` on fresh (or given) local state, for Node-side tests
 // and benchmarks. Migrations are applied first, exactly as `npm start` does.
 import { spawn, spawnSync } from "node:child_process";
+import { after, before } from "node:test";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -70,4 +71,30 @@ export async function startDevServer({ port, persistTo = mkdtempSync(join(tmpdir
     stop: () => signalGroup("SIGTERM"),
     kill: () => signalGroup("SIGKILL"),
   };
+}
+
+/**
+ * For a node:test file: starts the server before its tests and stops it after. `http` sends JSON
+ * (with a bearer token when given) and answers `{ status, body }`.
+ */
+export function useDevServer(options) {
+  const dev = {
+    server: null,
+    async http(method, path, body, token) {
+      const res = await fetch(dev.server.url + path, {
+        method,
+        headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+        body: body ? JSON.stringify(body) : undefined,
+      });
+      const text = await res.text();
+      return { status: res.status, body: text ? JSON.parse(text) : null };
+    },
+  };
+  before(async () => {
+    dev.server = await startDevServer(options);
+  });
+  after(async () => {
+    await dev.server?.stop();
+  });
+  return dev;
 }
