@@ -20,6 +20,14 @@ export function secretKey(secret: string | undefined): Uint8Array {
   return bytes;
 }
 
+let cachedKey: { secret: string; key: Uint8Array } | undefined;
+
+/** The signing key for `secret`, checked and encoded once per isolate (Worker and objects alike). */
+export function signingKeyFor(secret: string | undefined): Uint8Array {
+  if (cachedKey === undefined || cachedKey.secret !== secret) cachedKey = { secret: secret ?? "", key: secretKey(secret) };
+  return cachedKey.key;
+}
+
 /** What a valid token says: who, and under which token version of that user it was issued. */
 export interface TokenClaims {
   user: User;

@@ -2,7 +2,7 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
-import { ConfigError, secretKey } from "../auth/token";
+import { ConfigError, signingKeyFor } from "../auth/token";
 import { database } from "../db/client";
 import { isUnavailable, withDeadline } from "../db/deadline";
 import { ErrorCode } from "../protocol/errors";
@@ -19,19 +19,13 @@ import { messageRoutes } from "./routes/messages";
 import { chatSocketRoutes, inboxSocketRoutes } from "./routes/sockets";
 import { meRoutes, userRoutes } from "./routes/users";
 
-let cachedKey: { secret: string; key: Uint8Array } | undefined;
-
-/** The signing key, checked once per isolate: a missing or short secret stops every request. */
-function signingKey(env: Env): Uint8Array {
-  if (cachedKey?.secret !== env.JWT_SECRET) cachedKey = { secret: env.JWT_SECRET, key: secretKey(env.JWT_SECRET) };
-  return cachedKey.key;
-}
 
 export function createApp() {
   const app = new Hono<AppEnv>();
 
   app.use("*", async (c, next) => {
-    c.set("signingKey", signingKey(c.env));
+    // A missing or short secret throws here, for every request (ConfigError below).
+    c.set("signingKey", signingKeyFor(c.env.JWT_SECRET));
     c.set("db", database(withDeadline(c.env.DB, Number(c.env.D1_TIMEOUT_MS))));
     await next();
   });

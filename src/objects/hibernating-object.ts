@@ -4,7 +4,7 @@
  * `ping` without waking, and reaches D1 only through a deadline.
  */
 import { DurableObject } from "cloudflare:workers";
-import { secretKey, verifyToken } from "../auth/token";
+import { signingKeyFor, verifyToken } from "../auth/token";
 import { tokenVersions } from "../auth/token-versions";
 import { database, type Database } from "../db/client";
 import { isUnavailable, withDeadline } from "../db/deadline";
@@ -73,7 +73,6 @@ export abstract class HibernatingObject<Attachment extends { user: User; session
   private readonly floors = new Map<number, number>();
   /** The earliest expiry among open sockets; undefined when it must be looked up again. */
   private earliestExpiry: number | null | undefined;
-  private signingKey: { secret: string; key: Uint8Array } | undefined;
 
   /**
    * The lowest token version of `userId` this object still accepts. A revocation raises it in storage,
@@ -139,8 +138,7 @@ export abstract class HibernatingObject<Attachment extends { user: User; session
     const attachment = this.attachment(ws);
     const refuse = (error: string, code: ErrorCode = ErrorCode.Unauthorized) =>
       encodeFrame<ServerPayloads, "error">(ServerEvent.Error, { error, code, event: ClientEvent.Auth });
-    if (this.signingKey?.secret !== this.env.JWT_SECRET) this.signingKey = { secret: this.env.JWT_SECRET, key: secretKey(this.env.JWT_SECRET) };
-    const claims = await verifyToken(token, this.signingKey.key);
+    const claims = await verifyToken(token, signingKeyFor(this.env.JWT_SECRET));
     if (!claims || claims.user.id !== attachment.user.id) return refuse("invalid or expired token for this socket's user");
     let current: number | null;
     try {
