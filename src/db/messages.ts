@@ -1,8 +1,12 @@
 /** Messages as D1's copy stores them, turned into the contract's shape. */
 import { limits } from "../protocol/limits";
-import type { Message, ReplyPreview } from "../protocol/models";
+import type { Message, Reaction, ReplyPreview } from "../protocol/models";
 import { toIso } from "./client";
-import type { MessageRow } from "./schema";
+import type { MessageRow, StoredReaction } from "./schema";
+
+/** Stored reactions as the wire shows them. */
+export const toReactions = (stored: StoredReaction[] | null): Reaction[] =>
+  (stored ?? []).map(({ emoji, userIds }) => ({ emoji, count: userIds.length, userIds }));
 
 /** What a reply shows of its original, from the original's row (null: not in D1's copy yet). */
 export function replyPreview(original: Pick<MessageRow, "id" | "senderId" | "content" | "deletedAt">, username: string): ReplyPreview {
@@ -22,7 +26,7 @@ export function toMessage(row: MessageRow, username: string, replyTo: ReplyPrevi
     timestamp: toIso(row.createdAt),
     editedAt: row.editedAt === null ? null : toIso(row.editedAt),
     deleted: row.deletedAt !== null,
-    reactions: (row.reactions ?? []).map(({ emoji, userIds }) => ({ emoji, count: userIds.length, userIds })),
+    reactions: toReactions(row.reactions),
     replyTo,
   };
 }

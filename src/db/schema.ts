@@ -90,7 +90,7 @@ export const messages = sqliteTable(
     editedAt: integer("edited_at"),
     deletedAt: integer("deleted_at"),
     /** `[{ emoji, userIds }]` as JSON; null for none. */
-    reactions: text("reactions", { mode: "json" }).$type<{ emoji: string; userIds: number[] }[]>(),
+    reactions: text("reactions", { mode: "json" }).$type<StoredReaction[]>(),
     /** The room's change counter at the last change copied: a copy never overwrites a newer state. */
     changeId: integer("change_id"),
   },
@@ -100,3 +100,9 @@ export const messages = sqliteTable(
 );
 
 export type MessageRow = typeof messages.$inferSelect;
+
+/** A message's reactions as stored (here and in each room's log): who used each emoji, in order. */
+export interface StoredReaction {
+  emoji: string;
+  userIds: number[];
+}

@@ -23,7 +23,8 @@ import { ActivityAnnouncer } from "./activity";
 import { refuse, type Answer, type Refusal } from "./answers";
 import { COPY_BATCH, COPY_QUIET_MS, copyCheck, earliest, retryDelay, type Outbox } from "./copy-schedule";
 import { RoomMembers } from "./log/members";
-import { applyReaction, MessageLog, toReactions, type HistoryCursor } from "./log/messages";
+import { toReactions } from "../db/messages";
+import { applyReaction, MessageLog, type HistoryCursor } from "./log/messages";
 import { MetaKey, openLog, readMeta, writeMeta, type LogDatabase } from "./log/open";
 import type { LogMessageRow } from "./log/schema";
 import { RateLimiter } from "./rate-limiter";
@@ -418,20 +419,21 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
     let lastChangeId = this.log.lastChangeId();
     let hasMoreChanges = false;
     if (changesSince !== null) {
-      const changes = this.log.changesAfter(changesSince, since ?? newest, limits.changeReplayMax);
-      for (const message of changes.messages) for (const frame of this.currentStateFrames(message)) safeSend(ws, frame);
-      if (changes.hasMore) ({ lastChangeId, hasMore: hasMoreChanges } = changes);
+      const rows = this.log.changedRowsAfter(changesSince, since ?? newest, limits.changeReplayMax + 1);
+      hasMoreChanges = rows.length > limits.changeReplayMax;
+      const replayed = rows.slice(0, limits.changeReplayMax);
+      for (const row of replayed) for (const frame of this.currentStateFrames(row)) safeSend(ws, frame);
+      if (hasMoreChanges) lastChangeId = replayed.at(-1)!.changeId!;
     }
     safeSend(ws, this.frame(ServerEvent.ReplayDone, { chatId: this.key, lastId, hasMore, lastChangeId, hasMoreChanges }));
   }
 
-  /** The change events that bring a client's copy of `message` to its current state. */
-  private currentStateFrames(message: Message): string[] {
-    const changeId = this.log.get(message.id)?.changeId ?? 0;
-    const base = { chatId: this.key, messageId: message.id, changeId };
-    if (message.deleted) return [this.frame(ServerEvent.MessageDeleted, { ...base, deletedAt: new Date(this.log.get(message.id)!.deletedAt!).toISOString() })];
-    const frames = [this.frame(ServerEvent.ReactionsUpdated, { ...base, reactions: message.reactions })];
-    if (message.editedAt !== null) frames.unshift(this.frame(ServerEvent.MessageEdited, { ...base, content: message.content, editedAt: message.editedAt }));
+  /** The change events that bring a client's copy of a changed message to its current state. */
+  private currentStateFrames(row: LogMessageRow): string[] {
+    const base = { chatId: this.key, messageId: row.id, changeId: row.changeId ?? 0 };
+    if (row.deletedAt !== null) return [this.frame(ServerEvent.MessageDeleted, { ...base, deletedAt: new Date(row.deletedAt).toISOString() })];
+    const frames = [this.frame(ServerEvent.ReactionsUpdated, { ...base, reactions: toReactions(row.reactions) })];
+    if (row.editedAt !== null) frames.unshift(this.frame(ServerEvent.MessageEdited, { ...base, content: row.content, editedAt: new Date(row.editedAt).toISOString() }));
     return frames;
   }
 
@@ -472,7 +474,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
   }
 
   /** After a change: D1 gets it with the next copy. */
-  private changed(row: Parameters<MessageLog["toMessage"]>[0]): Answer<{ message: Message }> {
+  private changed(row: LogMessageRow): Answer<{ message: Message }> {
     this.requestCopy();
     return { ok: true, message: this.log.toMessage(row) };
   }

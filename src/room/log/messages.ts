@@ -4,9 +4,11 @@
  */
 import { and, asc, count, desc, eq, gt, isNull, lt, lte, max, ne, sql } from "drizzle-orm";
 import { limits } from "../../protocol/limits";
-import type { ChangePage, Message, MessagePage, Reaction, User } from "../../protocol/models";
+import type { ChangePage, Message, MessagePage, User } from "../../protocol/models";
 import type { LogDatabase } from "./open";
-import { logMessages, type LogMessageRow, type StoredReaction } from "./schema";
+import { replyPreview, toReactions } from "../../db/messages";
+import type { StoredReaction } from "../../db/schema";
+import { logMessages, type LogMessageRow } from "./schema";
 
 /** A message the room accepted and wants stored. */
 export interface Draft {
@@ -101,9 +103,6 @@ function prepare(db: LogDatabase) {
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
-/** Stored reactions as the wire shows them. */
-export const toReactions = (stored: StoredReaction[] | null): Reaction[] =>
-  (stored ?? []).map(({ emoji, userIds }) => ({ emoji, count: userIds.length, userIds }));
 
 /**
  * `user`'s reaction with `emoji` added or removed; null when nothing changes (already there, or not
@@ -148,13 +147,7 @@ export class MessageLog {
       editedAt: row.editedAt === null ? null : iso(row.editedAt),
       deleted: row.deletedAt !== null,
       reactions: toReactions(row.reactions),
-      replyTo: original
-        ? {
-            id: original.id,
-            sender: { id: original.senderId, username: original.senderName },
-            excerpt: original.deletedAt === null ? [...original.content].slice(0, limits.replyExcerptMax).join("") : "",
-          }
-        : null,
+      replyTo: original ? replyPreview(original, original.senderName) : null,
     };
   }
 
@@ -198,7 +191,7 @@ export class MessageLog {
     return { messages: page.map((r) => this.toMessage(r)), lastChangeId: page.at(-1)?.changeId ?? after, hasMore: rows.length > limit };
   }
 
-  /** Rows D1 has (id ≤ `upTo`) that changed after change `after`, oldest change first. */
+  /** Rows up to id `upTo` that changed after change `after`, oldest change first (for replays and the copy to D1). */
   changedRowsAfter(after: number, upTo: number, limit: number): LogMessageRow[] {
     return this.q.changedAfter.all({ after, upTo, limit });
   }

@@ -6,6 +6,7 @@
  */
 import { sql } from "drizzle-orm";
 import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import type { StoredReaction } from "../../db/schema";
 
 /** The chat's messages. `id` is the chat's own sequence: strictly increasing, never reused. */
 export const logMessages = sqliteTable(
@@ -39,10 +40,6 @@ export const logMessages = sqliteTable(
   ],
 );
 
-export interface StoredReaction {
-  emoji: string;
-  userIds: number[];
-}
 
 /**
  * Everyone who is or was a member. A removed member keeps a row with `active = false`: the room
