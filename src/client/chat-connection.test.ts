@@ -176,8 +176,8 @@ describe("ChatConnection", () => {
       wrong() {
         // @ts-expect-error content must be a string
         this.sendFrame(ClientEvent.SendMessage, { chatId: 7, content: 42 });
-        // @ts-expect-error send_message needs content
-        this.sendFrame(ClientEvent.SendMessage, { chatId: 7 });
+        // @ts-expect-error attachment ids are strings
+        this.sendFrame(ClientEvent.SendMessage, { chatId: 7, attachmentIds: [1] });
         // @ts-expect-error not a client event
         this.sendFrame("receive_message", { chatId: 7 });
         return this.sendFrame(ClientEvent.TypingStart, { chatId: 7 });

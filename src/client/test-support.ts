@@ -113,6 +113,7 @@ export const message = (id: number, content = `m${id}`, chatId = 7): Message => 
   sender: { id: 2, username: "bob" },
   content,
   timestamp: new Date(0).toISOString(),
+  attachments: [],
   editedAt: null,
   deleted: false,
   reactions: [],

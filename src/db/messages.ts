@@ -1,12 +1,18 @@
 /** Messages as D1's copy stores them, turned into the contract's shape. */
 import { limits } from "../protocol/limits";
-import type { Message, Reaction, ReplyPreview } from "../protocol/models";
+import type { Attachment, Message, Reaction, ReplyPreview } from "../protocol/models";
 import { toIso } from "./client";
-import type { MessageRow, StoredReaction } from "./schema";
+import type { MessageRow, StoredAttachment, StoredReaction } from "./schema";
 
 /** Stored reactions as the wire shows them. */
 export const toReactions = (stored: StoredReaction[] | null): Reaction[] =>
   (stored ?? []).map(({ emoji, userIds }) => ({ emoji, count: userIds.length, userIds }));
+
+/** Where members download an attachment (the route checks who may). */
+export const attachmentPath = (id: string) => `/api/attachments/${id}`;
+
+/** Stored attachments as the wire shows them. */
+export const toAttachments = (stored: StoredAttachment[] | null): Attachment[] => (stored ?? []).map((a) => ({ ...a, url: attachmentPath(a.id) }));
 
 /** What a reply shows of its original, from the original's row (null: not in D1's copy yet). */
 export function replyPreview(original: Pick<MessageRow, "id" | "senderId" | "content" | "deletedAt">, username: string): ReplyPreview {
@@ -28,5 +34,6 @@ export function toMessage(row: MessageRow, username: string, replyTo: ReplyPrevi
     deleted: row.deletedAt !== null,
     reactions: toReactions(row.reactions),
     replyTo,
+    attachments: toAttachments(row.attachments),
   };
 }

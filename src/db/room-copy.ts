@@ -23,6 +23,7 @@ export interface CopiedMessage {
   /** deleted at, ms */ d?: number;
   /** reactions */ x?: { emoji: string; userIds: number[] }[];
   /** change id */ v?: number;
+  /** attachments (a deleted message has none: its copy carries the change that took them) */ a?: { id: string; name: string; size: number; contentType: string }[];
 }
 
 export interface CopiedMarker {
@@ -72,11 +73,11 @@ export function roomCopier(d1: D1Database, chatId: number) {
   const p = sql.placeholder;
   const insert = compile<{ rows: string }>(
     d1,
-    sql`INSERT INTO ${messages} (chat_id, id, sender_id, content, client_id, created_at, reply_to_id, edited_at, deleted_at, reactions, change_id)
+    sql`INSERT INTO ${messages} (chat_id, id, sender_id, content, client_id, created_at, reply_to_id, edited_at, deleted_at, reactions, change_id, attachments)
       SELECT ${chatId}, ${field("i")}, ${field("s")}, ${field("c")}, ${field("k")}, ${field("t")},
-        ${field("r")}, ${field("e")}, ${field("d")}, ${field("x")}, ${field("v")} FROM json_each(${p("rows")})
+        ${field("r")}, ${field("e")}, ${field("d")}, ${field("x")}, ${field("v")}, ${field("a")} FROM json_each(${p("rows")})
       WHERE true ON CONFLICT (chat_id, id) DO UPDATE SET content = excluded.content, edited_at = excluded.edited_at,
-        deleted_at = excluded.deleted_at, reactions = excluded.reactions, change_id = excluded.change_id
+        deleted_at = excluded.deleted_at, reactions = excluded.reactions, change_id = excluded.change_id, attachments = excluded.attachments
       WHERE coalesce(excluded.change_id, 0) > coalesce(${messages.changeId}, 0)`,
   );
   const markers = compile<{ markers: string }>(

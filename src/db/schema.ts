@@ -91,6 +91,8 @@ export const messages = sqliteTable(
     deletedAt: integer("deleted_at"),
     /** `[{ emoji, userIds }]` as JSON; null for none. */
     reactions: text("reactions", { mode: "json" }).$type<StoredReaction[]>(),
+    /** `[{ id, name, size, contentType }]` as JSON; null for none (and once deleted). */
+    attachments: text("attachments", { mode: "json" }).$type<StoredAttachment[]>(),
     /** The room's change counter at the last change copied: a copy never overwrites a newer state. */
     changeId: integer("change_id"),
   },
@@ -100,6 +102,14 @@ export const messages = sqliteTable(
 );
 
 export type MessageRow = typeof messages.$inferSelect;
+
+/** An attachment as a message carries it (here and in each room's log); the URL is made when read. */
+export interface StoredAttachment {
+  id: string;
+  name: string;
+  size: number;
+  contentType: string;
+}
 
 /** A message's reactions as stored (here and in each room's log): who used each emoji, in order. */
 export interface StoredReaction {

@@ -13,6 +13,7 @@ import { requireUser } from "./middleware/auth";
 import { apiCors } from "./middleware/origin";
 import { describe } from "./openapi/describe";
 import { openApiDocument } from "./openapi/document";
+import { downloadRoutes, isUpload, uploadRoutes } from "./routes/attachments";
 import { authRoutes } from "./routes/auth";
 import { chatRoutes } from "./routes/chats";
 import { messageRoutes } from "./routes/messages";
@@ -30,13 +31,12 @@ export function createApp() {
     await next();
   });
   app.use("/api/*", apiCors);
-  app.use(
-    "/api/*",
-    bodyLimit({
-      maxSize: limits.maxBodyBytes,
-      onError: () => errorResponse(ErrorCode.PayloadTooLarge, `body over ${limits.maxBodyBytes} bytes`),
-    }),
-  );
+  const limitBody = bodyLimit({
+    maxSize: limits.maxBodyBytes,
+    onError: () => errorResponse(ErrorCode.PayloadTooLarge, `body over ${limits.maxBodyBytes} bytes`),
+  });
+  // Uploads stream to R2 under their own limit (routes/attachments.ts).
+  app.use("/api/*", (c, next) => (isUpload(c.req) ? next() : limitBody(c, next)));
 
   app.get(
     "/api/openapi.json",
@@ -47,11 +47,14 @@ export function createApp() {
   // Upgrades check their own token: browsers can only send it in the query string.
   app.route("/api/chats", chatSocketRoutes);
   app.route("/api/inbox", inboxSocketRoutes);
+  // A download takes a signed URL instead of the token (<img> cannot send headers).
+  app.route("/api/attachments", downloadRoutes);
   app.use("/api/*", requireUser());
   app.route("/api/me", meRoutes);
   app.route("/api/users", userRoutes);
   app.route("/api/chats", chatRoutes);
   app.route("/api/chats", messageRoutes);
+  app.route("/api/chats", uploadRoutes);
 
   app.notFound(() => errorResponse(ErrorCode.NotFound, "no such route"));
   app.onError((err) => {

@@ -8,6 +8,12 @@ export const ErrorCode = {
   /** The message was deleted: it cannot be edited, reacted to or replied to. */
   Gone: "gone",
   PayloadTooLarge: "payload_too_large",
+  /** An upload without Content-Length. */
+  LengthRequired: "length_required",
+  /** An upload whose Content-Type is not on the allow-list. */
+  UnsupportedMediaType: "unsupported_media_type",
+  /** A download's Range starts past the end of the file. */
+  RangeNotSatisfiable: "range_not_satisfiable",
   UpgradeRequired: "upgrade_required",
   RateLimited: "rate_limited",
   Internal: "internal",
@@ -24,7 +30,10 @@ export const statusOf: Record<Exclude<ErrorCode, "wrong_chat">, number> = {
   not_found: 404,
   conflict: 409,
   gone: 410,
+  length_required: 411,
   payload_too_large: 413,
+  unsupported_media_type: 415,
+  range_not_satisfiable: 416,
   upgrade_required: 426,
   rate_limited: 429,
   internal: 500,

@@ -64,7 +64,8 @@ export const JOINED_MESSAGE = "Successfully joined chat";
 
 export interface ClientPayloads {
   join_chat: { chatId: number };
-  send_message: { chatId?: number; content: string; clientId?: string; replyToId?: number };
+  /** `content` may be "" (or left out) when `attachmentIds` names at least one upload. */
+  send_message: { chatId?: number; content?: string; attachmentIds?: string[]; clientId?: string; replyToId?: number };
   typing_start: { chatId?: number };
   typing_stop: { chatId?: number };
   mark_read: { chatId?: number; messageId: number };

@@ -24,4 +24,14 @@ export const limits = {
   replyExcerptMax: 100,
   /** Changed messages replayed on connect with `changesSince`; the rest are paged over HTTP. */
   changeReplayMax: 1000,
+  /** Attachments on one message. */
+  attachmentsPerMessageMax: 10,
+  /** Characters of an attachment's file name (longer names are cut). */
+  attachmentNameMax: 200,
+  /** The largest upload when `ATTACHMENT_MAX_BYTES` does not say (10 MiB). */
+  attachmentMaxBytesDefault: 10 * 1024 * 1024,
+  /** Lifetime of a signed download URL, in seconds. */
+  attachmentUrlTtlSeconds: 300,
+  /** An upload not attached to a message within this long is deleted. */
+  unattachedUploadTtlMs: 60 * 60 * 1000,
 } as const;

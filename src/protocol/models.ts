@@ -30,6 +30,21 @@ export interface ReplyPreview {
   excerpt: string;
 }
 
+/** A file shared in a chat (uploaded to the chat, then attached to one message). */
+export interface Attachment {
+  /** `<chatId>-<random>`: names its chat, unguessable. */
+  id: string;
+  name: string;
+  /** Bytes. */
+  size: number;
+  contentType: string;
+  /** Where members download it (`GET /api/attachments/:id`), relative to the API's origin. */
+  url: string;
+}
+
+/** `POST /api/chats/:chatId/attachments` answers this: an upload not yet attached to a message. */
+export type Upload = Omit<Attachment, "url">;
+
 export interface Message {
   id: number;
   chatId: number;
@@ -44,6 +59,8 @@ export interface Message {
   deleted: boolean;
   reactions: Reaction[];
   replyTo: ReplyPreview | null;
+  /** In the order they were attached; `[]` once the message was deleted. */
+  attachments: Attachment[];
 }
 
 export interface Chat {

@@ -26,12 +26,36 @@ export const password = z.string().min(limits.passwordMin).max(limits.passwordMa
  * through JSON escapes, impossible to store as UTF-8) become U+FFFD here, so what is acknowledged
  * is exactly what is stored.
  */
-export const content = z
+const contentText = z
   .string()
   .transform((s) => s.toWellFormed())
-  .refine((s) => s.trim().length >= 1, "must not be empty")
   .refine((s) => s.trim().length <= limits.contentMax, `must be at most ${limits.contentMax} characters`);
+export const content = contentText.refine((s) => s.trim().length >= 1, "must not be empty");
+
 export const clientId = z.string().min(1).max(limits.clientIdMax);
+/**
+ * An attachment id: `<chatId>-<22 characters of base64url>` (128 random bits). The chat in it is
+ * how a download finds the chat's room without asking D1.
+ */
+export const attachmentId = z.string().regex(/^[1-9][0-9]{0,15}-[A-Za-z0-9_-]{22}$/, "must be an attachment id");
+const attachmentIds = z
+  .array(attachmentId)
+  .max(limits.attachmentsPerMessageMax)
+  .refine((ids) => new Set(ids).size === ids.length, "must not repeat an id");
+
+/**
+ * What a new message says, over HTTP and on the socket: content (may be "" or absent only when the
+ * message carries attachments), the attachments, the clientId, the message it answers.
+ */
+const messageDraft = {
+  content: contentText.default(""),
+  attachmentIds: attachmentIds.optional(),
+  clientId: clientId.optional(),
+  replyToId: id.optional(),
+};
+const hasContentOrFiles = (d: { content: string; attachmentIds?: string[] | undefined }) => d.content.trim().length >= 1 || (d.attachmentIds?.length ?? 0) > 0;
+const contentOrFiles = { message: "must not be empty (unless the message has attachments)", path: ["content"] };
+
 export const chatName = z
   .string()
   .refine((s) => s.trim().length >= 1 && s.length <= limits.chatNameMax, `must be 1-${limits.chatNameMax} characters`);
@@ -56,7 +80,7 @@ export const createChatBody = z.discriminatedUnion("type", [
 export const renameChatBody = z.object({ name: chatName });
 export const addMemberBody = z.object({ userId: id });
 export const updateMemberBody = z.object({ role });
-export const sendMessageBody = z.object({ content, clientId: clientId.optional(), replyToId: id.optional() });
+export const sendMessageBody = z.object(messageDraft).refine(hasContentOrFiles, contentOrFiles);
 export const editMessageBody = z.object({ content });
 export const readMarkerBody = z.object({ messageId: id });
 
@@ -65,6 +89,13 @@ export const chatParams = z.object({ chatId: idString });
 export const memberParams = z.object({ chatId: idString, userId: idString });
 export const messageParams = z.object({ chatId: idString, messageId: idString });
 export const reactionParams = z.object({ chatId: idString, messageId: idString, emoji });
+export const attachmentParams = z.object({ id: attachmentId });
+/** A signed download URL's query (see src/http/signed-urls.ts); all three or none. */
+export const downloadQuery = z.object({
+  user: idString.optional(),
+  expires: z.string().regex(/^[0-9]{1,12}$/).transform(Number).optional(),
+  sig: z.string().regex(/^[A-Za-z0-9_-]{43}$/).optional(),
+});
 
 /** "0" as well as an id: `after=0` (like `since=0`) means from the first message. */
 const idOrZero = z.union([z.literal("0").transform(() => 0), idString]);
@@ -96,7 +127,7 @@ export const clientFrame = z.discriminatedUnion("event", [
   z.object({ event: z.literal(ClientEvent.JoinChat), data: z.object({ chatId: id }) }),
   z.object({
     event: z.literal(ClientEvent.SendMessage),
-    data: z.object({ chatId: optionalChatId, content, clientId: clientId.optional(), replyToId: id.optional() }),
+    data: z.object({ chatId: optionalChatId, ...messageDraft }).refine(hasContentOrFiles, contentOrFiles),
   }),
   z.object({ event: z.literal(ClientEvent.EditMessage), data: z.object({ chatId: optionalChatId, messageId: id, content }) }),
   z.object({ event: z.literal(ClientEvent.DeleteMessage), data: z.object({ chatId: optionalChatId, messageId: id }) }),

@@ -17,14 +17,16 @@ import { echoClose, safeSend } from "../objects/sockets";
 import { CloseCode, ErrorCode } from "../protocol/errors";
 import { ClientEvent, encodeFrame, JOINED_MESSAGE, ServerEvent, type ErrorPayload, type ServerPayloads } from "../protocol/events";
 import { limits } from "../protocol/limits";
-import type { ChangePage, Member, Message, MessagePage, User } from "../protocol/models";
+import type { ChangePage, Member, Message, MessagePage, Upload, User } from "../protocol/models";
+import type { StoredAttachment } from "../db/schema";
 import type { ParsedClientFrame } from "../protocol/schemas";
 import { ActivityAnnouncer } from "./activity";
 import { refuse, type Answer, type Refusal } from "./answers";
 import { COPY_BATCH, COPY_QUIET_MS, copyCheck, earliest, retryDelay, type Outbox } from "./copy-schedule";
 import { RoomMembers } from "./log/members";
 import { toReactions } from "../db/messages";
-import { applyReaction, MessageLog, type HistoryCursor } from "./log/messages";
+import { applyReaction, MessageLog, type Appended, type HistoryCursor } from "./log/messages";
+import { PURGE_BATCH, toStored, Uploads } from "./log/uploads";
 import { MetaKey, openLog, readMeta, writeMeta, type LogDatabase } from "./log/open";
 import type { LogMessageRow } from "./log/schema";
 import { RateLimiter } from "./rate-limiter";
@@ -42,6 +44,15 @@ const IMPORT_PAGE = 1000;
 
 export type PostResult = Answer<{ message: Message }>;
 
+/** A message to store, from a socket or over HTTP. */
+interface Send {
+  user: User;
+  content: string;
+  clientId: string | undefined;
+  replyToId: number | undefined;
+  attachmentIds: string[] | undefined;
+}
+
 /** A log row as the copy carries it to D1: lifecycle fields only when set. */
 function toCopied(r: LogMessageRow): CopiedMessage {
   return {
@@ -55,6 +66,7 @@ function toCopied(r: LogMessageRow): CopiedMessage {
     ...(r.deletedAt !== null ? { d: r.deletedAt } : {}),
     ...(r.reactions !== null ? { x: r.reactions } : {}),
     ...(r.changeId !== null ? { v: r.changeId } : {}),
+    ...(r.attachments !== null ? { a: r.attachments } : {}),
   };
 }
 
@@ -106,7 +118,11 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
   private readonly ownMarkers = new Map<number, number>();
   /** The alarm as last set (storage holds it; this saves re-setting an identical one). */
   private alarmAt: number | null = null;
-  private pendingSends: { user: User; content: string; clientId: string | undefined; replyToId: number | undefined; from: WebSocket }[] = [];
+  private pendingSends: (Send & { from: WebSocket })[] = [];
+  private uploads!: Uploads;
+  /** When the alarm next deletes files (a deleted message's, or uploads never attached); null: none waits. */
+  private filesAt: number | null = null;
+  private filesFailures = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -121,6 +137,8 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
       this.store = await openLog(ctx.storage);
       this.log = new MessageLog(this.store, this.key);
       this.members = new RoomMembers(this.store);
+      this.uploads = new Uploads(this.store);
+      this.filesAt = this.uploads.nextDeadline(Date.now());
       this.alarmAt = await ctx.storage.getAlarm();
       for (const [userId, id] of this.log.newestBySenderAfter(readMeta(this.store, MetaKey.D1Through) ?? 0)) this.ownMarkers.set(userId, id);
       // An outbox left by an eviction or a crash resumes on its own, at once: its changes are old.
@@ -165,13 +183,46 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
   }
 
   /** An HTTP-posted message: same log, same order, same fan-out as socket sends. */
-  async post(user: User, content: string, clientId?: string, replyToId?: number): Promise<PostResult> {
+  async post(user: User, content: string, clientId?: string, replyToId?: number, attachmentIds?: string[]): Promise<PostResult> {
     const refused = (await this.refuseNonMember(user.id)) ?? this.refuseReply(replyToId);
     if (refused) return refused;
     const limited = this.limiter.take(user.id, Date.now());
     if (!limited.ok) return refuse(ErrorCode.RateLimited, "too many messages; slow down", Math.ceil(limited.retryAfterMs / 1000));
     // A resent clientId answers with the first message, as the contract's 201 for a resend.
-    return { ok: true, message: this.storeMessage({ user, content, clientId, replyToId, from: null }).message };
+    const stored = this.storeMessage({ user, content, clientId, replyToId, attachmentIds, from: null });
+    return "ok" in stored ? stored : { ok: true, message: stored.message };
+  }
+
+  // ---------------------------------------------------------------- attachments (bytes in R2, see routes/attachments.ts)
+
+  /** Whether `user` may upload to this chat: an active member. Asked before any byte is stored. */
+  async uploadAllowed(user: User): Promise<Answer> {
+    return (await this.refuseNonMember(user.id)) ?? { ok: true };
+  }
+
+  /**
+   * Records an upload R2 now holds, as `user`'s until one of their messages attaches it. Refused
+   * (and the Worker deletes the object) when they stopped being a member while it uploaded.
+   */
+  async recordUpload(user: User, upload: Upload): Promise<Answer> {
+    const refused = await this.refuseNonMember(user.id);
+    if (refused) return refused;
+    const now = Date.now();
+    this.uploads.record({ ...upload, uploaderId: user.id, createdAt: now });
+    this.filesDueAt(now + limits.unattachedUploadTtlMs);
+    return { ok: true };
+  }
+
+  /**
+   * Whether `userId` may download attachment `id` now: an active member (a removed one is refused at
+   * once), and the file is attached to a message or is their own upload, and is not being deleted.
+   */
+  async fileAccess(userId: number, id: string): Promise<Answer<{ attachment: StoredAttachment }>> {
+    const refused = await this.refuseNonMember(userId);
+    if (refused) return refused;
+    const row = this.uploads.live(id, Date.now());
+    if (!row || (row.messageId === null && row.uploaderId !== userId)) return refuse(ErrorCode.NotFound, "no such attachment");
+    return { ok: true, attachment: toStored(row) };
   }
 
   /** An edit, delete or reaction change over HTTP: same rules, same order, same fan-out as the socket's. */
@@ -273,13 +324,14 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
     this.broadcast(this.frame(ServerEvent.UserOffline, { chatId: this.key, user }));
   }
 
-  /** Typing states whose 6 s ran out (also after hibernation), and the copy to D1 when it is due. */
+  /** Typing states whose 6 s ran out (also after hibernation), files due for deletion, and the copy to D1 when it is due. */
   override async alarm(): Promise<void> {
     this.alarmAt = null;
     this.closeExpiredSessions();
     const ended = this.typing.expire(Date.now());
     for (const user of ended) this.clearTypingOnSockets(user.id);
     for (const user of ended) this.broadcast(this.frame(ServerEvent.UserStoppedTyping, { chatId: this.key, user }), user.id);
+    if (this.filesAt !== null && this.filesAt <= Date.now()) await this.purgeFiles();
     if (this.copyAt !== null && this.copyAt <= Date.now()) {
       // A retry is always due; otherwise a copy waits for the chat to pause (copy-schedule.ts).
       const check =
@@ -341,7 +393,8 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
           safeSend(ws, this.error(badReply.code, badReply.error, context));
           return;
         }
-        this.pendingSends.push({ user, content: frame.data.content, clientId: frame.data.clientId, replyToId: frame.data.replyToId, from: ws });
+        const { content, clientId, replyToId, attachmentIds } = frame.data;
+        this.pendingSends.push({ user, content, clientId, replyToId, attachmentIds, from: ws });
         if (this.pendingSends.length === 1) setTimeout(() => this.storePending(), GROUP_WINDOW_MS);
         return;
       }
@@ -357,7 +410,8 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
     this.pendingSends = [];
     for (const p of batch) {
       try {
-        this.storeMessage(p);
+        const stored = this.storeMessage(p);
+        if ("ok" in stored) safeSend(p.from, this.error(stored.code, stored.error, { event: ClientEvent.SendMessage, ...(p.clientId ? { clientId: p.clientId } : {}) }));
       } catch (err) {
         console.error("message store failed", err instanceof Error ? err.message : String(err));
         safeSend(p.from, this.error(ErrorCode.Internal, "message not stored; resend it with the same clientId", { event: ClientEvent.SendMessage, ...(p.clientId ? { clientId: p.clientId } : {}) }));
@@ -370,17 +424,29 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
    * socket: the runtime releases those frames only once the write is durable, so an ack never
    * precedes its message's storage, and a stored message has always been sent to every socket open
    * at the time. A resent clientId is acknowledged with the first message and not sent again.
+   * Attachments are checked (the sender's own live, unattached uploads) and attached in the same
+   * write as the message; a refusal stores nothing.
    */
-  private storeMessage({ user, content, clientId, replyToId, from }: { user: User; content: string; clientId: string | undefined; replyToId: number | undefined; from: WebSocket | null }) {
+  private storeMessage({ user, content, clientId, replyToId, attachmentIds, from }: Send & { from: WebSocket | null }): Appended | Refusal {
+    const now = Date.now();
+    let attachments: StoredAttachment[] | undefined;
+    // A resend's uploads are already attached to the first message, which is what it is answered with.
+    if (attachmentIds?.length && (clientId === undefined || !this.log.byClient(user.id, clientId))) {
+      const claim = this.uploads.claimable(attachmentIds, user.id, now);
+      if (!claim.ok) return refuse(ErrorCode.BadRequest, claim.error);
+      attachments = claim.attachments;
+    }
     this.endTyping(user);
     const stored = this.log.append({
       sender: user,
       content,
-      createdAt: Date.now(),
+      createdAt: now,
       ...(clientId !== undefined ? { clientId } : {}),
       ...(replyToId !== undefined ? { replyToId } : {}),
+      ...(attachments ? { attachments } : {}),
     });
     const { message, duplicate } = stored;
+    if (attachments && !duplicate) this.uploads.attach(attachmentIds!, message.id);
     if (from) {
       safeSend(from, this.frame(ServerEvent.MessageSent, {
         messageId: message.id,
@@ -454,6 +520,8 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
       }
       if (row.deletedAt !== null) return { ok: true, message: this.log.toMessage(row) };
       const { row: deleted, changeId } = this.log.remove(row.id, now);
+      // Its files stop being served now; the alarm deletes them from R2 (and retries until it can).
+      if (this.uploads.markRemoving(row.id) > 0) this.filesDueAt(now);
       this.broadcast(this.frame(ServerEvent.MessageDeleted, { ...base, deletedAt: new Date(now).toISOString(), changeId }));
       return this.changed(deleted);
     }
@@ -643,12 +711,45 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
     }
   }
 
+  // ---------------------------------------------------------------- files
+
+  /** The alarm deletes files at `at` (or earlier, if it already would). */
+  private filesDueAt(at: number) {
+    if (this.filesAt !== null && this.filesAt <= at) return;
+    this.filesAt = at;
+    this.scheduleAlarm();
+  }
+
   /**
-   * One alarm serves typing expiry and the copy. It is only ever moved earlier: one that fires
+   * Deletes from R2 the files of deleted messages and the uploads never attached in time, then their
+   * rows. Rows go only after R2 confirmed, so a failure loses nothing: the alarm tries again after a
+   * backoff. Meanwhile those files are refused to downloads and sends (`Uploads.live`).
+   */
+  private async purgeFiles(): Promise<void> {
+    try {
+      for (;;) {
+        const ids = this.uploads.due(Date.now());
+        if (ids.length > 0) {
+          await this.env.FILES.delete(ids);
+          this.uploads.forget(ids);
+        }
+        if (ids.length < PURGE_BATCH) break;
+      }
+      this.filesFailures = 0;
+      this.filesAt = this.uploads.nextDeadline(Date.now());
+    } catch (err) {
+      this.filesFailures++;
+      this.filesAt = Date.now() + retryDelay(this.filesFailures);
+      console.error(`deleting files from R2 failed (${this.filesFailures} in a row); retrying`, err instanceof Error ? err.message : String(err));
+    }
+  }
+
+  /**
+   * One alarm serves typing expiry, the copy, session expiry and file deletion. It is only ever moved earlier: one that fires
    * early finds nothing due and sets the next, which costs less than a storage write per change.
    */
   private scheduleAlarm() {
-    const next = earliest(this.typing.nextDeadline(), this.copyAt, this.nextSessionExpiry());
+    const next = earliest(this.typing.nextDeadline(), this.copyAt, this.nextSessionExpiry(), this.filesAt);
     if (next === null || (this.alarmAt !== null && this.alarmAt <= next)) return;
     this.alarmAt = next;
     void this.ctx.storage.setAlarm(next);

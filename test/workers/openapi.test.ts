@@ -123,7 +123,13 @@ describe("the OpenAPI document", () => {
         const param = op.parameters?.find((p) => p.in === "path" && p.name === name);
         // Ids have idString's pattern (a parameter hono-openapi had to guess would be a bare string);
         // the one other path parameter is an emoji, a string of at most 32 characters.
-        const schema = name === "emoji" ? { type: "string", maxLength: 32 } : { type: "string", pattern: "^[1-9][0-9]{0,15}$" };
+        // An attachment id names its chat and a random part.
+        const schema =
+          name === "emoji"
+            ? { type: "string", maxLength: 32 }
+            : name === "id" && route.includes("/api/attachments/")
+              ? { type: "string", pattern: "^[1-9][0-9]{0,15}-[A-Za-z0-9_-]{22}$" }
+              : { type: "string", pattern: "^[1-9][0-9]{0,15}$" };
         expect(param, `${route} ${name}`).toMatchObject({ required: true, schema });
       }
     }
@@ -138,7 +144,9 @@ describe("the OpenAPI document", () => {
     expect(body.properties?.["password"]).toMatchObject({ type: "string", minLength: limits.passwordMin, maxLength: limits.passwordMax });
 
     const send = doc.paths["/api/chats/{chatId}/messages"]!["post"]!.requestBody!.content["application/json"]!.schema;
-    expect(send.required).toEqual(["content"]);
+    // content may be left out when the message carries attachments (a refinement, in the description).
+    expect(send.required ?? []).not.toContain("content");
+    expect(send.properties?.["attachmentIds"]).toMatchObject({ type: "array", maxItems: limits.attachmentsPerMessageMax });
     expect(send.properties?.["clientId"]).toMatchObject({ minLength: 1, maxLength: limits.clientIdMax });
 
     const history = doc.paths["/api/chats/{chatId}/messages"]!["get"]!.parameters!.filter((p) => p.in === "query");

@@ -6,8 +6,9 @@
 import { z } from "zod";
 import type { HttpErrorCode } from "../../objects/responses";
 import { statusOf, type ErrorBody } from "../../protocol/errors";
-import type { AuthResponse, ChangePage, Chat, ChatMember, Member, Message, MessagePage, User } from "../../protocol/models";
-import { id, role } from "../../protocol/schemas";
+import type { SignedDownload } from "../../auth/download-urls";
+import type { Attachment, AuthResponse, ChangePage, Chat, ChatMember, Member, Message, MessagePage, Upload, User } from "../../protocol/models";
+import { attachmentId, id, role } from "../../protocol/schemas";
 
 // A format, not zod's ISO pattern: the answers are the server's own, and the pattern is unreadable.
 const timestamp = z.string().meta({ format: "date-time", description: "ISO-8601 UTC with milliseconds" });
@@ -18,6 +19,18 @@ export const chatMemberAnswer = z
   .object({ id, username: z.string(), role, lastReadMessageId: id.nullable().describe("the member's read marker (for \"seen by\")") })
   .meta({ id: "ChatMember" });
 const reactionAnswer = z.object({ emoji: z.string(), count: z.number().int().positive(), userIds: z.array(id) }).meta({ id: "Reaction" });
+export const uploadAnswer = z
+  .object({
+    id: attachmentId.describe("`<chatId>-<random>`"),
+    name: z.string().describe("the file name as stored (cleaned, at most 200 characters)"),
+    size: z.number().int().positive().describe("bytes"),
+    contentType: z.string(),
+  })
+  .meta({ id: "Upload" });
+const attachmentAnswer = uploadAnswer.extend({ url: z.string().describe("`/api/attachments/{id}`: needs the token, or use a signed URL") }).meta({ id: "Attachment" });
+export const downloadUrlAnswer = z
+  .object({ url: z.string().describe("path and query of a signed download URL"), expiresAt: timestamp })
+  .meta({ id: "SignedDownload" });
 export const messageAnswer = z
   .object({
     id: id.describe("unique within its chat"),
@@ -31,6 +44,7 @@ export const messageAnswer = z
     replyTo: z
       .object({ id, sender: userAnswer, excerpt: z.string().describe('at most 100 characters; "" once the original was deleted') })
       .nullable(),
+    attachments: z.array(attachmentAnswer).describe("at most 10, in the order attached; [] once deleted"),
   })
   .meta({ id: "Message" });
 export const chatAnswer = z
@@ -75,11 +89,14 @@ const drift: [
   Same<z.output<typeof chatMemberAnswer>, ChatMember>,
   Same<z.output<typeof changePageAnswer>, ChangePage>,
   Same<z.output<typeof messageAnswer>, Message>,
+  Same<z.output<typeof uploadAnswer>, Upload>,
+  Same<z.output<typeof attachmentAnswer>, Attachment>,
+  Same<z.output<typeof downloadUrlAnswer>, SignedDownload>,
   Same<z.output<typeof chatAnswer>, Chat>,
   Same<z.output<typeof authAnswer>, AuthResponse>,
   Same<z.output<typeof messagePageAnswer>, MessagePage>,
   Same<z.output<typeof chatListAnswer>, { chats: Chat[] }>,
   Same<z.output<typeof userListAnswer>, { users: User[] }>,
   Same<z.output<typeof errorAnswer>, ErrorBody & { code: HttpErrorCode }>,
-] = [true, true, true, true, true, true, true, true, true, true, true];
+] = [true, true, true, true, true, true, true, true, true, true, true, true, true, true];
 void drift;

@@ -9,15 +9,16 @@ import type { HttpErrorCode } from "../../objects/responses";
 import { statusOf } from "../../protocol/errors";
 import { errorAnswer } from "./answers";
 
-export type Tag = "auth" | "users" | "chats" | "members" | "messages" | "sockets" | "docs";
+export type Tag = "auth" | "users" | "chats" | "members" | "messages" | "attachments" | "sockets" | "docs";
 
 /**
  * - `public`: no token.
  * - `bearer`: `Authorization: Bearer <token>`, checked by `requireUser`.
  * - `socket`: a WebSocket upgrade; the token may also come as `?token=` (browsers cannot set headers
  *   on a WebSocket).
+ * - `signed`: a download: the bearer token, or a short-lived signed URL (`user`, `expires`, `sig`).
  */
-export type Access = "public" | "bearer" | "socket";
+export type Access = "public" | "bearer" | "socket" | "signed";
 
 export interface RouteDoc {
   summary: string;
@@ -40,7 +41,10 @@ const generic: Record<HttpErrorCode, string> = {
   not_found: "no such chat, user or route",
   conflict: "a conflict with the current state",
   gone: "the message was deleted",
+  length_required: "an upload without `Content-Length`",
   payload_too_large: "body over 64 KiB",
+  unsupported_media_type: "a file type not on the allow-list",
+  range_not_satisfiable: "a range past the end of the file",
   upgrade_required: "a plain GET on a WebSocket route",
   rate_limited: "too many requests or messages; retry after `Retry-After` seconds",
   internal: "a bug; the answer never carries a stack trace",
@@ -81,6 +85,7 @@ const security: Record<Access, Record<string, string[]>[]> = {
   public: [],
   bearer: [{ bearer: [] }],
   socket: [{ bearer: [] }, { queryToken: [] }],
+  signed: [{ bearer: [] }, { signedUrl: [] }],
 };
 
 export function describe(doc: RouteDoc) {

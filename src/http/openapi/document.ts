@@ -13,7 +13,7 @@ the rules behind each route, is docs/PROTOCOL.md; where the two differ, PROTOCOL
 document is a bug.
 
 Every error answer is \`{ "error": "<message for a person>", "code": "<code>" }\`. Every body is
-JSON, at most 64 KiB. Tokens come from register, login, refresh or a password change and go in
+JSON, at most 64 KiB (an attachment upload is the file's bytes, up to its own limit). Tokens come from register, login, refresh or a password change and go in
 \`Authorization: Bearer <token>\`.`;
 
 export function openApiDocument(app: Hono<AppEnv>) {
@@ -26,6 +26,7 @@ export function openApiDocument(app: Hono<AppEnv>) {
         { name: "chats", description: "direct and group chats, the caller's chat list" },
         { name: "members", description: "group administration" },
         { name: "messages", description: "history, sending and read markers" },
+        { name: "attachments", description: "files shared in chats: upload, download, signed URLs" },
         { name: "sockets", description: "WebSocket upgrades; the frames are in docs/PROTOCOL.md" },
         { name: "docs", description: "this document" },
       ],
@@ -38,6 +39,12 @@ export function openApiDocument(app: Hono<AppEnv>) {
             in: "query",
             name: "token",
             description: "WebSocket upgrades only: browsers cannot set headers on a WebSocket",
+          },
+          signedUrl: {
+            type: "apiKey",
+            in: "query",
+            name: "sig",
+            description: "Attachment downloads only: a URL from `GET /api/attachments/{id}/url` (with `user` and `expires`), valid for a few minutes",
           },
         },
       },

@@ -11,7 +11,7 @@ import { describe, type RouteDoc } from "../openapi/describe";
 import { validate } from "../validate";
 
 /** A room's refusal as the contract's error; its value otherwise. */
-function unwrap<A extends { ok: boolean }>(answer: A): Extract<A, { ok: true }> {
+export function unwrap<A extends { ok: boolean }>(answer: A): Extract<A, { ok: true }> {
   if (answer.ok) return answer as Extract<A, { ok: true }>;
   const { code, error, retryAfterSeconds } = answer as unknown as Refusal;
   throw new ApiError(code, error, retryAfterSeconds ? { "Retry-After": String(retryAfterSeconds) } : {});
@@ -35,11 +35,12 @@ const docs = {
   send: {
     summary: "Send a message",
     description:
-      "`content`: 1–4000 characters after trimming, stored exactly as sent; `clientId`: 1–64 characters, for idempotent resends. Answered once the message is in the chat's log; delivered live to the chat's sockets. A resend with the same `clientId` stores nothing new and answers the first message.",
+      "`content`: 1–4000 characters after trimming, stored exactly as sent (may be empty when `attachmentIds` names at least one upload); `attachmentIds`: at most 10 of the caller's own uploads to this chat not yet attached (`POST /api/chats/{chatId}/attachments`); `clientId`: 1–64 characters, for idempotent resends. Answered once the message is in the chat's log; delivered live to the chat's sockets. A resend with the same `clientId` stores nothing new and answers the first message.",
     tag: "messages",
     access: "bearer",
     ok: { 201: ["the stored message", messageAnswer] },
     errors: {
+      bad_request: "invalid body, a `replyToId` the chat does not have, or an attachment id that is not the caller's own unattached upload in this chat",
       not_found: "no such chat",
       forbidden: "the caller is not a member of the chat",
       rate_limited: "over 10 messages per second per chat (bursts of 20); retry after `Retry-After` seconds",
@@ -108,8 +109,8 @@ export const messageRoutes = new Hono<AppEnv>()
   })
   .post("/:chatId/messages", describe(docs.send), validate("param", chatParams), validate("json", sendMessageBody), async (c) => {
     const { chatId } = c.req.valid("param");
-    const { content, clientId, replyToId } = c.req.valid("json");
-    const { message } = unwrap(await chatRoom(c.env, chatId).post(c.var.user, content, clientId, replyToId));
+    const { content, clientId, replyToId, attachmentIds } = c.req.valid("json");
+    const { message } = unwrap(await chatRoom(c.env, chatId).post(c.var.user, content, clientId, replyToId, attachmentIds));
     // 201 as the contract says, also for a resend: it is acknowledged with the first message.
     return c.json(message, 201);
   })

@@ -6,8 +6,8 @@ import { and, asc, count, desc, eq, gt, isNull, lt, lte, max, ne, sql } from "dr
 import { limits } from "../../protocol/limits";
 import type { ChangePage, Message, MessagePage, User } from "../../protocol/models";
 import type { LogDatabase } from "./open";
-import { replyPreview, toReactions } from "../../db/messages";
-import type { StoredReaction } from "../../db/schema";
+import { replyPreview, toAttachments, toReactions } from "../../db/messages";
+import type { StoredAttachment, StoredReaction } from "../../db/schema";
 import { logMessages, type LogMessageRow } from "./schema";
 
 /** A message the room accepted and wants stored. */
@@ -16,6 +16,8 @@ export interface Draft {
   content: string;
   clientId?: string;
   replyToId?: number;
+  /** Uploads the room checked are the sender's own and unattached. */
+  attachments?: StoredAttachment[];
   createdAt: number;
 }
 
@@ -67,6 +69,7 @@ function prepare(db: LogDatabase) {
         content: p("content"),
         clientId: p("clientId"),
         replyToId: p("replyToId"),
+        attachments: p("attachments"),
         createdAt: p("createdAt"),
       })
       // A clientId the sender already used inserts nothing (the unique index), and returns no row.
@@ -148,6 +151,7 @@ export class MessageLog {
       deleted: row.deletedAt !== null,
       reactions: toReactions(row.reactions),
       replyTo: original ? replyPreview(original, original.senderName) : null,
+      attachments: toAttachments(row.attachments),
     };
   }
 
@@ -164,16 +168,16 @@ export class MessageLog {
     return this.change(id, { content, editedAt: at });
   }
 
-  /** Empties a message for good: no content, no reactions; its id and place stay. */
+  /** Empties a message for good: no content, no reactions, no attachments; its id and place stay. */
   remove(id: number, at: number): Changed {
-    return this.change(id, { content: "", reactions: null, deletedAt: at });
+    return this.change(id, { content: "", reactions: null, attachments: null, deletedAt: at });
   }
 
   setReactions(id: number, reactions: StoredReaction[]): Changed {
     return this.change(id, { reactions: reactions.length > 0 ? reactions : null });
   }
 
-  private change(id: number, set: Partial<Pick<LogMessageRow, "content" | "editedAt" | "deletedAt" | "reactions">>): Changed {
+  private change(id: number, set: Partial<Pick<LogMessageRow, "content" | "editedAt" | "deletedAt" | "reactions" | "attachments">>): Changed {
     const changeId = this.changeCounter + 1;
     const row = this.db.update(logMessages).set({ ...set, changeId }).where(eq(logMessages.id, id)).returning().get();
     if (!row) throw new Error(`message ${id} is not in the log`);
@@ -208,6 +212,7 @@ export class MessageLog {
       content: draft.content,
       clientId: draft.clientId ?? null,
       replyToId: draft.replyToId ?? null,
+      attachments: draft.attachments?.length ? draft.attachments : null,
       createdAt: draft.createdAt,
     });
     if (row) return { message: this.toMessage(row), duplicate: false };
@@ -243,6 +248,11 @@ export class MessageLog {
     const page = rows.slice(0, cursor.limit).map((r) => this.toMessage(r));
     if (!forward) page.reverse();
     return { messages: page, hasMore, lastChangeId: this.changeCounter };
+  }
+
+  /** The message a sender's clientId stored, if any (a resend). */
+  byClient(senderId: number, clientId: string): LogMessageRow | undefined {
+    return this.q.byClientId.get({ senderId, clientId });
   }
 
   has(id: number): boolean {

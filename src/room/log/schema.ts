@@ -6,7 +6,7 @@
  */
 import { sql } from "drizzle-orm";
 import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
-import type { StoredReaction } from "../../db/schema";
+import type { StoredAttachment, StoredReaction } from "../../db/schema";
 
 /** The chat's messages. `id` is the chat's own sequence: strictly increasing, never reused. */
 export const logMessages = sqliteTable(
@@ -31,6 +31,8 @@ export const logMessages = sqliteTable(
      * it never changed): `changesSince` replays and the copy to D1 find changed messages by it.
      */
     changeId: integer("change_id"),
+    /** `[{ id, name, size, contentType }]` as JSON, null for none: reads need no join. */
+    attachments: text("attachments", { mode: "json" }).$type<StoredAttachment[]>(),
   },
   (t) => [
     // Idempotency: one message per (sender, clientId). NULLs are distinct, so sends without one never collide.
@@ -40,6 +42,31 @@ export const logMessages = sqliteTable(
   ],
 );
 
+/**
+ * Files uploaded to the chat (the bytes are in R2 under the same id). An upload belongs to its
+ * uploader until a message of theirs attaches it (`messageId`); one never attached within an hour is
+ * deleted by the alarm, and so are the files of a deleted message (`removing` set in the same write
+ * as the delete; the row goes once R2 confirmed).
+ */
+export const logAttachments = sqliteTable(
+  "attachments",
+  {
+    id: text("id").primaryKey(),
+    uploaderId: integer("uploader_id").notNull(),
+    name: text("name").notNull(),
+    size: integer("size").notNull(),
+    contentType: text("content_type").notNull(),
+    createdAt: integer("created_at").notNull(),
+    messageId: integer("message_id"),
+    /** Set when the file is to be deleted (its message was deleted): downloads stop at once. */
+    removing: integer("removing", { mode: "boolean" }).notNull().default(false),
+  },
+  (t) => [
+    // The alarm's two questions: the oldest unattached upload, and files waiting to be deleted.
+    index("attachments_unattached").on(t.createdAt).where(sql`message_id IS NULL`),
+    index("attachments_removing").on(t.id).where(sql`removing = 1`),
+  ],
+);
 
 /**
  * Everyone who is or was a member. A removed member keeps a row with `active = false`: the room
@@ -67,3 +94,4 @@ export const logMeta = sqliteTable("meta", {
 
 export type LogMessageRow = typeof logMessages.$inferSelect;
 export type LogMemberRow = typeof logMembers.$inferSelect;
+export type LogAttachmentRow = typeof logAttachments.$inferSelect;

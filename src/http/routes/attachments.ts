@@ -1,0 +1,189 @@
+/**
+ * Attachments: uploads stream into R2 (the `FILES` bucket) and are recorded by the chat's room,
+ * which decides who may upload, attach and download (docs/ARCHITECTURE.md, "Attachments"). D1 is
+ * on none of these paths: an attachment id names its chat, so a download finds the room by itself.
+ */
+import { Hono, type Context, type HonoRequest } from "hono";
+import { signDownload, verifyDownload } from "../../auth/download-urls";
+import { chatRoom } from "../../objects/stubs";
+import { ErrorCode } from "../../protocol/errors";
+import { limits } from "../../protocol/limits";
+import type { Upload } from "../../protocol/models";
+import { attachmentParams, chatParams, downloadQuery } from "../../protocol/schemas";
+import type { AppEnv } from "../env";
+import { ApiError, badRequest } from "../errors";
+import { allowedTypes, byteRange, contentDisposition, essence, fileName, maxUploadBytes } from "../files";
+import { requireUser } from "../middleware/auth";
+import { downloadUrlAnswer, uploadAnswer } from "../openapi/answers";
+import { describe, type RouteDoc } from "../openapi/describe";
+import { validate } from "../validate";
+import { unwrap } from "./messages";
+
+const UPLOAD_PATH = /^\/api\/chats\/[^/]+\/attachments$/;
+
+/** Uploads are the one request body over 64 KiB: the app's body limit lets them through to their own. */
+export const isUpload = (req: HonoRequest) => req.method === "POST" && UPLOAD_PATH.test(req.path);
+
+/** 128 random bits, base64url (22 characters). */
+function randomPart(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+const chatOf = (attachmentId: string) => Number(attachmentId.slice(0, attachmentId.indexOf("-")));
+
+const docs = {
+  upload: {
+    summary: "Upload a file to a chat",
+    description:
+      "The body is the file's bytes, streamed to storage (not JSON, not multipart). Headers: `Content-Type` (its type, on the allow-list: by default PNG, JPEG, GIF, WebP, PDF and plain text), `Content-Length` (required; at most the size limit, 10 MiB by default), `X-File-Name` (the name, percent-encoded UTF-8; control characters and path separators are removed, at most 200 characters). The upload is the caller's until a message of theirs attaches it (`attachmentIds`); one never attached within an hour is deleted.",
+    tag: "attachments",
+    access: "bearer",
+    ok: { 201: ["stored", uploadAnswer] },
+    errors: {
+      bad_request: "no or malformed `X-File-Name`, an empty file, or a body shorter than `Content-Length`",
+      forbidden: "the caller is not a member of the chat",
+      not_found: "no such chat",
+      length_required: "no `Content-Length`",
+      payload_too_large: "over the size limit",
+      unsupported_media_type: "a `Content-Type` not on the allow-list",
+    },
+  },
+  download: {
+    summary: "Download an attachment",
+    description:
+      "For members of the attachment's chat only (checked at every download: a removed member is refused at once), and for the uploader before it is attached. The token comes in `Authorization: Bearer`, or the URL is a signed one from `GET /api/attachments/{id}/url` (query `user`, `expires`, `sig`), for `<img>` and links. `Content-Disposition` is `inline` only for PNG, JPEG, GIF and WebP, `attachment` otherwise; always `X-Content-Type-Options: nosniff` and `Content-Security-Policy: sandbox`. Single byte ranges (`Range: bytes=…`) answer 206, `If-None-Match` with the `ETag` answers 304.",
+    tag: "attachments",
+    access: "signed",
+    ok: { 200: ["the file"], 206: ["the range asked for, with `Content-Range`"], 304: ["not modified (`If-None-Match`)"] },
+    errors: {
+      bad_request: "a malformed signed URL (some of `user`, `expires`, `sig` missing)",
+      unauthorized: "no token, or a signed URL that is forged or expired",
+      forbidden: "not a member of the chat",
+      not_found: "no such attachment, someone else's upload not attached yet, or the file was deleted",
+      range_not_satisfiable: "the range starts past the end of the file (`Content-Range: bytes */<size>`)",
+    },
+  },
+  sign: {
+    summary: "A short-lived signed URL for an attachment",
+    description: `A URL for \`GET /api/attachments/{id}\` that works without a token for ${limits.attachmentUrlTtlSeconds / 60} minutes, for the caller only: put it in \`<img src>\` or a link. Membership is checked when it is used, not here.`,
+    tag: "attachments",
+    access: "bearer",
+    noStore: true,
+    ok: { 200: ["the URL and when it expires", downloadUrlAnswer] },
+  },
+} satisfies Record<string, RouteDoc>;
+
+/** `POST /api/chats/:chatId/attachments`, under the app's token check. */
+export const uploadRoutes = new Hono<AppEnv>().post("/:chatId/attachments", describe(docs.upload), validate("param", chatParams), async (c) => {
+  const { chatId } = c.req.valid("param");
+  const contentType = essence(c.req.header("Content-Type"));
+  const allowed = allowedTypes(c.env.ATTACHMENT_TYPES);
+  if (!contentType || !allowed.has(contentType)) {
+    throw new ApiError(ErrorCode.UnsupportedMediaType, `files of type ${contentType ?? "(none)"} are not accepted; allowed: ${[...allowed].join(", ")}`);
+  }
+  const length = c.req.header("Content-Length");
+  if (length === undefined) throw new ApiError(ErrorCode.LengthRequired, "Content-Length is required");
+  if (!/^[0-9]{1,16}$/.test(length)) throw badRequest("malformed Content-Length");
+  const size = Number(length);
+  const max = maxUploadBytes(c.env.ATTACHMENT_MAX_BYTES);
+  // Refused before a byte is read.
+  if (size > max) throw new ApiError(ErrorCode.PayloadTooLarge, `files are limited to ${max} bytes`);
+  if (size === 0) throw badRequest("the file is empty");
+  const name = fileName(c.req.header("X-File-Name"));
+  if (name === null) throw badRequest("X-File-Name must be the file's name, percent-encoded");
+  const body = c.req.raw.body;
+  if (!body) throw badRequest("the file is empty");
+
+  const room = chatRoom(c.env, chatId);
+  unwrap(await room.uploadAllowed(c.var.user));
+  const upload: Upload = { id: `${chatId}-${randomPart()}`, name, size, contentType };
+  // R2 needs a stream of known length; this one also fails if the body ends early or runs long.
+  const fixed = new FixedLengthStream(size);
+  const piped = body.pipeTo(fixed.writable).then(
+    () => true,
+    () => false,
+  );
+  let stored: R2Object;
+  try {
+    stored = await c.env.FILES.put(upload.id, fixed.readable, { httpMetadata: { contentType } });
+  } catch (err) {
+    if (!(await piped)) throw badRequest(`the body ended before ${size} bytes`);
+    throw err;
+  }
+  try {
+    if (stored.size !== size) throw badRequest(`the body was not ${size} bytes`);
+    unwrap(await room.recordUpload(c.var.user, upload));
+  } catch (err) {
+    // Not recorded (removed meanwhile, or the room unreachable): nobody could ever reach the object.
+    c.executionCtx.waitUntil(c.env.FILES.delete(upload.id).catch(() => undefined));
+    throw err;
+  }
+  return c.json(upload, 201);
+});
+
+const requireToken = requireUser();
+
+/** The caller of a download: a signed URL's user, or the bearer token's. */
+async function downloader(c: Context<AppEnv>, query: { user?: number | undefined; expires?: number | undefined; sig?: string | undefined }, id: string): Promise<number> {
+  const { user, expires, sig } = query;
+  if (user === undefined && expires === undefined && sig === undefined) {
+    await requireToken(c, async () => {});
+    return c.var.user.id;
+  }
+  if (user === undefined || expires === undefined || sig === undefined) throw badRequest("a signed URL has user, expires and sig");
+  if (!(await verifyDownload(c.var.signingKey, id, user, expires, sig))) throw new ApiError(ErrorCode.Unauthorized, "the link is invalid or expired");
+  return user;
+}
+
+/** What every answer about a file says, whatever its status. */
+function fileHeaders(name: string, contentType: string, etag: string): Headers {
+  return new Headers({
+    "Content-Type": contentType,
+    "Content-Disposition": contentDisposition(name, contentType),
+    "X-Content-Type-Options": "nosniff",
+    // A file opened on its own cannot run script or reach anything, whatever it claims to be.
+    "Content-Security-Policy": "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbox",
+    // Access can end at any moment (removal): the browser revalidates each time, which a 304 keeps cheap.
+    "Cache-Control": "private, no-cache",
+    ETag: etag,
+    "Accept-Ranges": "bytes",
+  });
+}
+
+/**
+ * `GET /api/attachments/:id` (its own token check: a signed URL or the bearer header) and
+ * `GET /api/attachments/:id/url`. Mounted before the app's token check.
+ */
+export const downloadRoutes = new Hono<AppEnv>()
+  .get("/:id", describe(docs.download), validate("param", attachmentParams), validate("query", downloadQuery), async (c) => {
+    const { id } = c.req.valid("param");
+    const userId = await downloader(c, c.req.valid("query"), id);
+    const { attachment } = unwrap(await chatRoom(c.env, chatOf(id)).fileAccess(userId, id));
+    const range = byteRange(c.req.header("Range"), attachment.size);
+    if (range === "unsatisfiable") {
+      throw new ApiError(ErrorCode.RangeNotSatisfiable, `the file has ${attachment.size} bytes`, { "Content-Range": `bytes */${attachment.size}` });
+    }
+    // Files never change (a new upload is a new id), so If-Range always holds and is not checked.
+    const conditions = new Headers();
+    for (const h of ["If-None-Match", "If-Modified-Since"]) {
+      const value = c.req.header(h);
+      if (value !== undefined) conditions.set(h, value);
+    }
+    const object = await c.env.FILES.get(id, { ...(range ? { range } : {}), onlyIf: conditions });
+    if (!object) throw new ApiError(ErrorCode.NotFound, "no such attachment");
+    const headers = fileHeaders(attachment.name, attachment.contentType, object.httpEtag);
+    headers.set("Last-Modified", object.uploaded.toUTCString());
+    if (!("body" in object)) return new Response(null, { status: 304, headers });
+    if (range) {
+      headers.set("Content-Range", `bytes ${range.offset}-${range.offset + range.length - 1}/${attachment.size}`);
+      headers.set("Content-Length", String(range.length));
+      return new Response(object.body, { status: 206, headers });
+    }
+    headers.set("Content-Length", String(attachment.size));
+    return new Response(object.body, { status: 200, headers });
+  })
+  .get("/:id/url", describe(docs.sign), requireToken, validate("param", attachmentParams), async (c) => {
+    const { id } = c.req.valid("param");
+    return c.json(await signDownload(c.var.signingKey, id, c.var.user.id), 200);
+  });
