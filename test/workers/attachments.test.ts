@@ -1,0 +1,349 @@
+/** Attachments: uploads to R2, attaching them to messages, downloads, and deleting files. */
+import { env, runInDurableObject, SELF } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { ServerEvent } from "../../src/protocol/events";
+import { limits } from "../../src/protocol/limits";
+import type { Message, Upload } from "../../src/protocol/models";
+import type { ChatRoom } from "../../src/room/chat-room";
+import type { Uploads } from "../../src/room/log/uploads";
+import { api, BASE, connect, copyToD1Now, createGroup, register, roomStub, type TestUser } from "./helpers";
+
+// The smallest valid PNG (1×1), so the bytes are a real image.
+const PNG = Uint8Array.from(atob("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="), (c) => c.charCodeAt(0));
+
+async function upload(user: TestUser, chatId: number, body: Uint8Array | string, headers: Record<string, string> = {}) {
+  const bytes = typeof body === "string" ? new TextEncoder().encode(body) : body;
+  const res = await SELF.fetch(`${BASE}/api/chats/${chatId}/attachments`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${user.token}`, "Content-Type": "image/png", "X-File-Name": "photo.png", ...headers },
+    body: bytes,
+  });
+  return { status: res.status, headers: res.headers, body: (await res.json()) as Upload & { code?: string; error?: string } };
+}
+
+async function download(path: string, headers: Record<string, string> = {}) {
+  const res = await SELF.fetch(BASE + path, { headers });
+  return { status: res.status, headers: res.headers, bytes: new Uint8Array(await res.arrayBuffer()), res };
+}
+
+const bearer = (user: TestUser) => ({ Authorization: `Bearer ${user.token}` });
+
+async function setup() {
+  const [ann, bob, eve] = await Promise.all([register("aa"), register("ab"), register("ae")]);
+  const chat = await createGroup(ann, [bob]);
+  return { ann, bob, eve, chat };
+}
+
+describe("uploads", () => {
+  it("stores a file for a member and answers 201 with id, name, size and type", async () => {
+    const { ann, chat } = await setup();
+    const res = await upload(ann, chat.id, PNG, { "X-File-Name": encodeURIComponent("Résumé ünd photo.png"), "Content-Type": "Image/PNG; foo=bar" });
+    expect(res.status).toBe(201);
+    expect(res.body).toEqual({ id: expect.stringMatching(new RegExp(`^${chat.id}-[A-Za-z0-9_-]{22}$`)), name: "Résumé ünd photo.png", size: PNG.length, contentType: "image/png" });
+    const stored = await env.FILES.get(res.body.id);
+    expect(new Uint8Array(await stored!.arrayBuffer())).toEqual(PNG);
+  });
+
+  it("refuses a non-member (403), an unknown chat (404) and no token (401), storing nothing", async () => {
+    const { eve, chat } = await setup();
+    const before = (await env.FILES.list()).objects.length;
+    const res = await upload(eve, chat.id, PNG);
+    expect(res.status).toBe(403);
+    expect(res.body).toEqual({ error: expect.any(String), code: "forbidden" });
+    expect((await upload(eve, 999_999_999, PNG)).status).toBe(404);
+    const anonymous = await SELF.fetch(`${BASE}/api/chats/${chat.id}/attachments`, { method: "POST", headers: { "Content-Type": "image/png", "X-File-Name": "a.png" }, body: PNG });
+    expect(anonymous.status).toBe(401);
+    expect((await env.FILES.list()).objects.length).toBe(before);
+  });
+
+  it("refuses a type not on the allow-list with 415, SVG and HTML included", async () => {
+    const { ann, chat } = await setup();
+    for (const type of ["image/svg+xml", "text/html", "application/octet-stream", "not a type"]) {
+      const res = await upload(ann, chat.id, "<svg onload=alert(1)>", { "Content-Type": type });
+      expect(res.status, type).toBe(415);
+      expect(res.body.code).toBe("unsupported_media_type");
+    }
+    const none = await SELF.fetch(`${BASE}/api/chats/${chat.id}/attachments`, { method: "POST", headers: { ...bearer(ann), "X-File-Name": "a" }, body: new Uint8Array([1]) });
+    expect(none.status).toBe(415);
+  });
+
+  it("refuses a file over the limit with 413 before storing it, and 411 without Content-Length", async () => {
+    const { ann, chat } = await setup();
+    const big = new Uint8Array(limits.attachmentMaxBytesDefault + 1);
+    const res = await upload(ann, chat.id, big);
+    expect(res.status).toBe(413);
+    expect(res.body).toEqual({ error: expect.stringContaining(String(limits.attachmentMaxBytesDefault)), code: "payload_too_large" });
+    // A streamed body of unknown length.
+    const stream = new ReadableStream({
+      start(controller) {
+        controller.enqueue(PNG);
+        controller.close();
+      },
+    });
+    const chunked = await SELF.fetch(`${BASE}/api/chats/${chat.id}/attachments`, {
+      method: "POST",
+      headers: { ...bearer(ann), "Content-Type": "image/png", "X-File-Name": "a.png" },
+      body: stream,
+      // @ts-expect-error workerd's RequestInit takes duplex like browsers
+      duplex: "half",
+    });
+    expect(chunked.status).toBe(411);
+    expect(await chunked.json()).toMatchObject({ code: "length_required" });
+  });
+
+  it("takes a body over 64 KiB (the JSON limit) when it is an upload within the file limit", async () => {
+    const { ann, chat } = await setup();
+    const res = await upload(ann, chat.id, "x".repeat(200_000), { "Content-Type": "text/plain", "X-File-Name": "notes.txt" });
+    expect(res.status).toBe(201);
+    expect(res.body.size).toBe(200_000);
+  });
+
+  it("cleans names: no path separators or control characters, at most 200 characters; a missing name is 400", async () => {
+    const { ann, chat } = await setup();
+    const evil = await upload(ann, chat.id, PNG, { "X-File-Name": encodeURIComponent("../../etc/pa\u0000ss\u202Egnp.exe") });
+    expect(evil.status).toBe(201);
+    expect(evil.body.name).toBe(".._.._etc_passgnp.exe");
+    const long = await upload(ann, chat.id, PNG, { "X-File-Name": "a".repeat(300) + ".png" });
+    expect([...long.body.name]).toHaveLength(limits.attachmentNameMax);
+    expect(long.body.name.endsWith(".png")).toBe(true);
+    const missing = await SELF.fetch(`${BASE}/api/chats/${chat.id}/attachments`, { method: "POST", headers: { ...bearer(ann), "Content-Type": "image/png" }, body: PNG });
+    expect(missing.status).toBe(400);
+    expect((await upload(ann, chat.id, PNG, { "X-File-Name": "%E0%A4%A" })).status).toBe(400);
+  });
+});
+
+describe("attaching", () => {
+  it("sends a message with attachments over HTTP; content may be empty; history, D1 and the chat list carry them", async () => {
+    const { ann, bob, chat } = await setup();
+    const b = await connect(chat.id, bob.token);
+    const file = (await upload(ann, chat.id, PNG)).body;
+    const sent = await api("POST", `/api/chats/${chat.id}/messages`, { token: ann.token, body: { content: "", attachmentIds: [file.id] } });
+    expect(sent.status).toBe(201);
+    const expected = [{ ...file, url: `/api/attachments/${file.id}` }];
+    expect(sent.body.attachments).toEqual(expected);
+    expect(sent.body.content).toBe("");
+    expect((await b.next(ServerEvent.ReceiveMessage)).attachments).toEqual(expected);
+    const history = await api("GET", `/api/chats/${chat.id}/messages`, { token: bob.token });
+    expect(history.body.messages.at(-1).attachments).toEqual(expected);
+    const replay = await connect(chat.id, bob.token, "?since=0");
+    await replay.next(ServerEvent.ReplayDone);
+    expect(replay.of(ServerEvent.ReceiveMessage).at(-1)!.attachments).toEqual(expected);
+    expect(await copyToD1Now(chat.id)).toBe(true);
+    const row = await env.DB.prepare("SELECT attachments FROM messages WHERE chat_id = ? AND id = ?").bind(chat.id, sent.body.id).first<{ attachments: string }>();
+    expect(JSON.parse(row!.attachments)).toEqual([file]);
+    const listed = await api("GET", `/api/chats/${chat.id}`, { token: bob.token });
+    expect(listed.body.lastMessage.attachments).toEqual(expected);
+    b.close();
+    replay.close();
+  });
+
+  it("sends on the socket; refuses empty content without attachments, more than 10, repeats, and ids not the sender's own unattached upload", async () => {
+    const { ann, bob, chat } = await setup();
+    const other = await createGroup(ann, [bob], "Other");
+    const a = await connect(chat.id, ann.token);
+    const mine = (await upload(ann, chat.id, PNG)).body;
+    const bobs = (await upload(bob, chat.id, PNG)).body;
+    const elsewhere = (await upload(ann, other.id, PNG)).body;
+    const refusals: [unknown, string][] = [
+      [{ content: "  " }, "empty content"],
+      [{ content: "x", attachmentIds: Array.from({ length: 11 }, () => mine.id) }, "11 ids"],
+      [{ content: "x", attachmentIds: [mine.id, mine.id] }, "a repeat"],
+      [{ content: "x", attachmentIds: [bobs.id] }, "someone else's upload"],
+      [{ content: "x", attachmentIds: [elsewhere.id] }, "an upload to another chat"],
+      [{ content: "x", attachmentIds: [`${chat.id}-AAAAAAAAAAAAAAAAAAAAAA`] }, "an unknown id"],
+      [{ content: "x", attachmentIds: ["nonsense"] }, "a malformed id"],
+    ];
+    for (const [i, [data, what]] of refusals.entries()) {
+      a.sendJson("send_message", { ...(data as object), clientId: `r${i}` });
+      const error = await a.next(ServerEvent.Error, i + 1);
+      expect(error, what).toMatchObject({ code: "bad_request", event: "send_message", clientId: `r${i}` });
+    }
+    a.sendJson("send_message", { attachmentIds: [mine.id], clientId: "ok" });
+    const ack = await a.next(ServerEvent.MessageSent);
+    expect(ack.clientId).toBe("ok");
+    // Attached once: a second message cannot take it, but a resend of the first is acknowledged as before.
+    a.sendJson("send_message", { content: "again", attachmentIds: [mine.id], clientId: "again" });
+    expect(await a.next(ServerEvent.Error, refusals.length + 1)).toMatchObject({ code: "bad_request", clientId: "again" });
+    a.sendJson("send_message", { attachmentIds: [mine.id], clientId: "ok" });
+    expect((await a.next(ServerEvent.MessageSent, 2)).messageId).toBe(ack.messageId);
+    const http = await api("POST", `/api/chats/${chat.id}/messages`, { token: ann.token, body: { content: "x", attachmentIds: [bobs.id] } });
+    expect(http.status).toBe(400);
+    expect(http.body.code).toBe("bad_request");
+    const page = await api("GET", `/api/chats/${chat.id}/messages`, { token: ann.token });
+    expect(page.body.messages).toHaveLength(1);
+    a.close();
+  });
+});
+
+describe("downloads", () => {
+  async function shared() {
+    const s = await setup();
+    const file = (await upload(s.ann, s.chat.id, PNG)).body;
+    await api("POST", `/api/chats/${s.chat.id}/messages`, { token: s.ann.token, body: { content: "look", attachmentIds: [file.id] } });
+    return { ...s, file };
+  }
+
+  it("serves members with safe headers, Content-Length and ETag; others get 403 and unknown ids 404", async () => {
+    const { bob, eve, chat, file } = await shared();
+    const res = await download(`/api/attachments/${file.id}`, bearer(bob));
+    expect(res.status).toBe(200);
+    expect(res.bytes).toEqual(PNG);
+    expect(res.headers.get("Content-Type")).toBe("image/png");
+    expect(res.headers.get("Content-Length")).toBe(String(PNG.length));
+    expect(res.headers.get("Content-Disposition")).toBe(`inline; filename="photo.png"; filename*=UTF-8''photo.png`);
+    expect(res.headers.get("X-Content-Type-Options")).toBe("nosniff");
+    expect(res.headers.get("Content-Security-Policy")).toContain("sandbox");
+    expect(res.headers.get("ETag")).toMatch(/^"[^"]+"$/);
+    expect(res.headers.get("Accept-Ranges")).toBe("bytes");
+    const stranger = await download(`/api/attachments/${file.id}`, bearer(eve));
+    expect(stranger.status).toBe(403);
+    expect(JSON.parse(new TextDecoder().decode(stranger.bytes))).toEqual({ error: expect.any(String), code: "forbidden" });
+    expect((await download(`/api/attachments/${chat.id}-AAAAAAAAAAAAAAAAAAAAAA`, bearer(bob))).status).toBe(404);
+    expect((await download(`/api/attachments/not-an-id`, bearer(bob))).status).toBe(400);
+    expect((await download(`/api/attachments/${file.id}`)).status).toBe(401);
+  });
+
+  it("offers anything but the safe image types as a download, with its name encoded (RFC 6266)", async () => {
+    const { ann, bob, chat } = await setup();
+    const text = (await upload(ann, chat.id, "<script>alert(1)</script>", { "Content-Type": "text/plain", "X-File-Name": encodeURIComponent('notes "ü".txt') })).body;
+    await api("POST", `/api/chats/${chat.id}/messages`, { token: ann.token, body: { attachmentIds: [text.id] } });
+    const res = await download(`/api/attachments/${text.id}`, bearer(bob));
+    expect(res.status).toBe(200);
+    expect(res.headers.get("Content-Disposition")).toBe(`attachment; filename="notes ___.txt"; filename*=UTF-8''notes%20%22%C3%BC%22.txt`);
+    expect(res.headers.get("X-Content-Type-Options")).toBe("nosniff");
+  });
+
+  it("answers ranges with 206 and Content-Range, a range past the end with 416, and a matching ETag with 304", async () => {
+    const { bob, file } = await shared();
+    const part = await download(`/api/attachments/${file.id}`, { ...bearer(bob), Range: "bytes=2-9" });
+    expect(part.status).toBe(206);
+    expect(part.bytes).toEqual(PNG.slice(2, 10));
+    expect(part.headers.get("Content-Range")).toBe(`bytes 2-9/${PNG.length}`);
+    expect(part.headers.get("Content-Length")).toBe("8");
+    const suffix = await download(`/api/attachments/${file.id}`, { ...bearer(bob), Range: "bytes=-4" });
+    expect(suffix.status).toBe(206);
+    expect(suffix.bytes).toEqual(PNG.slice(-4));
+    const past = await download(`/api/attachments/${file.id}`, { ...bearer(bob), Range: `bytes=${PNG.length}-` });
+    expect(past.status).toBe(416);
+    expect(past.headers.get("Content-Range")).toBe(`bytes */${PNG.length}`);
+    const etag = (await download(`/api/attachments/${file.id}`, bearer(bob))).headers.get("ETag")!;
+    const cached = await download(`/api/attachments/${file.id}`, { ...bearer(bob), "If-None-Match": etag });
+    expect(cached.status).toBe(304);
+    expect(cached.bytes).toHaveLength(0);
+    expect(cached.headers.get("ETag")).toBe(etag);
+    expect((await download(`/api/attachments/${file.id}`, { ...bearer(bob), "If-None-Match": '"other"' })).status).toBe(200);
+  });
+
+  it("refuses a member removed from the chat at once, even with a signed URL minted before", async () => {
+    const { ann, bob, chat, file } = await shared();
+    const signed = await api("GET", `/api/attachments/${file.id}/url`, { token: bob.token });
+    expect(signed.status).toBe(200);
+    expect((await download(signed.body.url)).status).toBe(200);
+    expect((await api("DELETE", `/api/chats/${chat.id}/members/${bob.user.id}`, { token: ann.token })).status).toBe(204);
+    expect((await download(`/api/attachments/${file.id}`, bearer(bob))).status).toBe(403);
+    expect((await download(signed.body.url)).status).toBe(403);
+  });
+
+  it("signed URLs work without a token, for their user only, and not once forged or expired", async () => {
+    const { bob, eve, file } = await shared();
+    const { url, expiresAt } = (await api("GET", `/api/attachments/${file.id}/url`, { token: bob.token })).body as { url: string; expiresAt: string };
+    expect(url).not.toContain(bob.token);
+    expect(Date.parse(expiresAt) - Date.now()).toBeLessThanOrEqual(limits.attachmentUrlTtlSeconds * 1000);
+    const ok = await download(url);
+    expect(ok.status).toBe(200);
+    expect(ok.bytes).toEqual(PNG);
+    const q = new URL(url, BASE).searchParams;
+    const forged = new URLSearchParams(q);
+    forged.set("user", String(eve.user.id));
+    expect((await download(`/api/attachments/${file.id}?${forged}`)).status).toBe(401);
+    const late = new URLSearchParams(q);
+    late.set("expires", String(Number(q.get("expires")) - 1000));
+    expect((await download(`/api/attachments/${file.id}?${late}`)).status).toBe(401);
+    const partial = new URLSearchParams(q);
+    partial.delete("sig");
+    expect((await download(`/api/attachments/${file.id}?${partial}`)).status).toBe(400);
+    // Eve's own signed URL is hers, but she is not a member.
+    const eves = (await api("GET", `/api/attachments/${file.id}/url`, { token: eve.token })).body.url as string;
+    expect((await download(eves)).status).toBe(403);
+  });
+
+  it("serves an upload not yet attached to its uploader only", async () => {
+    const { ann, bob, chat } = await setup();
+    const file = (await upload(ann, chat.id, PNG)).body;
+    expect((await download(`/api/attachments/${file.id}`, bearer(ann))).status).toBe(200);
+    expect((await download(`/api/attachments/${file.id}`, bearer(bob))).status).toBe(404);
+  });
+});
+
+describe("deleting files", () => {
+  const internals = (room: ChatRoom) => room as unknown as { uploads: Uploads; store: { run(q: unknown): void }; alarm(): Promise<void>; filesAt: number | null };
+
+  it("deleting a message stops its files at once and the alarm deletes them from R2 (HTTP and socket)", async () => {
+    const { ann, bob, chat } = await setup();
+    const files = await Promise.all([upload(ann, chat.id, PNG), upload(ann, chat.id, PNG), upload(ann, chat.id, PNG)]).then((r) => r.map((x) => x.body));
+    const first = await api("POST", `/api/chats/${chat.id}/messages`, { token: ann.token, body: { attachmentIds: [files[0]!.id, files[1]!.id] } });
+    const second = await api("POST", `/api/chats/${chat.id}/messages`, { token: ann.token, body: { content: "b", attachmentIds: [files[2]!.id] } });
+    expect((await api("DELETE", `/api/chats/${chat.id}/messages/${first.body.id}`, { token: ann.token })).status).toBe(204);
+    const a = await connect(chat.id, ann.token);
+    a.sendJson("delete_message", { messageId: second.body.id });
+    await a.next(ServerEvent.MessageDeleted);
+    for (const f of files) expect((await download(`/api/attachments/${f.id}`, bearer(bob))).status).toBe(404);
+    const page = await api("GET", `/api/chats/${chat.id}/messages`, { token: bob.token });
+    expect(page.body.messages.map((m: Message) => m.attachments)).toEqual([[], []]);
+    await runInDurableObject(roomStub(chat.id), (room: ChatRoom) => internals(room).alarm());
+    for (const f of files) expect(await env.FILES.head(f.id)).toBeNull();
+    const left = await runInDurableObject(roomStub(chat.id), (room: ChatRoom) => internals(room).uploads.due(Date.now() + 10 * limits.unattachedUploadTtlMs));
+    expect(left).toEqual([]);
+    a.close();
+  });
+
+  it("an R2 failure does not lose the delete: the alarm tries again", async () => {
+    const { ann, chat } = await setup();
+    const file = (await upload(ann, chat.id, PNG)).body;
+    const sent = await api("POST", `/api/chats/${chat.id}/messages`, { token: ann.token, body: { attachmentIds: [file.id] } });
+    await api("DELETE", `/api/chats/${chat.id}/messages/${sent.body.id}`, { token: ann.token });
+    await runInDurableObject(roomStub(chat.id), async (room: ChatRoom) => {
+      const r = room as unknown as { env: Env; alarm(): Promise<void>; filesAt: number | null };
+      const bucket = r.env.FILES;
+      r.env.FILES = { delete: () => Promise.reject(new Error("R2 unreachable")) } as unknown as R2Bucket;
+      try {
+        await r.alarm();
+      } finally {
+        r.env.FILES = bucket;
+      }
+      expect(r.filesAt).toBeGreaterThan(Date.now());
+    });
+    expect(await env.FILES.head(file.id)).not.toBeNull();
+    await runInDurableObject(roomStub(chat.id), async (room: ChatRoom) => {
+      const r = room as unknown as { alarm(): Promise<void>; filesAt: number | null };
+      r.filesAt = Date.now();
+      await r.alarm();
+    });
+    expect(await env.FILES.head(file.id)).toBeNull();
+  });
+
+  it("uploads never attached within the hour are deleted by the room's alarm; attached ones stay", async () => {
+    const { ann, chat } = await setup();
+    const orphan = (await upload(ann, chat.id, PNG)).body;
+    const kept = (await upload(ann, chat.id, PNG)).body;
+    await api("POST", `/api/chats/${chat.id}/messages`, { token: ann.token, body: { attachmentIds: [kept.id] } });
+    const young = (await upload(ann, chat.id, PNG)).body;
+    const dueAt = await runInDurableObject(roomStub(chat.id), (room: ChatRoom) => internals(room).filesAt);
+    expect(dueAt).toBeGreaterThan(Date.now() + limits.unattachedUploadTtlMs - 60_000);
+    // An hour passes for the first two uploads (their stored time moves back).
+    await runInDurableObject(roomStub(chat.id), async (room: ChatRoom) => {
+      const r = room as unknown as { ctx: DurableObjectState; filesAt: number | null; alarm(): Promise<void> };
+      r.ctx.storage.sql.exec("UPDATE attachments SET created_at = created_at - ? WHERE id IN (?, ?)", limits.unattachedUploadTtlMs + 1, orphan.id, kept.id);
+      r.filesAt = Date.now();
+      await r.alarm();
+    });
+    expect(await env.FILES.head(orphan.id)).toBeNull();
+    expect(await env.FILES.head(kept.id)).not.toBeNull();
+    expect(await env.FILES.head(young.id)).not.toBeNull();
+    expect((await download(`/api/attachments/${orphan.id}`, bearer(ann))).status).toBe(404);
+    // The expired upload cannot be attached any more; the young one can.
+    const late = await api("POST", `/api/chats/${chat.id}/messages`, { token: ann.token, body: { attachmentIds: [orphan.id] } });
+    expect(late.status).toBe(400);
+    expect((await api("POST", `/api/chats/${chat.id}/messages`, { token: ann.token, body: { attachmentIds: [young.id] } })).status).toBe(201);
+  });
+});
