@@ -1,6 +1,6 @@
 /** REST helpers for every HTTP route of the contract, typed with the protocol's models. */
 import { statusOf, type ErrorCode } from "../protocol/errors";
-import type { AuthResponse, ChangePage, Chat, ChatType, Member, Message, MessagePage, Role, User } from "../protocol/models";
+import type { AuthResponse, ChangePage, Chat, ChatType, Member, Message, MessagePage, Role, Upload, User } from "../protocol/models";
 
 export class ApiError extends Error {
   constructor(
@@ -29,6 +29,32 @@ export function codeForStatus(status: number): ErrorCode {
 export interface SendOptions {
   clientId?: string;
   replyToId?: number;
+  /** Uploads of the sender's to this chat (`uploadAttachment`), at most 10; content may then be "". */
+  attachmentIds?: string[];
+}
+
+export interface UploadOptions {
+  /** The file's name; a File's own name when left out. */
+  name?: string;
+  /** Bytes sent so far and the total, as the upload goes (browsers only: it needs XMLHttpRequest). */
+  onProgress?: (sent: number, total: number) => void;
+  /** Cancels the upload. */
+  signal?: AbortSignal;
+}
+
+/** The part of XMLHttpRequest an upload uses (the client compiles without the DOM's types). */
+interface XhrLike {
+  open(method: string, url: string): void;
+  setRequestHeader(name: string, value: string): void;
+  send(body: Blob): void;
+  abort(): void;
+  upload: { onprogress: ((e: { loaded: number; total: number; lengthComputable: boolean }) => void) | null };
+  onload: (() => void) | null;
+  onerror: (() => void) | null;
+  onabort: (() => void) | null;
+  readonly status: number;
+  readonly statusText: string;
+  readonly responseText: string;
 }
 
 export type NewChat = { type: Extract<ChatType, "direct">; userId: number } | { type: Extract<ChatType, "group">; name: string; memberIds?: number[] };
@@ -40,16 +66,25 @@ export class ApiClient {
     private readonly fetchImpl: typeof fetch = (input, init) => fetch(input, init),
   ) {}
 
+  private url(path: string): string {
+    return this.baseUrl.replace(/\/$/, "") + path;
+  }
+
   private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
     const headers: Record<string, string> = {};
     if (this.token) headers["Authorization"] = `Bearer ${this.token}`;
     if (body !== undefined) headers["Content-Type"] = "application/json";
-    const res = await this.fetchImpl(this.baseUrl.replace(/\/$/, "") + path, {
+    const res = await this.fetchImpl(this.url(path), {
       method,
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),
     });
-    const text = await res.text();
+    return this.answer<T>(method, path, res.status, res.statusText, res.ok, await res.text());
+  }
+
+  /** The API's answer, or its `{ error, code }` as an ApiError (also for answers from something in between). */
+  private answer<T>(method: string, path: string, status: number, statusText: string, ok: boolean, text: string): T {
+    const res = { status, statusText, ok };
     let json: unknown = null;
     try {
       json = text ? JSON.parse(text) : null;
@@ -100,8 +135,13 @@ export class ApiClient {
   markRead = (chatId: number, messageId: number) => this.request<null>("POST", `/api/chats/${chatId}/read`, { messageId });
   /** The third argument is the options, or (as before replies existed) just the clientId. */
   postMessage = (chatId: number, content: string, options: string | SendOptions = {}) => {
-    const { clientId, replyToId } = typeof options === "string" ? { clientId: options, replyToId: undefined } : options;
-    return this.request<Message>("POST", `/api/chats/${chatId}/messages`, { content, ...(clientId ? { clientId } : {}), ...(replyToId !== undefined ? { replyToId } : {}) });
+    const { clientId, replyToId, attachmentIds } = typeof options === "string" ? { clientId: options, replyToId: undefined, attachmentIds: undefined } : options;
+    return this.request<Message>("POST", `/api/chats/${chatId}/messages`, {
+      content,
+      ...(clientId ? { clientId } : {}),
+      ...(replyToId !== undefined ? { replyToId } : {}),
+      ...(attachmentIds?.length ? { attachmentIds } : {}),
+    });
   };
   /** For clients without a socket: a socket sends `edit_message` and the like instead (see ChatConnection). */
   editMessage = (chatId: number, messageId: number, content: string) => this.request<Message>("PATCH", `/api/chats/${chatId}/messages/${messageId}`, { content });
@@ -110,6 +150,43 @@ export class ApiClient {
   removeReaction = (chatId: number, messageId: number, emoji: string) => this.request<null>("DELETE", reactionPath(chatId, messageId, emoji));
   /** Messages changed after change id `after` (0: all), in their current state, in change order, at most 100. */
   changes = (chatId: number, after: number) => this.request<ChangePage>("GET", `/api/chats/${chatId}/changes?${new URLSearchParams({ after: String(after) })}`);
+
+  /**
+   * Uploads a file (a File or Blob) to a chat; attach the answer's `id` to a message with
+   * `sendMessage(content, { attachmentIds })`. With `onProgress` in a browser it goes through
+   * XMLHttpRequest, whose upload events fetch does not have.
+   */
+  async uploadAttachment(chatId: number, file: Blob, options: UploadOptions = {}): Promise<Upload> {
+    const path = `/api/chats/${chatId}/attachments`;
+    const name = options.name ?? (file as Blob & { name?: string }).name ?? "file";
+    const headers: Record<string, string> = { "Content-Type": file.type || "application/octet-stream", "X-File-Name": encodeURIComponent(name) };
+    if (this.token) headers["Authorization"] = `Bearer ${this.token}`;
+    const Xhr = (globalThis as { XMLHttpRequest?: new () => XhrLike }).XMLHttpRequest;
+    if (options.onProgress && Xhr) {
+      const { status, statusText, text } = await new Promise<{ status: number; statusText: string; text: string }>((resolve, reject) => {
+        const xhr = new Xhr();
+        xhr.open("POST", this.url(path));
+        for (const [k, v] of Object.entries(headers)) xhr.setRequestHeader(k, v);
+        xhr.upload.onprogress = (e) => options.onProgress!(e.loaded, e.lengthComputable ? e.total : file.size);
+        xhr.onload = () => resolve({ status: xhr.status, statusText: xhr.statusText, text: xhr.responseText });
+        xhr.onerror = () => reject(new TypeError("upload failed"));
+        xhr.onabort = () => reject(new DOMException("upload cancelled", "AbortError"));
+        options.signal?.addEventListener("abort", () => xhr.abort());
+        xhr.send(file);
+      });
+      return this.answer<Upload>("POST", path, status, statusText, status >= 200 && status < 300, text);
+    }
+    const res = await this.fetchImpl(this.url(path), { method: "POST", headers, body: file, ...(options.signal ? { signal: options.signal } : {}) });
+    const answer = this.answer<Upload>("POST", path, res.status, res.statusText, res.ok, await res.text());
+    options.onProgress?.(file.size, file.size);
+    return answer;
+  }
+
+  /** A short-lived URL (a few minutes) for an attachment that needs no token: for `<img src>` and links. */
+  async attachmentUrl(attachmentId: string): Promise<{ url: string; expiresAt: string }> {
+    const signed = await this.request<{ url: string; expiresAt: string }>("GET", `/api/attachments/${attachmentId}/url`);
+    return { url: this.url(signed.url), expiresAt: signed.expiresAt };
+  }
 
   history(chatId: number, cursor: { before?: number; after?: number; limit?: number } = {}): Promise<MessagePage> {
     const params = new URLSearchParams();

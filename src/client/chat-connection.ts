@@ -20,7 +20,7 @@
  * retry wait with them, so they go out in the order they were sent.
  *
  * Replies. `sendMessage(content, { replyToId })` answers a message; the option travels with every
- * resend. (`sendMessage(content, clientId)`, the form from before replies, still works.)
+ * resend, as do `attachmentIds` (uploads from `ApiClient.uploadAttachment`; content may then be ""). (`sendMessage(content, clientId)`, the form from before replies, still works.)
  *
  * Changes. `editMessage`, `deleteMessage`, `addReaction` and `removeReaction` send their frame at
  * once when the socket is open (true) or queue it for the next connection (false). A change that
@@ -98,6 +98,8 @@ interface Outgoing {
   clientId: string;
   content: string;
   replyToId: number | undefined;
+  /** Uploads (`ApiClient.uploadAttachment`) the message carries; they travel with every resend. */
+  attachmentIds: string[] | undefined;
   resolve(ack: MessageAck): void;
   reject(error: SendError): void;
   /** Failures answered by the server so far (retryable ones). */
@@ -183,9 +185,9 @@ export class ChatConnection extends ReconnectingSocket<ChatEvents> {
    * or (the older form) just the clientId.
    */
   sendMessage(content: string, options: string | SendOptions = {}): Promise<MessageAck> {
-    const { clientId = this.newClientId(), replyToId } = typeof options === "string" ? { clientId: options } : options;
+    const { clientId = this.newClientId(), replyToId, attachmentIds } = typeof options === "string" ? { clientId: options } : options;
     return new Promise((resolve, reject) => {
-      const outgoing: Outgoing = { clientId, content, replyToId, resolve, reject, failures: 0, waiting: false };
+      const outgoing: Outgoing = { clientId, content, replyToId, attachmentIds, resolve, reject, failures: 0, waiting: false };
       this.outbox.set(clientId, outgoing);
       // Behind messages that wait for a retry, so the chat stores them in the order they were sent.
       if (this.resendTimer !== null) outgoing.waiting = true;
@@ -481,8 +483,14 @@ export class ChatConnection extends ReconnectingSocket<ChatEvents> {
   }
 
   private transmit(outgoing: Outgoing): void {
-    const { content, clientId, replyToId } = outgoing;
-    this.sendFrame(ClientEvent.SendMessage, replyToId === undefined ? { chatId: this.chatId, content, clientId } : { chatId: this.chatId, content, clientId, replyToId });
+    const { content, clientId, replyToId, attachmentIds } = outgoing;
+    this.sendFrame(ClientEvent.SendMessage, {
+      chatId: this.chatId,
+      content,
+      clientId,
+      ...(replyToId !== undefined ? { replyToId } : {}),
+      ...(attachmentIds?.length ? { attachmentIds } : {}),
+    });
   }
 }
 

@@ -1,5 +1,5 @@
 /** The edge chat client: REST helpers and reconnecting, typed sockets. Works in browsers and Node ≥ 22. */
-export { ApiClient, ApiError, codeForStatus, type NewChat, type SendOptions } from "./api";
+export { ApiClient, ApiError, codeForStatus, type NewChat, type SendOptions, type UploadOptions } from "./api";
 export { ChatConnection, ConnectionEvent, SendError, type ChatConnectionOptions, type ChatEvents, type MessageAck, type MessageChangedEvent, type SyncedEvent } from "./chat-connection";
 export { InboxConnection, type InboxConnectionOptions, type InboxEvents } from "./inbox-connection";
 export { TokenRefresher, refreshAt, tokenTimes, type TokenRefresherEvents } from "./token-refresher";

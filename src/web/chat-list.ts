@@ -1,4 +1,5 @@
 /** The sidebar's chat list, kept live by the inbox socket; `GET /api/chats` stays the truth. */
+import { summary } from "./attachments";
 import type { Chat, User } from "../protocol/models";
 import { h, replace } from "./dom";
 
@@ -52,7 +53,7 @@ export class ChatList {
           { class: chat.id === this.activeId ? "active" : "", "data-chat-id": chat.id, onclick: () => this.onSelect(chat) },
           h("span", { class: "name" }, chatTitle(chat, this.me)),
           chat.unreadCount > 0 && chat.id !== this.activeId ? h("span", { class: "badge", "data-testid": "unread" }, String(chat.unreadCount)) : null,
-          h("span", { class: "last" }, chat.lastMessage ? `${chat.lastMessage.sender.username}: ${chat.lastMessage.deleted ? "message deleted" : chat.lastMessage.content}` : "No messages yet"),
+          h("span", { class: "last" }, chat.lastMessage ? `${chat.lastMessage.sender.username}: ${chat.lastMessage.deleted ? "message deleted" : summary(chat.lastMessage.content, chat.lastMessage.attachments)}` : "No messages yet"),
         ),
       ),
     );

@@ -14,6 +14,7 @@ import { limits } from "../protocol/limits";
 import type { Chat, Message, User } from "../protocol/models";
 import { chatTitle } from "./chat-list";
 import { h, replace } from "./dom";
+import { AttachmentTray, AttachmentViews } from "./attachments";
 import { excerptOf, MessageItem, type MessageActions } from "./message-item";
 
 const TYPING_IDLE_MS = 3000;
@@ -80,6 +81,9 @@ export class ChatView {
   private typingSent = 0;
   private typingTimer: ReturnType<typeof setTimeout> | undefined;
   private chat: Chat;
+  /** Uploads for the next message (attach button, drag and drop). */
+  private readonly tray: AttachmentTray;
+  private readonly files: AttachmentViews;
 
   constructor(
     private readonly api: ApiClient,
@@ -95,6 +99,8 @@ export class ChatView {
   ) {
     this.chat = chat;
     this.takeMarkers(chat);
+    this.tray = new AttachmentTray(api, chat.id);
+    this.files = new AttachmentViews(api, this.element);
     this.actions = {
       me,
       canDelete: (m) => m.sender.id === this.me.id || this.isAdmin(),
@@ -109,6 +115,7 @@ export class ChatView {
         this.request(() => (mine ? this.connection.removeReaction(m.id, emoji) : this.connection.addReaction(m.id, emoji)));
       },
       showOriginal: (id) => this.showOriginal(id),
+      files: (m) => this.files.render(m.attachments),
     };
     this.connection = new ChatConnection({ baseUrl: location.origin, token: api.token!, chatId: chat.id, env: browserEnvironment() });
     this.list.addEventListener("scroll", () => {
@@ -118,8 +125,9 @@ export class ChatView {
     this.input.addEventListener("keydown", (e) => {
       if (e.key === "Escape") this.setReplying(null);
     });
-    const form = h("form", { class: "composer", onsubmit: (e) => (e.preventDefault(), this.send()) }, this.input, h("button", { class: "primary", type: "submit" }, "Send"));
-    this.element.append(this.header(), this.banner, this.panel, this.list, this.typingLine, this.notice, this.replyBar, form);
+    const form = h("form", { class: "composer", onsubmit: (e) => (e.preventDefault(), this.send()) }, this.tray.button, this.tray.input, this.input, h("button", { class: "primary", type: "submit" }, "Send"));
+    this.element.append(this.header(), this.banner, this.panel, this.list, this.typingLine, this.notice, this.replyBar, this.tray.element, form);
+    this.tray.acceptDrops(this.element);
   }
 
   private header(): HTMLElement {
@@ -365,7 +373,14 @@ export class ChatView {
 
   private async send(): Promise<void> {
     const content = this.input.value;
-    if (!content.trim()) return;
+    if (this.tray.busy) {
+      this.notice.textContent = "Wait for the files to finish uploading.";
+      return;
+    }
+    const uploads = this.tray.uploads;
+    if (!content.trim() && uploads.length === 0) return;
+    this.tray.clear();
+    const attachments = uploads.map((u) => ({ ...u, url: `/api/attachments/${u.id}` }));
     this.input.value = "";
     this.notice.textContent = "";
     this.stopTyping();
@@ -375,10 +390,10 @@ export class ChatView {
     const replyTo = original ? { id: original.id, sender: original.sender, excerpt: excerptOf(original.content) } : null;
     // Shown at once as pending, marked sent on the ack.
     const pendingKey = `client:${clientId}`;
-    this.show({ id: 0, chatId: this.chat.id, sender: this.me, content, timestamp: "", editedAt: null, deleted: false, reactions: [], replyTo }, pendingKey);
+    this.show({ id: 0, chatId: this.chat.id, sender: this.me, content, timestamp: "", editedAt: null, deleted: false, reactions: [], replyTo, attachments }, pendingKey);
     this.scrollToBottom();
     try {
-      const ack = await this.connection.sendMessage(content, { clientId, replyToId: replyTo?.id });
+      const ack = await this.connection.sendMessage(content, { clientId, replyToId: replyTo?.id, attachmentIds: uploads.map((u) => u.id) });
       const item = this.rendered.get(pendingKey)!;
       this.rendered.delete(pendingKey);
       // Stored before a drop but acked only after the reconnect: the `since` replay already showed it.

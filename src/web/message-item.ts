@@ -22,6 +22,8 @@ export interface MessageActions {
   remove(message: Message): void;
   toggleReaction(message: Message, emoji: string): void;
   showOriginal(id: number): void;
+  /** The message's attachments drawn (thumbnails, links), or null for none. */
+  files(message: Message): HTMLElement | null;
 }
 
 const clock = (iso: string) => new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
@@ -31,6 +33,8 @@ export class MessageItem {
   private readonly meta = h("div", { class: "meta" });
   private readonly quote = h("div");
   private body: HTMLElement = h("div");
+  /** Drawn once (attachments never change, except that a delete removes them): images do not reload on repaints. */
+  private readonly files = h("div");
   private readonly reactions = h("div", { class: "reactions" });
   private readonly actions = h("div", { class: "actions" });
   private readonly seen = h("div", { class: "seen", hidden: true, "data-testid": "seen-by" });
@@ -51,7 +55,7 @@ export class MessageItem {
     const mine = message.sender.id === act.me.id;
     // Focusable, so "show the original" can move a screen reader there too.
     this.element = h("div", { class: `msg${mine ? " mine" : ""}`, tabindex: -1, "data-testid": "message" });
-    this.element.append(this.meta, this.quote, this.body, this.reactions, this.actions, this.seen);
+    this.element.append(this.meta, this.quote, this.body, this.files, this.reactions, this.actions, this.seen);
     this.paint();
   }
 
@@ -104,10 +108,13 @@ export class MessageItem {
     );
     replace(this.quote, m.replyTo && !m.deleted ? this.quoteButton(m.replyTo) : null);
     if (!this.editor) {
-      const body = h("div", { class: m.deleted ? "text deleted" : "text" }, m.deleted ? "message deleted" : m.content);
+      // A message of files alone has no text to show.
+      const body = h("div", { class: m.deleted ? "text deleted" : "text", hidden: !m.deleted && m.content === "" && m.attachments.length > 0 }, m.deleted ? "message deleted" : m.content);
       this.body.replaceWith(body);
       this.body = body;
     }
+    if (m.deleted || m.attachments.length === 0) this.files.replaceChildren();
+    else if (!this.files.hasChildNodes()) replace(this.files, this.act.files(m));
     replace(this.reactions, ...m.reactions.map((r) => this.reactionButton(r.emoji, r.count, r.userIds.includes(this.act.me.id))));
     replace(this.actions, ...(this.pending || m.deleted ? [] : this.actionButtons()));
   }
