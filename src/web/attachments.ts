@@ -159,11 +159,11 @@ export class AttachmentTray {
 /** Draws messages' attachments; one per chat view, so signed URLs are shared between messages. */
 export class AttachmentViews {
   private readonly urls: SignedUrls;
-  private readonly viewer = h("dialog", { class: "viewer", "data-testid": "image-viewer", "aria-label": "Image" });
+  /** Where an image opens full size: put it in the page once. */
+  readonly viewer = h("dialog", { class: "viewer", "data-testid": "image-viewer", "aria-label": "Image" });
 
-  constructor(api: ApiClient, host: HTMLElement) {
+  constructor(api: ApiClient) {
     this.urls = new SignedUrls(api);
-    host.append(this.viewer);
     // A click on the backdrop (the dialog itself, outside the image) closes it.
     this.viewer.addEventListener("click", (e) => {
       if (e.target === this.viewer) this.viewer.close();

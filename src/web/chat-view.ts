@@ -100,7 +100,7 @@ export class ChatView {
     this.chat = chat;
     this.takeMarkers(chat);
     this.tray = new AttachmentTray(api, chat.id);
-    this.files = new AttachmentViews(api, this.element);
+    this.files = new AttachmentViews(api);
     this.actions = {
       me,
       canDelete: (m) => m.sender.id === this.me.id || this.isAdmin(),
@@ -126,7 +126,7 @@ export class ChatView {
       if (e.key === "Escape") this.setReplying(null);
     });
     const form = h("form", { class: "composer", onsubmit: (e) => (e.preventDefault(), this.send()) }, this.tray.button, this.tray.input, this.input, h("button", { class: "primary", type: "submit" }, "Send"));
-    this.element.append(this.header(), this.banner, this.panel, this.list, this.typingLine, this.notice, this.replyBar, this.tray.element, form);
+    this.element.append(this.header(), this.banner, this.panel, this.list, this.typingLine, this.notice, this.replyBar, this.tray.element, form, this.files.viewer);
     this.tray.acceptDrops(this.element);
   }
 

@@ -132,7 +132,7 @@ describe("messages", () => {
     expect(ack.timestamp).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
     const stored = await api("GET", `/api/chats/${chat.id}/messages`, { token: cid.token });
     expect(stored.body.messages).toEqual([
-      { id: ack.messageId, chatId: chat.id, sender: ann.user, content, timestamp: ack.timestamp, editedAt: null, deleted: false, reactions: [], replyTo: null },
+      { id: ack.messageId, chatId: chat.id, sender: ann.user, content, timestamp: ack.timestamp, editedAt: null, deleted: false, reactions: [], replyTo: null, attachments: [] },
     ]);
     for (const other of [a2, b]) {
       const got = await other.next(ServerEvent.ReceiveMessage);
