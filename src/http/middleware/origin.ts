@@ -19,9 +19,10 @@ export const apiCors = createMiddleware<AppEnv>((c, next) =>
       if (!allowed) return "*";
       return allowed.has(origin) ? origin : null;
     },
-    allowHeaders: ["Authorization", "Content-Type"],
+    // X-File-Name names an upload; Range and If-None-Match make downloads resumable and cacheable.
+    allowHeaders: ["Authorization", "Content-Type", "X-File-Name", "Range", "If-None-Match"],
     allowMethods: ["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
-    exposeHeaders: ["Retry-After"],
+    exposeHeaders: ["Retry-After", "Content-Range", "Content-Disposition", "ETag"],
     maxAge: 600,
   })(c, next),
 );
