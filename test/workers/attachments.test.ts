@@ -232,6 +232,9 @@ describe("downloads", () => {
     expect(cached.bytes).toHaveLength(0);
     expect(cached.headers.get("ETag")).toBe(etag);
     expect((await download(`/api/attachments/${file.id}`, { ...bearer(bob), "If-None-Match": '"other"' })).status).toBe(200);
+    const modified = (await download(`/api/attachments/${file.id}`, bearer(bob))).headers.get("Last-Modified")!;
+    expect((await download(`/api/attachments/${file.id}`, { ...bearer(bob), "If-Modified-Since": modified })).status).toBe(304);
+    expect((await download(`/api/attachments/${file.id}`, { ...bearer(bob), "If-Modified-Since": new Date(Date.parse(modified) - 5000).toUTCString() })).status).toBe(200);
   });
 
   it("refuses a member removed from the chat at once, even with a signed URL minted before", async () => {

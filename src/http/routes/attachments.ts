@@ -136,6 +136,21 @@ async function downloader(c: Context<AppEnv>, query: { user?: number | undefined
   return user;
 }
 
+/**
+ * A conditional GET as R2 takes it: the body only if the file differs from the client's copy. The
+ * ETag goes unquoted (R2 compares bare etags); If-Modified-Since counts only without If-None-Match
+ * (RFC 9110). Null when the request has neither, or one that cannot match.
+ */
+function notModifiedCondition(ifNoneMatch: string | undefined, ifModifiedSince: string | undefined): R2Conditional | null {
+  if (ifNoneMatch !== undefined) {
+    const etag = /^\s*(?:W\/)?"([^"]*)"\s*$/.exec(ifNoneMatch)?.[1];
+    return etag === undefined ? null : { etagDoesNotMatch: etag };
+  }
+  const since = ifModifiedSince === undefined ? NaN : Date.parse(ifModifiedSince);
+  // HTTP dates have whole seconds: a file uploaded within the second the client names is not newer.
+  return Number.isNaN(since) ? null : { uploadedAfter: new Date(since + 999) };
+}
+
 /** What every answer about a file says, whatever its status. */
 function fileHeaders(name: string, contentType: string, etag: string): Headers {
   return new Headers({
@@ -165,12 +180,8 @@ export const downloadRoutes = new Hono<AppEnv>()
       throw new ApiError(ErrorCode.RangeNotSatisfiable, `the file has ${attachment.size} bytes`, { "Content-Range": `bytes */${attachment.size}` });
     }
     // Files never change (a new upload is a new id), so If-Range always holds and is not checked.
-    const conditions = new Headers();
-    for (const h of ["If-None-Match", "If-Modified-Since"]) {
-      const value = c.req.header(h);
-      if (value !== undefined) conditions.set(h, value);
-    }
-    const object = await c.env.FILES.get(id, { ...(range ? { range } : {}), onlyIf: conditions });
+    const onlyIf = notModifiedCondition(c.req.header("If-None-Match"), c.req.header("If-Modified-Since"));
+    const object = await c.env.FILES.get(id, { ...(range ? { range } : {}), ...(onlyIf ? { onlyIf } : {}) });
     if (!object) throw new ApiError(ErrorCode.NotFound, "no such attachment");
     const headers = fileHeaders(attachment.name, attachment.contentType, object.httpEtag);
     headers.set("Last-Modified", object.uploaded.toUTCString());
