@@ -1,65 +1,22 @@
 // Browser test: one person sends a photo (attach button, then drag and drop) in the real web app
 // against `wrangler dev`; the other sees the thumbnail, opens it full size, and gets files as links.
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync } from "node:fs";
-import { after, afterEach, before, test } from "node:test";
-import { chromium } from "playwright-core";
+import { after, before, test } from "node:test";
+import { openChatWith, openListed, useBrowser, WAIT } from "../support/browser.mjs";
 import { startDevServer } from "../support/dev-server.mjs";
 
 // 8802, and 8803 for the dev server's inspector.
 const PORT = Number(process.env.ATTACHMENTS_BROWSER_TEST_PORT ?? 8802);
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const SHOTS = new URL("../../test-results/", import.meta.url).pathname;
-const WAIT = { timeout: 10_000 };
-let server, browser;
-const pages = [];
-
+let server;
 // A 2×2 red PNG.
 const PNG = Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAFklEQVR4nGP8z8DAwMDAxMDAwMDAAAANHQEDasKb6QAAAABJRU5ErkJggg==", "base64");
 
 before(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`Chromium not found at ${CHROMIUM}: install it (Debian/Ubuntu: apt-get install -y chromium) or set CHROMIUM_PATH`);
-  }
   server = await startDevServer({ port: PORT });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
-  });
 });
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
-afterEach(async (t) => {
-  if (t.passed === false || process.exitCode) {
-    mkdirSync(SHOTS, { recursive: true });
-    for (const [i, page] of pages.entries()) await page.screenshot({ path: `${SHOTS}/${t.name.replace(/\W+/g, "-")}-${i}.png` }).catch(() => {});
-  }
-  pages.length = 0;
-});
+after(() => server?.stop());
+const { person } = useBrowser(() => server);
 
-const suffix = Date.now().toString(36).slice(-5);
-async function person(name) {
-  const context = await browser.newContext({ viewport: { width: 1100, height: 750 } });
-  const page = await context.newPage();
-  pages.push(page);
-  await page.goto(server.url + "/");
-  await page.getByTestId("username").fill(`${name}_${suffix}`);
-  await page.getByTestId("password").fill(`password-${name}`);
-  await page.getByTestId("register").click();
-  await page.getByTestId("me").waitFor(WAIT);
-  return { context, page, username: `${name}_${suffix}` };
-}
-async function openChatWith(page, username) {
-  await page.getByTestId("user-search").fill(username.slice(0, 6));
-  await page.getByTestId("user-results").getByText(`Chat with ${username}`).click(WAIT);
-  await page.getByTestId("chat-title").filter({ hasText: username }).waitFor(WAIT);
-}
-async function openListed(page, title) {
-  await page.getByTestId("chat-list").getByText(title, { exact: true }).click(WAIT);
-  await page.getByTestId("chat-title").filter({ hasText: title }).waitFor(WAIT);
-}
 /** Waits until an <img> has loaded and returns its natural size. */
 async function loadedSize(locator) {
   await locator.waitFor(WAIT);
