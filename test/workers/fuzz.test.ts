@@ -22,7 +22,7 @@ const nasty: unknown[] = [
   "x".repeat(5000), "é".repeat(3000), "👩‍👩‍👧".repeat(500),
 ];
 const randomValue = (depth = 0): unknown => {
-  if (depth < 3 && random() < 0.25) return Object.fromEntries(Array.from({ length: int(4) }, () => [pick(["content", "clientId", "chatId", "userId", "name", "type", "memberIds", "role", "messageId", "username", "password", "__proto__", "constructor", "prototype"]), randomValue(depth + 1)]));
+  if (depth < 3 && random() < 0.25) return Object.fromEntries(Array.from({ length: int(4) }, () => [pick(["content", "clientId", "chatId", "userId", "name", "type", "memberIds", "role", "messageId", "attachmentIds", "username", "password", "__proto__", "constructor", "prototype"]), randomValue(depth + 1)]));
   if (depth < 3 && random() < 0.15) return Array.from({ length: int(4) }, () => randomValue(depth + 1));
   return pick(nasty);
 };
@@ -69,6 +69,11 @@ describe("fuzz", () => {
       () => ["DELETE", `/api/chats/${idLike()}/messages/${idLike()}`],
       () => [pick(["PUT", "DELETE"]), `/api/chats/${idLike()}/messages/${idLike()}/reactions/${encode(pick(["👍", "a", "%", ...nasty.map(String)]))}`],
       () => ["GET", `/api/chats/${idLike()}/changes?after=${idLike()}`],
+      () => ["POST", `/api/chats/${idLike()}/attachments`],
+      () => [
+        "GET",
+        `/api/attachments/${idLike()}-${encode(String(pick(["AAAAAAAAAAAAAAAAAAAAAA", "x", ...nasty])))}${pick(["", "/url", `?user=${idLike()}&expires=${idLike()}&sig=${"A".repeat(43)}`, `?sig=${idLike()}`])}`,
+      ],
       () => ["GET", `/api/users?q=${idLike()}`],
       () => ["GET", `/api/${idLike()}/${idLike()}`],
     ] as const;
@@ -77,6 +82,7 @@ describe("fuzz", () => {
       const [method, path] = pick(routes)();
       const headers: Record<string, string> = { "Content-Type": pick(["application/json", "text/plain", "application/x-www-form-urlencoded"]) };
       if (random() < 0.85) headers["Authorization"] = `Bearer ${ann.token}`;
+      if (path.endsWith("/attachments") && random() < 0.7) headers["X-File-Name"] = encode(String(pick(["a.txt", "", ...nasty])));
       const res = await SELF.fetch(BASE + path, { method, headers, body: method === "GET" ? undefined : randomBody() });
       seen.set(res.status, (seen.get(res.status) ?? 0) + 1);
       const text = await res.text();
