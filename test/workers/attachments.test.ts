@@ -56,6 +56,21 @@ describe("uploads", () => {
     expect((await env.FILES.list()).objects.length).toBe(before);
   });
 
+  it("deletes the stored file when the room refuses to record it (removed while uploading)", async () => {
+    const { eve, chat } = await setup();
+    const before = (await env.FILES.list()).objects.length;
+    // The room let the upload start (as it would have before a removal), then refuses the record.
+    await runInDurableObject(roomStub(chat.id), (room: ChatRoom) => {
+      const r = room as unknown as { refuseNonMember(userId: number): Promise<unknown> };
+      const original = r.refuseNonMember.bind(room);
+      let calls = 0;
+      r.refuseNonMember = (userId) => (calls++ === 0 ? Promise.resolve(null) : original(userId));
+    });
+    const res = await upload(eve, chat.id, PNG);
+    expect(res.status).toBe(403);
+    await expect.poll(async () => (await env.FILES.list()).objects.length).toBe(before);
+  });
+
   it("refuses a type not on the allow-list with 415, SVG and HTML included", async () => {
     const { ann, chat } = await setup();
     for (const type of ["image/svg+xml", "text/html", "application/octet-stream", "not a type"]) {
