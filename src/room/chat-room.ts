@@ -324,7 +324,10 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
     this.broadcast(this.frame(ServerEvent.UserOffline, { chatId: this.key, user }));
   }
 
-  /** Typing states whose 6 s ran out (also after hibernation), files due for deletion, and the copy to D1 when it is due. */
+  /**
+   * Typing states whose 6 s ran out (also after hibernation), files due for deletion, and the copy to
+   * D1 when it is due.
+   */
   override async alarm(): Promise<void> {
     this.alarmAt = null;
     this.closeExpiredSessions();
@@ -745,8 +748,9 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
   }
 
   /**
-   * One alarm serves typing expiry, the copy, session expiry and file deletion. It is only ever moved earlier: one that fires
-   * early finds nothing due and sets the next, which costs less than a storage write per change.
+   * One alarm serves typing expiry, the copy, session expiry and file deletion. It is only ever
+   * moved earlier: one that fires early finds nothing due and sets the next, which costs less than a
+   * storage write per change.
    */
   private scheduleAlarm() {
     const next = earliest(this.typing.nextDeadline(), this.copyAt, this.nextSessionExpiry(), this.filesAt);

@@ -82,7 +82,7 @@ describe("fuzz", () => {
       const [method, path] = pick(routes)();
       const headers: Record<string, string> = { "Content-Type": pick(["application/json", "text/plain", "application/x-www-form-urlencoded"]) };
       if (random() < 0.85) headers["Authorization"] = `Bearer ${ann.token}`;
-      if (path.endsWith("/attachments") && random() < 0.7) headers["X-File-Name"] = encode(String(pick(["a.txt", "", ...nasty])));
+      if (path?.endsWith("/attachments") && random() < 0.7) headers["X-File-Name"] = encode(String(pick(["a.txt", "", ...nasty])));
       const res = await SELF.fetch(BASE + path, { method, headers, body: method === "GET" ? undefined : randomBody() });
       seen.set(res.status, (seen.get(res.status) ?? 0) + 1);
       const text = await res.text();
