@@ -99,3 +99,26 @@ describe("ApiClient: messages that live, over HTTP", () => {
     expect(seen.map((s) => s.body)).toEqual([{ content: "re", clientId: "c1", replyToId: 7 }, { content: "old form", clientId: "c2" }, { content: "bare" }]);
   });
 });
+
+describe("ApiClient attachments", () => {
+  it("uploads the file as the body with its type and percent-encoded name, and reports the end as progress", async () => {
+    const upload = { id: "7-AAAAAAAAAAAAAAAAAAAAAA", name: "ünd 1.png", size: 3, contentType: "image/png" };
+    const { api, seen } = answering(201, JSON.stringify(upload));
+    const progress: [number, number][] = [];
+    const file = new Blob([new Uint8Array([1, 2, 3])], { type: "image/png" });
+    expect(await api.uploadAttachment(7, file, { name: "ünd 1.png", onProgress: (sent, total) => progress.push([sent, total]) })).toEqual(upload);
+    expect(seen[0]!.url).toBe("https://chat.test/api/chats/7/attachments");
+    expect(seen[0]!.init).toMatchObject({ method: "POST", body: file, headers: { "Content-Type": "image/png", "X-File-Name": "%C3%BCnd%201.png", Authorization: "Bearer tok" } });
+    expect(progress).toEqual([[3, 3]]);
+  });
+
+  it("a refused upload is an ApiError with the contract's code", async () => {
+    const { api } = answering(415, JSON.stringify({ error: "files of type image/svg+xml are not accepted", code: "unsupported_media_type" }));
+    expect(await caught(api.uploadAttachment(7, new Blob(["<svg/>"], { type: "image/svg+xml" }), { name: "a.svg" }))).toMatchObject({ status: 415, code: "unsupported_media_type" });
+  });
+
+  it("makes a signed URL absolute", async () => {
+    const { api } = answering(200, JSON.stringify({ url: "/api/attachments/7-x?user=1&expires=2&sig=s", expiresAt: "2026-01-01T00:00:00.000Z" }));
+    expect((await api.attachmentUrl("7-x")).url).toBe("https://chat.test/api/attachments/7-x?user=1&expires=2&sig=s");
+  });
+});
