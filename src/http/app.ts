@@ -16,6 +16,7 @@ import { openApiDocument } from "./openapi/document";
 import { authRoutes } from "./routes/auth";
 import { chatRoutes } from "./routes/chats";
 import { messageRoutes } from "./routes/messages";
+import { searchRoutes } from "./routes/search";
 import { chatSocketRoutes, inboxSocketRoutes } from "./routes/sockets";
 import { meRoutes, userRoutes } from "./routes/users";
 
@@ -52,6 +53,7 @@ export function createApp() {
   app.route("/api/users", userRoutes);
   app.route("/api/chats", chatRoutes);
   app.route("/api/chats", messageRoutes);
+  app.route("/api/search", searchRoutes);
 
   app.notFound(() => errorResponse(ErrorCode.NotFound, "no such route"));
   app.onError((err) => {

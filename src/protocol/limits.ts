@@ -24,4 +24,10 @@ export const limits = {
   replyExcerptMax: 100,
   /** Changed messages replayed on connect with `changesSince`; the rest are paged over HTTP. */
   changeReplayMax: 1000,
+  /** Message search (`GET /api/search`): the longest query, and results per page. */
+  searchQueryMax: 200,
+  searchDefaultLimit: 20,
+  searchMaxLimit: 50,
+  /** Words a search snippet shows around its first match. */
+  snippetWords: 24,
 } as const;

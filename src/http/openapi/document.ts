@@ -26,6 +26,7 @@ export function openApiDocument(app: Hono<AppEnv>) {
         { name: "chats", description: "direct and group chats, the caller's chat list" },
         { name: "members", description: "group administration" },
         { name: "messages", description: "history, sending and read markers" },
+        { name: "search", description: "full-text search of the messages of the caller's chats" },
         { name: "sockets", description: "WebSocket upgrades; the frames are in docs/PROTOCOL.md" },
         { name: "docs", description: "this document" },
       ],
