@@ -1,0 +1,116 @@
+// Browser test for message search: a word from an older message finds it in the web app, and the
+// result opens the chat scrolled to that message, with the history around it loaded.
+import assert from "node:assert/strict";
+import { existsSync, mkdirSync } from "node:fs";
+import { after, afterEach, before, test } from "node:test";
+import { chromium } from "playwright-core";
+import { startDevServer } from "../support/dev-server.mjs";
+
+const PORT = Number(process.env.SEARCH_BROWSER_TEST_PORT ?? 8804);
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+const SHOTS = new URL("../../test-results/", import.meta.url).pathname;
+const WAIT = { timeout: 15_000 };
+let server, browser, page;
+
+before(async () => {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`Chromium not found at ${CHROMIUM}: install it (Debian/Ubuntu: apt-get install -y chromium) or set CHROMIUM_PATH`);
+  }
+  // Seeding a long history needs more than the contract's 10 messages a second.
+  server = await startDevServer({ port: PORT, vars: { MESSAGE_RATE_PER_SECOND: 1000, MESSAGE_BURST: 1000 } });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
+  });
+});
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+afterEach(async (t) => {
+  if (t.passed === false || process.exitCode) {
+    mkdirSync(SHOTS, { recursive: true });
+    await page?.screenshot({ path: `${SHOTS}/${t.name.replace(/\W+/g, "-")}.png` }).catch(() => {});
+  }
+});
+
+async function http(method, path, token, body) {
+  const res = await fetch(server.url + path, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body ? { "content-type": "application/json" } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+test("a word from an older message finds it; the result opens the chat at that message, history around it", async () => {
+  const context = await browser.newContext({ viewport: { width: 1100, height: 750 } });
+  page = await context.newPage();
+  await page.goto(server.url + "/");
+  const name = `finder_${Date.now().toString(36).slice(-5)}`;
+  await page.getByTestId("username").fill(name);
+  await page.getByTestId("password").fill("password-finder");
+  await page.getByTestId("register").click();
+  await page.getByTestId("me").waitFor(WAIT);
+  const { token } = await page.evaluate(() => JSON.parse(localStorage.getItem("edge-chat-session")));
+
+  // A chat with a long history: the message to find, then 150 newer ones, so it is far above the
+  // newest page; and a second chat that must not show up for a word it does not have.
+  const chat = await http("POST", "/api/chats", token, { type: "group", name: "Lighthouse log", memberIds: [] });
+  await http("POST", "/api/chats", token, { type: "group", name: "Other", memberIds: [] });
+  for (let i = 0; i < 10; i++) await http("POST", `/api/chats/${chat.id}/messages`, token, { content: `early note ${i}` });
+  const target = await http("POST", `/api/chats/${chat.id}/messages`, token, { content: "the keeper saw a whale near the rocks" });
+  for (let i = 0; i < 150; i++) await http("POST", `/api/chats/${chat.id}/messages`, token, { content: `later note ${i}` });
+  // Search follows the copy to D1 (about a second after the chat pauses).
+  const deadline = Date.now() + 15_000;
+  while ((await http("GET", "/api/search?q=whale", token)).results.length === 0) {
+    assert.ok(Date.now() < deadline, "the message became searchable");
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  await page.reload();
+  await page.getByTestId("chat-list").getByText("Lighthouse log").waitFor(WAIT);
+
+  await page.getByTestId("message-search").fill("WHAL");
+  const result = page.getByTestId("search-result");
+  await result.first().waitFor(WAIT);
+  assert.equal(await result.count(), 1);
+  assert.match(await result.textContent(), /Lighthouse log/);
+  assert.match(await result.textContent(), new RegExp(name));
+  // The match is highlighted with a <mark> built from text, not markup.
+  assert.equal(await result.locator("mark").textContent(), "whale");
+
+  await result.click();
+  await page.getByTestId("chat-title").filter({ hasText: "Lighthouse log" }).waitFor(WAIT);
+  const list = page.getByTestId("messages");
+  const found = list.locator(`[data-message-id="${target.id}"]`);
+  await found.waitFor(WAIT);
+  // The history around it: older messages above, and the newer ones below, down to the newest.
+  await list.getByText("early note 9", { exact: true }).waitFor(WAIT);
+  await list.getByText("later note 149", { exact: true }).waitFor(WAIT);
+  // Still resting on the found message once everything newer arrived, and it is highlighted.
+  await page.waitForFunction(
+    (id) => {
+      const box = document.querySelector('[data-testid="messages"]').getBoundingClientRect();
+      const el = document.querySelector(`[data-testid="messages"] [data-message-id="${id}"]`).getBoundingClientRect();
+      return el.top >= box.top && el.bottom <= box.bottom;
+    },
+    target.id,
+    WAIT,
+  );
+  await page.waitForTimeout(500);
+  const inView = await page.evaluate((id) => {
+    const box = document.querySelector('[data-testid="messages"]').getBoundingClientRect();
+    const el = document.querySelector(`[data-testid="messages"] [data-message-id="${id}"]`);
+    const r = el.getBoundingClientRect();
+    return { visible: r.top >= box.top && r.bottom <= box.bottom, flashed: el.classList.contains("flash") };
+  }, target.id);
+  assert.deepEqual(inView, { visible: true, flashed: true });
+
+  // A word no message has: nothing found, said so.
+  await page.getByTestId("message-search").fill("zeppelin");
+  await page.getByTestId("search-status").filter({ hasText: "No messages found." }).waitFor(WAIT);
+  assert.equal(await result.count(), 0);
+  await context.close();
+});
