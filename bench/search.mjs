@@ -31,7 +31,7 @@ export async function search({ url }, { messages: N, rounds }) {
   const seed0 = performance.now();
   const per = 5000;
   for (let from = 0; from < N; from += per) {
-    await http("POST", "/__bench/seed-search", { chatIds, senderId: user.id, from, count: Math.min(per, N - from), seed: 7, vocabulary: words, startTime });
+    await http("POST", "/__bench/seed-search", { chatIds, senderId: user.id, from, count: Math.min(per, N - from), seed: 7 + from, vocabulary: words, startTime });
   }
   const seedSeconds = (performance.now() - seed0) / 1000;
 

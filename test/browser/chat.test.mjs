@@ -1,39 +1,24 @@
 // Browser tests: two people in two Chromium contexts use the real web app against `wrangler dev`.
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync } from "node:fs";
 import { after, afterEach, before, test } from "node:test";
-import { chromium } from "playwright-core";
+import { launchChromium, screenshotsOnFailure } from "../support/browser.mjs";
 import { startDevServer } from "../support/dev-server.mjs";
 
 const PORT = Number(process.env.BROWSER_TEST_PORT ?? 8792);
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const SHOTS = new URL("../../test-results/", import.meta.url).pathname;
 const WAIT = { timeout: 10_000 };
 let server, browser;
 const pages = [];
 
 before(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`Chromium not found at ${CHROMIUM}: install it (Debian/Ubuntu: apt-get install -y chromium) or set CHROMIUM_PATH`);
-  }
   // Seeding a long history needs more than the contract's 10 messages a second.
   server = await startDevServer({ port: PORT, vars: { MESSAGE_RATE_PER_SECOND: 1000, MESSAGE_BURST: 1000 } });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
-  });
+  browser = await launchChromium();
 });
 after(async () => {
   await browser?.close();
   await server?.stop();
 });
-afterEach(async (t) => {
-  if (t.passed === false || process.exitCode) {
-    mkdirSync(SHOTS, { recursive: true });
-    for (const [i, page] of pages.entries()) await page.screenshot({ path: `${SHOTS}/${t.name.replace(/\W+/g, "-")}-${i}.png` }).catch(() => {});
-  }
-  pages.length = 0;
-});
+afterEach(screenshotsOnFailure(pages));
 
 const suffix = Date.now().toString(36).slice(-5);
 async function person(name, viewport = { width: 1100, height: 750 }) {

@@ -1,54 +1,32 @@
 // Browser test for message search: a word from an older message finds it in the web app, and the
 // result opens the chat scrolled to that message, with the history around it loaded.
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync } from "node:fs";
 import { after, afterEach, before, test } from "node:test";
-import { chromium } from "playwright-core";
-import { startDevServer } from "../support/dev-server.mjs";
+import { launchChromium, screenshotsOnFailure } from "../support/browser.mjs";
+import { useDevServer } from "../support/dev-server.mjs";
 
 const PORT = Number(process.env.SEARCH_BROWSER_TEST_PORT ?? 8804);
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const SHOTS = new URL("../../test-results/", import.meta.url).pathname;
 const WAIT = { timeout: 15_000 };
-let server, browser, page;
+// Seeding a long history needs more than the contract's 10 messages a second.
+const dev = useDevServer({ port: PORT, vars: { MESSAGE_RATE_PER_SECOND: 1000, MESSAGE_BURST: 1000 } });
+let browser;
+const pages = [];
+before(async () => (browser = await launchChromium()));
+after(() => browser?.close());
+afterEach(screenshotsOnFailure(pages));
 
-before(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`Chromium not found at ${CHROMIUM}: install it (Debian/Ubuntu: apt-get install -y chromium) or set CHROMIUM_PATH`);
-  }
-  // Seeding a long history needs more than the contract's 10 messages a second.
-  server = await startDevServer({ port: PORT, vars: { MESSAGE_RATE_PER_SECOND: 1000, MESSAGE_BURST: 1000 } });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
-  });
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
-afterEach(async (t) => {
-  if (t.passed === false || process.exitCode) {
-    mkdirSync(SHOTS, { recursive: true });
-    await page?.screenshot({ path: `${SHOTS}/${t.name.replace(/\W+/g, "-")}.png` }).catch(() => {});
-  }
-});
-
+/** The API's answer body; anything but a 2xx fails the test. */
 async function http(method, path, token, body) {
-  const res = await fetch(server.url + path, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body ? { "content-type": "application/json" } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
-  return text ? JSON.parse(text) : null;
+  const res = await dev.http(method, path, body, token);
+  assert.ok(res.status < 300, `${method} ${path}: ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body;
 }
 
 test("a word from an older message finds it; the result opens the chat at that message, history around it", async () => {
   const context = await browser.newContext({ viewport: { width: 1100, height: 750 } });
-  page = await context.newPage();
-  await page.goto(server.url + "/");
+  const page = await context.newPage();
+  pages.push(page);
+  await page.goto(dev.server.url + "/");
   const name = `finder_${Date.now().toString(36).slice(-5)}`;
   await page.getByTestId("username").fill(name);
   await page.getByTestId("password").fill("password-finder");
