@@ -195,8 +195,12 @@ describe("search: membership", () => {
     await copyToD1Now(chat.id);
     expect(ids(await search(bob, w))).toEqual([`${chat.id}:${m.id}`]);
     expect(ids(await search(carol, w))).toEqual([`${chat.id}:${m.id}`]);
-    // Never a member.
-    expect((await search(dave, w)).results).toEqual([]);
+    // Never a member: Dave finds only his own chat's message with the same word, and nobody else finds that.
+    const daves = await createGroup(dave, [], "Dave's");
+    const own = await post(dave, daves.id, `${w} in dave's own chat`);
+    await copyToD1Now(daves.id);
+    expect(ids(await search(dave, w))).toEqual([`${daves.id}:${own.id}`]);
+    for (const other of [ann, bob, carol]) expect(ids(await search(other, w))).toEqual([`${chat.id}:${m.id}`]);
     expect((await api("GET", `/api/search?q=${w}&chatId=${chat.id}`, { token: dave.token })).status).toBe(403);
     expect((await api("GET", `/api/search?q=${w}&chatId=999999999`, { token: dave.token })).status).toBe(404);
 
@@ -214,6 +218,22 @@ describe("search: membership", () => {
 });
 
 describe("search: the index follows the messages", () => {
+  it("with nothing forced, a new message is found once its room's alarm copied it (about a second after the chat pauses)", async () => {
+    const ann = await register("sf");
+    const chat = await createGroup(ann, [], "Fresh");
+    const w = word();
+    const m = await post(ann, chat.id, `${w} fresh off the press`);
+    const sent = Date.now();
+    let found: string[] = [];
+    while (found.length === 0 && Date.now() - sent < 8000) {
+      found = ids(await search(ann, w));
+      if (found.length === 0) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(found).toEqual([`${chat.id}:${m.id}`]);
+    // The copy waits for a second's pause (COPY_QUIET_MS); the first copy after a room starts does not wait longer.
+    expect(Date.now() - sent).toBeLessThan(4000);
+  });
+
   it("a new message is found once the room copied it; an edit by its new words only; a delete not at all", async () => {
     const ann = await register("se");
     const chat = await createGroup(ann, [], "Lifecycle");
