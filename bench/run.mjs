@@ -13,6 +13,7 @@ import { cost } from "./cost.mjs";
 import { connect, history, idle, messaging } from "./scenarios.mjs";
 import { cpuSeconds, rssMb, startService } from "./server.mjs";
 import { profileWorker } from "./profile.mjs";
+import { search } from "./search.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const { values: opt, positionals } = parseArgs({
@@ -41,6 +42,7 @@ const SCENARIOS = {
   history: [history, { messages: S(10000), readers: 4, limit: 100 }],
   inbox: [inbox, {}],
   cost: [cost, { messages: quick ? 60 : 100 }],
+  search: [search, { messages: quick ? 20_000 : 100_000, rounds: quick ? 20 : 50 }],
 };
 const wanted = positionals.filter((p) => p !== "quick" && p !== "serve");
 for (const w of wanted) if (!SCENARIOS[w]) throw new Error(`unknown scenario ${w}; known: ${Object.keys(SCENARIOS).join(", ")}`);
@@ -141,6 +143,7 @@ for (const [name, r] of Object.entries(report.results)) {
     name === "write" || name === "rooms" ? `${r.accepted_per_s} msg/s` :
     r.deliveries_per_s != null ? `${r.deliveries_per_s} deliv/s` :
     r.connects_per_s != null ? `${r.connects_per_s} conn/s` :
+    r.queries_per_s != null ? `${r.queries_per_s} queries/s over ${r.messages} messages` :
     r.pages_per_s != null ? `${r.pages_per_s} pages/s (${r.messages_per_s} msg/s)` :
     r.rss_kb_per_socket != null ? `${r.rss_kb_per_socket} KB/socket` :
     r.inboxEvents ? `${r.inboxEvents.perMessage} events/msg` :
@@ -152,6 +155,7 @@ for (const [name, r] of Object.entries(report.results)) {
       : r.accepted_per_s != null
         ? `ack p99 ${r.ack_ms.p99} ms, ${r.acked}/${r.sent} acked` +
           (r.d1 ? `; D1 ${r.d1.statements_per_message} statements/msg, ack→D1 lag p50 ${r.d1.lag_ms.p50} / p99 ${r.d1.lag_ms.p99} ms${r.d1.caught_up ? "" : " (NOT caught up)"}` : "")
+      : r.by_query ? Object.entries(r.by_query).map(([kind, l]) => `${kind} p50/p99 ${l.p50}/${l.p99}`).join("; ")
       : r.inboxEvents ? `sender ack with ${r.inboxOnly} inboxes (p50/p99 left) vs none: ${r.withoutInboxes.p50}/${r.withoutInboxes.p99} ms; final state ${r.inboxEvents.finalStateCorrect}`
       : "");
   rows.push([name, rate, lat.p50 ?? "-", lat.p99 ?? "-", r.lost ?? "-", r.duplicates ?? "-", notes]);

@@ -122,3 +122,16 @@ describe("ApiClient attachments", () => {
     expect((await api.attachmentUrl("7-x")).url).toBe("https://chat.test/api/attachments/7-x?user=1&expires=2&sig=s");
   });
 });
+
+describe("ApiClient.search", () => {
+  it("sends q and the options given as the query string, encoded", async () => {
+    const page = { results: [], hasMore: false, nextBefore: null };
+    const { api, seen } = answering(200, JSON.stringify(page));
+    expect(await api.search('tea & "cake"')).toEqual(page);
+    await api.search("x", { chatId: 7, limit: 5, before: "1769000000000.15.99" });
+    expect(seen.map((s) => s.url)).toEqual([
+      "https://chat.test/api/search?q=tea+%26+%22cake%22",
+      "https://chat.test/api/search?q=x&chatId=7&limit=5&before=1769000000000.15.99",
+    ]);
+  });
+});

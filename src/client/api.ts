@@ -1,6 +1,6 @@
 /** REST helpers for every HTTP route of the contract, typed with the protocol's models. */
 import { statusOf, type ErrorCode } from "../protocol/errors";
-import type { AuthResponse, ChangePage, Chat, ChatType, Member, Message, MessagePage, Role, Upload, User } from "../protocol/models";
+import type { AuthResponse, ChangePage, Chat, ChatType, Member, Message, MessagePage, Role, SearchPage, Upload, User } from "../protocol/models";
 
 export class ApiError extends Error {
   constructor(
@@ -189,11 +189,23 @@ export class ApiClient {
   }
 
   history(chatId: number, cursor: { before?: number; after?: number; limit?: number } = {}): Promise<MessagePage> {
-    const params = new URLSearchParams();
-    for (const [key, value] of Object.entries(cursor)) if (value !== undefined) params.set(key, String(value));
-    const query = params.size ? `?${params}` : "";
-    return this.request<MessagePage>("GET", `/api/chats/${chatId}/messages${query}`);
+    return this.request<MessagePage>("GET", `/api/chats/${chatId}/messages${queryString(cursor)}`);
   }
+
+  /**
+   * Messages of the caller's chats (or one chat) matching every word of `q`, the last as a prefix,
+   * newest first. The next page: `before: page.nextBefore`.
+   */
+  search(q: string, options: { chatId?: number; limit?: number; before?: string } = {}): Promise<SearchPage> {
+    return this.request<SearchPage>("GET", `/api/search${queryString({ q, ...options })}`);
+  }
+}
+
+/** `?a=1&b=2` of the options given (none: ""). */
+function queryString(options: Record<string, string | number | undefined>): string {
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(options)) if (value !== undefined) params.set(key, String(value));
+  return params.size ? `?${params}` : "";
 }
 
 /** An emoji is a path segment: percent-encoded (its UTF-8 bytes), as the contract asks. */

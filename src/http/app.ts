@@ -17,6 +17,7 @@ import { downloadRoutes, isUpload, uploadRoutes } from "./routes/attachments";
 import { authRoutes } from "./routes/auth";
 import { chatRoutes } from "./routes/chats";
 import { messageRoutes } from "./routes/messages";
+import { searchRoutes } from "./routes/search";
 import { chatSocketRoutes, inboxSocketRoutes } from "./routes/sockets";
 import { meRoutes, userRoutes } from "./routes/users";
 
@@ -55,6 +56,7 @@ export function createApp() {
   app.route("/api/chats", chatRoutes);
   app.route("/api/chats", messageRoutes);
   app.route("/api/chats", uploadRoutes);
+  app.route("/api/search", searchRoutes);
 
   app.notFound(() => errorResponse(ErrorCode.NotFound, "no such route"));
   app.onError((err) => {

@@ -34,4 +34,10 @@ export const limits = {
   attachmentUrlTtlSeconds: 300,
   /** An upload not attached to a message within this long is deleted. */
   unattachedUploadTtlMs: 60 * 60 * 1000,
+  /** Message search (`GET /api/search`): the longest query, and results per page. */
+  searchQueryMax: 200,
+  searchDefaultLimit: 20,
+  searchMaxLimit: 50,
+  /** Words a search snippet shows around its first match. */
+  snippetWords: 24,
 } as const;

@@ -93,3 +93,22 @@ export interface ChangePage {
   lastChangeId: number;
   hasMore: boolean;
 }
+
+/** One message found by `GET /api/search`. */
+export interface SearchResult {
+  chatId: number;
+  message: Message;
+  /**
+   * A window of the message's words around its first match, the matches between the markers of
+   * `protocol/search.ts` (never HTML).
+   */
+  snippet: string;
+}
+
+/** `GET /api/search`: results newest first. */
+export interface SearchPage {
+  results: SearchResult[];
+  hasMore: boolean;
+  /** The `before` cursor of the next page (the last result's position), or null when there is none. */
+  nextBefore: string | null;
+}

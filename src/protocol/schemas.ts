@@ -5,6 +5,7 @@
 import { z } from "zod";
 import { ClientEvent } from "./events";
 import { limits } from "./limits";
+import { decodeSearchCursor } from "./search";
 
 /** Ids are positive integers; in a path or query they are plain decimal digits only. */
 export const id = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
@@ -100,18 +101,38 @@ export const downloadQuery = z.object({
 /** "0" as well as an id: `after=0` (like `since=0`) means from the first message. */
 const idOrZero = z.union([z.literal("0").transform(() => 0), idString]);
 
+/** A page size in a query string: 1 to `max`. */
+const limitParam = (max: number) =>
+  z
+    .string()
+    .regex(/^[0-9]{1,4}$/, "must be an integer")
+    .transform(Number)
+    .pipe(z.number().int().min(1).max(max));
+
 export const historyQuery = z
   .object({
     before: idString.optional(),
     after: idOrZero.optional(),
-    limit: z
-      .string()
-      .regex(/^[0-9]{1,4}$/, "must be an integer")
-      .transform(Number)
-      .pipe(z.number().int().min(1).max(limits.historyMaxLimit))
-      .optional(),
+    limit: limitParam(limits.historyMaxLimit).optional(),
   })
   .refine((q) => q.before === undefined || q.after === undefined, "use either before or after, not both");
+/**
+ * `GET /api/search`: `q` is 1–200 characters and not blank (it is searched as plain words, whatever
+ * it contains); `before` is the cursor of the previous page's `nextBefore`.
+ */
+export const searchQuery = z.object({
+  q: z
+    .string()
+    .refine((s) => s.trim().length >= 1, "must not be empty")
+    .refine((s) => s.length <= limits.searchQueryMax, `must be at most ${limits.searchQueryMax} characters`),
+  chatId: idString.optional(),
+  limit: limitParam(limits.searchMaxLimit).optional(),
+  before: z
+    .string()
+    .max(64)
+    .transform((s, ctx) => decodeSearchCursor(s) ?? (ctx.addIssue({ code: "custom", message: "must be a cursor from nextBefore" }), z.NEVER))
+    .optional(),
+});
 export const userSearchQuery = z.object({ q: z.string().max(limits.usernameMax).default("") });
 /** `since=0` asks for the chat from its first message: what a client with an empty history sends. */
 /** `GET …/changes?after=`: a change id, 0 for all. */

@@ -141,8 +141,13 @@ export class ChatView {
     );
   }
 
-  async open(): Promise<void> {
-    const page = await this.api.history(this.chat.id);
+  /**
+   * Loads the history and connects. With `focusId` (a search result), the page ends at that message
+   * (older ones above it, scroll back as usual), the socket's `since` replay brings everything newer
+   * below it, and the view rests on that message, highlighted, instead of the newest.
+   */
+  async open(focusId?: number): Promise<void> {
+    const page = await this.api.history(this.chat.id, focusId === undefined ? {} : { before: focusId + 1 });
     // Closed (another chat opened) while the history loaded: never connect, or this chat's socket
     // would live on in the background and mark its messages read.
     if (this.closed) return;
@@ -150,7 +155,8 @@ export class ChatView {
     this.oldestId = page.messages[0]?.id;
     for (const message of page.messages) this.show(message);
     this.renderSeen();
-    this.scrollToBottom();
+    if (focusId === undefined) this.scrollToBottom();
+    else this.showOriginal(focusId);
     const conn = this.connection;
     // Live frames resume right after the newest message the history gave us (0: from the start),
     // and changes right after the page's newest change, so nothing that happened between the
@@ -179,8 +185,11 @@ export class ChatView {
       this.scrollToBottom();
       this.markRead(m.id);
     });
+    let focus = focusId;
     conn.on(ConnectionEvent.Synced, ({ lastId }) => {
-      this.scrollToBottom();
+      if (focus === undefined) this.scrollToBottom();
+      else this.showOriginal(focus);
+      focus = undefined;
       if (lastId) this.markRead(lastId);
     });
     conn.on(ServerEvent.MessageEdited, (e) => e.chatId === this.chat.id && this.change(e.messageId, (m) => ({ ...m, content: e.content, editedAt: e.editedAt })));

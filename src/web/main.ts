@@ -7,9 +7,10 @@ import { ErrorCode } from "../protocol/errors";
 import { InboxEvent } from "../protocol/events";
 import { limits } from "../protocol/limits";
 import type { AuthResponse, Chat } from "../protocol/models";
-import { ChatList } from "./chat-list";
+import { ChatList, chatTitle } from "./chat-list";
 import { ChatView } from "./chat-view";
 import { h, replace } from "./dom";
+import { MessageSearch } from "./search";
 import { clearSession, loadSession, saveSession } from "./session";
 
 const root = document.getElementById("app")!;
@@ -77,7 +78,8 @@ async function showApp(session: AuthResponse): Promise<void> {
   refresher.on("ended", () => endSession(SESSION_ENDED));
   let detachView = () => {};
 
-  const openChat = async (chat: Chat) => {
+  /** Opens a chat; at `focusId` (a search result) rather than its newest message. */
+  const openChat = async (chat: Chat, focusId?: number) => {
     view?.close();
     detachView();
     list.activeId = chat.id;
@@ -92,8 +94,18 @@ async function showApp(session: AuthResponse): Promise<void> {
     detachView = refresher.attach(view.connection);
     pane.replaceWith(view.element);
     pane = view.element;
-    await view.open();
+    await view.open(focusId);
   };
+  const messageSearch = new MessageSearch(api, {
+    chatName: (chatId) => {
+      const chat = list.chats.get(chatId);
+      return chat ? chatTitle(chat, me) : null;
+    },
+    open: ({ chatId, message }) => {
+      const chat = list.chats.get(chatId);
+      void (chat ? Promise.resolve(chat) : api.getChat(chatId)).then((c) => openChat(c, message.id), () => {});
+    },
+  });
 
   inbox.on(InboxEvent.ChatActivity, ({ chatId, lastMessage, unreadCount }) => {
     if (!list.chats.has(chatId)) return void api.getChat(chatId).then((c) => list.upsert(c), () => {});
@@ -151,6 +163,7 @@ async function showApp(session: AuthResponse): Promise<void> {
         })()) }, groupName, h("button", { type: "submit", "data-testid": "create-group" }, "Create")),
         error,
       ),
+      messageSearch.element,
       list.element,
     ),
     pane,

@@ -26,6 +26,8 @@ const randomValue = (depth = 0): unknown => {
   if (depth < 3 && random() < 0.15) return Array.from({ length: int(4) }, () => randomValue(depth + 1));
   return pick(nasty);
 };
+/** Search input that would be FTS5 syntax if it reached the index unescaped. */
+const ftsSyntax = ['"', '""', '"""', "*", "a*", "*a", "NEAR(a b)", "NEAR(a b, 2)", "a OR b", "a AND b", "NOT a", "-a", "a - b", "col:a", "{content}:a", "^a", "(", ")", "(a", "a + b", '"unterminated', 'a"b', "AND", "OR", "NOT", "NEAR", ":", "^", "\uE000a\uE001", "東京", "🎉"];
 const randomBytes = (n: number) => Uint8Array.from({ length: n }, () => int(256));
 const deepNesting = (levels: number) => "[".repeat(levels) + "]".repeat(levels);
 const randomBody = (): BodyInit => {
@@ -75,6 +77,8 @@ describe("fuzz", () => {
         `/api/attachments/${idLike()}-${encode(String(pick(["AAAAAAAAAAAAAAAAAAAAAA", "x", ...nasty])))}${pick(["", "/url", `?user=${idLike()}&expires=${idLike()}&sig=${"A".repeat(43)}`, `?sig=${idLike()}`])}`,
       ],
       () => ["GET", `/api/users?q=${idLike()}`],
+      () => ["GET", `/api/search?q=${encode(Array.from({ length: 1 + int(3) }, () => pick([...ftsSyntax, ...nasty.map(String)])).join(pick([" ", "", "-"])))}`],
+      () => ["GET", `/api/search?q=${encode(pick(ftsSyntax))}&chatId=${idLike()}&limit=${idLike()}&before=${idLike()}`],
       () => ["GET", `/api/${idLike()}/${idLike()}`],
     ] as const;
     const seen = new Map<number, number>();

@@ -9,6 +9,7 @@ import { describe, expect, it } from "vitest";
 import { loadChats } from "../../src/db/chats";
 import { database } from "../../src/db/client";
 import { loadRoomStart, messagesForImport, roomCopier } from "../../src/db/room-copy";
+import { findMessages } from "../../src/db/search";
 import { countingWrites } from "./helpers";
 
 const allMessages = (d1: D1Database) =>
@@ -50,6 +51,11 @@ describe("migrations 0004 and 0005 on a database with messages", () => {
     await d1.prepare("INSERT INTO messages (chat_id, id, sender_id, content, created_at) VALUES (11, 1, 1, 'other chat, same id', 50)").run();
 
     const db = database(d1);
+    // 0008 indexed the messages already there; the row just inserted was indexed by its trigger.
+    const found = async (match: string) => (await findMessages(db, 2, { match, limit: 10 })).map((m) => [m.chatId, m.id]);
+    expect(await found('"a2"')).toEqual([[10, 4]]);
+    expect(await found('"b"*')).toEqual([[11, 3], [11, 2]]);
+    expect(await found('"same" "id"')).toEqual([[11, 1]]);
     const bobsChats = await loadChats(db, 2);
     expect(bobsChats.map((c) => [c.id, c.lastMessage?.content, c.unreadCount, c.lastReadMessageId])).toEqual([
       [10, "a2", 1, 1],
@@ -67,7 +73,8 @@ describe("migrations 0004 and 0005 on a database with messages", () => {
     ]);
   });
 
-  it("a room's copy writes one D1 row per new message, and a repeated copy writes none and adds nothing", async () => {
+  // Two rows as D1 counts them: the message (one, WITHOUT ROWID) and its search index entry (0008).
+  it("a room's copy writes two D1 rows per new message, and a repeated copy writes none and adds nothing", async () => {
     await applyD1Migrations(env.UPGRADE_DB, env.TEST_MIGRATIONS);
     const { d1, written } = countingWrites(env.UPGRADE_DB);
     await d1.batch([
@@ -79,10 +86,10 @@ describe("migrations 0004 and 0005 on a database with messages", () => {
     const rows = Array.from({ length: 50 }, (_, i) => ({ i: i + 1, s: 1 + (i % 2), c: `m${i} ${"x".repeat(i * 40)}`, k: i % 3 ? `k${i}` : null, t: 1000 + i }));
     await copy(rows.slice(0, 30), []);
     await copy(rows, []); // 30 of them again, as after a room that died before recording its copy
-    expect(written).toEqual([30, 20]);
+    expect(written).toEqual([60, 40]);
     const copied = await d1.prepare("SELECT id, sender_id, content, client_id, created_at FROM messages WHERE chat_id = 20 ORDER BY id").all();
     expect(copied.results).toEqual(rows.map((r) => ({ id: r.i, sender_id: r.s, content: r.c, client_id: r.k, created_at: r.t })));
     await copy(rows, []);
-    expect(written).toEqual([30, 20, 0]);
+    expect(written).toEqual([60, 40, 0]);
   });
 });

@@ -7,7 +7,7 @@ import { z } from "zod";
 import type { HttpErrorCode } from "../../objects/responses";
 import { statusOf, type ErrorBody } from "../../protocol/errors";
 import type { SignedDownload } from "../../auth/download-urls";
-import type { Attachment, AuthResponse, ChangePage, Chat, ChatMember, Member, Message, MessagePage, Upload, User } from "../../protocol/models";
+import type { Attachment, AuthResponse, ChangePage, Chat, ChatMember, Member, Message, MessagePage, SearchPage, Upload, User } from "../../protocol/models";
 import { attachmentId, id, role } from "../../protocol/schemas";
 
 // A format, not zod's ISO pattern: the answers are the server's own, and the pattern is unreadable.
@@ -74,6 +74,21 @@ export const changePageAnswer = z
     hasMore: z.boolean(),
   })
   .meta({ id: "ChangePage" });
+export const searchPageAnswer = z
+  .object({
+    results: z
+      .array(
+        z.object({
+          chatId: id,
+          message: messageAnswer,
+          snippet: z.string().describe("words around the first match; each match between U+E000 and U+E001 (plain text, never HTML)"),
+        }),
+      )
+      .describe("newest first"),
+    hasMore: z.boolean().describe("whether older results exist"),
+    nextBefore: z.string().nullable().describe("`before` for the next page; null when `hasMore` is false"),
+  })
+  .meta({ id: "SearchPage" });
 export const chatListAnswer = z.object({ chats: z.array(chatAnswer).describe("most recent activity first") });
 export const userListAnswer = z.object({ users: z.array(userAnswer) });
 
@@ -95,8 +110,9 @@ const drift: [
   Same<z.output<typeof chatAnswer>, Chat>,
   Same<z.output<typeof authAnswer>, AuthResponse>,
   Same<z.output<typeof messagePageAnswer>, MessagePage>,
+  Same<z.output<typeof searchPageAnswer>, SearchPage>,
   Same<z.output<typeof chatListAnswer>, { chats: Chat[] }>,
   Same<z.output<typeof userListAnswer>, { users: User[] }>,
   Same<z.output<typeof errorAnswer>, ErrorBody & { code: HttpErrorCode }>,
-] = [true, true, true, true, true, true, true, true, true, true, true, true, true, true];
+] = [true, true, true, true, true, true, true, true, true, true, true, true, true, true, true];
 void drift;
