@@ -51,21 +51,24 @@ export async function findMessages(db: Database, viewerId: number, options: Sear
   const { match, chatId, limit, before } = options;
   const inChat = chatId === undefined ? sql`` : sql`AND rowid BETWEEN ${chatId} * 4294967296 AND ${chatId} * 4294967296 + 4294967295`;
   const older = before ? sql`AND (m.created_at, m.chat_id, m.id) < (${before.createdAt}, ${before.chatId}, ${before.messageId})` : sql``;
-  // The page is chosen first, from the index and `messages` alone; only its rows are then joined to
-  // their senders and reply previews (D1 bills rows read: joined per match, they cost 1–2 more each).
+  // The page is chosen first, sorting only keys and times; only its rows are then read whole and
+  // joined to their senders and reply previews (D1 bills rows read: joined per match, those cost
+  // 1–2 more each, and whole rows make the sort heavier).
   const rows = await db.all<FoundRow>(sql`
     SELECT m.chat_id, m.id, m.sender_id, u.username AS sender_name, m.content, m.created_at, m.reply_to_id,
       m.edited_at, m.deleted_at, m.reactions, m.attachments,
       o.id AS original_id, o.sender_id AS original_sender_id, ou.username AS original_sender_name,
       o.content AS original_content, o.deleted_at AS original_deleted_at
     FROM (
-      SELECT m.* FROM (SELECT rowid AS k FROM message_search WHERE message_search MATCH ${match} ${inChat}) AS hit
+      SELECT m.chat_id, m.id, m.created_at
+      FROM (SELECT rowid AS k FROM message_search WHERE message_search MATCH ${match} ${inChat}) AS hit
       CROSS JOIN messages m ON m.chat_id = hit.k >> 32 AND m.id = hit.k & 4294967295
       WHERE (hit.k >> 32) IN (SELECT chat_id FROM chat_members WHERE user_id = ${viewerId})
         AND m.deleted_at IS NULL ${older}
       ORDER BY m.created_at DESC, m.chat_id DESC, m.id DESC
       LIMIT ${limit + 1}
-    ) AS m
+    ) AS page
+    CROSS JOIN messages m ON m.chat_id = page.chat_id AND m.id = page.id
     JOIN users u ON u.id = m.sender_id
     LEFT JOIN messages o ON o.chat_id = m.chat_id AND o.id = m.reply_to_id
     LEFT JOIN users ou ON ou.id = o.sender_id
