@@ -1,75 +1,27 @@
 // Browser tests: two people in two Chromium contexts use the real web app against `wrangler dev`.
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync } from "node:fs";
 import { after, afterEach, before, test } from "node:test";
-import { chromium } from "playwright-core";
+import { launchChromium, messages, openChatWith, openListed, register, screenshotsOnFailure, send, textBecomes, WAIT } from "../support/browser.mjs";
 import { startDevServer } from "../support/dev-server.mjs";
 
 const PORT = Number(process.env.BROWSER_TEST_PORT ?? 8792);
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const SHOTS = new URL("../../test-results/", import.meta.url).pathname;
-const WAIT = { timeout: 10_000 };
 let server, browser;
 const pages = [];
 
 before(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`Chromium not found at ${CHROMIUM}: install it (Debian/Ubuntu: apt-get install -y chromium) or set CHROMIUM_PATH`);
-  }
   // Seeding a long history needs more than the contract's 10 messages a second.
   server = await startDevServer({ port: PORT, vars: { MESSAGE_RATE_PER_SECOND: 1000, MESSAGE_BURST: 1000 } });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
-  });
+  browser = await launchChromium();
 });
 after(async () => {
   await browser?.close();
   await server?.stop();
 });
-afterEach(async (t) => {
-  if (t.passed === false || process.exitCode) {
-    mkdirSync(SHOTS, { recursive: true });
-    for (const [i, page] of pages.entries()) await page.screenshot({ path: `${SHOTS}/${t.name.replace(/\W+/g, "-")}-${i}.png` }).catch(() => {});
-  }
-  pages.length = 0;
-});
+afterEach((t) => screenshotsOnFailure(t, pages));
 
 const suffix = Date.now().toString(36).slice(-5);
-async function person(name, viewport = { width: 1100, height: 750 }) {
-  const context = await browser.newContext({ viewport });
-  const page = await context.newPage();
-  pages.push(page);
-  await page.goto(server.url + "/");
-  await page.getByTestId("username").fill(`${name}_${suffix}`);
-  await page.getByTestId("password").fill(`password-${name}`);
-  await page.getByTestId("register").click();
-  await page.getByTestId("me").waitFor(WAIT);
-  return { context, page, username: `${name}_${suffix}` };
-}
-/** Polls until the element's text is `expected` (works for empty, zero-height elements too). */
-async function textBecomes(locator, expected, timeout = WAIT.timeout) {
-  const deadline = Date.now() + timeout;
-  let text;
-  while ((text = await locator.textContent()) !== expected) {
-    if (Date.now() > deadline) throw new Error(`text stayed ${JSON.stringify(text)}, expected ${JSON.stringify(expected)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-const messages = (page) => page.getByTestId("messages").getByTestId("message").locator(".text").allTextContents();
-async function send(page, text) {
-  await page.getByTestId("composer").fill(text);
-  await page.getByTestId("composer").press("Enter");
-}
-async function openChatWith(page, username) {
-  await page.getByTestId("user-search").fill(username.slice(0, 6));
-  await page.getByTestId("user-results").getByText(`Chat with ${username}`).click(WAIT);
-  await page.getByTestId("chat-title").filter({ hasText: username }).waitFor(WAIT);
-}
-async function openListed(page, title) {
-  await page.getByTestId("chat-list").getByText(title, { exact: true }).click(WAIT);
-  await page.getByTestId("chat-title").filter({ hasText: title }).waitFor(WAIT);
-}
+// "password-<name>": the second-device test logs in with one.
+const person = (name, viewport) => register(browser, server.url, `${name}_${suffix}`, { password: `password-${name}`, viewport, pages });
 
 test("two people chat both ways with typing, presence and a visit offline", async () => {
   const ann = await person("ann");
