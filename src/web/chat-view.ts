@@ -457,7 +457,8 @@ export class ChatView {
     this.changesForOlder = [];
     const before = this.list.scrollHeight;
     try {
-      const page = await this.api.history(this.chat.id, { before: this.oldestId });
+      // Full pages: half the requests of the default size when scrolling far back.
+      const page = await this.api.history(this.chat.id, { before: this.oldestId, limit: limits.historyMaxLimit });
       for (const message of [...page.messages].reverse()) this.show(message);
       this.oldestId = page.messages[0]?.id ?? this.oldestId;
       this.hasOlder = page.hasMore;

@@ -46,11 +46,8 @@ export function enterSubmits(field: HTMLTextAreaElement): HTMLTextAreaElement {
     e.preventDefault();
     field.form?.requestSubmit();
   });
-  // Grows with its text up to a few lines, then scrolls.
-  field.addEventListener("input", () => {
-    field.style.height = "auto";
-    field.style.height = `${Math.min(field.scrollHeight + 2, 160)}px`;
-  });
+  // It grows with its text by CSS (field-sizing), not by measuring on each key: a measurement forces
+  // a layout, which costs a long timeline on every keystroke.
   return field;
 }
 
