@@ -52,6 +52,8 @@ export class ChatView {
   private readonly panel = h("div", { class: "panel", id: "members-panel", role: "region", "aria-label": "Members", hidden: true, "data-testid": "admin-panel" });
   private readonly input = enterSubmits(h("textarea", { placeholder: "Message (Shift+Enter for a new line)", rows: 1, maxLength: limits.contentMax, "aria-label": "Message", "data-testid": "composer" }));
   private panelToggle: HTMLButtonElement | null = null;
+  private readonly nameInput = h("input", { maxLength: limits.chatNameMax, "aria-label": "Group name", "data-testid": "rename-input" });
+  private readonly addInput = h("input", { placeholder: "username to add", "aria-label": "Username to add", "data-testid": "add-member-input" });
   private readonly replyBar = h("div", { class: "reply-bar", hidden: true, "data-testid": "reply-bar" });
   /** Why a change did not happen (refused by the server), until the next action. */
   private readonly notice = h("div", { class: "notice", role: "status", "data-testid": "notice" });
@@ -111,6 +113,7 @@ export class ChatView {
     },
   ) {
     this.chat = chat;
+    this.nameInput.value = chat.name ?? "";
     this.takeMarkers(chat);
     this.actions = {
       me,
@@ -244,6 +247,7 @@ export class ChatView {
   private refresh(chat: Chat) {
     const wasAdmin = this.isAdmin();
     this.chat = chat;
+    if (document.activeElement !== this.nameInput) this.nameInput.value = chat.name ?? "";
     this.takeMarkers(chat);
     const old = this.element.firstElementChild!;
     const hadFocus = old.contains(document.activeElement);
@@ -574,8 +578,11 @@ export class ChatView {
         (err: Error) => (error.textContent = err.message),
       );
     const error = h("div", { class: "error" });
-    const nameInput = h("input", { value: this.chat.name ?? "", maxLength: limits.chatNameMax, "aria-label": "Group name", "data-testid": "rename-input" });
-    const addInput = h("input", { placeholder: "username to add", "aria-label": "Username to add", "data-testid": "add-member-input" });
+    const { nameInput, addInput } = this;
+    // Redrawn whenever the chat changes (a member joins, someone else renames it): the fields are
+    // kept, with what was typed in them and the focus.
+    const hadFocus = this.panel.contains(document.activeElement);
+    const focused = hadFocus ? (document.activeElement as HTMLElement).dataset["testid"] : undefined;
     const addMember = async () => {
       const [user] = await this.api.searchUsers(addInput.value.trim());
       if (!user || user.username.toLowerCase() !== addInput.value.trim().toLowerCase()) throw new Error("no such user");
@@ -603,5 +610,6 @@ export class ChatView {
       h("button", { onclick: () => void this.api.removeMember(this.chat.id, this.me.id).then(() => this.hooks.onLeft(this.chat.id)), "data-testid": "leave" }, "Leave group"),
       error,
     );
+    if (hadFocus) (this.panel.querySelector<HTMLElement>(focused ? `[data-testid="${focused}"]` : "input, button") ?? this.panel.querySelector<HTMLElement>("input, button"))?.focus();
   }
 }

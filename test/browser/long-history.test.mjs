@@ -1,10 +1,9 @@
 // 10,000 messages loaded by scrolling back: the page must stay responsive. This test measures it
 // (docs/PERFORMANCE.md, "The web app with 10,000 messages") and fails when an interaction is slow.
 import assert from "node:assert/strict";
-import { after, afterEach, before, test } from "node:test";
+import { test } from "node:test";
 import { ClientEvent, ServerEvent } from "../../src/protocol/events.ts";
-import { api, launchChromium, openListed, register, screenshotsOnFailure, tokenOf, WAIT } from "../support/browser.mjs";
-import { startDevServer } from "../support/dev-server.mjs";
+import { api, openListed, register, tokenOf, useBrowser, WAIT } from "../support/browser.mjs";
 
 const PORT = Number(process.env.LONG_HISTORY_TEST_PORT ?? 8808);
 const TOTAL = 10_000;
@@ -15,22 +14,11 @@ const TOTAL = 10_000;
  * new message within 250 ms (one sample; measured about 45 ms).
  */
 const LINES = { idleFrame: 100, jumpScroll: 100, smallScroll: 100, typing: 200, newMessage: 250 };
-let server, browser;
-const pages = [];
-
-before(async () => {
-  server = await startDevServer({ port: PORT, vars: { MESSAGE_RATE_PER_SECOND: 100_000, MESSAGE_BURST: 100_000 } });
-  browser = await launchChromium();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
-afterEach((t) => screenshotsOnFailure(t, pages));
+const ctx = useBrowser({ port: PORT, vars: { MESSAGE_RATE_PER_SECOND: 100_000, MESSAGE_BURST: 100_000 } });
 
 /** Sends `count` messages over one socket, a window of 500 unacknowledged at a time. */
 async function seed(chatId, token, count) {
-  const ws = new WebSocket(`${server.url.replace("http", "ws")}/api/chats/${chatId}/ws?token=${token}`);
+  const ws = new WebSocket(`${ctx.server.url.replace("http", "ws")}/api/chats/${chatId}/ws?token=${token}`);
   await new Promise((resolve, reject) => {
     ws.addEventListener("open", resolve, { once: true });
     ws.addEventListener("error", reject, { once: true });
@@ -83,9 +71,9 @@ const interactions = (page) =>
   });
 
 test(`${TOTAL.toLocaleString("en")} messages loaded by scrolling back: scrolling, typing and a new message stay responsive`, { timeout: 300_000 }, async () => {
-  const ann = await register(browser, server.url, `hann_${Date.now().toString(36).slice(-5)}`, { pages });
+  const ann = await register(ctx.browser, ctx.server.url, `hann_${Date.now().toString(36).slice(-5)}`, { pages: ctx.pages });
   const token = await tokenOf(ann.page);
-  const chat = await api(server.url, token, "/api/chats", { type: "group", name: "Long history" });
+  const chat = await api(ctx.server.url, token, "/api/chats", { type: "group", name: "Long history" });
   const seeding = Date.now();
   await seed(chat.id, token, TOTAL);
   const seeded = Date.now() - seeding;
@@ -120,8 +108,8 @@ test(`${TOTAL.toLocaleString("en")} messages loaded by scrolling back: scrolling
   const timings = await interactions(ann.page);
   // A new message from another member arrives at the bottom while the reader is there.
   await ann.page.getByTestId("messages").evaluate((list) => (list.scrollTop = list.scrollHeight));
-  const bob = await api(server.url, null, "/api/auth/register", { username: `hbob_${Date.now().toString(36).slice(-5)}`, password: "password-hbob" });
-  await api(server.url, token, `/api/chats/${chat.id}/members`, { userId: bob.user.id });
+  const bob = await api(ctx.server.url, null, "/api/auth/register", { username: `hbob_${Date.now().toString(36).slice(-5)}`, password: "password-hbob" });
+  await api(ctx.server.url, token, `/api/chats/${chat.id}/members`, { userId: bob.user.id });
   const arrivedAt = await ann.page.evaluate(() => {
     window.__arrived = new Promise((resolve) => {
       const list = document.querySelector('[data-testid="messages"]');
@@ -136,7 +124,7 @@ test(`${TOTAL.toLocaleString("en")} messages loaded by scrolling back: scrolling
     return true;
   });
   assert.ok(arrivedAt);
-  await api(server.url, bob.token, `/api/chats/${chat.id}/messages`, { content: "a new one" });
+  await api(ctx.server.url, bob.token, `/api/chats/${chat.id}/messages`, { content: "a new one" });
   const arrival = await ann.page.evaluate(() => window.__arrived);
   timings.newMessage = { once: Math.round(arrival.painted - arrival.seen) };
 

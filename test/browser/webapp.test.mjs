@@ -3,29 +3,26 @@
 // anyone can use (keyboard only, screen-reader announcements, axe-core scans in light and dark).
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { after, afterEach, before, test } from "node:test";
-import { api, becomes, launchChromium, openChatWith, openListed, register, screenshotsOnFailure, send, tokenOf, WAIT } from "../support/browser.mjs";
-import { startDevServer } from "../support/dev-server.mjs";
+import { test } from "node:test";
+import { api, becomes, openChatWith, openListed, register, send, tokenOf, useBrowser, WAIT } from "../support/browser.mjs";
 
 const PORT = Number(process.env.WEBAPP_TEST_PORT ?? 8806);
 const AXE = readFileSync(new URL("../../node_modules/axe-core/axe.min.js", import.meta.url), "utf8");
-let server, browser;
-const pages = [];
-
-before(async () => {
-  server = await startDevServer({ port: PORT, vars: { MESSAGE_RATE_PER_SECOND: 1000, MESSAGE_BURST: 1000 } });
-  browser = await launchChromium();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
-afterEach((t) => screenshotsOnFailure(t, pages));
+const ctx = useBrowser({ port: PORT, vars: { MESSAGE_RATE_PER_SECOND: 1000, MESSAGE_BURST: 1000 } });
 
 const suffix = Date.now().toString(36).slice(-5);
-const person = (name, options = {}) => register(browser, server.url, `${name}_${suffix}`, { pages, ...options });
+const person = (name, options = {}) => register(ctx.browser, ctx.server.url, `${name}_${suffix}`, { pages: ctx.pages, ...options });
 /** A user made over the API only (the other side of a conversation). */
-const apiUser = (name) => api(server.url, null, "/api/auth/register", { username: `${name}_${suffix}`, password: `password-${name}` });
+const apiUser = (name) => api(ctx.server.url, null, "/api/auth/register", { username: `${name}_${suffix}`, password: `password-${name}` });
+/** A person in the browser with a direct chat open with an API-only user, who posts into it. */
+async function directChat(name, other) {
+  const me = await person(name);
+  const them = await apiUser(other);
+  await openChatWith(me.page, them.user.username);
+  const chatId = Number(await me.page.getByTestId("chat-list").locator("li.active").getAttribute("data-chat-id"));
+  const post = (content) => api(ctx.server.url, them.token, `/api/chats/${chatId}/messages`, { content });
+  return { ann: me, bob: them, post };
+}
 const message = (page, text) => page.getByTestId("messages").getByTestId("message").filter({ hasText: text });
 
 /**
@@ -55,10 +52,10 @@ test("axe-core: the login page, the chat list and an open chat have no serious o
   const bob = await apiUser("xbob");
   for (const colorScheme of ["light", "dark"]) {
     // bypassCSP: the page's policy allows only its own script; axe is injected by the test.
-    const context = await browser.newContext({ viewport: { width: 1100, height: 750 }, colorScheme, bypassCSP: true });
+    const context = await ctx.browser.newContext({ viewport: { width: 1100, height: 750 }, colorScheme, bypassCSP: true });
     const page = await context.newPage();
-    pages.push(page);
-    await page.goto(server.url + "/");
+    ctx.pages.push(page);
+    await page.goto(ctx.server.url + "/");
     await page.getByTestId("username").waitFor(WAIT);
     await scan(page, `login (${colorScheme})`);
     // The scan can fail: axe flags text that is too faint when there is some.
@@ -77,10 +74,10 @@ test("axe-core: the login page, the chat list and an open chat have no serious o
     await page.getByTestId("register").click();
     await page.getByTestId("me").waitFor(WAIT);
     const token = await tokenOf(page);
-    const ann = await api(server.url, token, "/api/me");
-    const chat = await api(server.url, bob.token, "/api/chats", { type: "direct", userId: ann.id });
+    const ann = await api(ctx.server.url, token, "/api/me");
+    const chat = await api(ctx.server.url, bob.token, "/api/chats", { type: "direct", userId: ann.id });
     for (const content of ["hi, see https://example.com/page", "and a second line\nbelow", "grouped under one name"]) {
-      await api(server.url, bob.token, `/api/chats/${chat.id}/messages`, { content });
+      await api(ctx.server.url, bob.token, `/api/chats/${chat.id}/messages`, { content });
     }
     await page.getByTestId("chat-list").getByTestId("unread").filter({ hasText: "3" }).waitFor(WAIT);
     await scan(page, `chat list (${colorScheme})`);
@@ -97,9 +94,9 @@ test("axe-core: the login page, the chat list and an open chat have no serious o
 
 test("the keyboard alone: sign in, find someone, open a chat, send (Shift+Enter for a new line), open the members panel and close it with Escape", async () => {
   const bob = await apiUser("kbob");
-  const context = await browser.newContext({ viewport: { width: 1100, height: 750 } });
+  const context = await ctx.browser.newContext({ viewport: { width: 1100, height: 750 } });
   const page = await context.newPage();
-  pages.push(page);
+  ctx.pages.push(page);
   const focused = () => page.evaluate(() => document.activeElement?.getAttribute("data-testid") ?? document.activeElement?.textContent ?? null);
   /** Presses Tab (or Shift+Tab) until the element matching `is` has focus. */
   const tabTo = async (is, { back = false, max = 40 } = {}) => {
@@ -109,7 +106,7 @@ test("the keyboard alone: sign in, find someone, open a chat, send (Shift+Enter 
     }
     throw new Error(`Tab never reached the element (focus on ${await focused()})`);
   };
-  await page.goto(server.url + "/");
+  await page.goto(ctx.server.url + "/");
   await page.getByTestId("username").waitFor(WAIT);
   assert.equal(await focused(), "username", "the login starts in the username field");
   const username = `kann_${suffix}`;
@@ -162,19 +159,14 @@ test("the keyboard alone: sign in, find someone, open a chat, send (Shift+Enter 
 });
 
 test("a message keeps its line breaks; http(s) and www. links are clickable, javascript: and markup never are", async () => {
-  const ann = await person("lann");
-  const bob = await apiUser("lbob");
-  await openChatWith(ann.page, bob.user.username);
-  const chatId = Number(await ann.page.getByTestId("chat-list").locator("li.active").getAttribute("data-chat-id"));
+  const { ann, bob, post } = await directChat("lann", "lbob");
   const evil = [
     "javascript:alert(document.title)",
     '<a href="javascript:alert(1)">click</a>',
     "JaVaScRiPt:alert(1)//https://example.com",
     "data:text/html,<script>alert(1)</script>",
   ];
-  for (const content of [...evil, "see https://example.com/a?b=1, or www.example.org.\nsecond line"]) {
-    await api(server.url, bob.token, `/api/chats/${chatId}/messages`, { content });
-  }
+  for (const content of [...evil, "see https://example.com/a?b=1, or www.example.org.\nsecond line"]) await post(content);
   const rich = message(ann.page, "second line");
   await rich.waitFor(WAIT);
   const links = await rich.locator(".text a").evaluateAll((as) => as.map((a) => [a.textContent, a.getAttribute("href"), a.getAttribute("rel"), a.getAttribute("target")]));
@@ -197,11 +189,8 @@ test("a message keeps its line breaks; http(s) and www. links are clickable, jav
 });
 
 test("the timeline: a day separator, consecutive messages grouped under one name, brief times with the full timestamp on hover and focus", async () => {
-  const ann = await person("tann");
-  const bob = await apiUser("tbob");
-  await openChatWith(ann.page, bob.user.username);
-  const chatId = Number(await ann.page.getByTestId("chat-list").locator("li.active").getAttribute("data-chat-id"));
-  for (const content of ["one", "two", "three"]) await api(server.url, bob.token, `/api/chats/${chatId}/messages`, { content });
+  const { ann, bob, post } = await directChat("tann", "tbob");
+  for (const content of ["one", "two", "three"]) await post(content);
   await message(ann.page, "three").waitFor(WAIT);
   await send(ann.page, "mine");
   await ann.page.locator(".msg.mine:not(.pending)").waitFor(WAIT);
@@ -227,11 +216,7 @@ test("the timeline: a day separator, consecutive messages grouped under one name
 });
 
 test("scrolled up, new messages do not move the view: a \"N new messages ↓\" button returns to the latest; a live region announces them", async () => {
-  const ann = await person("nann");
-  const bob = await apiUser("nbob");
-  await openChatWith(ann.page, bob.user.username);
-  const chatId = Number(await ann.page.getByTestId("chat-list").locator("li.active").getAttribute("data-chat-id"));
-  const post = (content) => api(server.url, bob.token, `/api/chats/${chatId}/messages`, { content });
+  const { ann, bob, post } = await directChat("nann", "nbob");
   for (let i = 0; i < 40; i++) await post(`earlier ${i}`);
   await message(ann.page, "earlier 39").waitFor(WAIT);
   const list = ann.page.getByTestId("messages");
@@ -269,8 +254,8 @@ test("scrolled up, new messages do not move the view: a \"N new messages ↓\" b
 test("a hidden tab shows the unread total in its title; opt-in notifications, one per chat, replaced, and a click opens the chat", async () => {
   const ann = await apiUser("aann");
   // The page's Notification is recorded (headless Chromium shows none); the permission is Chromium's.
-  const context = await browser.newContext({ viewport: { width: 1100, height: 750 } });
-  await context.grantPermissions(["notifications"], { origin: server.url });
+  const context = await ctx.browser.newContext({ viewport: { width: 1100, height: 750 } });
+  await context.grantPermissions(["notifications"], { origin: ctx.server.url });
   await context.addInitScript(() => {
     const Real = window.Notification;
     window.__requests = 0;
@@ -296,15 +281,15 @@ test("a hidden tab shows the unread total in its title; opt-in notifications, on
   const bob = await apiUser("abob");
   const bobId = bob.user.id;
   const page = await context.newPage();
-  pages.push(page);
-  await page.goto(server.url + "/");
+  ctx.pages.push(page);
+  await page.goto(ctx.server.url + "/");
   await page.getByTestId("username").fill(bob.user.username);
   await page.getByTestId("password").fill("password-abob");
   await page.getByTestId("login").click();
   await page.getByTestId("me").waitFor(WAIT);
-  const direct = await api(server.url, ann.token, "/api/chats", { type: "direct", userId: bobId });
-  const group = await api(server.url, ann.token, "/api/chats", { type: "group", name: "Quiet group", memberIds: [bobId] });
-  const post = (chat, content) => api(server.url, ann.token, `/api/chats/${chat.id}/messages`, { content });
+  const direct = await api(ctx.server.url, ann.token, "/api/chats", { type: "direct", userId: bobId });
+  const group = await api(ctx.server.url, ann.token, "/api/chats", { type: "group", name: "Quiet group", memberIds: [bobId] });
+  const post = (chat, content) => api(ctx.server.url, ann.token, `/api/chats/${chat.id}/messages`, { content });
   const shown = () => page.evaluate(() => window.__shown.map((n) => ({ title: n.title, body: n.body, tag: n.tag, closed: n.closed })));
 
   // The title: plain while seen; the unread total while hidden, the open chat's new messages included.

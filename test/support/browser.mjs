@@ -1,7 +1,9 @@
 // What the browser tests share: Debian's Chromium through playwright-core, people who register in
 // the real web app, and the few steps every test takes (send, open a chat, wait for a text).
 import { existsSync, mkdirSync } from "node:fs";
+import { after, afterEach, before } from "node:test";
 import { chromium } from "playwright-core";
+import { startDevServer } from "./dev-server.mjs";
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 export const WAIT = { timeout: 10_000 };
@@ -24,6 +26,24 @@ export async function screenshotsOnFailure(t, pages) {
     for (const [i, page] of pages.entries()) await page.screenshot({ path: `${SHOTS}/${t.name.replace(/\W+/g, "-")}-${i}.png` }).catch(() => {});
   }
   pages.length = 0;
+}
+
+/**
+ * A test file's `wrangler dev` and Chromium, started before its tests and stopped after; a failed
+ * test's pages are screenshotted. `server` may be replaced (a test that restarts it).
+ */
+export function useBrowser({ port, vars = {} }) {
+  const ctx = { server: null, browser: null, pages: [] };
+  before(async () => {
+    ctx.server = await startDevServer({ port, vars });
+    ctx.browser = await launchChromium();
+  });
+  after(async () => {
+    await ctx.browser?.close();
+    await ctx.server?.stop();
+  });
+  afterEach((t) => screenshotsOnFailure(t, ctx.pages));
+  return ctx;
 }
 
 /** A new user in their own browser context, registered through the login page and signed in. */
