@@ -10,7 +10,7 @@ const TOTAL = 10_000;
 /**
  * Lines for the median of ten tries, on a loaded 2-core CI machine with software rendering: scrolling
  * must stay within a frame or two (measured 33 ms, one idle frame pair), typing within 200 ms
- * (measured about 100 ms with every message loaded, 33 ms with the first page: PERFORMANCE.md), and a
+ * (measured 67–106 ms with every message loaded, 33 ms with the first page: PERFORMANCE.md), and a
  * new message within 250 ms (one sample; measured about 45 ms).
  */
 const LINES = { idleFrame: 100, jumpScroll: 100, smallScroll: 100, typing: 200, newMessage: 250 };
