@@ -12,8 +12,10 @@ const activity = (c: Chat) => Date.parse(c.lastMessage?.timestamp ?? c.createdAt
 
 export class ChatList {
   readonly chats = new Map<number, Chat>();
-  readonly element = h("ul", { class: "chats", "data-testid": "chat-list" });
+  readonly element = h("ul", { class: "chats", "aria-label": "Chats", "data-testid": "chat-list" });
   activeId: number | null = null;
+  /** Called after every change (the page title counts the unread messages). */
+  onChange: () => void = () => {};
 
   constructor(
     private readonly me: User,
@@ -45,17 +47,33 @@ export class ChatList {
 
   render(): void {
     const sorted = [...this.chats.values()].sort((a, b) => activity(b) - activity(a) || b.id - a.id);
+    // Redrawn from scratch: keep the keyboard's place on the chat that had focus.
+    const focused = (document.activeElement?.closest("[data-chat-id]") as HTMLElement | null)?.dataset["chatId"];
     replace(
       this.element,
-      ...sorted.map((chat) =>
-        h(
+      ...sorted.map((chat) => {
+        const unread = chat.unreadCount > 0 && chat.id !== this.activeId;
+        return h(
           "li",
-          { class: chat.id === this.activeId ? "active" : "", "data-chat-id": chat.id, onclick: () => this.onSelect(chat) },
-          h("span", { class: "name" }, chatTitle(chat, this.me)),
-          chat.unreadCount > 0 && chat.id !== this.activeId ? h("span", { class: "badge", "data-testid": "unread" }, String(chat.unreadCount)) : null,
-          h("span", { class: "last" }, chat.lastMessage ? `${chat.lastMessage.sender.username}: ${chat.lastMessage.deleted ? "message deleted" : summary(chat.lastMessage.content, chat.lastMessage.attachments)}` : "No messages yet"),
-        ),
-      ),
+          { class: chat.id === this.activeId ? "active" : "", "data-chat-id": chat.id },
+          // One button per chat: reachable with Tab, opened with Enter or Space.
+          h(
+            "button",
+            { type: "button", class: "open", "aria-current": chat.id === this.activeId ? "true" : undefined, onclick: () => this.onSelect(chat) },
+            h("span", { class: "name" }, chatTitle(chat, this.me)),
+            unread ? h("span", { class: "sr-only" }, "unread messages:") : null,
+            unread ? h("span", { class: "badge", "data-testid": "unread" }, String(chat.unreadCount)) : null,
+            h("span", { class: "last" }, chat.lastMessage ? `${chat.lastMessage.sender.username}: ${chat.lastMessage.deleted ? "message deleted" : summary(chat.lastMessage.content, chat.lastMessage.attachments)}` : "No messages yet"),
+          ),
+        );
+      }),
     );
+    if (focused) this.focus(Number(focused));
+    this.onChange();
+  }
+
+  /** Moves focus to a chat's entry (back from an open chat, say). */
+  focus(chatId: number | null): void {
+    (this.element.querySelector(`[data-chat-id="${chatId}"] button`) as HTMLElement | null)?.focus();
   }
 }

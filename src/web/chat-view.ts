@@ -15,12 +15,19 @@ import type { Chat, Message, User } from "../protocol/models";
 import { chatTitle } from "./chat-list";
 import { h, replace } from "./dom";
 import { AttachmentTray, AttachmentViews } from "./attachments";
-import { excerptOf, MessageItem, type MessageActions } from "./message-item";
+import { enterSubmits, excerptOf, MessageItem, type MessageActions } from "./message-item";
+import { dayLabel, joinTo } from "./timeline";
 
 const TYPING_IDLE_MS = 3000;
 
 /** A stored message's key: ids are a per-chat sequence, so the chat is part of it. */
 const storedKey = (chatId: number, id: number) => `${chatId}:${id}`;
+
+/** Within this many pixels of the end, the reader is "at the newest message": new ones scroll in. */
+const NEAR_BOTTOM_PX = 80;
+
+/** How many recent announcements the live region keeps (older ones are dropped). */
+const ANNOUNCED_MAX = 5;
 
 /** At most one read marker a second per open chat. */
 const READ_INTERVAL_MS = 1000;
@@ -35,12 +42,19 @@ const CHANGE_WHAT: Partial<Record<string, string>> = {
 
 export class ChatView {
   readonly element = h("section", { class: "chat", "data-testid": "chat-view" });
-  private readonly list = h("div", { class: "messages", "data-testid": "messages" });
+  private readonly list = h("div", { class: "messages", tabindex: 0, role: "region", "aria-label": "Messages", "data-testid": "messages" });
+  /** "N new messages ↓": shown while the reader is scrolled up and messages arrive below. */
+  private readonly jump = h("button", { type: "button", class: "jump", hidden: true, "data-testid": "new-messages", onclick: () => this.jumpToNewest() });
+  /** Incoming messages, read out by screen readers without taking focus. */
+  private readonly announcer = h("div", { class: "sr-only", "aria-live": "polite", "aria-relevant": "additions", "data-testid": "announcer" });
   private readonly typingLine = h("div", { class: "typing", "data-testid": "typing" });
   private readonly banner = h("div", { "data-testid": "banner" });
   private readonly onlineLine = h("span", { class: "muted", "data-testid": "online" });
-  private readonly panel = h("div", { class: "panel", hidden: true, "data-testid": "admin-panel" });
-  private readonly input = h("input", { placeholder: "Message", maxLength: limits.contentMax, "aria-label": "Message", "data-testid": "composer" });
+  private readonly panel = h("div", { class: "panel", id: "members-panel", role: "region", "aria-label": "Members", hidden: true, "data-testid": "admin-panel" });
+  private readonly input = enterSubmits(h("textarea", { placeholder: "Message (Shift+Enter for a new line)", rows: 1, maxLength: limits.contentMax, "aria-label": "Message", "data-testid": "composer" }));
+  private panelToggle: HTMLButtonElement | null = null;
+  private readonly nameInput = h("input", { maxLength: limits.chatNameMax, "aria-label": "Group name", "data-testid": "rename-input" });
+  private readonly addInput = h("input", { placeholder: "username to add", "aria-label": "Username to add", "data-testid": "add-member-input" });
   private readonly replyBar = h("div", { class: "reply-bar", hidden: true, "data-testid": "reply-bar" });
   /** Why a change did not happen (refused by the server), until the next action. */
   private readonly notice = h("div", { class: "notice", role: "status", "data-testid": "notice" });
@@ -52,6 +66,11 @@ export class ChatView {
    * a message), `client:<clientId>` for ones still sending.
    */
   private readonly rendered = new Map<string, MessageItem>();
+  /** The item drawn in each timeline row, to find a message's neighbours. */
+  private readonly byRow = new WeakMap<Element, MessageItem>();
+  /** Messages that arrived below while the reader was scrolled up: counted, and the newest of them. */
+  private newBelow = 0;
+  private newestBelow = 0;
   /** The message the composer answers, if any. */
   private replyingTo: Message | null = null;
   /** Other members' read markers (never moved back), for "seen by". */
@@ -98,6 +117,7 @@ export class ChatView {
     },
   ) {
     this.chat = chat;
+    this.nameInput.value = chat.name ?? "";
     this.takeMarkers(chat);
     this.tray = new AttachmentTray(api, chat.id);
     this.files = new AttachmentViews(api);
@@ -120,24 +140,39 @@ export class ChatView {
     this.connection = new ChatConnection({ baseUrl: location.origin, token: api.token!, chatId: chat.id, env: browserEnvironment() });
     this.list.addEventListener("scroll", () => {
       if (this.list.scrollTop < 40) void this.loadOlder();
+      if (this.newBelow && this.nearBottom()) this.caughtUp();
     });
     this.input.addEventListener("input", () => this.typed());
     this.input.addEventListener("keydown", (e) => {
       if (e.key === "Escape") this.setReplying(null);
     });
+    // Escape closes the members panel from anywhere in it, and focus goes back to its button.
+    this.panel.addEventListener("keydown", (e) => {
+      if (e.key === "Escape") this.togglePanel(false);
+    });
     const form = h("form", { class: "composer", onsubmit: (e) => (e.preventDefault(), this.send()) }, this.tray.button, this.tray.input, this.input, h("button", { class: "primary", type: "submit" }, "Send"));
-    this.element.append(this.header(), this.banner, this.panel, this.list, this.typingLine, this.notice, this.replyBar, this.tray.element, form, this.files.viewer);
+    const timeline = h("div", { class: "timeline" }, this.list, this.jump);
+    this.element.append(this.header(), this.banner, this.panel, timeline, this.typingLine, this.notice, this.replyBar, this.tray.element, form, this.files.viewer, this.announcer);
     this.tray.acceptDrops(this.element);
   }
 
+  /** Where typing goes: focus moves here when a chat opens. */
+  focusComposer(): void {
+    this.input.focus();
+  }
+
   private header(): HTMLElement {
-    const title = h("span", { class: "title", "data-testid": "chat-title" }, chatTitle(this.chat, this.me));
+    const title = h("h2", { class: "title", "data-testid": "chat-title" }, chatTitle(this.chat, this.me));
+    this.panelToggle =
+      this.chat.type === "group"
+        ? h("button", { type: "button", "aria-expanded": String(!this.panel.hidden), "aria-controls": "members-panel", onclick: () => this.togglePanel(), "data-testid": "admin-toggle" }, "Members")
+        : null;
     return h(
       "header",
       {},
-      h("button", { class: "back", "aria-label": "Back to the chat list", onclick: () => this.hooks.onBack() }, "←"),
-      h("div", { class: "title" }, title, h("br"), this.onlineLine),
-      this.chat.type === "group" ? h("button", { onclick: () => this.togglePanel(), "data-testid": "admin-toggle" }, "Members") : null,
+      h("button", { type: "button", class: "back", "aria-label": "Back to the chat list", onclick: () => this.hooks.onBack() }, "←"),
+      h("div", { class: "title" }, title, this.onlineLine),
+      this.panelToggle,
     );
   }
 
@@ -178,12 +213,18 @@ export class ChatView {
       if (m.chatId !== this.chat.id) return;
       this.typing.delete(m.sender.id);
       this.renderTyping();
+      // Measured before it is drawn: a reader at the newest message follows along; one scrolled up
+      // stays where they are, told how many arrived below (and those are not read yet).
+      const following = this.nearBottom();
       this.show(m);
       // A member's own message counts as read by them (the server moves their marker, unannounced).
       if (m.sender.id !== this.me.id) this.moveMarker(m.sender, m.id);
       if (!conn.isSynced) return;
-      this.scrollToBottom();
-      this.markRead(m.id);
+      if (m.sender.id !== this.me.id) this.announce(m);
+      if (following || m.sender.id === this.me.id) {
+        this.scrollToBottom();
+        this.markRead(m.id);
+      } else this.arrivedBelow(m.id);
     });
     let focus = focusId;
     conn.on(ConnectionEvent.Synced, ({ lastId }) => {
@@ -223,8 +264,12 @@ export class ChatView {
   private refresh(chat: Chat) {
     const wasAdmin = this.isAdmin();
     this.chat = chat;
+    if (document.activeElement !== this.nameInput) this.nameInput.value = chat.name ?? "";
     this.takeMarkers(chat);
-    this.element.replaceChild(this.header(), this.element.firstChild!);
+    const old = this.element.firstElementChild!;
+    const hadFocus = old.contains(document.activeElement);
+    this.element.replaceChild(this.header(), old);
+    if (hadFocus) (this.panelToggle ?? this.input).focus();
     if (!this.panel.hidden) this.renderPanel();
     // Who may delete what follows the reader's role.
     if (this.isAdmin() !== wasAdmin) for (const item of this.rendered.values()) item.paint();
@@ -358,11 +403,24 @@ export class ChatView {
     const key = pendingKey ?? storedKey(message.chatId, message.id);
     if (!pendingKey && this.rendered.has(key)) return;
     const item = new MessageItem(message, this.actions, pendingKey !== undefined);
-    const el = item.element;
+    const el = item.row;
     this.rendered.set(key, item);
+    this.byRow.set(el, item);
     if (pendingKey) this.list.append(el);
     else if (this.oldestId !== undefined && message.id < this.oldestId) this.list.prepend(el);
     else this.place(el, message.id);
+    this.arrange(item);
+  }
+
+  /** Day separator and grouping for a message and the one below it (the only ones its arrival changes). */
+  private arrange(item: MessageItem | undefined): void {
+    if (!item) return;
+    for (const it of [item, this.byRow.get(item.row.nextElementSibling!)]) {
+      if (!it) continue;
+      const above = it.row.previousElementSibling;
+      const { newDay, grouped } = joinTo(above ? (this.byRow.get(above)?.entry ?? null) : null, it.entry);
+      it.place(newDay ? dayLabel(it.entry.at) : null, grouped);
+    }
   }
 
   /**
@@ -407,10 +465,13 @@ export class ChatView {
       this.rendered.delete(pendingKey);
       // Stored before a drop but acked only after the reconnect: the `since` replay already showed it.
       if (this.rendered.has(storedKey(this.chat.id, ack.messageId))) {
-        item.element.remove();
+        const below = this.byRow.get(item.row.nextElementSibling!);
+        item.row.remove();
+        this.arrange(below);
         return;
       }
       item.update({ ...item.message, id: ack.messageId, timestamp: ack.timestamp }, false);
+      this.arrange(item);
       this.rendered.set(storedKey(this.chat.id, ack.messageId), item);
       this.renderSeen();
     } catch (err) {
@@ -424,7 +485,8 @@ export class ChatView {
     this.changesForOlder = [];
     const before = this.list.scrollHeight;
     try {
-      const page = await this.api.history(this.chat.id, { before: this.oldestId });
+      // Full pages: half the requests of the default size when scrolling far back.
+      const page = await this.api.history(this.chat.id, { before: this.oldestId, limit: limits.historyMaxLimit });
       for (const message of [...page.messages].reverse()) this.show(message);
       this.oldestId = page.messages[0]?.id ?? this.oldestId;
       this.hasOlder = page.hasMore;
@@ -489,11 +551,47 @@ export class ChatView {
 
   private scrollToBottom(): void {
     this.list.scrollTop = this.list.scrollHeight;
+    if (this.newBelow) this.caughtUp();
   }
 
-  private togglePanel(): void {
-    this.panel.hidden = !this.panel.hidden;
-    if (!this.panel.hidden) this.renderPanel();
+  private nearBottom(): boolean {
+    return this.list.scrollHeight - this.list.scrollTop - this.list.clientHeight < NEAR_BOTTOM_PX;
+  }
+
+  private arrivedBelow(id: number): void {
+    this.newBelow++;
+    this.newestBelow = Math.max(this.newestBelow, id);
+    this.jump.hidden = false;
+    this.jump.textContent = `${this.newBelow} new message${this.newBelow === 1 ? "" : "s"} ↓`;
+  }
+
+  /** The reader reached the newest message: what arrived below is read now. */
+  private caughtUp(): void {
+    const newest = this.newestBelow;
+    this.newBelow = this.newestBelow = 0;
+    this.jump.hidden = true;
+    if (newest) this.markRead(newest);
+  }
+
+  private jumpToNewest(): void {
+    this.scrollToBottom();
+    this.input.focus();
+  }
+
+  /** Says who wrote what through the polite live region (a screen reader reads it when idle). */
+  private announce(m: Message): void {
+    this.announcer.append(h("p", {}, `${m.sender.username}: ${m.content}`));
+    while (this.announcer.childElementCount > ANNOUNCED_MAX) this.announcer.firstElementChild!.remove();
+  }
+
+  private togglePanel(open = this.panel.hidden): void {
+    const wasOpen = !this.panel.hidden;
+    this.panel.hidden = !open;
+    this.panelToggle?.setAttribute("aria-expanded", String(open));
+    if (open) {
+      this.renderPanel();
+      this.panel.querySelector<HTMLElement>("input, button")?.focus();
+    } else if (wasOpen) this.panelToggle?.focus();
   }
 
   private renderPanel(): void {
@@ -504,8 +602,11 @@ export class ChatView {
         (err: Error) => (error.textContent = err.message),
       );
     const error = h("div", { class: "error" });
-    const nameInput = h("input", { value: this.chat.name ?? "", maxLength: limits.chatNameMax, "data-testid": "rename-input" });
-    const addInput = h("input", { placeholder: "username to add", "data-testid": "add-member-input" });
+    const { nameInput, addInput } = this;
+    // Redrawn whenever the chat changes (a member joins, someone else renames it): the fields are
+    // kept, with what was typed in them and the focus.
+    const hadFocus = this.panel.contains(document.activeElement);
+    const focused = hadFocus ? (document.activeElement as HTMLElement).dataset["testid"] : undefined;
     const addMember = async () => {
       const [user] = await this.api.searchUsers(addInput.value.trim());
       if (!user || user.username.toLowerCase() !== addInput.value.trim().toLowerCase()) throw new Error("no such user");
@@ -533,5 +634,6 @@ export class ChatView {
       h("button", { onclick: () => void this.api.removeMember(this.chat.id, this.me.id).then(() => this.hooks.onLeft(this.chat.id)), "data-testid": "leave" }, "Leave group"),
       error,
     );
+    if (hadFocus) (this.panel.querySelector<HTMLElement>(focused ? `[data-testid="${focused}"]` : "input, button") ?? this.panel.querySelector<HTMLElement>("input, button"))?.focus();
   }
 }

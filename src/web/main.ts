@@ -7,9 +7,11 @@ import { ErrorCode } from "../protocol/errors";
 import { InboxEvent } from "../protocol/events";
 import { limits } from "../protocol/limits";
 import type { AuthResponse, Chat } from "../protocol/models";
+import { titleFor } from "./attention";
 import { ChatList, chatTitle } from "./chat-list";
 import { ChatView } from "./chat-view";
 import { h, replace } from "./dom";
+import { Notifications } from "./notifications";
 import { MessageSearch } from "./search";
 import { clearSession, loadSession, saveSession } from "./session";
 
@@ -20,8 +22,8 @@ const api = new ApiClient(location.origin);
 const SESSION_ENDED = "Your session ended (you logged out on another device, changed your password, or it expired). Log in again.";
 
 function showLogin(notice = ""): void {
-  const username = h("input", { placeholder: "username", autocomplete: "username", "data-testid": "username" });
-  const password = h("input", { type: "password", placeholder: "password (8+ characters)", autocomplete: "current-password", "data-testid": "password" });
+  const username = h("input", { id: "login-username", autocomplete: "username", required: true, "data-testid": "username" });
+  const password = h("input", { id: "login-password", type: "password", placeholder: "8+ characters", autocomplete: "current-password", required: true, "data-testid": "password" });
   const error = h("div", { class: "error", role: "alert", "data-testid": "login-error" }, notice);
   const submit = (action: "login" | "register") => async () => {
     error.textContent = "";
@@ -33,26 +35,30 @@ function showLogin(notice = ""): void {
       error.textContent = (err as Error).message;
     }
   };
+  document.title = titleFor([], false);
   replace(
     root,
     h(
       "form",
       { class: "login", onsubmit: (e) => (e.preventDefault(), void submit("login")()) },
       h("h1", {}, "Edge chat"),
+      h("label", { htmlFor: "login-username" }, "Username"),
       username,
+      h("label", { htmlFor: "login-password" }, "Password"),
       password,
       h("button", { class: "primary", type: "submit", "data-testid": "login" }, "Log in"),
       h("button", { type: "button", onclick: () => void submit("register")(), "data-testid": "register" }, "Create account"),
       error,
     ),
   );
+  username.focus();
 }
 
 async function showApp(session: AuthResponse): Promise<void> {
   api.token = session.token;
   const me = session.user;
   const shell = h("div", { class: "shell" });
-  let pane: HTMLElement = h("main", { class: "chat" }, h("p", { class: "empty" }, "Pick a chat or start one."));
+  let pane: HTMLElement = h("section", { class: "chat" }, h("p", { class: "empty" }, "Pick a chat or start one."));
   let view: ChatView | null = null;
 
   let ended = false;
@@ -62,6 +68,7 @@ async function showApp(session: AuthResponse): Promise<void> {
     refresher.stop();
     inbox.close();
     view?.close();
+    document.removeEventListener("visibilitychange", retitle);
     clearSession();
     showLogin(notice);
   };
@@ -70,6 +77,14 @@ async function showApp(session: AuthResponse): Promise<void> {
   const logOut = () => void api.logout().catch(() => {}).finally(() => endSession());
 
   const list = new ChatList(me, (chat) => void openChat(chat));
+  // The unread total shows in the title while the tab is hidden.
+  const retitle = () => (document.title = titleFor([...list.chats.values()].map((c) => c.unreadCount), document.hidden));
+  list.onChange = retitle;
+  document.addEventListener("visibilitychange", retitle);
+  const notifications = new Notifications(me, (chatId) => {
+    const chat = list.chats.get(chatId);
+    if (chat) void openChat(chat);
+  });
   const inbox = new InboxConnection({ baseUrl: location.origin, token: session.token, env: browserEnvironment() });
   // The token is refreshed before it expires and handed to the open sockets, so a tab left open stays signed in.
   const refresher = new TokenRefresher(api, browserEnvironment());
@@ -84,17 +99,22 @@ async function showApp(session: AuthResponse): Promise<void> {
     detachView();
     list.activeId = chat.id;
     list.update(chat.id, { unreadCount: 0 });
+    notifications.dismiss(chat.id);
     shell.classList.add("in-chat");
-    view = new ChatView(api, me, chat, {
+    const opened = (view = new ChatView(api, me, chat, {
       onRead: (chatId, messageId) => void api.markRead(chatId, messageId).catch(() => {}),
       onLeft: (chatId) => list.remove(chatId),
-      onBack: () => shell.classList.remove("in-chat"),
+      onBack: () => {
+        shell.classList.remove("in-chat");
+        list.focus(chat.id);
+      },
       onSessionEnded: () => endSession(SESSION_ENDED),
-    });
-    detachView = refresher.attach(view.connection);
-    pane.replaceWith(view.element);
-    pane = view.element;
-    await view.open(focusId);
+    }));
+    detachView = refresher.attach(opened.connection);
+    pane.replaceWith(opened.element);
+    pane = opened.element;
+    opened.focusComposer();
+    await opened.open(focusId);
   };
   const messageSearch = new MessageSearch(api, {
     chatName: (chatId) => {
@@ -108,23 +128,26 @@ async function showApp(session: AuthResponse): Promise<void> {
   });
 
   inbox.on(InboxEvent.ChatActivity, ({ chatId, lastMessage, unreadCount }) => {
-    if (!list.chats.has(chatId)) return void api.getChat(chatId).then((c) => list.upsert(c), () => {});
-    list.update(chatId, { lastMessage, unreadCount: chatId === list.activeId ? 0 : unreadCount });
+    const chat = list.chats.get(chatId);
+    if (!chat) return void api.getChat(chatId).then((c) => list.upsert(c), () => {});
+    // The open chat counts as read only while the tab is seen (no read marker goes out while hidden).
+    list.update(chatId, { lastMessage, unreadCount: chatId === list.activeId && !document.hidden ? 0 : unreadCount });
+    if (lastMessage) notifications.arrived(chat, lastMessage, list.activeId);
   });
   inbox.on(InboxEvent.ChatAdded, ({ chat }) => list.upsert(chat));
   inbox.on(InboxEvent.ChatRemoved, ({ chatId }) => list.remove(chatId));
   inbox.on(InboxEvent.ChatRead, ({ chatId, unreadCount }) => list.update(chatId, { unreadCount }));
   // A fresh list after every (re)connect: the inbox is a hint, the list is the truth.
   inbox.on("state", ({ state, error }) => {
-    if (state === "open") void api.listChats().then((chats) => list.set(chats), () => {});
+    if (state === "open") void api.listChats().then((chats) => (list.set(chats), notifications.known(chats)), () => {});
     // Stopped for good because the token was refused (expired or revoked): back to the login.
     if (state === "closed" && error?.code === ErrorCode.Unauthorized) endSession(SESSION_ENDED);
   });
 
   const error = h("div", { class: "error" });
-  const search = h("input", { placeholder: "Find a user to chat with", "data-testid": "user-search" });
+  const search = h("input", { type: "search", placeholder: "Find a user to chat with", "aria-label": "Find a user to chat with", "data-testid": "user-search" });
   const results = h("div", { class: "results", "data-testid": "user-results" });
-  const groupName = h("input", { placeholder: "New group name", maxLength: limits.chatNameMax, "data-testid": "group-name" });
+  const groupName = h("input", { placeholder: "New group name", maxLength: limits.chatNameMax, "aria-label": "New group name", "data-testid": "group-name" });
   const guard = (fn: () => Promise<unknown>) => () => void fn().catch((err: Error) => (error.textContent = err.message));
 
   const findUsers = guard(async () => {
@@ -148,8 +171,8 @@ async function showApp(session: AuthResponse): Promise<void> {
     shell,
     h(
       "aside",
-      { class: "sidebar" },
-      h("header", {}, h("span", { class: "me", "data-testid": "me" }, me.username), h("button", { onclick: logOut, "data-testid": "logout" }, "Log out")),
+      { class: "sidebar", "aria-label": "Chats" },
+      h("header", {}, h("span", { class: "me", "data-testid": "me" }, me.username), h("button", { type: "button", onclick: logOut, "data-testid": "logout" }, "Log out")),
       h(
         "div",
         { class: "tools" },
@@ -161,16 +184,20 @@ async function showApp(session: AuthResponse): Promise<void> {
           list.upsert(chat);
           await openChat(chat);
         })()) }, groupName, h("button", { type: "submit", "data-testid": "create-group" }, "Create")),
+        notifications.button,
         error,
       ),
       messageSearch.element,
       list.element,
     ),
-    pane,
+    h("main", { class: "pane" }, pane),
   );
   replace(root, shell);
+  search.focus();
   try {
-    list.set(await api.listChats());
+    const chats = await api.listChats();
+    list.set(chats);
+    notifications.known(chats);
   } catch {
     clearSession();
     return showLogin();

@@ -1,11 +1,15 @@
 /**
  * One message of the open chat, drawn from its current state: its reply quote, its text (or
- * "message deleted"), "edited", its reactions and the actions the reader may take on it. The chat
- * view owns the state and calls `update` whenever it changes; the item only draws and reports clicks.
+ * "message deleted", line breaks kept, links clickable), "edited", its reactions and the actions the
+ * reader may take on it. The chat view owns the state and calls `update` whenever it changes; the
+ * item only draws and reports clicks. Everything a message shows is drawn here (`element`, the
+ * bubble); `row` is its place in the timeline, with the day separator above it when it starts a day.
  */
 import { limits } from "../protocol/limits";
 import type { Message, User } from "../protocol/models";
 import { h, replace } from "./dom";
+import { linkify } from "./linkify";
+import type { TimelineEntry } from "./timeline";
 
 /** The picker's emoji: a handful of common ones (each is one RGI emoji, as the contract asks). */
 export const REACTION_CHOICES = ["👍", "❤️", "😂", "😮", "😢", "🎉"] as const;
@@ -26,10 +30,35 @@ export interface MessageActions {
   files(message: Message): HTMLElement | null;
 }
 
-const clock = (iso: string) => new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+// Formatters made once: a long history formats thousands of times.
+const briefFormat = new Intl.DateTimeFormat([], { hour: "2-digit", minute: "2-digit" });
+const fullFormat = new Intl.DateTimeFormat([], { dateStyle: "full", timeStyle: "medium" });
+const clock = (at: Date) => briefFormat.format(at);
+const fullTime = (at: Date) => fullFormat.format(at);
+
+/** The text with its links as `<a>` nodes (built, never parsed: the text cannot inject markup). */
+function richText(content: string): (Node | string)[] {
+  return linkify(content).map((s) => (s.href ? h("a", { href: s.href, target: "_blank", rel: "noopener noreferrer" }, s.text) : s.text));
+}
+
+/** A multi-line text field where Enter submits its form and Shift+Enter starts a new line. */
+export function enterSubmits(field: HTMLTextAreaElement): HTMLTextAreaElement {
+  field.addEventListener("keydown", (e) => {
+    if (e.key !== "Enter" || e.shiftKey || e.isComposing) return;
+    e.preventDefault();
+    field.form?.requestSubmit();
+  });
+  // It grows with its text by CSS (field-sizing), not by measuring on each key: a measurement forces
+  // a layout, which costs a long timeline on every keystroke.
+  return field;
+}
 
 export class MessageItem {
+  /** The message itself (focusable, so "show the original" can move a screen reader there). */
   readonly element: HTMLElement;
+  /** Its place in the timeline: the day separator when it starts a day, then the message. */
+  readonly row: HTMLElement;
+  private readonly day = h("div", { class: "day", hidden: true, "data-testid": "day-separator" });
   private readonly meta = h("div", { class: "meta" });
   private readonly quote = h("div");
   private body: HTMLElement = h("div");
@@ -39,11 +68,13 @@ export class MessageItem {
   private readonly actions = h("div", { class: "actions" });
   private readonly seen = h("div", { class: "seen", hidden: true, "data-testid": "seen-by" });
   /** Open while the reader edits: kept across repaints, so a reaction arriving meanwhile keeps what they typed. */
-  private editor: { form: HTMLFormElement; input: HTMLInputElement } | null = null;
+  private editor: { form: HTMLFormElement; input: HTMLTextAreaElement } | null = null;
   private pickerOpen = false;
   private confirmingDelete = false;
   /** Instead of the time: "sending…", or why it was not sent. */
   private status: string | null;
+  /** When a message still sending was typed: its place in the timeline until the ack's timestamp. */
+  private readonly typedAt = new Date();
 
   constructor(
     public message: Message,
@@ -53,10 +84,22 @@ export class MessageItem {
   ) {
     this.status = pending ? "sending…" : null;
     const mine = message.sender.id === act.me.id;
-    // Focusable, so "show the original" can move a screen reader there too.
     this.element = h("div", { class: `msg${mine ? " mine" : ""}`, tabindex: -1, "data-testid": "message" });
     this.element.append(this.meta, this.quote, this.body, this.files, this.reactions, this.actions, this.seen);
+    this.row = h("div", { class: `entry${mine ? " mine" : ""}` }, this.day, this.element);
     this.paint();
+  }
+
+  /** What the timeline's day separators and grouping go by. */
+  get entry(): TimelineEntry {
+    return { senderId: this.message.sender.id, at: this.message.timestamp ? new Date(this.message.timestamp) : this.typedAt };
+  }
+
+  /** Where it sits: under a day separator (its label) or not, and grouped under the previous message's name or not. */
+  place(day: string | null, grouped: boolean): void {
+    this.day.hidden = day === null;
+    this.day.textContent = day ?? "";
+    this.row.classList.toggle("grouped", grouped);
   }
 
   get mine(): boolean {
@@ -94,22 +137,30 @@ export class MessageItem {
     const m = this.message;
     this.element.classList.toggle("pending", this.pending);
     this.element.classList.toggle("deleted", m.deleted);
-    if (m.id) this.element.dataset["messageId"] = String(m.id);
+    if (m.id) this.element.dataset["messageId"] = this.row.dataset["messageId"] = String(m.id);
     if (m.deleted) {
       this.editor = null;
       this.pickerOpen = false;
       this.confirmingDelete = false;
     }
+    const at = m.timestamp ? new Date(m.timestamp) : null;
     replace(
       this.meta,
-      `${this.mine ? "You" : m.sender.username} · `,
-      h("span", { class: "when" }, this.status ?? (m.timestamp ? clock(m.timestamp) : "")),
-      m.editedAt && !m.deleted ? h("span", { class: "edited", title: `edited ${new Date(m.editedAt).toLocaleString()}`, "data-testid": "edited" }, " · edited") : null,
+      h("span", { class: "who" }, this.mine ? "You" : m.sender.username),
+      // Brief; the full date and time on hover (title) and while the message has focus (.full).
+      this.status !== null || !at
+        ? h("span", { class: "when" }, this.status ?? "")
+        : h("time", { class: "when", dateTime: m.timestamp, title: fullTime(at), "data-testid": "time" }, clock(at), h("span", { class: "full", "data-testid": "full-time" }, ` (${fullTime(at)})`)),
+      m.editedAt && !m.deleted ? h("span", { class: "edited", title: `edited ${fullTime(new Date(m.editedAt))}`, "data-testid": "edited" }, " · edited") : null,
     );
     replace(this.quote, m.replyTo && !m.deleted ? this.quoteButton(m.replyTo) : null);
     if (!this.editor) {
       // A message of files alone has no text to show.
-      const body = h("div", { class: m.deleted ? "text deleted" : "text", hidden: !m.deleted && m.content === "" && m.attachments.length > 0 }, m.deleted ? "message deleted" : m.content);
+      const body = h(
+        "div",
+        { class: m.deleted ? "text deleted" : "text", hidden: !m.deleted && m.content === "" && m.attachments.length > 0 },
+        ...(m.deleted ? ["message deleted"] : richText(m.content)),
+      );
       this.body.replaceWith(body);
       this.body = body;
     }
@@ -200,7 +251,7 @@ export class MessageItem {
   }
 
   private openEditor(): void {
-    const input = h("input", { value: this.message.content, maxLength: limits.contentMax, "aria-label": "Edit the message", "data-testid": "edit-input" });
+    const input = enterSubmits(h("textarea", { value: this.message.content, rows: 2, maxLength: limits.contentMax, "aria-label": "Edit the message", "data-testid": "edit-input" }));
     const close = () => {
       this.editor = null;
       this.paint();

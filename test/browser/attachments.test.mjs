@@ -1,21 +1,15 @@
 // Browser test: one person sends a photo (attach button, then drag and drop) in the real web app
 // against `wrangler dev`; the other sees the thumbnail, opens it full size, and gets files as links.
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
-import { openChatWith, openListed, useBrowser, WAIT } from "../support/browser.mjs";
-import { startDevServer } from "../support/dev-server.mjs";
+import { test } from "node:test";
+import { openChatWith, openListed, people, useBrowser, WAIT } from "../support/browser.mjs";
 
 // 8802, and 8803 for the dev server's inspector.
 const PORT = Number(process.env.ATTACHMENTS_BROWSER_TEST_PORT ?? 8802);
-let server;
 // A 2×2 red PNG.
 const PNG = Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAFklEQVR4nGP8z8DAwMDAxMDAwMDAAAANHQEDasKb6QAAAABJRU5ErkJggg==", "base64");
 
-before(async () => {
-  server = await startDevServer({ port: PORT });
-});
-after(() => server?.stop());
-const { person } = useBrowser(() => server);
+const person = people(useBrowser({ port: PORT }));
 
 /** Waits until an <img> has loaded and returns its natural size. */
 async function loadedSize(locator) {

@@ -1,32 +1,16 @@
 // Browser tests: two people in two Chromium contexts use the real web app against `wrangler dev`.
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
-import { openChatWith, openListed, useBrowser, WAIT } from "../support/browser.mjs";
+import { test } from "node:test";
+import { messages, openChatWith, openListed, register, send, textBecomes, useBrowser, WAIT } from "../support/browser.mjs";
 import { startDevServer } from "../support/dev-server.mjs";
 
 const PORT = Number(process.env.BROWSER_TEST_PORT ?? 8792);
-let server;
-before(async () => {
-  // Seeding a long history needs more than the contract's 10 messages a second.
-  server = await startDevServer({ port: PORT, vars: { MESSAGE_RATE_PER_SECOND: 1000, MESSAGE_BURST: 1000 } });
-});
-after(() => server?.stop());
-const { pages, suffix, person } = useBrowser(() => server);
+// Seeding a long history needs more than the contract's 10 messages a second.
+const ctx = useBrowser({ port: PORT, vars: { MESSAGE_RATE_PER_SECOND: 1000, MESSAGE_BURST: 1000 } });
 
-/** Polls until the element's text is `expected` (works for empty, zero-height elements too). */
-async function textBecomes(locator, expected, timeout = WAIT.timeout) {
-  const deadline = Date.now() + timeout;
-  let text;
-  while ((text = await locator.textContent()) !== expected) {
-    if (Date.now() > deadline) throw new Error(`text stayed ${JSON.stringify(text)}, expected ${JSON.stringify(expected)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-const messages = (page) => page.getByTestId("messages").getByTestId("message").locator(".text").allTextContents();
-async function send(page, text) {
-  await page.getByTestId("composer").fill(text);
-  await page.getByTestId("composer").press("Enter");
-}
+const suffix = Date.now().toString(36).slice(-5);
+// "password-<name>": the second-device test logs in with one.
+const person = (name, viewport) => register(ctx.browser, ctx.server.url, `${name}_${suffix}`, { password: `password-${name}`, viewport, pages: ctx.pages });
 
 test("two people chat both ways with typing, presence and a visit offline", async () => {
   const ann = await person("ann");
@@ -55,20 +39,20 @@ test("two people chat both ways with typing, presence and a visit offline", asyn
   await send(ann.page, "while you were away");
   await ann.page.locator(".msg.mine:not(.pending)").filter({ hasText: "while you were away" }).waitFor(WAIT);
   const back = await bob.context.newPage();
-  pages.push(back);
-  await back.goto(server.url + "/");
+  ctx.pages.push(back);
+  await back.goto(ctx.server.url + "/");
   await back.getByTestId("chat-list").getByTestId("unread").filter({ hasText: "1" }).waitFor(WAIT);
   await openListed(back, ann.username);
   await back.getByTestId("messages").getByText("while you were away").waitFor(WAIT);
   assert.deepEqual(await messages(back), ["hi <b>bob</b>", "hey ann", "typing...", "while you were away"]);
 
   // The server goes down: both show "Reconnecting…", ann's message waits, and arrives exactly once.
-  await server.kill();
+  await ctx.server.kill();
   await ann.page.getByTestId("banner").filter({ hasText: "Reconnecting" }).waitFor(WAIT);
   await back.getByTestId("banner").filter({ hasText: "Reconnecting" }).waitFor(WAIT);
   await send(ann.page, "sent during the outage");
   await ann.page.locator(".msg.pending").filter({ hasText: "sent during the outage" }).waitFor(WAIT);
-  server = await startDevServer({ port: PORT, persistTo: server.persistTo, vars: { MESSAGE_RATE_PER_SECOND: 1000, MESSAGE_BURST: 1000 } });
+  ctx.server = await startDevServer({ port: PORT, persistTo: ctx.server.persistTo, vars: { MESSAGE_RATE_PER_SECOND: 1000, MESSAGE_BURST: 1000 } });
   await back.getByTestId("messages").getByText("sent during the outage").waitFor({ timeout: 40_000 });
   await ann.page.locator(".msg.mine:not(.pending)").filter({ hasText: "sent during the outage" }).waitFor(WAIT);
   await textBecomes(back.getByTestId("banner"), "");
@@ -226,9 +210,9 @@ test("scrolling up loads older pages of history", async () => {
   const ann = await person("sann");
   const token = await ann.page.evaluate(() => JSON.parse(localStorage.getItem("edge-chat-session")).token);
   const headers = { "content-type": "application/json", authorization: `Bearer ${token}` };
-  const chat = await (await fetch(`${server.url}/api/chats`, { method: "POST", headers, body: JSON.stringify({ type: "group", name: "Archive" }) })).json();
+  const chat = await (await fetch(`${ctx.server.url}/api/chats`, { method: "POST", headers, body: JSON.stringify({ type: "group", name: "Archive" }) })).json();
   for (let i = 0; i < 120; i++) {
-    await fetch(`${server.url}/api/chats/${chat.id}/messages`, { method: "POST", headers, body: JSON.stringify({ content: `old ${i}` }) });
+    await fetch(`${ctx.server.url}/api/chats/${chat.id}/messages`, { method: "POST", headers, body: JSON.stringify({ content: `old ${i}` }) });
   }
   await ann.page.reload();
   await openListed(ann.page, "Archive");
@@ -251,7 +235,7 @@ test("scrolling up loads older pages of history", async () => {
 test("after a long absence the open chat shows every message once, in order: 1,500 missed, replayed and paged", { timeout: 180_000 }, async () => {
   const ann = await person("lann");
   const api = async (path, token, body) => {
-    const res = await fetch(server.url + path, {
+    const res = await fetch(ctx.server.url + path, {
       method: body ? "POST" : "GET",
       headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
       body: body && JSON.stringify(body),
@@ -259,7 +243,7 @@ test("after a long absence the open chat shows every message once, in order: 1,5
     return res.json();
   };
   const annToken = await ann.page.evaluate(() => JSON.parse(localStorage.getItem("edge-chat-session")).token);
-  const bob = await (await fetch(`${server.url}/api/auth/register`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: `lbob_${suffix}`, password: "password-lbob" }) })).json();
+  const bob = await (await fetch(`${ctx.server.url}/api/auth/register`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: `lbob_${suffix}`, password: "password-lbob" }) })).json();
   const chat = await api("/api/chats", annToken, { type: "group", name: "Away", memberIds: [bob.user.id] });
 
   // Ann's chat socket goes through a route the test can cut, like a laptop that sleeps with the tab open.
@@ -313,9 +297,9 @@ test("20 messages read in an open chat cost at most 3 read-marker updates, and t
   const bob = await person("rbob");
   const bobToken = await bob.page.evaluate(() => JSON.parse(localStorage.getItem("edge-chat-session")).token);
   const headers = (token) => ({ "content-type": "application/json", authorization: `Bearer ${token}` });
-  const bobId = (await (await fetch(`${server.url}/api/me`, { headers: headers(bobToken) })).json()).id;
-  const ann = await (await fetch(`${server.url}/api/auth/register`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: `rann_${suffix}`, password: "password-rann" }) })).json();
-  const chat = await (await fetch(`${server.url}/api/chats`, { method: "POST", headers: headers(ann.token), body: JSON.stringify({ type: "group", name: "Readers", memberIds: [bobId] }) })).json();
+  const bobId = (await (await fetch(`${ctx.server.url}/api/me`, { headers: headers(bobToken) })).json()).id;
+  const ann = await (await fetch(`${ctx.server.url}/api/auth/register`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: `rann_${suffix}`, password: "password-rann" }) })).json();
+  const chat = await (await fetch(`${ctx.server.url}/api/chats`, { method: "POST", headers: headers(ann.token), body: JSON.stringify({ type: "group", name: "Readers", memberIds: [bobId] }) })).json();
 
   // Every read-marker update Bob's page makes: HTTP posts, and mark_read frames on any socket.
   const updates = [];
@@ -328,13 +312,13 @@ test("20 messages read in an open chat cost at most 3 read-marker updates, and t
 
   let last;
   for (let i = 0; i < 20; i++) {
-    last = await (await fetch(`${server.url}/api/chats/${chat.id}/messages`, { method: "POST", headers: headers(ann.token), body: JSON.stringify({ content: `read me ${i}` }) })).json();
+    last = await (await fetch(`${ctx.server.url}/api/chats/${chat.id}/messages`, { method: "POST", headers: headers(ann.token), body: JSON.stringify({ content: `read me ${i}` }) })).json();
   }
   await bob.page.getByTestId("messages").getByText("read me 19").waitFor(WAIT);
   // The marker reaches the chat list (D1's copy, about a second behind) as read up to the last one.
   const deadline = Date.now() + 15_000;
   for (;;) {
-    const listed = await (await fetch(`${server.url}/api/chats/${chat.id}`, { headers: headers(bobToken) })).json();
+    const listed = await (await fetch(`${ctx.server.url}/api/chats/${chat.id}`, { headers: headers(bobToken) })).json();
     if (listed.lastReadMessageId === last.id && listed.unreadCount === 0) break;
     if (Date.now() > deadline) throw new Error(`marker still at ${listed.lastReadMessageId} (unread ${listed.unreadCount}), expected ${last.id}`);
     await new Promise((r) => setTimeout(r, 200));
@@ -352,8 +336,8 @@ test("logging out on one device signs the other out at once, saying why", async 
   // Ann's second device: same account, a second browser context.
   const laptop = await ann.context.browser().newContext({ viewport: { width: 1100, height: 750 } });
   const second = await laptop.newPage();
-  pages.push(second);
-  await second.goto(server.url + "/");
+  ctx.pages.push(second);
+  await second.goto(ctx.server.url + "/");
   await second.getByTestId("username").fill(ann.username);
   await second.getByTestId("password").fill("password-dan");
   await second.getByTestId("login").click();

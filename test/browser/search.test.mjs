@@ -2,25 +2,18 @@
 // result opens the chat scrolled to that message, with the history around it loaded.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { useBrowser } from "../support/browser.mjs";
-import { useDevServer } from "../support/dev-server.mjs";
+import { api, people, tokenOf, useBrowser } from "../support/browser.mjs";
 
 const PORT = Number(process.env.SEARCH_BROWSER_TEST_PORT ?? 8804);
 const WAIT = { timeout: 15_000 };
 // Seeding a long history needs more than the contract's 10 messages a second.
-const dev = useDevServer({ port: PORT, vars: { MESSAGE_RATE_PER_SECOND: 1000, MESSAGE_BURST: 1000 } });
-const { person } = useBrowser(() => dev.server);
-
-/** The API's answer body; anything but a 2xx fails the test. */
-async function http(method, path, token, body) {
-  const res = await dev.http(method, path, body, token);
-  assert.ok(res.status < 300, `${method} ${path}: ${res.status} ${JSON.stringify(res.body)}`);
-  return res.body;
-}
+const ctx = useBrowser({ port: PORT, vars: { MESSAGE_RATE_PER_SECOND: 1000, MESSAGE_BURST: 1000 } });
+const person = people(ctx);
+const http = (method, path, token, body) => api(ctx.server.url, token, path, body, method);
 
 test("a word from an older message finds it; the result opens the chat at that message, history around it", async () => {
   const { page, username } = await person("finder");
-  const { token } = await page.evaluate(() => JSON.parse(localStorage.getItem("edge-chat-session")));
+  const token = await tokenOf(page);
 
   // A chat with a long history: the message to find, then 150 newer ones, so it is far above the
   // newest page; and a second chat that must not show up for a word it does not have.
@@ -50,7 +43,7 @@ test("a word from an older message finds it; the result opens the chat at that m
   await result.click();
   await page.getByTestId("chat-title").filter({ hasText: "Lighthouse log" }).waitFor(WAIT);
   const list = page.getByTestId("messages");
-  const found = list.locator(`[data-message-id="${target.id}"]`);
+  const found = list.locator(`[data-testid="message"][data-message-id="${target.id}"]`);
   await found.waitFor(WAIT);
   // The history around it: older messages above, and the newer ones below, down to the newest.
   await list.getByText("early note 9", { exact: true }).waitFor(WAIT);
@@ -59,7 +52,7 @@ test("a word from an older message finds it; the result opens the chat at that m
   await page.waitForFunction(
     (id) => {
       const box = document.querySelector('[data-testid="messages"]').getBoundingClientRect();
-      const el = document.querySelector(`[data-testid="messages"] [data-message-id="${id}"]`).getBoundingClientRect();
+      const el = document.querySelector(`[data-testid="messages"] [data-testid="message"][data-message-id="${id}"]`).getBoundingClientRect();
       return el.top >= box.top && el.bottom <= box.bottom;
     },
     target.id,
@@ -68,7 +61,7 @@ test("a word from an older message finds it; the result opens the chat at that m
   await page.waitForTimeout(500);
   const inView = await page.evaluate((id) => {
     const box = document.querySelector('[data-testid="messages"]').getBoundingClientRect();
-    const el = document.querySelector(`[data-testid="messages"] [data-message-id="${id}"]`);
+    const el = document.querySelector(`[data-testid="messages"] [data-testid="message"][data-message-id="${id}"]`);
     const r = el.getBoundingClientRect();
     return { visible: r.top >= box.top && r.bottom <= box.bottom, flashed: el.classList.contains("flash") };
   }, target.id);

@@ -1,11 +1,12 @@
-// What the browser tests share: a system Chromium, screenshots of failed tests, signing a person up
-// in the web app, and opening a chat. Each test file keeps its own dev server (its own port).
+// What the browser tests share: Debian's Chromium through playwright-core, people who register in
+// the real web app, and the few steps every test takes (send, open a chat, wait for a text).
 import { existsSync, mkdirSync } from "node:fs";
 import { after, afterEach, before } from "node:test";
 import { chromium } from "playwright-core";
+import { startDevServer } from "./dev-server.mjs";
 
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 export const WAIT = { timeout: 10_000 };
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const SHOTS = new URL("../../test-results/", import.meta.url).pathname;
 
 export async function launchChromium() {
@@ -18,8 +19,8 @@ export async function launchChromium() {
   });
 }
 
-/** For `afterEach`: screenshots of every page when the test failed, then forgets the pages. */
-export async function screenshotIfFailed(t, pages) {
+/** Screenshots of a failed test's pages, for the CI artifacts. */
+export async function screenshotsOnFailure(t, pages) {
   if (t.passed === false || process.exitCode) {
     mkdirSync(SHOTS, { recursive: true });
     for (const [i, page] of pages.entries()) await page.screenshot({ path: `${SHOTS}/${t.name.replace(/\W+/g, "-")}-${i}.png` }).catch(() => {});
@@ -27,18 +28,62 @@ export async function screenshotIfFailed(t, pages) {
   pages.length = 0;
 }
 
-/** A new person `<name>_<suffix>` (password `password-<name>`) registered in the web app, in a browser context of their own. */
-export async function signUp({ browser, url, pages, suffix }, name, viewport = { width: 1100, height: 750 }) {
-  const context = await browser.newContext({ viewport });
+/**
+ * A test file's `wrangler dev` and Chromium, started before its tests and stopped after; a failed
+ * test's pages are screenshotted. `server` may be replaced (a test that restarts it).
+ */
+export function useBrowser({ port, vars = {} }) {
+  const ctx = { server: null, browser: null, pages: [] };
+  before(async () => {
+    ctx.server = await startDevServer({ port, vars });
+    ctx.browser = await launchChromium();
+  });
+  after(async () => {
+    await ctx.browser?.close();
+    await ctx.server?.stop();
+  });
+  afterEach((t) => screenshotsOnFailure(t, ctx.pages));
+  return ctx;
+}
+
+/** A new user in their own browser context, registered through the login page and signed in. */
+export async function register(browser, url, username, { password = `password-${username}`, viewport = { width: 1100, height: 750 }, pages = [], contextOptions = {} } = {}) {
+  const context = await browser.newContext({ viewport, ...contextOptions });
   const page = await context.newPage();
   pages.push(page);
-  const username = `${name}_${suffix}`;
   await page.goto(url + "/");
   await page.getByTestId("username").fill(username);
-  await page.getByTestId("password").fill(`password-${name}`);
+  await page.getByTestId("password").fill(password);
   await page.getByTestId("register").click();
   await page.getByTestId("me").waitFor(WAIT);
   return { context, page, username };
+}
+
+/** Polls until the element's text is `expected` (works for empty, zero-height elements too). */
+export async function textBecomes(locator, expected, timeout = WAIT.timeout) {
+  const deadline = Date.now() + timeout;
+  let text;
+  while ((text = await locator.textContent()) !== expected) {
+    if (Date.now() > deadline) throw new Error(`text stayed ${JSON.stringify(text)}, expected ${JSON.stringify(expected)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Polls until `read()` returns `expected`. */
+export async function becomes(read, expected, timeout = WAIT.timeout) {
+  const deadline = Date.now() + timeout;
+  let value;
+  while ((value = await read()) !== expected) {
+    if (Date.now() > deadline) throw new Error(`stayed ${JSON.stringify(value)}, expected ${JSON.stringify(expected)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export const messages = (page) => page.getByTestId("messages").getByTestId("message").locator(".text").allTextContents();
+
+export async function send(page, text) {
+  await page.getByTestId("composer").fill(text);
+  await page.getByTestId("composer").press("Enter");
 }
 
 export async function openChatWith(page, username) {
@@ -52,19 +97,20 @@ export async function openListed(page, title) {
   await page.getByTestId("chat-title").filter({ hasText: title }).waitFor(WAIT);
 }
 
-/**
- * For a node:test file: Chromium launched before its tests and closed after, screenshots of failed
- * tests, and `person(name, viewport?)` signing up on the file's dev server (`serverOf()`, so a test may
- * restart it). `pages` are the pages opened so far in the current test.
- */
-export function useBrowser(serverOf) {
-  let browser;
-  const pages = [];
-  const suffix = Date.now().toString(36).slice(-5);
-  before(async () => {
-    browser = await launchChromium();
+/** A JSON call to the API with a user's token, as a second device or a script would make it. */
+export async function api(url, token, path, body, method = body ? "POST" : "GET") {
+  const res = await fetch(url + path, {
+    method,
+    headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: body && JSON.stringify(body),
   });
-  after(() => browser?.close());
-  afterEach((t) => screenshotIfFailed(t, pages));
-  return { pages, suffix, person: (name, viewport) => signUp({ browser, url: serverOf().url, pages, suffix }, name, viewport) };
+  return res.json();
+}
+
+export const tokenOf = (page) => page.evaluate(() => JSON.parse(localStorage.getItem("edge-chat-session")).token);
+
+/** `person(name, viewport?)`: a new user `<name>_<suffix>` with password `password-<name>`, on the file's server. */
+export function people(ctx) {
+  const suffix = Date.now().toString(36).slice(-5);
+  return (name, viewport) => register(ctx.browser, ctx.server.url, `${name}_${suffix}`, { password: `password-${name}`, viewport, pages: ctx.pages });
 }
