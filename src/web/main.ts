@@ -150,8 +150,13 @@ async function showApp(session: AuthResponse): Promise<void> {
   const groupName = h("input", { placeholder: "New group name", maxLength: limits.chatNameMax, "aria-label": "New group name", "data-testid": "group-name" });
   const guard = (fn: () => Promise<unknown>) => () => void fn().catch((err: Error) => (error.textContent = err.message));
 
+  // One search per keystroke: only the newest one's answer is shown, so a late answer to an older
+  // prefix never redraws the results under a button that has focus.
+  let lastSearch = 0;
   const findUsers = guard(async () => {
+    const thisSearch = ++lastSearch;
     const users = search.value.trim() ? await api.searchUsers(search.value.trim()) : [];
+    if (thisSearch !== lastSearch) return;
     replace(
       results,
       ...users.map((u) =>
