@@ -48,7 +48,7 @@ async function scan(page, what) {
   );
 }
 
-test("axe-core: the login page, the chat list and an open chat have no serious or critical WCAG 2 AA violations, light and dark", async () => {
+test("axe-core: the login page, the chat list, an open chat and search results have no serious or critical WCAG 2 AA violations, light and dark", async () => {
   const bob = await apiUser("xbob");
   for (const colorScheme of ["light", "dark"]) {
     // bypassCSP: the page's policy allows only its own script; axe is injected by the test.
@@ -88,6 +88,17 @@ test("axe-core: the login page, the chat list and an open chat have no serious o
     await message(page, "grouped under one name").getByTestId("react").click();
     await message(page, "grouped under one name").getByTestId("reaction-picker").waitFor(WAIT);
     await scan(page, `open chat (${colorScheme})`);
+    // Message search results with their highlighted matches; a message is findable once its room's
+    // copy reached D1 (about a second), so the search is asked again until it is.
+    const search = page.getByTestId("message-search");
+    await search.fill("grouped");
+    for (let tries = 0; (await page.getByTestId("search-result").count()) === 0; tries++) {
+      assert.ok(tries < 40, "the message became findable");
+      await page.waitForTimeout(250);
+      await search.press("Enter");
+    }
+    await page.getByTestId("search-result").locator("mark").first().waitFor(WAIT);
+    await scan(page, `search results (${colorScheme})`);
     await context.close();
   }
 });
