@@ -20,6 +20,9 @@ export type Tag = "auth" | "users" | "chats" | "members" | "messages" | "attachm
  */
 export type Access = "public" | "bearer" | "socket" | "signed";
 
+/** The errors of every route that only a chat's members may call. */
+export const memberOnly = { not_found: "no such chat", forbidden: "the caller is not a member of the chat" } as const;
+
 export interface RouteDoc {
   summary: string;
   description?: string;

@@ -15,7 +15,7 @@ import { ApiError, badRequest } from "../errors";
 import { allowedTypes, byteRange, contentDisposition, essence, fileName, maxUploadBytes } from "../files";
 import { requireUser } from "../middleware/auth";
 import { downloadUrlAnswer, uploadAnswer } from "../openapi/answers";
-import { describe, type RouteDoc } from "../openapi/describe";
+import { describe, memberOnly, type RouteDoc } from "../openapi/describe";
 import { validate } from "../validate";
 import { unwrap } from "./messages";
 
@@ -42,8 +42,7 @@ const docs = {
     ok: { 201: ["stored", uploadAnswer] },
     errors: {
       bad_request: "no or malformed `X-File-Name`, an empty file, or a body shorter than `Content-Length`",
-      forbidden: "the caller is not a member of the chat",
-      not_found: "no such chat",
+      ...memberOnly,
       length_required: "no `Content-Length`",
       payload_too_large: "over the size limit",
       unsupported_media_type: "a `Content-Type` not on the allow-list",

@@ -7,7 +7,7 @@ import type { MessageChange } from "../../room/chat-room";
 import type { AppEnv } from "../env";
 import { ApiError } from "../errors";
 import { changePageAnswer, messageAnswer, messagePageAnswer } from "../openapi/answers";
-import { describe, type RouteDoc } from "../openapi/describe";
+import { describe, memberOnly, type RouteDoc } from "../openapi/describe";
 import { validate } from "../validate";
 
 /** A room's refusal as the contract's error; its value otherwise. */
@@ -30,7 +30,7 @@ const docs = {
     tag: "messages",
     access: "bearer",
     ok: { 200: ["the page", messagePageAnswer] },
-    errors: { bad_request: "invalid cursor or limit, or both `before` and `after`", not_found: "no such chat", forbidden: "the caller is not a member of the chat" },
+    errors: { bad_request: "invalid cursor or limit, or both `before` and `after`", ...memberOnly },
   },
   send: {
     summary: "Send a message",
@@ -41,8 +41,7 @@ const docs = {
     ok: { 201: ["the stored message", messageAnswer] },
     errors: {
       bad_request: "invalid body, a `replyToId` the chat does not have, or an attachment id that is not the caller's own unattached upload in this chat",
-      not_found: "no such chat",
-      forbidden: "the caller is not a member of the chat",
+      ...memberOnly,
       rate_limited: "over 10 messages per second per chat (bursts of 20); retry after `Retry-After` seconds",
     },
   },
@@ -84,7 +83,7 @@ const docs = {
     tag: "messages",
     access: "bearer",
     ok: { 200: ["the page", changePageAnswer] },
-    errors: { bad_request: "invalid `after`", not_found: "no such chat", forbidden: "the caller is not a member of the chat" },
+    errors: { bad_request: "invalid `after`", ...memberOnly },
   },
   read: {
     summary: "Move the caller's read marker forward",
@@ -92,7 +91,7 @@ const docs = {
     tag: "messages",
     access: "bearer",
     ok: { 204: ["the marker is at least that id"] },
-    errors: { bad_request: "invalid body, or an id the chat does not have", not_found: "no such chat", forbidden: "the caller is not a member of the chat" },
+    errors: { bad_request: "invalid body, or an id the chat does not have", ...memberOnly },
   },
 } satisfies Record<string, RouteDoc>;
 
