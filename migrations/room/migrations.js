@@ -2,13 +2,15 @@ import journal from './meta/_journal.json';
 import m0000 from './0000_room_log.sql';
 import m0001 from './0001_message_lifecycle.sql';
 import m0002 from './0002_attachments.sql';
+import m0003 from './0003_client_ids_in_memory.sql';
 
   export default {
     journal,
     migrations: {
       m0000,
 m0001,
-m0002
+m0002,
+m0003
     }
   }
   

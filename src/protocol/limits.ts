@@ -7,6 +7,12 @@ export const limits = {
   chatNameMax: 100,
   contentMax: 4000,
   clientIdMax: 64,
+  /**
+   * A resent clientId is recognised while its first message is at most this old and among the
+   * chat's newest `clientIdWindowMessages` messages; after that it would be a new message.
+   */
+  clientIdWindowMs: 24 * 60 * 60 * 1000,
+  clientIdWindowMessages: 20_000,
   /** Largest HTTP body and WebSocket frame accepted. */
   maxBodyBytes: 64 * 1024,
   historyDefaultLimit: 50,

@@ -184,7 +184,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
 
   /** An HTTP-posted message: same log, same order, same fan-out as socket sends. */
   async post(user: User, content: string, clientId?: string, replyToId?: number, attachmentIds?: string[]): Promise<PostResult> {
-    const refused = (await this.refuseNonMember(user.id)) ?? this.refuseReply(replyToId);
+    const refused = await this.refuseNonMember(user.id);
     if (refused) return refused;
     const limited = this.limiter.take(user.id, Date.now());
     if (!limited.ok) return refuse(ErrorCode.RateLimited, "too many messages; slow down", Math.ceil(limited.retryAfterMs / 1000));
@@ -391,11 +391,6 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
           safeSend(ws, this.error(ErrorCode.RateLimited, `too many messages; retry in ${limited.retryAfterMs} ms`, context));
           return;
         }
-        const badReply = this.refuseReply(frame.data.replyToId);
-        if (badReply) {
-          safeSend(ws, this.error(badReply.code, badReply.error, context));
-          return;
-        }
         const { content, clientId, replyToId, attachmentIds } = frame.data;
         this.pendingSends.push({ user, content, clientId, replyToId, attachmentIds, from: ws });
         if (this.pendingSends.length === 1) setTimeout(() => this.storePending(), GROUP_WINDOW_MS);
@@ -426,21 +421,29 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
    * Stores a message in the log and, in the same turn, acknowledges it and sends it to every other
    * socket: the runtime releases those frames only once the write is durable, so an ack never
    * precedes its message's storage, and a stored message has always been sent to every socket open
-   * at the time. A resent clientId is acknowledged with the first message and not sent again.
-   * Attachments are checked (the sender's own live, unattached uploads) and attached in the same
-   * write as the message; a refusal stores nothing.
+   * at the time. A resent clientId is acknowledged with the first message and not sent again,
+   * before any other check: a resend is answered as its first send was, even if the message it
+   * replies to was deleted since. Attachments are checked (the sender's own live, unattached
+   * uploads) and attached in the same write as the message; a refusal stores nothing.
    */
   private storeMessage({ user, content, clientId, replyToId, attachmentIds, from }: Send & { from: WebSocket | null }): Appended | Refusal {
     const now = Date.now();
+    const earlier = clientId === undefined ? undefined : this.log.byClient(user.id, clientId, now);
+    if (earlier) {
+      const message = this.log.toMessage(earlier);
+      this.acknowledge(from, message, clientId);
+      return { message, duplicate: true };
+    }
+    const badReply = this.refuseReply(replyToId);
+    if (badReply) return badReply;
     let attachments: StoredAttachment[] | undefined;
-    // A resend's uploads are already attached to the first message, which is what it is answered with.
-    if (attachmentIds?.length && (clientId === undefined || !this.log.byClient(user.id, clientId))) {
+    if (attachmentIds?.length) {
       const claim = this.uploads.claimable(attachmentIds, user.id, now);
       if (!claim.ok) return refuse(ErrorCode.BadRequest, claim.error);
       attachments = claim.attachments;
     }
     this.endTyping(user);
-    const stored = this.log.append({
+    const message = this.log.append({
       sender: user,
       content,
       createdAt: now,
@@ -448,17 +451,8 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
       ...(replyToId !== undefined ? { replyToId } : {}),
       ...(attachments ? { attachments } : {}),
     });
-    const { message, duplicate } = stored;
-    if (attachments && !duplicate) this.uploads.attach(attachmentIds!, message.id);
-    if (from) {
-      safeSend(from, this.frame(ServerEvent.MessageSent, {
-        messageId: message.id,
-        chatId: message.chatId,
-        timestamp: message.timestamp,
-        ...(clientId !== undefined ? { clientId } : {}),
-      }));
-    }
-    if (duplicate) return stored;
+    if (attachments) this.uploads.attach(attachmentIds!, message.id);
+    this.acknowledge(from, message, clientId);
     // A user's own messages count as read by them (written to storage with the next copy).
     this.ownMarkers.set(user.id, message.id);
     const frame = this.frame(ServerEvent.ReceiveMessage, message);
@@ -466,7 +460,18 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
     this.activity.messageStored();
     this.requestCopy(true);
     this.limiter.prune(Date.now());
-    return stored;
+    return { message, duplicate: false };
+  }
+
+  /** `message_sent` to the socket that sent the message (none for an HTTP post). */
+  private acknowledge(from: WebSocket | null, message: Message, clientId: string | undefined): void {
+    if (!from) return;
+    safeSend(from, this.frame(ServerEvent.MessageSent, {
+      messageId: message.id,
+      chatId: message.chatId,
+      timestamp: message.timestamp,
+      ...(clientId !== undefined ? { clientId } : {}),
+    }));
   }
 
   /**

@@ -149,7 +149,7 @@ export async function seedMessages(chatId: number, senders: TestUser[], count: n
     const now = Date.now();
     const ids = Array.from({ length: count }, (_, i) => {
       const sender = senders[i % senders.length]!.user;
-      return internals.log.append({ sender, content: `m${i}`, createdAt: now + i }).message.id;
+      return internals.log.append({ sender, content: `m${i}`, createdAt: now + i }).id;
     });
     internals.requestCopy();
     return ids;

@@ -11,6 +11,7 @@ import { ErrorCode } from "../../src/protocol/errors";
 import { ClientEvent, InboxEvent, ServerEvent } from "../../src/protocol/events";
 import type { Message } from "../../src/protocol/models";
 import type { ChatRoom } from "../../src/room/chat-room";
+import type { MessageLog } from "../../src/room/log/messages";
 import { MetaKey, writeMeta, type LogDatabase } from "../../src/room/log/open";
 import { api, BASE, connect, copyToD1Now, countingWrites, createGroup, register, roomStub, seedLegacyMessages, seedMessages, TestSocket, brokenD1, d1Copy, connectInbox, twoInAChat, type TestUser } from "./helpers";
 
@@ -331,5 +332,71 @@ describe("a member who never read", () => {
     expect(inbox.of(InboxEvent.ChatRead)).toEqual([]);
     expect((await api("GET", `/api/chats/${chat.id}`, { token: bob.token })).body.lastReadMessageId).toBeNull();
     inbox.close();
+  });
+});
+
+describe("idempotency without a storage index", () => {
+  it("recognises a resend after the room was evicted, from the log, over the socket and over HTTP", async () => {
+    const { ann, bob, chat, a, b } = await twoInAChat("evicted", "resend");
+    a.sendJson(ClientEvent.SendMessage, { content: "once", clientId: "e1" });
+    const first = await a.next(ServerEvent.MessageSent);
+    await b.next(ServerEvent.ReceiveMessage);
+    const posted = await api("POST", `/api/chats/${chat.id}/messages`, { token: bob.token, body: { content: "http once", clientId: "h1" } });
+    expect(posted.status).toBe(201);
+    a.close();
+    b.close();
+    await evictDurableObject(roomStub(chat.id));
+
+    const a2 = await connect(chat.id, ann.token);
+    a2.sendJson(ClientEvent.SendMessage, { content: "once", clientId: "e1" });
+    expect(await a2.next(ServerEvent.MessageSent)).toMatchObject({ messageId: first.messageId, clientId: "e1" });
+    const again = await api("POST", `/api/chats/${chat.id}/messages`, { token: bob.token, body: { content: "http once", clientId: "h1" } });
+    expect(again.status).toBe(201);
+    expect(again.body.id).toBe(posted.body.id);
+    // The same clientId from another sender is another message.
+    a2.sendJson(ClientEvent.SendMessage, { content: "ann's h1", clientId: "h1" });
+    expect((await a2.next(ServerEvent.MessageSent, 2)).messageId).toBe(posted.body.id + 1);
+
+    const history = await api("GET", `/api/chats/${chat.id}/messages`, { token: ann.token });
+    expect(history.body.messages.map((m: Message) => m.content)).toEqual(["once", "http once", "ann's h1"]);
+    a2.close();
+  });
+
+  it("stores a clientId again once its first message is older than the 24-hour window (the contract's bound)", async () => {
+    const { ann, chat, a, b } = await twoInAChat("window", "edge");
+    const dayAndAHour = 25 * 60 * 60 * 1000;
+    await runInDurableObject(roomStub(chat.id), (room: ChatRoom) => {
+      const log = (room as unknown as { log: MessageLog }).log;
+      log.append({ sender: ann.user, content: "yesterday", clientId: "old", createdAt: Date.now() - dayAndAHour });
+      log.append({ sender: ann.user, content: "today", clientId: "new", createdAt: Date.now() - 60_000 });
+    });
+    await evictDurableObject(roomStub(chat.id));
+    const a2 = await connect(chat.id, ann.token);
+    a2.sendJson(ClientEvent.SendMessage, { content: "today", clientId: "new" });
+    expect((await a2.next(ServerEvent.MessageSent)).messageId).toBe(2);
+    a2.sendJson(ClientEvent.SendMessage, { content: "yesterday", clientId: "old" });
+    expect((await a2.next(ServerEvent.MessageSent, 2)).messageId).toBe(3);
+    for (const s of [a, b, a2]) s.close();
+  });
+
+  it("answers a resend with its first message even when the message it replied to was deleted since", async () => {
+    const { ann, bob, chat, a, b } = await twoInAChat("reply", "deleted");
+    b.sendJson(ClientEvent.SendMessage, { content: "original", clientId: "o1" });
+    const original = await b.next(ServerEvent.MessageSent);
+    a.sendJson(ClientEvent.SendMessage, { content: "answer", clientId: "r1", replyToId: original.messageId });
+    const answer = await a.next(ServerEvent.MessageSent);
+    const deleted = await api("DELETE", `/api/chats/${chat.id}/messages/${original.messageId}`, { token: bob.token });
+    expect(deleted.status).toBe(204);
+
+    a.sendJson(ClientEvent.SendMessage, { content: "answer", clientId: "r1", replyToId: original.messageId });
+    expect(await a.next(ServerEvent.MessageSent, 2)).toMatchObject({ messageId: answer.messageId, clientId: "r1" });
+    const http = await api("POST", `/api/chats/${chat.id}/messages`, { token: ann.token, body: { content: "answer", clientId: "r1", replyToId: original.messageId } });
+    expect(http.status).toBe(201);
+    expect(http.body.id).toBe(answer.messageId);
+    // A new message replying to it is still refused.
+    a.sendJson(ClientEvent.SendMessage, { content: "late answer", clientId: "r2", replyToId: original.messageId });
+    expect(await a.next(ServerEvent.Error)).toMatchObject({ code: ErrorCode.Gone, clientId: "r2" });
+    a.close();
+    b.close();
   });
 });

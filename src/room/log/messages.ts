@@ -8,6 +8,7 @@ import type { ChangePage, Message, MessagePage, User } from "../../protocol/mode
 import type { LogDatabase } from "./open";
 import { replyPreview, toAttachments, toReactions } from "../../db/messages";
 import type { StoredAttachment, StoredReaction } from "../../db/schema";
+import { ClientIdWindow } from "./client-ids";
 import { logMessages, type LogMessageRow } from "./schema";
 
 /** A message the room accepted and wants stored. */
@@ -56,10 +57,12 @@ function prepare(db: LogDatabase) {
       .limit(p("limit"))
       .prepare();
   return {
-    byClientId: db
-      .select()
+    newestClientIds: db
+      .select({ id: logMessages.id, senderId: logMessages.senderId, clientId: logMessages.clientId, createdAt: logMessages.createdAt })
       .from(logMessages)
-      .where(and(eq(logMessages.senderId, p("senderId")), eq(logMessages.clientId, p("clientId"))))
+      .where(lt(logMessages.id, p("id")))
+      .orderBy(desc(logMessages.id))
+      .limit(p("limit"))
       .prepare(),
     insert: db
       .insert(logMessages)
@@ -72,8 +75,6 @@ function prepare(db: LogDatabase) {
         attachments: p("attachments"),
         createdAt: p("createdAt"),
       })
-      // A clientId the sender already used inserts nothing (the unique index), and returns no row.
-      .onConflictDoNothing()
       .returning()
       .prepare(),
     newest: page(undefined, false),
@@ -130,6 +131,7 @@ export class MessageLog {
   private readonly q: ReturnType<typeof prepare>;
   /** The chat's change counter: every edit, delete and reaction change takes the next number. */
   private changeCounter: number;
+  private readonly clientIds: ClientIdWindow;
 
   constructor(
     private readonly db: LogDatabase,
@@ -137,6 +139,7 @@ export class MessageLog {
   ) {
     this.q = prepare(db);
     this.changeCounter = this.q.lastChangeId.get()?.id ?? 0;
+    this.clientIds = new ClientIdWindow((id, limit) => this.q.newestClientIds.all({ id, limit }));
   }
 
   toMessage(row: LogMessageRow): Message {
@@ -201,11 +204,11 @@ export class MessageLog {
   }
 
   /**
-   * Stores a draft, or finds the message its clientId already stored. Synchronous: the write
-   * commits with the turn it runs in, and the runtime holds every frame sent in that turn until it
-   * is durable — an ack can never overtake its message.
+   * Stores a draft; the caller asked `byClient` first (a resend must not reach here). Synchronous:
+   * the write commits with the turn it runs in, and the runtime holds every frame sent in that turn
+   * until it is durable — an ack can never overtake its message.
    */
-  append(draft: Draft): Appended {
+  append(draft: Draft): Message {
     const row = this.q.insert.get({
       senderId: draft.sender.id,
       senderName: draft.sender.username,
@@ -214,11 +217,9 @@ export class MessageLog {
       replyToId: draft.replyToId ?? null,
       attachments: draft.attachments?.length ? draft.attachments : null,
       createdAt: draft.createdAt,
-    });
-    if (row) return { message: this.toMessage(row), duplicate: false };
-    // Rare (a resend): one statement per message otherwise.
-    const earlier = this.q.byClientId.get({ senderId: draft.sender.id, clientId: draft.clientId! })!;
-    return { message: this.toMessage(earlier), duplicate: true };
+    })!;
+    this.clientIds.add(row, draft.createdAt);
+    return this.toMessage(row);
   }
 
   /**
@@ -250,9 +251,10 @@ export class MessageLog {
     return { messages: page, hasMore, lastChangeId: this.changeCounter };
   }
 
-  /** The message a sender's clientId stored, if any (a resend). */
-  byClient(senderId: number, clientId: string): LogMessageRow | undefined {
-    return this.q.byClientId.get({ senderId, clientId });
+  /** The message a sender's clientId stored within the idempotency window, if any (a resend). */
+  byClient(senderId: number, clientId: string, now: number): LogMessageRow | undefined {
+    const id = this.clientIds.find(senderId, clientId, now);
+    return id === undefined ? undefined : this.q.byId.get({ id });
   }
 
   has(id: number): boolean {

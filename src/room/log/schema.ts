@@ -5,7 +5,7 @@
  * file by `npm run db:generate` and applied when the object starts.
  */
 import { sql } from "drizzle-orm";
-import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { index, integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
 import type { StoredAttachment, StoredReaction } from "../../db/schema";
 
 /** The chat's messages. `id` is the chat's own sequence: strictly increasing, never reused. */
@@ -35,8 +35,8 @@ export const logMessages = sqliteTable(
     attachments: text("attachments", { mode: "json" }).$type<StoredAttachment[]>(),
   },
   (t) => [
-    // Idempotency: one message per (sender, clientId). NULLs are distinct, so sends without one never collide.
-    uniqueIndex("messages_client_id").on(t.senderId, t.clientId),
+    // No index on (sender, clientId): resends are recognised in memory (./client-ids.ts), which
+    // saves a storage row written per message.
     // Partial: a message that never changes adds no index entry, so a send costs no extra row.
     index("messages_change_id").on(t.changeId).where(sql`change_id IS NOT NULL`),
   ],
