@@ -15,15 +15,17 @@ const PORT = Number(process.env.COST_TEST_PORT ?? 8800);
 
 /** Per message. Measured (quick, typing pair): see each line. */
 // Message search (migration 0008) indexes every message copied to D1: one more D1 row written per
-// message (the FTS5 entry, as D1 counts it), $1.00 more per million messages. Measured with it
-// (`npm run bench -- quick cost`, 2026-11-28 12:37 UTC); the figures before it are in brackets.
+// message (the FTS5 entry, as D1 counts it), $1.00 more per million messages (12:37 UTC). Resends
+// recognised in memory instead of by a unique storage index (room migration 0003): one Durable
+// Object row fewer per message, $1.00 less (`npm run bench -- quick cost`, 2026-11-28 15:40 UTC;
+// the figures before it are in brackets).
 const CEILINGS = {
-  // measured: DO requests 0.587, DO rows 2.333, D1 statements 0.100, D1 rows 2.067 [1.067], $4.49 [$3.45]
-  "1:1, both online + typing pair": { do_requests: 0.7, do_rows_written: 2.45, d1_statements: 0.16, d1_rows_written: 2.15, usd: 4.7 },
-  // measured: 0.807, 2.433, 0.100, 2.100 [1.100], $4.65 [$3.58-3.62]
-  "group of 10, 3 online + typing pair": { do_requests: 0.95, do_rows_written: 2.55, d1_statements: 0.16, d1_rows_written: 2.2, usd: 4.85 },
-  // measured: 4.547, 4.117, 0.100, 2.667 [1.667], $7.47 [$6.43-6.45]
-  "group of 100, 20 online + typing pair": { do_requests: 5.0, do_rows_written: 4.35, d1_statements: 0.16, d1_rows_written: 2.8, usd: 7.9 },
+  // measured: DO requests 0.587, DO rows 1.333 [2.333], D1 statements 0.100, D1 rows 2.067, $3.49 [$4.49]
+  "1:1, both online + typing pair": { do_requests: 0.7, do_rows_written: 1.45, d1_statements: 0.16, d1_rows_written: 2.15, usd: 3.7 },
+  // measured: 0.807, 1.433 [2.433], 0.100, 2.100, $3.65 [$4.65]
+  "group of 10, 3 online + typing pair": { do_requests: 0.95, do_rows_written: 1.55, d1_statements: 0.16, d1_rows_written: 2.2, usd: 3.85 },
+  // measured: 4.547, 3.117 [4.117], 0.100, 2.667, $6.47 [$7.47]
+  "group of 100, 20 online + typing pair": { do_requests: 5.0, do_rows_written: 3.35, d1_statements: 0.16, d1_rows_written: 2.8, usd: 6.9 },
 };
 
 let service;
