@@ -93,7 +93,8 @@ function tallied(body: ReadableStream<Uint8Array>) {
 }
 
 /** `POST /api/chats/:chatId/attachments`, under the app's token check. */
-export const uploadRoutes = new Hono<AppEnv>().post("/:chatId/attachments", describe(docs.upload), validate("param", chatParams), async (c) => {
+// describe() after the validator: its 413 (the file limit) must win over the default 413 (64 KiB) the validator carries.
+export const uploadRoutes = new Hono<AppEnv>().post("/:chatId/attachments", validate("param", chatParams), describe(docs.upload), async (c) => {
   const { chatId } = c.req.valid("param");
   const contentType = essence(c.req.header("Content-Type"));
   const allowed = allowedTypes(c.env.ATTACHMENT_TYPES);
