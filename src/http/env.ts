@@ -12,5 +12,7 @@ export interface AppEnv {
     user: User;
     /** The caller's token: what their sockets will live by. Set by `requireUser`. */
     session: Session;
+    /** Who a download is for: the signed URL's user or the token's. Set by the download route. */
+    downloaderId: number;
   };
 }

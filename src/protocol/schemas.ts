@@ -91,11 +91,14 @@ export const memberParams = z.object({ chatId: idString, userId: idString });
 export const messageParams = z.object({ chatId: idString, messageId: idString });
 export const reactionParams = z.object({ chatId: idString, messageId: idString, emoji });
 export const attachmentParams = z.object({ id: attachmentId });
-/** A signed download URL's query (see src/http/signed-urls.ts); all three or none. */
+/**
+ * A signed download URL's query: all three or none. Not checked here: a malformed value is a forged
+ * URL (401, not 400), which the download route decides (src/http/routes/attachments.ts).
+ */
 export const downloadQuery = z.object({
-  user: idString.optional(),
-  expires: z.string().regex(/^[0-9]{1,12}$/).transform(Number).optional(),
-  sig: z.string().regex(/^[A-Za-z0-9_-]{43}$/).optional(),
+  user: z.string().optional().meta({ description: "the user the URL was signed for (a signed URL has all three of `user`, `expires`, `sig`)" }),
+  expires: z.string().optional().meta({ description: "when the URL expires, in seconds since the epoch" }),
+  sig: z.string().optional().meta({ description: "the signature: 43 characters of base64url" }),
 });
 
 /** "0" as well as an id: `after=0` (like `since=0`) means from the first message. */

@@ -1,6 +1,7 @@
 /** Attachments: uploads to R2, attaching them to messages, downloads, and deleting files. */
-import { env, runInDurableObject, SELF } from "cloudflare:test";
+import { createExecutionContext, env, runInDurableObject, SELF, waitOnExecutionContext } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import { createApp } from "../../src/http/app";
 import { ServerEvent } from "../../src/protocol/events";
 import { limits } from "../../src/protocol/limits";
 import type { Message, Upload } from "../../src/protocol/models";
@@ -127,6 +128,58 @@ describe("uploads", () => {
   });
 });
 
+describe("upload checks (docs/PROTOCOL.md, Attachments: the order of the checks)", () => {
+  /** Through the app itself: a test can then send a Content-Length the body does not have. */
+  async function rawUpload(user: TestUser, chatId: number, headers: Record<string, string>, body: BodyInit = PNG) {
+    const ctx = createExecutionContext();
+    const req = new Request(`${BASE}/api/chats/${chatId}/attachments`, {
+      method: "POST",
+      headers: { ...bearer(user), "Content-Type": "image/png", "X-File-Name": "photo.png", "Content-Length": String(PNG.length), ...headers },
+      body,
+    });
+    const res = await createApp().request(req, undefined, env, ctx);
+    await waitOnExecutionContext(ctx);
+    return { status: res.status, body: (await res.json()) as { code: string; error: string } };
+  }
+
+  it("checks type, then length, then size, then name, then membership", async () => {
+    const { ann, eve, chat } = await setup();
+    const before = (await env.FILES.list()).objects.length;
+    // Each row breaks every check from its own on: only the first broken one answers.
+    const cases: [Record<string, string>, TestUser, number, string][] = [
+      [{ "Content-Type": "text/html", "Content-Length": "x", "X-File-Name": "%ZZ" }, eve, 415, "unsupported_media_type"],
+      [{ "Content-Length": "12abc", "X-File-Name": "%ZZ" }, eve, 400, "bad_request"],
+      [{ "Content-Length": String(limits.attachmentMaxBytesDefault + 1), "X-File-Name": "%ZZ" }, eve, 413, "payload_too_large"],
+      [{ "Content-Length": "0", "X-File-Name": "%ZZ" }, eve, 400, "bad_request"],
+      [{ "X-File-Name": "%ZZ" }, eve, 400, "bad_request"],
+      [{}, eve, 403, "forbidden"],
+    ];
+    for (const [headers, user, status, code] of cases) {
+      const res = await rawUpload(user, chat.id, headers, headers["Content-Length"] === "0" ? new Uint8Array() : PNG);
+      expect(res, JSON.stringify(headers)).toMatchObject({ status, body: { code, error: expect.any(String) } });
+    }
+    expect((await rawUpload(ann, chat.id, { "Content-Length": "12abc" })).body.error).toMatch(/Content-Length/);
+    expect((await env.FILES.list()).objects.length).toBe(before);
+  });
+
+  it("answers 400 and keeps nothing when the body is shorter than Content-Length", async () => {
+    const { ann, chat } = await setup();
+    const before = (await env.FILES.list()).objects.length;
+    const res = await rawUpload(ann, chat.id, { "Content-Length": String(PNG.length + 10) });
+    expect(res).toMatchObject({ status: 400, body: { code: "bad_request", error: expect.stringContaining(String(PNG.length + 10)) } });
+    await expect.poll(async () => (await env.FILES.list()).objects.length).toBe(before);
+  });
+
+  it("stores a name that is empty once cleaned as \"file\"", async () => {
+    const { ann, chat } = await setup();
+    for (const name of ["", "%20%20", encodeURIComponent("\u202E\u0000\u200B")]) {
+      const res = await upload(ann, chat.id, PNG, { "X-File-Name": name });
+      expect(res.status, name).toBe(201);
+      expect(res.body.name, name).toBe("file");
+    }
+  });
+});
+
 describe("attaching", () => {
   it("sends a message with attachments over HTTP; content may be empty; history, D1 and the chat list carry them", async () => {
     const { ann, bob, chat } = await setup();
@@ -218,6 +271,22 @@ describe("downloads", () => {
     expect((await download(`/api/attachments/${file.id}`)).status).toBe(401);
   });
 
+  it("checks credentials before the attachment id: a malformed id is 401 without them, 400 with them", async () => {
+    const { bob, file } = await shared();
+    const code = async (path: string, headers: Record<string, string> = {}) => {
+      const res = await download(path, headers);
+      return [res.status, JSON.parse(new TextDecoder().decode(res.bytes)).code];
+    };
+    expect(await code("/api/attachments/not-an-id")).toEqual([401, "unauthorized"]);
+    expect(await code("/api/attachments/not-an-id", { Authorization: "Bearer forged" })).toEqual([401, "unauthorized"]);
+    expect(await code("/api/attachments/not-an-id", bearer(bob))).toEqual([400, "bad_request"]);
+    // A real signed URL moved onto a malformed id no longer verifies.
+    const { url } = (await api("GET", `/api/attachments/${file.id}/url`, { token: bob.token })).body as { url: string };
+    expect(await code(url.replace(file.id, "not-an-id"))).toEqual([401, "unauthorized"]);
+    expect(await code("/api/attachments/not-an-id/url")).toEqual([401, "unauthorized"]);
+    expect(await code("/api/attachments/not-an-id/url", bearer(bob))).toEqual([400, "bad_request"]);
+  });
+
   it("offers anything but the safe image types as a download, with its name encoded (RFC 6266)", async () => {
     const { ann, bob, chat } = await setup();
     const text = (await upload(ann, chat.id, "<script>alert(1)</script>", { "Content-Type": "text/plain", "X-File-Name": encodeURIComponent('notes "ü".txt') })).body;
@@ -241,6 +310,11 @@ describe("downloads", () => {
     const past = await download(`/api/attachments/${file.id}`, { ...bearer(bob), Range: `bytes=${PNG.length}-` });
     expect(past.status).toBe(416);
     expect(past.headers.get("Content-Range")).toBe(`bytes */${PNG.length}`);
+    // A suffix of zero bytes asks for nothing (RFC 9110): unsatisfiable too.
+    const none = await download(`/api/attachments/${file.id}`, { ...bearer(bob), Range: "bytes=-0" });
+    expect(none.status).toBe(416);
+    expect(none.headers.get("Content-Range")).toBe(`bytes */${PNG.length}`);
+    expect(JSON.parse(new TextDecoder().decode(none.bytes))).toMatchObject({ code: "range_not_satisfiable" });
     const etag = (await download(`/api/attachments/${file.id}`, bearer(bob))).headers.get("ETag")!;
     const cached = await download(`/api/attachments/${file.id}`, { ...bearer(bob), "If-None-Match": etag });
     expect(cached.status).toBe(304);
@@ -280,6 +354,14 @@ describe("downloads", () => {
     const partial = new URLSearchParams(q);
     partial.delete("sig");
     expect((await download(`/api/attachments/${file.id}?${partial}`)).status).toBe(400);
+    // All three present but one malformed: a forged URL (401), not a malformed request (400).
+    for (const [param, value] of [["sig", q.get("sig")!.slice(1)], ["sig", "!".repeat(43)], ["user", "abc"], ["user", "0"], ["expires", "soon"], ["expires", ""]] as const) {
+      const broken = new URLSearchParams(q);
+      broken.set(param, value);
+      const res = await download(`/api/attachments/${file.id}?${broken}`);
+      expect(res.status, `${param}=${value}`).toBe(401);
+      expect(JSON.parse(new TextDecoder().decode(res.bytes)), `${param}=${value}`).toEqual({ error: expect.any(String), code: "unauthorized" });
+    }
     // Eve's own signed URL is hers, but she is not a member.
     const eves = (await api("GET", `/api/attachments/${file.id}/url`, { token: eve.token })).body.url as string;
     expect((await download(eves)).status).toBe(403);

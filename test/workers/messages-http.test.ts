@@ -164,3 +164,87 @@ describe("malformed requests", () => {
     }
   });
 });
+
+describe("changes to a deleted message (docs/PROTOCOL.md, Changes)", () => {
+  it("answers 410 to every change but a delete, even one that would change nothing, whoever asks", async () => {
+    const chat = await createGroup(ann, [bob, eve], "Gone");
+    const m = (await post(chat, bob, "soon gone")).body as Message;
+    const base = `/api/chats/${chat.id}/messages/${m.id}`;
+    const thumbs = `${base}/reactions/${encodeURIComponent("👍")}`;
+    expect((await api("PUT", thumbs, { token: ann.token })).status).toBe(204);
+    expect((await api("DELETE", base, { token: bob.token })).status).toBe(204);
+    const changeId = (await page(chat)).body.lastChangeId;
+
+    const attempts: [string, string, TestUser, unknown?][] = [
+      ["DELETE", thumbs, ann], // the reaction she gave went with the delete: removing it changes nothing
+      ["DELETE", `${base}/reactions/${encodeURIComponent("🎉")}`, eve], // one she never gave
+      ["PUT", thumbs, eve],
+      ["PATCH", base, bob, { content: "soon gone" }], // the sender, the same content
+      ["PATCH", base, eve, { content: "not hers" }], // 410 comes before "someone else's message"
+    ];
+    for (const [method, path, user, body] of attempts) {
+      expectError(await api(method, path, { token: user.token, ...(body ? { body } : {}) }), 410, ErrorCode.Gone);
+    }
+    // A second delete by the sender succeeds; by someone who could never delete it, 403 as before.
+    expect((await api("DELETE", base, { token: bob.token })).status).toBe(204);
+    expectError(await api("DELETE", base, { token: eve.token }), 403, ErrorCode.Forbidden);
+    // Nothing of it was a change.
+    expect((await page(chat)).body.lastChangeId).toBe(changeId);
+  });
+
+  it("takes changes that change nothing on a message that is not deleted, without a new change id", async () => {
+    const chat = await createGroup(ann, [bob], "Idle");
+    const m = (await post(chat, ann, "as is")).body as Message;
+    const base = `/api/chats/${chat.id}/messages/${m.id}`;
+    expect((await api("PUT", `${base}/reactions/${encodeURIComponent("👍")}`, { token: bob.token })).status).toBe(204);
+    const changeId = (await page(chat)).body.lastChangeId;
+    expect((await api("PUT", `${base}/reactions/${encodeURIComponent("👍")}`, { token: bob.token })).status).toBe(204);
+    expect((await api("DELETE", `${base}/reactions/${encodeURIComponent("🎉")}`, { token: bob.token })).status).toBe(204);
+    const same = await api("PATCH", base, { token: ann.token, body: { content: "as is" } });
+    expect(same).toMatchObject({ status: 200, body: { content: "as is", editedAt: null } });
+    expect((await page(chat)).body.lastChangeId).toBe(changeId);
+  });
+});
+
+describe("GET …/changes (docs/PROTOCOL.md, Changes)", () => {
+  it("defaults after to 0; lastChangeId is the last returned message's change id, or after when the page is empty", async () => {
+    const chat = await createGroup(ann, [bob], "Changes");
+    const ids = await seedMessages(chat.id, [ann], limits.historyMaxLimit + 1);
+    // One reaction per message, in id order, in a new chat: message i changes with change id i + 1.
+    for (const id of ids) {
+      expect((await api("PUT", `/api/chats/${chat.id}/messages/${id}/reactions/${encodeURIComponent("👍")}`, { token: bob.token })).status).toBe(204);
+    }
+    const changes = (query: string) => api("GET", `/api/chats/${chat.id}/changes${query}`, { token: bob.token });
+    const first = await changes("");
+    expect(first.status).toBe(200);
+    expect(idsOf(first.body.messages)).toEqual(ids.slice(0, limits.historyMaxLimit));
+    expect(first.body).toMatchObject({ hasMore: true, lastChangeId: limits.historyMaxLimit });
+    expect((await changes("?after=0")).body).toEqual(first.body);
+
+    const second = await changes(`?after=${first.body.lastChangeId}`);
+    expect(idsOf(second.body.messages)).toEqual(ids.slice(limits.historyMaxLimit));
+    expect(second.body).toMatchObject({ hasMore: false, lastChangeId: ids.length });
+
+    expect((await changes(`?after=${ids.length}`)).body).toEqual({ messages: [], lastChangeId: ids.length, hasMore: false });
+    // An empty page hands `after` back as it came, even past the chat's newest change.
+    expect((await changes("?after=5000")).body).toEqual({ messages: [], lastChangeId: 5000, hasMore: false });
+    expectError(await changes("?after=-1"), 400, ErrorCode.BadRequest);
+  });
+});
+
+describe("lengths count UTF-16 code units (docs/PROTOCOL.md, Conventions)", () => {
+  // U+1F600 is one character to a reader, two UTF-16 code units to the limits.
+  const astral = "😀";
+
+  it("message content: 4000 units, so 2000 such emoji and not one unit more", async () => {
+    const chat = await createGroup(ann, [], "Units");
+    expect((await post(chat, ann, astral.repeat(limits.contentMax / 2))).status).toBe(201);
+    expectError(await post(chat, ann, astral.repeat(limits.contentMax / 2) + "a"), 400, ErrorCode.BadRequest);
+  });
+
+  it("search q: 200 units", async () => {
+    const search = (q: string) => api("GET", `/api/search?q=${encodeURIComponent(q)}`, { token: ann.token });
+    expect((await search(astral.repeat(limits.searchQueryMax / 2))).status).toBe(200);
+    expectError(await search(astral.repeat(limits.searchQueryMax / 2) + "a"), 400, ErrorCode.BadRequest);
+  });
+});

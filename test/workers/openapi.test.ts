@@ -105,6 +105,20 @@ describe("the OpenAPI document", () => {
     expect(error.properties?.["code"]?.enum?.sort()).toEqual(Object.keys(statusOf).sort());
   });
 
+  it("lists 400 on every operation that validates a path, query or body (a failed validation answers 400)", () => {
+    const validating = operations(doc).filter(({ op }) => (op.parameters?.length ?? 0) > 0 || op.requestBody !== undefined);
+    // Not vacuous: most routes validate something.
+    expect(validating.length).toBeGreaterThanOrEqual(20);
+    for (const { route, op } of validating) expect(Object.keys(op.responses), route).toContain("400");
+  });
+
+  it("gives an upload's 413 as the file size limit, not the 64 KiB of JSON bodies", () => {
+    const upload = doc.paths["/api/chats/{chatId}/attachments"]!["post"]!.responses["413"]!;
+    expect(upload.description).toContain("size limit");
+    expect(upload.description).not.toContain("64 KiB");
+    expect(doc.paths["/api/chats"]!["post"]!.responses["413"]!.description).toContain("64 KiB");
+  });
+
   it("asks for a token on every route but register, login and itself, and says 401 for it", () => {
     const publicRoutes = ["POST /api/auth/register", "POST /api/auth/login", "GET /api/openapi.json"];
     for (const { route, op } of operations(doc)) {

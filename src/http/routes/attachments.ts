@@ -3,7 +3,8 @@
  * which decides who may upload, attach and download (docs/ARCHITECTURE.md, "Attachments"). D1 is
  * on none of these paths: an attachment id names its chat, so a download finds the room by itself.
  */
-import { Hono, type Context, type HonoRequest } from "hono";
+import { Hono, type HonoRequest } from "hono";
+import { createMiddleware } from "hono/factory";
 import { signDownload, verifyDownload } from "../../auth/download-urls";
 import { chatRoom } from "../../objects/stubs";
 import { ErrorCode } from "../../protocol/errors";
@@ -36,12 +37,13 @@ const docs = {
   upload: {
     summary: "Upload a file to a chat",
     description:
-      "The body is the file's bytes, streamed to storage (not JSON, not multipart). Headers: `Content-Type` (its type, on the allow-list: by default PNG, JPEG, GIF, WebP, PDF and plain text), `Content-Length` (required; at most the size limit, 10 MiB by default), `X-File-Name` (the name, percent-encoded UTF-8; control characters and path separators are removed, at most 200 characters). The upload is the caller's until a message of theirs attaches it (`attachmentIds`); one never attached within an hour is deleted.",
+      "The body is the file's bytes, streamed to storage (not JSON, not multipart). Headers: `Content-Type` (its type, on the allow-list: by default PNG, JPEG, GIF, WebP, PDF and plain text), `Content-Length` (required; at most the size limit, 10 MiB by default), `X-File-Name` (the name, percent-encoded UTF-8; control and format characters are removed, path separators become `_`, at most 200 characters; a name left empty becomes `file`). Checked in this order, before any byte is read: the token (401), `chatId` (400), `Content-Type` (415), `Content-Length` (411; 400 when not a decimal number), the size (413; 400 for 0), `X-File-Name` (400), membership (404, 403); a body that then is not `Content-Length` bytes long is 400 and nothing is kept. The upload is the caller's until a message of theirs attaches it (`attachmentIds`); one never attached within an hour is deleted.",
     tag: "attachments",
     access: "bearer",
     ok: { 201: ["stored", uploadAnswer] },
     errors: {
-      bad_request: "no or malformed `X-File-Name`, an empty file, or a body shorter than `Content-Length`",
+      bad_request:
+        "a malformed `chatId`, a `Content-Length` that is not a decimal number, an empty file, no or malformed `X-File-Name`, or a body that is not `Content-Length` bytes long",
       ...memberOnly,
       length_required: "no `Content-Length`",
       payload_too_large: "over the size limit",
@@ -51,16 +53,16 @@ const docs = {
   download: {
     summary: "Download an attachment",
     description:
-      "For members of the attachment's chat only (checked at every download: a removed member is refused at once), and for the uploader before it is attached. The token comes in `Authorization: Bearer`, or the URL is a signed one from `GET /api/attachments/{id}/url` (query `user`, `expires`, `sig`), for `<img>` and links. `Content-Disposition` is `inline` only for PNG, JPEG, GIF and WebP, `attachment` otherwise; always `X-Content-Type-Options: nosniff` and `Content-Security-Policy: sandbox`. Single byte ranges (`Range: bytes=…`) answer 206, `If-None-Match` with the `ETag` answers 304.",
+      "For members of the attachment's chat only (checked at every download: a removed member is refused at once), and for the uploader before it is attached. The token comes in `Authorization: Bearer`, or the URL is a signed one from `GET /api/attachments/{id}/url` (query `user`, `expires`, `sig`), for `<img>` and links. `Content-Disposition` is `inline` only for PNG, JPEG, GIF and WebP, `attachment` otherwise; always `X-Content-Type-Options: nosniff` and `Content-Security-Policy: sandbox`. Credentials are checked before the id: without valid ones the answer is 401 whatever the id. Single byte ranges (`Range: bytes=…`) answer 206, `If-None-Match` with the `ETag` answers 304.",
     tag: "attachments",
     access: "signed",
     ok: { 200: ["the file"], 206: ["the range asked for, with `Content-Range`"], 304: ["not modified (`If-None-Match`)"] },
     errors: {
-      bad_request: "a malformed signed URL (some of `user`, `expires`, `sig` missing)",
-      unauthorized: "no token, or a signed URL that is forged or expired",
+      bad_request: "a malformed attachment id (checked after the credentials), or a signed URL missing some of `user`, `expires`, `sig`",
+      unauthorized: "no token, or a signed URL that is forged (a value malformed or altered) or expired",
       forbidden: "not a member of the chat",
       not_found: "no such attachment, someone else's upload not attached yet, or the file was deleted",
-      range_not_satisfiable: "the range starts past the end of the file (`Content-Range: bytes */<size>`)",
+      range_not_satisfiable: "the range starts at or past the end of the file, or is `bytes=-0` (`Content-Range: bytes */<size>`)",
     },
   },
   sign: {
@@ -73,8 +75,26 @@ const docs = {
   },
 } satisfies Record<string, RouteDoc>;
 
+/** A body passed through as it is, counting its bytes and noticing whether it ended (rather than failed). */
+function tallied(body: ReadableStream<Uint8Array>) {
+  const tally = { bytes: 0, ended: false, stream: body };
+  tally.stream = body.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        tally.bytes += chunk.byteLength;
+        controller.enqueue(chunk);
+      },
+      flush() {
+        tally.ended = true;
+      },
+    }),
+  );
+  return tally;
+}
+
 /** `POST /api/chats/:chatId/attachments`, under the app's token check. */
-export const uploadRoutes = new Hono<AppEnv>().post("/:chatId/attachments", describe(docs.upload), validate("param", chatParams), async (c) => {
+// describe() after the validator: its 413 (the file limit) must win over the default 413 (64 KiB) the validator carries.
+export const uploadRoutes = new Hono<AppEnv>().post("/:chatId/attachments", validate("param", chatParams), describe(docs.upload), async (c) => {
   const { chatId } = c.req.valid("param");
   const contentType = essence(c.req.header("Content-Type"));
   const allowed = allowedTypes(c.env.ATTACHMENT_TYPES);
@@ -99,15 +119,15 @@ export const uploadRoutes = new Hono<AppEnv>().post("/:chatId/attachments", desc
   const upload: Upload = { id: `${chatId}-${randomPart()}`, name, size, contentType };
   // R2 needs a stream of known length; this one also fails if the body ends early or runs long.
   const fixed = new FixedLengthStream(size);
-  const piped = body.pipeTo(fixed.writable).then(
-    () => true,
-    () => false,
-  );
+  const tally = tallied(body);
+  // Its failures surface through the put below, which reads the other end.
+  tally.stream.pipeTo(fixed.writable).catch(() => undefined);
   let stored: R2Object;
   try {
     stored = await c.env.FILES.put(upload.id, fixed.readable, { httpMetadata: { contentType } });
   } catch (err) {
-    if (!(await piped)) throw badRequest(`the body ended before ${size} bytes`);
+    // The client's fault (400) only when its body ended short or ran long; anything else is ours.
+    if ((tally.ended && tally.bytes < size) || tally.bytes > size) throw badRequest(`the body was not the ${size} bytes of Content-Length`);
     throw err;
   }
   try {
@@ -123,17 +143,30 @@ export const uploadRoutes = new Hono<AppEnv>().post("/:chatId/attachments", desc
 
 const requireToken = requireUser();
 
-/** The caller of a download: a signed URL's user, or the bearer token's. */
-async function downloader(c: Context<AppEnv>, query: { user?: number | undefined; expires?: number | undefined; sig?: string | undefined }, id: string): Promise<number> {
-  const { user, expires, sig } = query;
+/** What each signed-URL parameter looks like when `signDownload` made it. */
+const SIGNED_PARAMS = { user: /^[1-9][0-9]{0,15}$/, expires: /^[0-9]{1,12}$/, sig: /^[A-Za-z0-9_-]{43}$/ } as const;
+
+/**
+ * Who is downloading: a signed URL's user, or the bearer token's. It runs before the attachment id is
+ * validated, so a caller without valid credentials learns nothing about ids (401 before 400). A URL
+ * with some of the three parameters is a signed URL missing some (400); with all three, any value
+ * `signDownload` could not have made is as forged as a wrong signature (401).
+ */
+const downloadCaller = createMiddleware<AppEnv>(async (c, next) => {
+  const [user, expires, sig] = (["user", "expires", "sig"] as const).map((p) => c.req.query(p));
   if (user === undefined && expires === undefined && sig === undefined) {
     await requireToken(c, async () => {});
-    return c.var.user.id;
+    c.set("downloaderId", c.var.user.id);
+    return next();
   }
   if (user === undefined || expires === undefined || sig === undefined) throw badRequest("a signed URL has user, expires and sig");
-  if (!(await verifyDownload(c.var.signingKey, id, user, expires, sig))) throw new ApiError(ErrorCode.Unauthorized, "the link is invalid or expired");
-  return user;
-}
+  const wellFormed = SIGNED_PARAMS.user.test(user) && SIGNED_PARAMS.expires.test(expires) && SIGNED_PARAMS.sig.test(sig);
+  if (!wellFormed || !(await verifyDownload(c.var.signingKey, c.req.param("id") ?? "", Number(user), Number(expires), sig))) {
+    throw new ApiError(ErrorCode.Unauthorized, "the link is invalid or expired");
+  }
+  c.set("downloaderId", Number(user));
+  return next();
+});
 
 /**
  * A conditional GET as R2 takes it: the body only if the file differs from the client's copy. The
@@ -170,9 +203,9 @@ function fileHeaders(name: string, contentType: string, etag: string): Headers {
  * `GET /api/attachments/:id/url`. Mounted before the app's token check.
  */
 export const downloadRoutes = new Hono<AppEnv>()
-  .get("/:id", describe(docs.download), validate("param", attachmentParams), validate("query", downloadQuery), async (c) => {
+  .get("/:id", describe(docs.download), downloadCaller, validate("param", attachmentParams), validate("query", downloadQuery), async (c) => {
     const { id } = c.req.valid("param");
-    const userId = await downloader(c, c.req.valid("query"), id);
+    const userId = c.var.downloaderId;
     const { attachment } = unwrap(await chatRoom(c.env, chatOf(id)).fileAccess(userId, id));
     const range = byteRange(c.req.header("Range"), attachment.size);
     if (range === "unsatisfiable") {

@@ -28,7 +28,7 @@ const docs = {
     tag: "auth",
     access: "public",
     ok: { 201: ["the new user, signed in", authAnswer] },
-    errors: { conflict: "the username is taken (without regard to case)" },
+    errors: { bad_request: "a username or password that breaks the rules (3–32 of `A-Z a-z 0-9 _ . -`; 8–128 characters)", conflict: "the username is taken (without regard to case)" },
   },
   login: {
     summary: "Sign in",
@@ -36,8 +36,9 @@ const docs = {
     access: "public",
     ok: { 200: ["the user, signed in", authAnswer] },
     errors: {
+      bad_request: "a username or password that breaks the register rules (it cannot name an account)",
       unauthorized: "wrong username or password (the same answer for both)",
-      rate_limited: "too many failed logins for this account or address; retry after `Retry-After` seconds",
+      rate_limited: "10 failed logins of this username, or 100 from this address, within 15 minutes (even with the right password); retry after `Retry-After` seconds",
     },
   },
   refresh: {
@@ -60,7 +61,7 @@ const docs = {
     tag: "auth",
     access: "bearer",
     ok: { 200: ["the user with a fresh token", authAnswer] },
-    errors: { forbidden: "the current password is wrong" },
+    errors: { bad_request: "either password outside 8–128 characters", forbidden: "the current password is wrong (nothing changes)" },
   },
 } satisfies Record<string, RouteDoc>;
 

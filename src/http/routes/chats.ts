@@ -32,7 +32,7 @@ const docs = {
   create: {
     summary: "Open a direct chat or create a group",
     description:
-      "A direct chat that already exists between the two answers 200 with that chat. A group's `name` is 1–100 characters; its creator is its admin.",
+      "A direct chat that already exists between the two answers 200 with that chat. A group's `name` is 1–100 characters, not only white space; its creator is its admin. `memberIds` is optional (default none), at most 1000; the creator's own id and repeats are ignored.",
     tag: "chats",
     access: "bearer",
     ok: { 201: ["the new chat", chatAnswer], 200: ["the direct chat the two already had", chatAnswer] },
@@ -63,6 +63,7 @@ const docs = {
   },
   setRole: {
     summary: "Change a member's role",
+    description: "A group always has an admin: demoting the last one is 400. Setting the role a member already has answers 200.",
     tag: "members",
     access: "bearer",
     ok: { 200: ["the member with the new role", memberAnswer] },
@@ -74,7 +75,7 @@ const docs = {
     tag: "members",
     access: "bearer",
     ok: { 204: ["removed"] },
-    errors: { bad_request: "a direct chat", not_found: "no such chat, or not a member", forbidden: "the caller is not a member, or neither an admin nor removing themself" },
+    errors: { bad_request: "a direct chat (leaving one included)", not_found: "no such chat, or not a member", forbidden: "the caller is not a member, or neither an admin nor removing themself" },
   },
 } satisfies Record<string, RouteDoc>;
 

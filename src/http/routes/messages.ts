@@ -35,7 +35,7 @@ const docs = {
   send: {
     summary: "Send a message",
     description:
-      "`content`: 1–4000 characters after trimming, stored exactly as sent (may be empty when `attachmentIds` names at least one upload); `attachmentIds`: at most 10 of the caller's own uploads to this chat not yet attached (`POST /api/chats/{chatId}/attachments`); `clientId`: 1–64 characters, for idempotent resends. Answered once the message is in the chat's log; delivered live to the chat's sockets. A resend with the same `clientId` stores nothing new and answers the first message.",
+      "`content`: 1–4000 characters (UTF-16 code units) after trimming, stored exactly as sent (may be empty when `attachmentIds` names at least one upload); `attachmentIds`: at most 10 of the caller's own uploads to this chat not yet attached (`POST /api/chats/{chatId}/attachments`); `clientId`: 1–64 characters, for idempotent resends. Answered once the message is in the chat's log; delivered live to the chat's sockets. A resend with the same `clientId` stores nothing new and answers the first message.",
     tag: "messages",
     access: "bearer",
     ok: { 201: ["the stored message", messageAnswer] },
@@ -47,15 +47,15 @@ const docs = {
   },
   edit: {
     summary: "Edit a message",
-    description: "The sender only; the content rules of a new message. Announced as `message_edited` to every socket of the chat.",
+    description: "The sender only; the content rules of a new message. Announced as `message_edited` to every socket of the chat. A deleted message answers 410 to anyone, before 403; the same content changes nothing (200, `editedAt` unchanged).",
     tag: "messages",
     access: "bearer",
     ok: { 200: ["the message, edited", messageAnswer] },
-    errors: { bad_request: "invalid content", not_found: "no such chat or message", forbidden: "not the sender, or not a member", gone: "the message was deleted" },
+    errors: { bad_request: "invalid content", not_found: "no such chat or message", forbidden: "not the sender, or not a member", gone: "the message was deleted (answered before `forbidden`)" },
   },
   remove: {
     summary: "Delete a message",
-    description: "The sender, or an admin of a group. The message keeps its id and place with no content and no reactions; announced as `message_deleted`. Deleting it again changes nothing.",
+    description: "The sender, or an admin of a group. The message keeps its id and place with no content and no reactions; announced as `message_deleted`. Deleting it again changes nothing (204), the one change a deleted message takes.",
     tag: "messages",
     access: "bearer",
     ok: { 204: ["deleted"] },
@@ -63,7 +63,7 @@ const docs = {
   },
   addReaction: {
     summary: "React to a message",
-    description: "`emoji`: exactly one emoji, URL-encoded; at most 20 distinct emoji per message. Announced as `reactions_updated`; reacting twice changes nothing.",
+    description: "`emoji`: exactly one emoji, URL-encoded; at most 20 distinct emoji per message. Announced as `reactions_updated`; reacting twice changes nothing. A deleted message answers 410.",
     tag: "messages",
     access: "bearer",
     ok: { 204: ["the caller's reaction is on the message"] },
@@ -71,15 +71,16 @@ const docs = {
   },
   removeReaction: {
     summary: "Take back a reaction",
+    description: "Announced as `reactions_updated`; taking back a reaction the caller did not give changes nothing (204), except on a deleted message, which answers 410 to every change but a delete.",
     tag: "messages",
     access: "bearer",
     ok: { 204: ["the caller's reaction is not on the message"] },
-    errors: { bad_request: "not exactly one emoji", not_found: "no such chat or message", forbidden: "not a member", gone: "the message was deleted" },
+    errors: { bad_request: "not exactly one emoji", not_found: "no such chat or message", forbidden: "not a member", gone: "the message was deleted (even when the caller had no such reaction)" },
   },
   changes: {
     summary: "Messages changed after a change id",
     description:
-      "Edits, deletes and reaction changes after change `after` (0: all), one entry per message in its current state, in the order of its last change, at most 100 per page. For a client catching up after `replay_done` said `hasMoreChanges`.",
+      "Messages whose last change (edit, delete, reaction) is after change `after` (default 0: every changed message), once each in its current state, in the order of its last change, at most 100 per page. `lastChangeId` is the change id of the page's last message, or `after` as given when the page is empty: the next page's `after`. For a client catching up after `replay_done` said `hasMoreChanges`.",
     tag: "messages",
     access: "bearer",
     ok: { 200: ["the page", changePageAnswer] },

@@ -15,7 +15,7 @@ const docs = {
   search: {
     summary: "Search the messages of the caller's chats",
     description:
-      "`q` (1–200 characters, not blank) is searched as plain words, whatever it contains (quotes, `*`, `-`, NEAR, OR … are text); all words must match, the last one as a prefix; case and diacritics do not matter. The chats the caller is a member of now, or only `chatId`. Newest first; `limit` 1–50, default 20; `before`: the previous page's `nextBefore`. Served from the copy of the chats, about a second behind a chat once it pauses (at most about 30 s).",
+      "`q` (1–200 characters, counted in UTF-16 code units, not blank) is searched as plain words, whatever it contains (quotes, `*`, `-`, NEAR, OR … are text); all words must match, the last one as a prefix; case and diacritics do not matter. The chats the caller is a member of now, or only `chatId`. Newest first; `limit` 1–50, default 20; `before`: the previous page's `nextBefore`. Served from the copy of the chats, about a second behind a chat once it pauses (at most about 30 s).",
     tag: "search",
     access: "bearer",
     ok: { 200: ["the matching messages, newest first", searchPageAnswer] },

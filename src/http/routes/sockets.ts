@@ -14,11 +14,12 @@ const frames = "The frames, `{ \"event\", \"data\" }` JSON text, are in docs/PRO
 const docs = {
   chat: {
     summary: "Open a chat's WebSocket",
-    description: `With \`Upgrade: websocket\`. \`since\` replays every later message first (\`since=0\`: from the first), then \`replay_done\`. ${frames} (WebSocket).`,
+    description: `With \`Upgrade: websocket\`. \`since\` replays every later message first (\`since=0\`: from the first), then \`replay_done\`; \`changesSince\` also replays the edits, deletes and reactions after that change id. Checked in this order: the token (401), the path and query (400), the origin (403), the chat (404), membership (403), the upgrade (426). ${frames} (WebSocket).`,
     tag: "sockets",
     access: "socket",
     ok: { 101: ["switched to WebSocket; the first frame is `joined_chat`"] },
     errors: {
+      bad_request: "a `chatId`, `since` or `changesSince` that is not an integer (`since` and `changesSince` may be 0)",
       forbidden: "not a member of the chat, or a browser origin not in ALLOWED_ORIGINS",
       not_found: "no such chat",
       upgrade_required: "not a WebSocket request",

@@ -11,10 +11,11 @@ const docs = {
   me: { summary: "The caller", tag: "users", access: "bearer", ok: { 200: ["the user the token is for", userAnswer] } },
   search: {
     summary: "Find users by username prefix",
-    description: "Up to 20 users whose username starts with `q` (case-insensitive), the caller excluded.",
+    description: "Up to 20 users whose username starts with `q` (case-insensitive, matched literally: no wildcards), the caller excluded, ordered by lower-cased username. `q` left out or empty matches every user.",
     tag: "users",
     access: "bearer",
     ok: { 200: ["the matching users", userListAnswer] },
+    errors: { bad_request: "`q` over 32 characters" },
   },
 } satisfies Record<string, RouteDoc>;
 
