@@ -20,7 +20,7 @@ function setup(options: { since?: number; changesSince?: number } = {}) {
   conn.on(ServerEvent.ReactionsUpdated, (e) => log.push(`reactions${e.messageId}:${e.reactions.map((r) => r.emoji).join("")}`));
   conn.on(ConnectionEvent.MessageChanged, ({ message }) => log.push(`changed${message.id}:${message.deleted ? "deleted" : message.content}`));
   conn.on(ConnectionEvent.Synced, ({ lastId }) => log.push(`synced@${lastId}`));
-  return { conn, advance, pendingTimers: () => pendingTimers().filter((ms) => ms < 1e8), requests: http.requests, log };
+  return { conn, advance, pendingTimers: () => pendingTimers().filter((ms) => ms < 3_600_000), requests: http.requests, log };
 }
 
 const edited = (messageId: number, content: string, changeId: number) => ({ chatId: 7, messageId, content, editedAt: new Date(0).toISOString(), changeId });

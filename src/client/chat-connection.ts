@@ -17,7 +17,9 @@
  * again on the open socket with backoff, with the same clientId; `rate_limited` is retried after a
  * longer delay. After `maxSendAttempts` failures (default 5) its promise rejects with a
  * {@link SendError}; any other error code rejects at once. Messages sent while others wait for a
- * retry wait with them, so they go out in the order they were sent.
+ * retry wait with them, so they go out in the order they were sent. A message still unacknowledged
+ * after 23 hours (disconnected all along) rejects with `unavailable` rather than being resent after
+ * the server stops recognising its clientId (24 hours), which could store it twice.
  *
  * Replies. `sendMessage(content, { replyToId })` answers a message; the option travels with every
  * resend, as do `attachmentIds` (uploads from `ApiClient.uploadAttachment`; content may then be ""). (`sendMessage(content, clientId)`, the form from before replies, still works.)
@@ -106,7 +108,16 @@ interface Outgoing {
   failures: number;
   /** Waits for the resend timer (after a retryable failure, or behind one). */
   waiting: boolean;
+  /** Rejects the send once a resend could no longer be recognised by the server (see GIVE_UP_AFTER_MS). */
+  giveUp: unknown;
 }
+
+/**
+ * The server recognises a resent clientId for a day (`limits.clientIdWindowMs`); a message still
+ * unacknowledged an hour before that is given up (its promise rejects) rather than resent later as
+ * a possible duplicate. The caller can check the chat and send it again as a new message.
+ */
+const GIVE_UP_AFTER_MS = limits.clientIdWindowMs - 60 * 60 * 1000;
 
 /** First retry delay per retryable error code (then doubling, with jitter). */
 const RETRY_BASE_MS: Partial<Record<string, number>> = {
@@ -187,7 +198,12 @@ export class ChatConnection extends ReconnectingSocket<ChatEvents> {
   sendMessage(content: string, options: string | SendOptions = {}): Promise<MessageAck> {
     const { clientId = this.newClientId(), replyToId, attachmentIds } = typeof options === "string" ? { clientId: options } : options;
     return new Promise((resolve, reject) => {
-      const outgoing: Outgoing = { clientId, content, replyToId, attachmentIds, resolve, reject, failures: 0, waiting: false };
+      const outgoing: Outgoing = { clientId, content, replyToId, attachmentIds, resolve, reject, failures: 0, waiting: false, giveUp: null };
+      outgoing.giveUp = this.env.setTimeout(() => {
+        if (this.outbox.get(clientId) !== outgoing) return;
+        this.outbox.delete(clientId);
+        reject(new SendError({ error: "not acknowledged within a day: it may or may not have been stored; check the chat before sending it again", code: ErrorCode.Unavailable, clientId }));
+      }, GIVE_UP_AFTER_MS);
       this.outbox.set(clientId, outgoing);
       // Behind messages that wait for a retry, so the chat stores them in the order they were sent.
       if (this.resendTimer !== null) outgoing.waiting = true;
@@ -296,7 +312,7 @@ export class ChatConnection extends ReconnectingSocket<ChatEvents> {
         else if (this.lastMessageId === undefined || ack.messageId > this.lastMessageId) this.lastMessageId = ack.messageId;
         const pending = ack.clientId !== undefined ? this.outbox.get(ack.clientId) : undefined;
         if (pending) {
-          this.outbox.delete(pending.clientId);
+          this.settle(pending);
           pending.resolve(ack);
         }
         this.emit(ServerEvent.MessageSent, ack);
@@ -312,7 +328,7 @@ export class ChatConnection extends ReconnectingSocket<ChatEvents> {
             pending.waiting = true;
             this.scheduleResend(backoffDelay(pending.failures - 1, this.env.random, baseMs));
           } else {
-            this.outbox.delete(pending.clientId);
+            this.settle(pending);
             pending.reject(new SendError(error));
           }
         }
@@ -344,6 +360,7 @@ export class ChatConnection extends ReconnectingSocket<ChatEvents> {
     this.resendTimer = null;
     this.queuedChanges = [];
     for (const pending of this.outbox.values()) {
+      this.env.clearTimeout(pending.giveUp);
       pending.reject(
         new SendError({
           error: error ? `connection closed before the message was stored: ${error.message}` : "connection closed before the message was stored",
@@ -353,6 +370,12 @@ export class ChatConnection extends ReconnectingSocket<ChatEvents> {
       );
     }
     this.outbox.clear();
+  }
+
+  /** Out of the outbox, its give-up timer cleared. */
+  private settle(outgoing: Outgoing): void {
+    this.env.clearTimeout(outgoing.giveUp);
+    this.outbox.delete(outgoing.clientId);
   }
 
   /** Emits a message unless it was already delivered (ids only grow within a chat). */

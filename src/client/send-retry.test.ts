@@ -15,14 +15,14 @@ function setup(maxSendAttempts?: number) {
     env,
     fetch: fakeFetch().fetch,
     newClientId: () => `c${++ids}`,
-    // Far away, so the only timers are the ones under test.
+    // Far away (and the give-up timer at 23 h filtered out below), so the only timers are the ones under test.
     pingIntervalMs: 1e9,
     ...(maxSendAttempts ? { maxSendAttempts } : {}),
   });
   conn.connect();
   const socket = FakeSocket.all[0]!;
   socket.accept();
-  const retryTimers = () => pendingTimers().filter((ms) => ms < 1e8);
+  const retryTimers = () => pendingTimers().filter((ms) => ms < 3_600_000);
   const sends = () => socket.frames().filter((f) => f.event === ClientEvent.SendMessage).map((f) => `${f.data["clientId"]}:${f.data["content"]}`);
   const fail = (clientId: string, code: string) => socket.push(ServerEvent.Error, { error: `not stored (${code})`, code, event: ClientEvent.SendMessage, clientId });
   return { conn, socket, advance, retryTimers, sends, fail };
@@ -117,5 +117,24 @@ describe("ChatConnection send retries", () => {
     expect(second.frames().filter((f) => f.event === ClientEvent.SendMessage)).toHaveLength(1);
     second.push(ServerEvent.MessageSent, { messageId: 8, chatId: 7, timestamp: "t", clientId: "c1" });
     await expect(sent).resolves.toMatchObject({ messageId: 8 });
+  });
+});
+
+describe("ChatConnection give-up", () => {
+  it("rejects a message still unacknowledged after 23 hours instead of resending it past the server's clientId window", async () => {
+    const { conn, socket, advance, sends } = setup();
+    const acked = conn.sendMessage("delivered");
+    const stuck = conn.sendMessage("no answer");
+    socket.push(ServerEvent.MessageSent, { messageId: 1, chatId: 7, timestamp: "t", clientId: "c1" });
+    await expect(acked).resolves.toMatchObject({ messageId: 1 });
+    advance(23 * 60 * 60 * 1000 - 1);
+    expect(conn.unacknowledged).toEqual([{ clientId: "c2", content: "no answer" }]);
+    advance(1);
+    const error = await stuck.then(() => null, (e: unknown) => e);
+    expect(error).toBeInstanceOf(SendError);
+    expect((error as SendError).payload).toMatchObject({ code: ErrorCode.Unavailable, clientId: "c2" });
+    expect(conn.unacknowledged).toEqual([]);
+    // Not sent again by anything after that.
+    expect(sends()).toEqual(["c1:delivered", "c2:no answer"]);
   });
 });
