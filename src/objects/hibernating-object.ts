@@ -105,7 +105,10 @@ export abstract class HibernatingObject<Attachment extends { user: User; session
 
   /** Closes the sockets whose token expired by `now` (the alarm's job, and a frame's first check). */
   protected closeExpiredSessions(now = Date.now()): number {
-    return this.closeSessions((a) => a.session.expiresAt <= now, "session expired");
+    const closed = this.closeSessions((a) => a.session.expiresAt <= now, "session expired");
+    // Also when none closed: the socket that set the earliest expiry may have closed by itself.
+    this.earliestExpiry = undefined;
+    return closed;
   }
 
   private closeSessions(ended: (attachment: Attachment) => boolean, reason: string): number {
@@ -119,9 +122,13 @@ export abstract class HibernatingObject<Attachment extends { user: User; session
     return closed;
   }
 
-  /** The earliest expiry among open sockets: when the alarm must close one. */
-  protected nextSessionExpiry(): number | null {
-    if (this.earliestExpiry === undefined) {
+  /**
+   * The earliest expiry among open sockets: when the alarm must close one. Cached; a cached time
+   * already past is computed again, since the socket it came from may have closed by itself (an
+   * expiry still due is found again, and the alarm closes it).
+   */
+  protected nextSessionExpiry(now = Date.now()): number | null {
+    if (this.earliestExpiry === undefined || (this.earliestExpiry !== null && this.earliestExpiry <= now)) {
       let next: number | null = null;
       for (const ws of this.openSockets()) next = Math.min(next ?? Infinity, this.attachment(ws).session.expiresAt);
       this.earliestExpiry = next;

@@ -1,12 +1,13 @@
 // Live sockets follow the session: revocation (logout, password change) and token expiry close them
 // with 4001, and `auth` moves an open socket to a fresh token without reconnecting.
-import { env } from "cloudflare:test";
+import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { secretKey, signToken } from "../../src/auth/token";
 import { tokenVersions } from "../../src/auth/token-versions";
 import { CloseCode, ErrorCode } from "../../src/protocol/errors";
 import { ClientEvent, InboxEvent, ServerEvent } from "../../src/protocol/events";
-import { api, BASE, connect, connectInbox, createGroup, register, type TestSocket, type TestUser } from "./helpers";
+import type { ChatRoom } from "../../src/room/chat-room";
+import { api, BASE, connect, connectInbox, createGroup, register, roomStub, type TestSocket, type TestUser } from "./helpers";
 import { SELF } from "cloudflare:test";
 
 /** A token for `user` that expires `seconds` from now. */
@@ -70,6 +71,24 @@ describe("expiry", () => {
     const opened = Date.now();
     await closedWith(socket, CloseCode.SessionEnded, 5000);
     expect(Date.now() - opened).toBeGreaterThan(900);
+  });
+
+  it("sets no alarm in the past after the socket with the earliest expiry closed by itself", async () => {
+    const [ann, bob] = await Promise.all([register("sx"), register("sy")]);
+    const chat = await createGroup(ann, [bob]);
+    const staying = await connect(chat.id, bob.token);
+    const leaving = await connect(chat.id, await tokenExpiringIn(ann, 1));
+    leaving.close();
+    await new Promise((r) => setTimeout(r, 1600));
+    // The alarm set for the closed socket's expiry has fired and found nothing to close.
+    const state = await runInDurableObject(roomStub(chat.id), async (room: ChatRoom, roomState) => {
+      const inner = room as unknown as { nextSessionExpiry(): number | null };
+      return { next: inner.nextSessionExpiry(), alarm: await roomState.storage.getAlarm(), now: Date.now() };
+    });
+    expect(state.next).toBeGreaterThan(state.now);
+    expect(state.alarm === null || state.alarm > state.now).toBe(true);
+    expect(staying.closed).toBeNull();
+    staying.close();
   });
 
   it("closes an inbox socket with 4001 when its token expires", async () => {
