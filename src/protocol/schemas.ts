@@ -38,7 +38,11 @@ export const clientId = z.string().min(1).max(limits.clientIdMax);
  * An attachment id: `<chatId>-<22 characters of base64url>` (128 random bits). The chat in it is
  * how a download finds the chat's room without asking D1.
  */
-export const attachmentId = z.string().regex(/^[1-9][0-9]{0,15}-[A-Za-z0-9_-]{22}$/, "must be an attachment id");
+export const attachmentId = z
+  .string()
+  .regex(/^[1-9][0-9]{0,15}-[A-Za-z0-9_-]{22}$/, "must be an attachment id")
+  // Sixteen digits reach past the largest chat id (a safe integer), like the chat-id parameter.
+  .refine((s) => Number.isSafeInteger(Number(s.slice(0, s.indexOf("-")))), "must be an attachment id");
 const attachmentIds = z
   .array(attachmentId)
   .max(limits.attachmentsPerMessageMax)

@@ -287,6 +287,17 @@ describe("downloads", () => {
     expect(await code("/api/attachments/not-an-id/url", bearer(bob))).toEqual([400, "bad_request"]);
   });
 
+  it("answers 400, not 500, for an id whose chat part is past the largest chat id", async () => {
+    const { ann, bob, chat } = await shared();
+    const beyond = `9999999999999999-${"A".repeat(22)}`;
+    for (const path of [`/api/attachments/${beyond}`, `/api/attachments/${beyond}/url`]) {
+      const res = await download(path, bearer(bob));
+      expect([res.status, JSON.parse(new TextDecoder().decode(res.bytes)).code]).toEqual([400, "bad_request"]);
+    }
+    const send = await api("POST", `/api/chats/${chat.id}/messages`, { token: ann.token, body: { attachmentIds: [beyond] } });
+    expect([send.status, send.body.code]).toEqual([400, "bad_request"]);
+  });
+
   it("offers anything but the safe image types as a download, with its name encoded (RFC 6266)", async () => {
     const { ann, bob, chat } = await setup();
     const text = (await upload(ann, chat.id, "<script>alert(1)</script>", { "Content-Type": "text/plain", "X-File-Name": encodeURIComponent('notes "ü".txt') })).body;
