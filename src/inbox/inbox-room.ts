@@ -24,6 +24,8 @@ export class InboxRoom extends HibernatingObject<{ user: User; session: Session 
   private connecting = 0;
   /** Presence writes run one after another, so the last one written is the latest state. */
   private presence: Promise<void> = Promise.resolve();
+  /** When the alarm is set (null: none), undefined until read from storage after a wake. */
+  private alarmAt: number | null | undefined = undefined;
 
   /** An inbox socket the Worker has authenticated. */
   override async fetch(request: Request): Promise<Response> {
@@ -78,14 +80,22 @@ export class InboxRoom extends HibernatingObject<{ user: User; session: Session 
 
   /** The inbox's alarm only ends sessions: at the earliest token expiry among its sockets. */
   override async alarm(): Promise<void> {
+    this.alarmAt = null;
     this.closeExpiredSessions();
     await this.scheduleExpiry();
   }
 
+  /**
+   * Moves the alarm earlier when a socket expires sooner, never later (one that fires early closes
+   * nothing and sets the next). The alarm's time is read from storage once per wake, then known.
+   */
   private async scheduleExpiry(): Promise<void> {
     const next = this.nextSessionExpiry();
-    const set = await this.ctx.storage.getAlarm();
-    if (next !== null && set !== next) await this.ctx.storage.setAlarm(next);
+    if (next === null) return;
+    if (this.alarmAt === undefined) this.alarmAt = await this.ctx.storage.getAlarm();
+    if (this.alarmAt !== null && this.alarmAt <= next) return;
+    this.alarmAt = next;
+    await this.ctx.storage.setAlarm(next);
   }
 
   override async webSocketClose(ws: WebSocket, code: number): Promise<void> {

@@ -2,7 +2,7 @@
  * The chat's log of record: appends (idempotent by clientId), changes (edits, deletes, reactions,
  * each numbered by the chat's change counter), history pages and the D1 outbox.
  */
-import { and, asc, count, desc, eq, gt, isNull, lt, lte, max, ne, sql } from "drizzle-orm";
+import { and, asc, count, desc, eq, gt, isNotNull, isNull, lt, lte, max, ne, sql } from "drizzle-orm";
 import { limits } from "../../protocol/limits";
 import type { ChangePage, Message, MessagePage, User } from "../../protocol/models";
 import type { LogDatabase } from "./open";
@@ -81,7 +81,8 @@ function prepare(db: LogDatabase) {
     before: page(lt(logMessages.id, p("id")), false),
     after: page(gt(logMessages.id, p("id")), true),
     byId: db.select().from(logMessages).where(eq(logMessages.id, p("id"))).prepare(),
-    lastChangeId: db.select({ id: max(logMessages.changeId) }).from(logMessages).prepare(),
+    // The condition lets SQLite answer from the partial index (messages_change_id), not a scan of the log.
+    lastChangeId: db.select({ id: max(logMessages.changeId) }).from(logMessages).where(isNotNull(logMessages.changeId)).prepare(),
     changedAfter: db
       .select()
       .from(logMessages)
