@@ -3,10 +3,14 @@
 --
 -- Message search indexes blocks, not messages: one FTS5 document holds the words of the messages
 -- copied together (src/db/room-copy.ts), its rowid chat_id * 2^32 + the block's first message id.
--- A message's `search_block` names that first id; a block's messages lie within 256 ids of it
--- (SEARCH_BLOCK_SPAN), so a block is read by primary-key range. Why: each FTS5 entry is a D1 row
--- written, and one per message doubled the rows a copied message costs.
+-- A message's `search_block` names that first id; the first message's `search_last` is the id of
+-- the block's last, so a block is read by an exact primary-key range (its messages lie within 256
+-- ids, SEARCH_BLOCK_SPAN). Why: each FTS5 entry is a D1 row written, and one per message doubled the
+-- rows a copied message costs. Both are columns of rows written anyway; neither is indexed (an
+-- index entry would be a row written per message).
 ALTER TABLE `messages` ADD `search_block` integer;
+--> statement-breakpoint
+ALTER TABLE `messages` ADD `search_last` integer;
 --> statement-breakpoint
 -- New messages are indexed by the copy's own statements (one document per copied chunk), not by a
 -- trigger per row.
@@ -20,8 +24,11 @@ DROP TRIGGER `message_search_delete`;
 -- message (a block's key is always one of its own messages: the row whose delete removes it).
 INSERT INTO `message_search` (`message_search`) VALUES ('delete-all');
 --> statement-breakpoint
-UPDATE `messages` SET `search_block` = b.`first`
-FROM (SELECT `chat_id`, `id`, min(`id`) OVER (PARTITION BY `chat_id`, (`id` - 1) / 64) AS `first` FROM `messages`) AS b
+UPDATE `messages` SET `search_block` = b.`first`, `search_last` = CASE WHEN `messages`.`id` = b.`first` THEN b.`last` END
+FROM (
+	SELECT `chat_id`, `id`, min(`id`) OVER w AS `first`, max(`id`) OVER w AS `last` FROM `messages`
+	WINDOW w AS (PARTITION BY `chat_id`, (`id` - 1) / 64)
+) AS b
 WHERE `messages`.`chat_id` = b.`chat_id` AND `messages`.`id` = b.`id`;
 --> statement-breakpoint
 INSERT INTO `message_search` (rowid, content)
@@ -30,7 +37,7 @@ INSERT INTO `message_search` (rowid, content)
 --> statement-breakpoint
 -- An edit or a delete copied to D1 rewrites its block's document from the block's current text:
 -- remove it by rowid (contentless_delete=1), add it back without the deleted messages. Reactions
--- change neither column and cost the index nothing. The block is read by key range (id BETWEEN),
+-- change neither column and cost the index nothing. The block is read by its key range (id BETWEEN),
 -- its text built here from rows, never bound as one parameter (D1's 100 KB statement limit).
 CREATE TRIGGER `message_search_update` AFTER UPDATE OF content, deleted_at ON `messages`
 WHEN (old.content IS NOT new.content OR old.deleted_at IS NOT new.deleted_at) AND new.search_block IS NOT NULL
@@ -39,8 +46,9 @@ BEGIN
 	INSERT INTO `message_search` (rowid, content)
 		SELECT * FROM (
 			SELECT new.chat_id * 4294967296 + new.search_block AS k, group_concat(content, ' ') AS t FROM `messages`
-			WHERE chat_id = new.chat_id AND id BETWEEN new.search_block AND new.search_block + 255
-				AND search_block = new.search_block AND deleted_at IS NULL
+			WHERE chat_id = new.chat_id AND search_block = new.search_block AND deleted_at IS NULL
+				AND id BETWEEN new.search_block AND coalesce((SELECT search_last FROM `messages`
+					WHERE chat_id = new.chat_id AND id = new.search_block), new.search_block + 255)
 		) WHERE t IS NOT NULL;
 END;
 --> statement-breakpoint

@@ -91,8 +91,9 @@ const isNew = (chatId: number) => sql`NOT EXISTS (SELECT 1 FROM ${messages} AS h
  *       is a D1 row written: one per block instead of one per message), its rowid
  *       chat_id * 2^32 + the first new id, its text joined here from the JSON (never a bound
  *       parameter of its own); nothing when the chunk has no new message that is not deleted;
- *    b. the rows: a new message's `search_block` is that first new id (one column in the row it
- *       writes anyway; "new" is read before the insert, as in a.). On a (chat, id) D1 has, the row
+ *    b. the rows: a new message's `search_block` is that first new id, and the first one's
+ *       `search_last` the last new id (columns of rows written anyway; "new" is read before the
+ *       insert, as in a.). On a (chat, id) D1 has, the row
  *       is updated only when it carries a later change, so a retried copy writes nothing (and a.
  *       indexes nothing) and an older one never wins. An edit or a delete rewrites its block's
  *       document (migration 0009's trigger); a reaction does not touch the index;
@@ -111,14 +112,16 @@ export function roomCopier(d1: D1Database, chatId: number) {
         FROM json_each(${p("rows")}) WHERE ${isNew(chatId)}
       ) WHERE t IS NOT NULL`,
   );
-  // The window's min sees every row of the chunk before any is written (SQLite computes an INSERT's
+  // The windows see every row of the chunk before any is written (SQLite computes an INSERT's
   // SELECT that reads the table it writes in full first), so all new rows get the same first id.
   const insert = compile<{ rows: string }>(
     d1,
-    sql`INSERT INTO ${messages} (chat_id, id, sender_id, content, client_id, created_at, reply_to_id, edited_at, deleted_at, reactions, change_id, attachments, search_block)
+    sql`INSERT INTO ${messages} (chat_id, id, sender_id, content, client_id, created_at, reply_to_id, edited_at, deleted_at, reactions, change_id, attachments, search_block, search_last)
       SELECT ${chatId}, ${field("i")}, ${field("s")}, ${field("c")}, ${field("k")}, ${field("t")},
         ${field("r")}, ${field("e")}, ${field("d")}, ${field("x")}, ${field("v")}, ${field("a")},
-        min(CASE WHEN ${isNew(chatId)} THEN ${field("i")} END) OVER () FROM json_each(${p("rows")})
+        first, CASE WHEN ${field("i")} = first THEN last END
+      FROM (SELECT value, min(new) OVER () AS first, max(new) OVER () AS last
+        FROM (SELECT value, CASE WHEN ${isNew(chatId)} THEN ${field("i")} END AS new FROM json_each(${p("rows")})))
       WHERE true ON CONFLICT (chat_id, id) DO UPDATE SET content = excluded.content, edited_at = excluded.edited_at,
         deleted_at = excluded.deleted_at, reactions = excluded.reactions, change_id = excluded.change_id, attachments = excluded.attachments
       WHERE coalesce(excluded.change_id, 0) > coalesce(${messages.changeId}, 0)`,

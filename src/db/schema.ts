@@ -101,6 +101,8 @@ export const messages = sqliteTable(
      * an index entry would be a D1 row written per message, the cost blocks exist to save.
      */
     searchBlock: integer("search_block"),
+    /** On a block's first message only: the id of the block's last, so a block is read by an exact key range. */
+    searchLast: integer("search_last"),
   },
   // The key's own index serves history, the newest message and unread counts (which read the
   // sender from the row): a second index would cost a D1 row written per message for nothing else.

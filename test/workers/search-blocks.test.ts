@@ -111,30 +111,35 @@ describe("search blocks: the copy", () => {
     expect(await blocksWith(chatId, w)).toEqual([1, 6]);
     const page = await search(ann, w);
     expect(ids(page)).toEqual([8, 7, 6, 5, 4, 3, 2, 1]);
-    const blocks = await env.DB.prepare("SELECT id, search_block AS b FROM messages WHERE chat_id = ? ORDER BY id").bind(chatId).all<{ id: number; b: number }>();
+    const blocks = await env.DB.prepare("SELECT search_block AS b, search_last AS l FROM messages WHERE chat_id = ? ORDER BY id").bind(chatId).all<{ b: number; l: number | null }>();
     expect(blocks.results.map((r) => r.b)).toEqual([1, 1, 1, 1, 1, 6, 6, 6]);
+    expect(blocks.results.map((r) => r.l)).toEqual([5, null, null, null, null, 8, null, null]);
   });
 
   it("a burst wider than a block's span is split; a common word's non-matching messages are paged through in batches", async () => {
     const { ann, chatId, copy } = await chatWith("bs");
     const [w, rare] = [word(), word()];
-    const count = SEARCH_BLOCK_SPAN + CANDIDATES_PER_READ; // more candidates than one read takes
-    // `rare` only in the first and the last message: both blocks match `w rare`, two messages do.
-    const burst = rows(w, 1, count, (i) => (i === 1 || i === count ? ` ${rare}` : "")).map((r) => ({ ...r, s: ann.user.id }));
+    const count = 2 * SEARCH_BLOCK_SPAN + CANDIDATES_PER_READ; // more candidates than the first read takes
+    // `rare` only in each block's first message: every block matches `w rare`, one message in each.
+    const firsts = Array.from({ length: Math.ceil(count / SEARCH_BLOCK_SPAN) }, (_, k) => k * SEARCH_BLOCK_SPAN + 1);
+    const burst = rows(w, 1, count, (i) => (firsts.includes(i) ? ` ${rare}` : "")).map((r) => ({ ...r, s: ann.user.id }));
     await copy(burst, []);
-    expect(await blocksWith(chatId, w)).toEqual([1, SEARCH_BLOCK_SPAN + 1]);
-    expect(ids(await search(ann, `${w} ${rare}`))).toEqual([count, 1]);
-    // Straight through findMessages: a page of one, then the next after it.
+    expect(await blocksWith(chatId, w)).toEqual(firsts);
+    const newestFirst = [...firsts].reverse();
+    // The oldest matches lie past the first read's candidates: found by the next one.
+    expect(newestFirst.at(-1)!).toBeLessThan(count - CANDIDATES_PER_READ);
+    expect(ids(await search(ann, `${w} ${rare}`))).toEqual(newestFirst);
+    // Straight through findMessages: a page of one (and the one more that says there is more), then the rest after it.
     const db = database(env.DB);
     const match = searchTerms(`${w} ${rare}`).match!;
     const first = await findMessages(db, ann.user.id, { match, limit: 1 });
-    expect(first.map((m) => m.id)).toEqual([count, 1]);
-    const next = await findMessages(db, ann.user.id, { match, limit: 1, before: { createdAt: Date.parse(first[0]!.timestamp), chatId, messageId: count } });
-    expect(next.map((m) => m.id)).toEqual([1]);
+    expect(first.map((m) => m.id)).toEqual(newestFirst.slice(0, 2));
+    const next = await findMessages(db, ann.user.id, { match, limit: 10, before: { createdAt: Date.parse(first[0]!.timestamp), chatId, messageId: first[0]!.id } });
+    expect(next.map((m) => m.id)).toEqual(newestFirst.slice(1));
     // Paging the common word: every message once, newest first.
     const seen: number[] = [];
     let before: string | undefined;
-    for (let n = 0; n < 20; n++) {
+    for (let n = 0; n < Math.ceil(count / 50) + 1; n++) {
       const page = await search(ann, w, { limit: "50", chatId: String(chatId), ...(before ? { before } : {}) });
       seen.push(...ids(page));
       if (!page.hasMore) break;
