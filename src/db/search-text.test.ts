@@ -102,6 +102,7 @@ describe("matchTerms and matchesTerms", () => {
     expect(matchesTerms("Καλημέρα κόσμε", terms("ΚΑΛΗΜΈΡΑ"))).toBe(true);
     expect(matchesTerms("cafe", terms("café"))).toBe(true);
     expect(matchesTerms("東京に行きます", terms("東京"))).toBe(true);
+    expect(matchesTerms("ΚΟΣ ΜΟΣ", terms("κοσ μοσ"))).toBe(true);
   });
 
   it("words split across two messages of one block match neither message, nor their boundary", () => {

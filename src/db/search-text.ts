@@ -9,8 +9,11 @@ import { MARK_END, MARK_START, withoutMarkers } from "../protocol/search";
 const WORD = /[\p{L}\p{N}\p{M}\p{Co}]+/gu;
 const HAS_WORD = /[\p{L}\p{N}]/u;
 
-/** A word as the index folds it: no diacritics (remove_diacritics 2), no case. */
-export const fold = (word: string) => word.normalize("NFKD").replace(/\p{M}/gu, "").toLowerCase();
+/**
+ * A word as the index folds it: no diacritics (remove_diacritics 2), no case. A final sigma is a
+ * sigma: JavaScript lowercases a word-final Σ to ς, the index always to σ.
+ */
+export const fold = (word: string) => word.normalize("NFKD").replace(/\p{M}/gu, "").toLowerCase().replaceAll("ς", "σ");
 
 export interface SearchTerms {
   /**
