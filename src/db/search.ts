@@ -12,7 +12,7 @@ import { matchesTerms, matchTerms } from "./search-text";
 import type { StoredAttachment, StoredReaction } from "./schema";
 
 export interface SearchOptions {
-  /** The FTS5 expression (from `searchTerms`). */
+  /** The FTS5 expression from `searchTerms` (and only that form: `matchTerms` reads it back to check each message). */
   match: string;
   /** Only this chat (the caller's membership is checked before). */
   chatId?: number;
@@ -46,6 +46,8 @@ interface FoundRow {
  */
 export const CANDIDATES_PER_READ = 500;
 const READ_GROWTH = 4;
+/** At most this many candidates per statement (up to ~4,000 characters each): a bound on the Worker's memory. */
+const CANDIDATES_MAX_READ = 8000;
 
 /**
  * The newest `limit + 1` messages matching, in the chats the viewer is a member of now (D1's
@@ -53,18 +55,19 @@ const READ_GROWTH = 4;
  *
  * The index holds blocks of messages (migration 0009: rowid chat_id * 2^32 + the block's first id),
  * so MATCH finds blocks; their messages are read by key range (from the block's first id to the
- * `search_last` its first message holds; `search_block` tells a block's own from any other), sorted, and each is
- * checked alone against the query (`matchesTerms`): a block matches when its words are spread over
- * several messages, a message only when it has them all. Candidates come in growing batches (from
- * CANDIDATES_PER_READ), each after the last one's key, until the page is full or there are none
- * left, so a common word reads one batch, not every matching block's messages into the Worker.
+ * `search_last` its first message holds; `search_block` tells a block's own from any other),
+ * sorted, and each is checked alone against the query (`matchesTerms`): a block matches when its
+ * words are spread over several messages, a message only when it has them all. Candidates come in
+ * growing batches (from CANDIDATES_PER_READ), each after the last one's key, until the page is full
+ * or there are none left, so a common word reads one batch, not every matching block's messages
+ * into the Worker.
  */
 export async function findMessages(db: Database, viewerId: number, options: SearchOptions): Promise<Message[]> {
   const { match, chatId, limit, before } = options;
   const terms = matchTerms(match);
   const rows: FoundRow[] = [];
   let after = before;
-  for (let size = CANDIDATES_PER_READ; ; size *= READ_GROWTH) {
+  for (let size = CANDIDATES_PER_READ; ; size = Math.min(size * READ_GROWTH, CANDIDATES_MAX_READ)) {
     const batch = await candidates(db, viewerId, match, chatId, after, size);
     rows.push(...batch.filter((m) => matchesTerms(m.content, terms)));
     if (rows.length > limit || batch.length < size) break;
