@@ -17,11 +17,12 @@
 // - GET /__bench/rooms: how many ChatRoom instances were constructed so far. A room is constructed
 //   when it starts and again each time it wakes after being evicted, so the count across an idle
 //   period proves (or disproves) hibernation.
-// - POST /__bench/seed-search { chatIds, senderId, from, count, seed }: writes `count` generated
-//   messages straight into D1 (the copy's INSERT … json_each, so the search index's triggers run as
-//   for a room's copy), spread over the chats, for the search bench (bench/search.mjs). Setup only:
-//   not counted.
+// - POST /__bench/seed-search { chatIds, senderId, from, count, seed, perCopy }: writes `count`
+//   generated messages straight into D1 through a room's copy (src/db/room-copy.ts roomCopier, so
+//   they are indexed in search blocks as a room's copies index them), `perCopy` of a chat's messages
+//   per copy, spread over the chats, for the search bench (bench/search.mjs). Setup only: not counted.
 // Locally the Worker and every Durable Object share one isolate, so module-level counters see them all.
+import { roomCopier } from "../src/db/room-copy";
 import app, { ChatRoom as BaseChatRoom, InboxRoom as BaseInboxRoom } from "../src/index";
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -245,9 +246,10 @@ export default {
  * The search bench's corpus: `count` messages, message i of the run going to chat i % chats with the
  * chat's next id, 6–14 words each drawn from `vocabulary` with Zipf-like weights (word r about as
  * common as 1/r), plus the bench's marker words: `zeppelin` in every 10,000th message (rare) and
- * `standup` in every 10th (common). Deterministic for a seed.
+ * `standup` in every 10th (common). Deterministic for a seed. Each chat's messages are copied
+ * `perCopy` at a time (a chat's burst between pauses: one search block each).
  */
-async function seedSearch(db, { chatIds, senderId, from, count, seed, vocabulary, startTime }) {
+async function seedSearch(db, { chatIds, senderId, from, count, seed, vocabulary, startTime, perCopy = 25 }) {
   let state = seed >>> 0;
   const random = () => ((state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 4294967296);
   const harmonic = vocabulary.reduce((sum, _, r) => sum + 1 / (r + 1), 0);
@@ -256,20 +258,19 @@ async function seedSearch(db, { chatIds, senderId, from, count, seed, vocabulary
     for (let r = 0; r < vocabulary.length; r++) if ((x -= 1 / (r + 1)) <= 0) return vocabulary[r];
     return vocabulary.at(-1);
   };
-  const rows = [];
+  const byChat = new Map(chatIds.map((id) => [id, []]));
   for (let n = from; n < from + count; n++) {
     const words = Array.from({ length: 6 + Math.floor(random() * 9) }, zipf);
     if (n % 10 === 0) words.splice(2, 0, "standup");
     if (n % 10_000 === 7) words.push("zeppelin");
-    rows.push({ c: chatIds[n % chatIds.length], i: Math.floor(n / chatIds.length) + 1, s: senderId, x: words.join(" "), t: startTime + n });
+    byChat.get(chatIds[n % chatIds.length]).push({ i: Math.floor(n / chatIds.length) + 1, s: senderId, c: words.join(" "), k: null, t: startTime + n });
   }
-  const insert = db.prepare(
-    `INSERT INTO messages (chat_id, id, sender_id, content, created_at)
-     SELECT json_extract(value, '$.c'), json_extract(value, '$.i'), json_extract(value, '$.s'), json_extract(value, '$.x'), json_extract(value, '$.t')
-     FROM json_each(?)`,
+  const rows = [...byChat.values()].flat();
+  await Promise.all(
+    [...byChat].map(async ([chatId, messages]) => {
+      const copy = roomCopier(db, chatId);
+      for (let i = 0; i < messages.length; i += perCopy) await copy(messages.slice(i, i + perCopy), []);
+    }),
   );
-  const statements = [];
-  for (let i = 0; i < rows.length; i += 500) statements.push(insert.bind(JSON.stringify(rows.slice(i, i + 500))));
-  await db.batch(statements);
   return Response.json({ seeded: rows.length });
 }

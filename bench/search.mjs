@@ -1,8 +1,9 @@
 // The `search` scenario of `npm run bench`: GET /api/search over a large corpus. One user in 20
 // chats; `messages` generated messages (100,000; 20,000 in quick) are written straight into D1 by
-// the bench Worker (POST /__bench/seed-search: the copy's INSERT, so the index's triggers run as
-// for a room's copy), then each kind of query runs `rounds` times, one at a time, timed end to end
-// (HTTP, the Worker, the D1 query, the snippets).
+// the bench Worker (POST /__bench/seed-search: through a room's copy, PER_COPY of a chat's messages
+// at a time, so they are indexed in search blocks of that size as a room's copies index them), then
+// each kind of query runs `rounds` times, one at a time, timed end to end (HTTP, the Worker, the D1
+// query, the snippets).
 import { performance } from "node:perf_hooks";
 import { api, makeChats, makeUsers, percentiles } from "./client.mjs";
 
@@ -20,6 +21,9 @@ function vocabulary() {
   return [...words];
 }
 
+/** A chat's messages per copy, so per search block: a burst between pauses (the cost bench's is 100). */
+const PER_COPY = 25;
+
 export async function search({ url }, { messages: N, rounds }) {
   const http = api(url);
   const tag = Date.now().toString(36).slice(-5);
@@ -31,7 +35,7 @@ export async function search({ url }, { messages: N, rounds }) {
   const seed0 = performance.now();
   const per = 5000;
   for (let from = 0; from < N; from += per) {
-    await http("POST", "/__bench/seed-search", { chatIds, senderId: user.id, from, count: Math.min(per, N - from), seed: 7 + from, vocabulary: words, startTime });
+    await http("POST", "/__bench/seed-search", { chatIds, senderId: user.id, from, count: Math.min(per, N - from), seed: 7 + from, vocabulary: words, startTime, perCopy: PER_COPY });
   }
   const seedSeconds = (performance.now() - seed0) / 1000;
 
@@ -66,6 +70,7 @@ export async function search({ url }, { messages: N, rounds }) {
   return {
     messages: N,
     chats: chatIds.length,
+    messages_per_block: PER_COPY,
     seed_seconds: +seedSeconds.toFixed(1),
     queries: all.length,
     queries_per_s: Math.round(all.length / secs),

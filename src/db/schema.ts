@@ -95,6 +95,14 @@ export const messages = sqliteTable(
     attachments: text("attachments", { mode: "json" }).$type<StoredAttachment[]>(),
     /** The room's change counter at the last change copied: a copy never overwrites a newer state. */
     changeId: integer("change_id"),
+    /**
+     * The search block this message is indexed in (migration 0009, src/db/search.ts): the id of the
+     * block's first message; its ids lie within SEARCH_BLOCK_SPAN of it. Deliberately not indexed:
+     * an index entry would be a D1 row written per message, the cost blocks exist to save.
+     */
+    searchBlock: integer("search_block"),
+    /** On a block's first message only: the id of the block's last, so a block is read by an exact key range. */
+    searchLast: integer("search_last"),
   },
   // The key's own index serves history, the newest message and unread counts (which read the
   // sender from the row): a second index would cost a D1 row written per message for nothing else.

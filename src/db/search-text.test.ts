@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { limits } from "../protocol/limits";
 import { MARK_END, MARK_START } from "../protocol/search";
-import { fold, makeSnippet, searchTerms } from "./search-text";
+import { fold, makeSnippet, matchesTerms, matchTerms, searchTerms } from "./search-text";
 
 describe("searchTerms", () => {
   it("quotes every word, ANDs them and makes the last a prefix", () => {
@@ -68,5 +68,54 @@ describe("makeSnippet", () => {
     expect(makeSnippet("東京に行きます", ["東京"])).toBe(`${marked("東京に行きます")}`);
     expect(makeSnippet("nothing here", ["absent"])).toBe("nothing here");
     expect(makeSnippet("🎉🎉", ["x"])).toBe("🎉🎉");
+  });
+});
+
+describe("matchTerms and matchesTerms", () => {
+  const terms = (q: string) => matchTerms(searchTerms(q).match!);
+
+  it("reads back searchTerms' phrases, quotes and the final prefix", () => {
+    expect(terms("Hello wörld")).toEqual({ phrases: [["hello"], ["world"]], prefix: true });
+    expect(terms('say "hi" well-known')).toEqual({ phrases: [["say"], ["hi"], ["well", "known"]], prefix: true });
+    expect(matchTerms('"a2"')).toEqual({ phrases: [["a2"]], prefix: false });
+    expect(matchTerms('"same" "id"')).toEqual({ phrases: [["same"], ["id"]], prefix: false });
+  });
+
+  it("every phrase must be in the text, in any order; a phrase's words next to each other and in order", () => {
+    expect(matchesTerms("the well known fact", terms("fact well-known"))).toBe(true);
+    expect(matchesTerms("well, known: fact", terms("well-known fact"))).toBe(true);
+    expect(matchesTerms("known well fact", terms("well-known fact"))).toBe(false);
+    expect(matchesTerms("well it is known fact", terms("well-known fact"))).toBe(false);
+    expect(matchesTerms("tea or coffee", terms("tea milk"))).toBe(false);
+  });
+
+  it("only the last word of the last phrase is a prefix", () => {
+    expect(matchesTerms("searching for the lighthouse", terms("sear lighth"))).toBe(false);
+    expect(matchesTerms("searching for the lighthouse", terms("lighthouse sear"))).toBe(true);
+    expect(matchesTerms("searching for the lighthouse", terms("for-the lig"))).toBe(true);
+    expect(matchesTerms("searching for the lighthouse", terms("fo-the lighthouse"))).toBe(false);
+    expect(matchesTerms("searching", matchTerms('"sear"'))).toBe(false);
+  });
+
+  it("case and diacritics do not matter, in the text or the query", () => {
+    expect(matchesTerms("un café à Paris, naïve Ångström", terms("CAFE naive angstr"))).toBe(true);
+    expect(matchesTerms("Καλημέρα κόσμε", terms("ΚΑΛΗΜΈΡΑ"))).toBe(true);
+    expect(matchesTerms("cafe", terms("café"))).toBe(true);
+    expect(matchesTerms("東京に行きます", terms("東京"))).toBe(true);
+    expect(matchesTerms("ΚΟΣ ΜΟΣ", terms("κοσ μοσ"))).toBe(true);
+  });
+
+  it("words split across two messages of one block match neither message, nor their boundary", () => {
+    const t = terms("lunch tomorrow");
+    expect(matchesTerms("shall we have lunch", t)).toBe(false);
+    expect(matchesTerms("tomorrow then?", t)).toBe(false);
+    expect(matchesTerms("shall we have lunch tomorrow then?", t)).toBe(true);
+    // A phrase cannot run from the end of one message into the next.
+    expect(matchesTerms("see you at the", terms("the-door"))).toBe(false);
+  });
+
+  it("a text with no words, or marks alone, matches nothing", () => {
+    expect(matchesTerms("🎉 !!", terms("party"))).toBe(false);
+    expect(matchesTerms("\u0301", terms("a"))).toBe(false);
   });
 });

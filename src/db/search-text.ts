@@ -9,8 +9,11 @@ import { MARK_END, MARK_START, withoutMarkers } from "../protocol/search";
 const WORD = /[\p{L}\p{N}\p{M}\p{Co}]+/gu;
 const HAS_WORD = /[\p{L}\p{N}]/u;
 
-/** A word as the index folds it: no diacritics (remove_diacritics 2), no case. */
-export const fold = (word: string) => word.normalize("NFKD").replace(/\p{M}/gu, "").toLowerCase();
+/**
+ * A word as the index folds it: no diacritics (remove_diacritics 2), no case. A final sigma is a
+ * sigma: JavaScript lowercases a word-final Σ to ς, the index always to σ.
+ */
+export const fold = (word: string) => word.normalize("NFKD").replace(/\p{M}/gu, "").toLowerCase().replaceAll("ς", "σ");
 
 export interface SearchTerms {
   /**
@@ -86,4 +89,45 @@ function clip(text: string, start: number, end: number, hits: readonly { start: 
   }
   out += text.slice(at, safe(Math.min(end, text.length)));
   return out.replace(/\s+/gu, " ").trim();
+}
+
+/**
+ * A MATCH expression from `searchTerms`, as the words it asks for: every string is a phrase of
+ * folded words, all must be in the text, and when the expression ends in `*` the last word of the
+ * last phrase is a prefix.
+ */
+export interface MatchTerms {
+  phrases: string[][];
+  prefix: boolean;
+}
+
+/** The tokens of `text` as the index folds them (a token of marks alone folds to nothing: dropped). */
+const tokens = (text: string) => (text.match(WORD) ?? []).map(fold).filter((t) => t !== "");
+
+/**
+ * Reads back what `searchTerms` wrote: its `"…"` strings (a `"` inside doubled), and a final `*`.
+ * Anything else in `match` is ignored, so only expressions of that form are meant here.
+ */
+export function matchTerms(match: string): MatchTerms {
+  const strings = [...match.matchAll(/"((?:[^"]|"")*)"(\*)?/gu)];
+  return {
+    phrases: strings.map((s) => tokens(s[1]!.replaceAll('""', '"'))).filter((p) => p.length > 0),
+    prefix: strings.at(-1)?.[2] === "*",
+  };
+}
+
+/**
+ * Whether `content` alone has every phrase of `terms`, by the index's rules (its words in order,
+ * next to each other; case and diacritics folded; the last word of the last phrase a prefix when
+ * `terms.prefix`). The index holds blocks of messages, so a block can match with its words spread
+ * over several of them: each candidate message is checked with this.
+ */
+export function matchesTerms(content: string, terms: MatchTerms): boolean {
+  const words = tokens(content);
+  return terms.phrases.every((phrase, p) => {
+    const prefixAt = terms.prefix && p === terms.phrases.length - 1 ? phrase.length - 1 : -1;
+    const at = (start: number) => phrase.every((w, j) => (j === prefixAt ? words[start + j]?.startsWith(w) : words[start + j] === w));
+    for (let start = 0; start + phrase.length <= words.length; start++) if (at(start)) return true;
+    return false;
+  });
 }

@@ -14,18 +14,20 @@ import { startService } from "../../bench/server.mjs";
 const PORT = Number(process.env.COST_TEST_PORT ?? 8800);
 
 /** Per message. Measured (quick, typing pair): see each line. */
-// Message search (migration 0008) indexes every message copied to D1: one more D1 row written per
+// Message search (migration 0008) indexed every message copied to D1: one more D1 row written per
 // message (the FTS5 entry, as D1 counts it), $1.00 more per million messages (12:37 UTC). Resends
 // recognised in memory instead of by a unique storage index (room migration 0003): one Durable
-// Object row fewer per message, $1.00 less (`npm run bench -- quick cost`, 2026-11-28 15:40 UTC;
-// the figures before it are in brackets).
+// Object row fewer per message, $1.00 less (`npm run bench -- quick cost`, 2026-11-28 15:40 UTC).
+// Search blocks (migration 0009): one index entry per block copied together instead of one per
+// message, about one D1 row and $1.00 less per million messages (16:25 UTC; the figures before it
+// are in brackets).
 const CEILINGS = {
-  // measured: DO requests 0.587, DO rows 1.333 [2.333], D1 statements 0.100, D1 rows 2.067, $3.49 [$4.49]
-  "1:1, both online + typing pair": { do_requests: 0.7, do_rows_written: 1.45, d1_statements: 0.16, d1_rows_written: 2.15, usd: 3.7 },
-  // measured: 0.807, 1.433 [2.433], 0.100, 2.100, $3.65 [$4.65]
-  "group of 10, 3 online + typing pair": { do_requests: 0.95, do_rows_written: 1.55, d1_statements: 0.16, d1_rows_written: 2.2, usd: 3.85 },
-  // measured: 4.547, 3.117 [4.117], 0.100, 2.667, $6.47 [$7.47]
-  "group of 100, 20 online + typing pair": { do_requests: 5.0, do_rows_written: 3.35, d1_statements: 0.16, d1_rows_written: 2.8, usd: 6.9 },
+  // measured: DO requests 0.587, DO rows 1.317, D1 statements 0.133 [0.100], D1 rows 1.100 [2.067], $2.50 [$3.49]
+  "1:1, both online + typing pair": { do_requests: 0.7, do_rows_written: 1.45, d1_statements: 0.16, d1_rows_written: 1.18, usd: 2.7 },
+  // measured: 0.807, 1.433, 0.133 [0.100], 1.133 [2.100], $2.69 [$3.65]
+  "group of 10, 3 online + typing pair": { do_requests: 0.95, do_rows_written: 1.55, d1_statements: 0.16, d1_rows_written: 1.22, usd: 2.9 },
+  // measured: 4.547, 3.133, 0.133 [0.100], 1.700 [2.667], $5.52 [$6.47]
+  "group of 100, 20 online + typing pair": { do_requests: 5.0, do_rows_written: 3.35, d1_statements: 0.16, d1_rows_written: 1.8, usd: 5.95 },
 };
 
 let service;

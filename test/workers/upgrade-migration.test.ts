@@ -1,7 +1,8 @@
 /**
  * Upgrading a database from before rooms kept logs: migration 0004 keeps every message (now keyed
  * by chat and id), 0005 keeps them again in a WITHOUT ROWID table, the chat list reads them, and
- * they are what a room imports on first wake. Runs the real migration files, step by step, on a
+ * they are what a room imports on first wake; 0009 re-indexes 0008's search entries in blocks and
+ * the old messages stay findable (and editable). Runs the real migration files, step by step, on a
  * second local D1 that starts empty.
  */
 import { applyD1Migrations, env } from "cloudflare:test";
@@ -15,7 +16,7 @@ import { countingWrites } from "./helpers";
 const allMessages = (d1: D1Database) =>
   d1.prepare("SELECT chat_id, id, sender_id, content, client_id, created_at FROM messages ORDER BY chat_id, id").all().then((r) => r.results);
 
-describe("migrations 0004 and 0005 on a database with messages", () => {
+describe("migrations 0004, 0005 and 0009 on a database with messages", () => {
   it("keeps every message with its id, chat, sender, content and time, and the chat list and import read them", async () => {
     const d1 = env.UPGRADE_DB;
     await applyD1Migrations(d1, env.TEST_MIGRATIONS.filter((m) => m.name < "0004"));
@@ -39,8 +40,16 @@ describe("migrations 0004 and 0005 on a database with messages", () => {
     await applyD1Migrations(d1, env.TEST_MIGRATIONS.filter((m) => m.name < "0005"));
     expect(await allMessages(d1)).toEqual(upgraded);
 
+    // 0008 indexed each message alone (rowid chat_id * 2^32 + id); 0009 re-indexes them in blocks.
+    await applyD1Migrations(d1, env.TEST_MIGRATIONS.filter((m) => m.name < "0009"));
+    const documents = (match: string) =>
+      d1.prepare("SELECT rowid >> 32 AS chat, rowid & 4294967295 AS first FROM message_search WHERE message_search MATCH ? ORDER BY rowid").bind(match).all().then((r) => r.results);
+    expect(await documents('"a1" OR "a2"')).toEqual([{ chat: 10, first: 1 }, { chat: 10, first: 4 }]);
     await applyD1Migrations(d1, env.TEST_MIGRATIONS);
     expect(await allMessages(d1)).toEqual(upgraded);
+    // One document per chat now (ids 1–64 are one block), named by its first message.
+    expect(await documents('"a1" OR "a2"')).toEqual([{ chat: 10, first: 1 }]);
+    expect(await documents('"b1" OR "b2"')).toEqual([{ chat: 11, first: 2 }]);
     // WITHOUT ROWID: the key's b-tree is the table, with no separate index (also after any later
     // migration: one that rebuilds the table must keep it).
     const table = await d1.prepare("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'messages'").first<{ sql: string }>();
@@ -48,14 +57,16 @@ describe("migrations 0004 and 0005 on a database with messages", () => {
     const indexes = await d1.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'messages'").all();
     expect(indexes.results).toEqual([]);
     // Keyed by (chat, id) now: the same id may be used by another chat.
-    await d1.prepare("INSERT INTO messages (chat_id, id, sender_id, content, created_at) VALUES (11, 1, 1, 'other chat, same id', 50)").run();
+    await roomCopier(d1, 11)([{ i: 1, s: 1, c: "other chat, same id", k: null, t: 50 }], []);
 
     const db = database(d1);
-    // 0008 indexed the messages already there; the row just inserted was indexed by its trigger.
+    // 0008 indexed the messages already there, 0009 again in blocks; the row just copied by the copy.
     const found = async (match: string) => (await findMessages(db, 2, { match, limit: 10 })).map((m) => [m.chatId, m.id]);
     expect(await found('"a2"')).toEqual([[10, 4]]);
     expect(await found('"b"*')).toEqual([[11, 3], [11, 2]]);
     expect(await found('"same" "id"')).toEqual([[11, 1]]);
+    // Words of two messages of one migrated block: the block matches, no message does.
+    expect(await found('"a1" "a2"')).toEqual([]);
     const bobsChats = await loadChats(db, 2);
     expect(bobsChats.map((c) => [c.id, c.lastMessage?.content, c.unreadCount, c.lastReadMessageId])).toEqual([
       [10, "a2", 1, 1],
@@ -71,10 +82,18 @@ describe("migrations 0004 and 0005 on a database with messages", () => {
       [1, "Ann", "a1"],
       [4, "Ann", "a2"],
     ]);
+
+    // An old message edited by a copy: found by its new words only, its block's other message still found.
+    await roomCopier(d1, 10)([{ i: 4, s: 1, c: "renamed", k: "k2", t: 400, e: 500, v: 1 }], []);
+    expect(await found('"renamed"')).toEqual([[10, 4]]);
+    expect(await found('"a2"')).toEqual([]);
+    expect(await found('"a1"')).toEqual([[10, 1]]);
+    expect(await documents('"a1" OR "renamed"')).toEqual([{ chat: 10, first: 1 }]);
   });
 
-  // Two rows as D1 counts them: the message (one, WITHOUT ROWID) and its search index entry (0008).
-  it("a room's copy writes two D1 rows per new message, and a repeated copy writes none and adds nothing", async () => {
+  // As D1 counts them: the message (one row, WITHOUT ROWID) and one search index entry per chunk of
+  // new messages (0009), however many it holds.
+  it("a room's copy writes one D1 row per new message and one per search block, and a repeated copy writes none and adds nothing", async () => {
     await applyD1Migrations(env.UPGRADE_DB, env.TEST_MIGRATIONS);
     const { d1, written } = countingWrites(env.UPGRADE_DB);
     await d1.batch([
@@ -86,10 +105,10 @@ describe("migrations 0004 and 0005 on a database with messages", () => {
     const rows = Array.from({ length: 50 }, (_, i) => ({ i: i + 1, s: 1 + (i % 2), c: `m${i} ${"x".repeat(i * 40)}`, k: i % 3 ? `k${i}` : null, t: 1000 + i }));
     await copy(rows.slice(0, 30), []);
     await copy(rows, []); // 30 of them again, as after a room that died before recording its copy
-    expect(written).toEqual([60, 40]);
+    expect(written).toEqual([31, 21]);
     const copied = await d1.prepare("SELECT id, sender_id, content, client_id, created_at FROM messages WHERE chat_id = 20 ORDER BY id").all();
     expect(copied.results).toEqual(rows.map((r) => ({ id: r.i, sender_id: r.s, content: r.c, client_id: r.k, created_at: r.t })));
     await copy(rows, []);
-    expect(written).toEqual([60, 40, 0]);
+    expect(written).toEqual([31, 21, 0]);
   });
 });
