@@ -7,6 +7,7 @@ import { alias } from "drizzle-orm/sqlite-core";
 import { limits } from "../../protocol/limits";
 import type { ChangePage, Message, MessagePage, User } from "../../protocol/models";
 import type { LogDatabase } from "./open";
+import { toIso } from "../../db/client";
 import { replyPreview, toAttachments, toReactions } from "../../db/messages";
 import type { StoredAttachment, StoredReaction } from "../../db/schema";
 import { ClientIdWindow } from "./client-ids";
@@ -136,8 +137,6 @@ function prepare(db: LogDatabase) {
   };
 }
 
-const iso = (ms: number) => new Date(ms).toISOString();
-
 
 /**
  * `user`'s reaction with `emoji` added or removed; null when nothing changes (already there, or not
@@ -184,8 +183,8 @@ export class MessageLog {
       chatId: this.chatId,
       sender: { id: row.senderId, username: row.senderName },
       content: row.content,
-      timestamp: iso(row.createdAt),
-      editedAt: row.editedAt === null ? null : iso(row.editedAt),
+      timestamp: toIso(row.createdAt),
+      editedAt: row.editedAt === null ? null : toIso(row.editedAt),
       deleted: row.deletedAt !== null,
       reactions: toReactions(row.reactions),
       replyTo: original ? replyPreview(original, original.senderName) : null,
