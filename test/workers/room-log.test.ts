@@ -448,3 +448,24 @@ describe("reply previews in pages", () => {
     for (const s of [a, b, replayed]) s.close();
   });
 });
+
+describe("query plans", () => {
+  it("reads the newest change id from the partial change index and each reply's original by its key, without scanning the log", async () => {
+    const { chat, a, b } = await twoInAChat("plan", "reader");
+    const plans = await runInDurableObject(roomStub(chat.id), (room: ChatRoom, state) => {
+      const q = (room as unknown as { log: { q: Record<string, { getQuery(): { sql: string } }> } }).log.q;
+      const plan = (name: string) =>
+        state.storage.sql
+          .exec(`EXPLAIN QUERY PLAN ${q[name]!.getQuery().sql}`, ...q[name]!.getQuery().sql.split("?").slice(1).map(() => 1))
+          .toArray()
+          .map((r) => String(r.detail));
+      return { lastChangeId: plan("lastChangeId"), newest: plan("newest") };
+    });
+    expect(plans.lastChangeId.join("\n")).toMatch(/USING COVERING INDEX messages_change_id/);
+    expect(plans.newest.join("\n")).toMatch(/SEARCH originals USING INTEGER PRIMARY KEY/);
+    // The newest page walks the log backwards by its key and stops at the limit: that is no scan of the whole log.
+    expect(plans.lastChangeId).not.toContain("SCAN messages");
+    expect(plans.newest).not.toContain("SCAN originals");
+    for (const s of [a, b]) s.close();
+  });
+});
