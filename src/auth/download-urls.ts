@@ -8,6 +8,8 @@
  * be mistaken for (or turned into) anything else signed with the secret.
  */
 import { limits } from "../protocol/limits";
+import { attachmentPath } from "../protocol/models";
+import { base64url, fromBase64url } from "./base64url";
 
 const encoder = new TextEncoder();
 const PURPOSE = "edge-chat attachment download v1";
@@ -32,13 +34,6 @@ function downloadKey(secret: Uint8Array): Promise<CryptoKey> {
 
 const message = (id: string, userId: number, expires: number) => encoder.encode(`${id}\n${userId}\n${expires}`);
 
-const base64url = (bytes: ArrayBuffer) => btoa(String.fromCharCode(...new Uint8Array(bytes))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-
-function fromBase64url(s: string): Uint8Array {
-  const binary = atob(s.replace(/-/g, "+").replace(/_/g, "/"));
-  return Uint8Array.from(binary, (ch) => ch.charCodeAt(0));
-}
-
 export interface SignedDownload {
   /** Path and query, relative to the API's origin. */
   url: string;
@@ -51,7 +46,7 @@ export async function signDownload(secret: Uint8Array, id: string, userId: numbe
   const expires = Math.floor(now / 1000) + limits.attachmentUrlTtlSeconds;
   const sig = base64url(await crypto.subtle.sign("HMAC", await downloadKey(secret), message(id, userId, expires)));
   const query = new URLSearchParams({ user: String(userId), expires: String(expires), sig });
-  return { url: `/api/attachments/${id}?${query}`, expiresAt: new Date(expires * 1000).toISOString() };
+  return { url: `${attachmentPath(id)}?${query}`, expiresAt: new Date(expires * 1000).toISOString() };
 }
 
 /** Whether the signature is ours for this attachment, user and expiry, and the expiry has not passed. */

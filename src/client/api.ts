@@ -1,6 +1,6 @@
 /** REST helpers for every HTTP route of the contract, typed with the protocol's models. */
 import { statusOf, type ErrorCode } from "../protocol/errors";
-import type { AuthResponse, ChangePage, Chat, ChatType, Member, Message, MessagePage, Role, SearchPage, Upload, User } from "../protocol/models";
+import { attachmentPath, type AuthResponse, type ChangePage, type Chat, type ChatType, type Member, type Message, type MessagePage, type Role, type SearchPage, type Upload, type User } from "../protocol/models";
 
 export class ApiError extends Error {
   constructor(
@@ -184,7 +184,7 @@ export class ApiClient {
 
   /** A short-lived URL (a few minutes) for an attachment that needs no token: for `<img src>` and links. */
   async attachmentUrl(attachmentId: string): Promise<{ url: string; expiresAt: string }> {
-    const signed = await this.request<{ url: string; expiresAt: string }>("GET", `/api/attachments/${attachmentId}/url`);
+    const signed = await this.request<{ url: string; expiresAt: string }>("GET", `${attachmentPath(attachmentId)}/url`);
     return { url: this.url(signed.url), expiresAt: signed.expiresAt };
   }
 

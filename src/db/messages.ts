@@ -1,15 +1,12 @@
 /** Messages as D1's copy stores them, turned into the contract's shape. */
 import { limits } from "../protocol/limits";
-import type { Attachment, Message, Reaction, ReplyPreview } from "../protocol/models";
+import { attachmentPath, type Attachment, type Message, type Reaction, type ReplyPreview } from "../protocol/models";
 import { toIso } from "./client";
 import type { MessageRow, StoredAttachment, StoredReaction } from "./schema";
 
 /** Stored reactions as the wire shows them. */
 export const toReactions = (stored: StoredReaction[] | null): Reaction[] =>
   (stored ?? []).map(({ emoji, userIds }) => ({ emoji, count: userIds.length, userIds }));
-
-/** Where members download an attachment (the route checks who may). */
-export const attachmentPath = (id: string) => `/api/attachments/${id}`;
 
 /** Stored attachments as the wire shows them. */
 export const toAttachments = (stored: StoredAttachment[] | null): Attachment[] => (stored ?? []).map((a) => ({ ...a, url: attachmentPath(a.id) }));

@@ -42,6 +42,9 @@ export interface Attachment {
   url: string;
 }
 
+/** An attachment's `url`; the route checks who may download. */
+export const attachmentPath = (id: string) => `/api/attachments/${id}`;
+
 /** `POST /api/chats/:chatId/attachments` answers this: an upload not yet attached to a message. */
 export type Upload = Omit<Attachment, "url">;
 

@@ -41,8 +41,8 @@ export const clientId = z.string().min(1).max(limits.clientIdMax);
 export const attachmentId = z
   .string()
   .regex(/^[1-9][0-9]{0,15}-[A-Za-z0-9_-]{22}$/, "must be an attachment id")
-  // Sixteen digits reach past the largest chat id (a safe integer), like the chat-id parameter.
-  .refine((s) => Number.isSafeInteger(Number(s.slice(0, s.indexOf("-")))), "must be an attachment id");
+  // Sixteen digits reach past the largest chat id: the chat part takes the bound of every id.
+  .refine((s) => id.safeParse(Number(s.slice(0, s.indexOf("-")))).success, "must be an attachment id");
 const attachmentIds = z
   .array(attachmentId)
   .max(limits.attachmentsPerMessageMax)

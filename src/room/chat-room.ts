@@ -7,6 +7,7 @@
  * Fields are caches rebuilt on wake (rate-limit buckets, the open-inbox set); what must survive is
  * in storage (the log, members, the alarm) or on the sockets (who is connected, who is typing).
  */
+import { toIso } from "../db/client";
 import { isUnavailable } from "../db/deadline";
 import { loadMembership, loadRoomStart, messagesForImport, roomCopier, type CopiedMessage } from "../db/room-copy";
 import { isUpgrade, verifiedCaller, type Session } from "../objects/handshake";
@@ -22,7 +23,7 @@ import type { StoredAttachment } from "../db/schema";
 import type { ParsedClientFrame } from "../protocol/schemas";
 import { ActivityAnnouncer } from "./activity";
 import { refuse, type Answer, type Refusal } from "./answers";
-import { COPY_BATCH, COPY_QUIET_MS, copyCheck, earliest, retryDelay, type Outbox } from "./copy-schedule";
+import { COPY_BATCH, COPY_QUIET_MS, copyCheck, earliest, nextRetry, type Outbox } from "./copy-schedule";
 import { RoomMembers } from "./log/members";
 import { toReactions } from "../db/messages";
 import { applyReaction, MessageLog, type Appended, type HistoryCursor } from "./log/messages";
@@ -505,9 +506,9 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
   /** The change events that bring a client's copy of a changed message to its current state. */
   private currentStateFrames(row: LogMessageRow): string[] {
     const base = { chatId: this.key, messageId: row.id, changeId: row.changeId ?? 0 };
-    if (row.deletedAt !== null) return [this.frame(ServerEvent.MessageDeleted, { ...base, deletedAt: new Date(row.deletedAt).toISOString() })];
+    if (row.deletedAt !== null) return [this.frame(ServerEvent.MessageDeleted, { ...base, deletedAt: toIso(row.deletedAt) })];
     const frames = [this.frame(ServerEvent.ReactionsUpdated, { ...base, reactions: toReactions(row.reactions) })];
-    if (row.editedAt !== null) frames.unshift(this.frame(ServerEvent.MessageEdited, { ...base, content: row.content, editedAt: new Date(row.editedAt).toISOString() }));
+    if (row.editedAt !== null) frames.unshift(this.frame(ServerEvent.MessageEdited, { ...base, content: row.content, editedAt: toIso(row.editedAt) }));
     return frames;
   }
 
@@ -530,7 +531,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
       const { row: deleted, changeId } = this.log.remove(row.id, now);
       // Its files stop being served now; the alarm deletes them from R2 (and retries until it can).
       if (this.uploads.markRemoving(row.id) > 0) this.filesDueAt(now);
-      this.broadcast(this.frame(ServerEvent.MessageDeleted, { ...base, deletedAt: new Date(now).toISOString(), changeId }));
+      this.broadcast(this.frame(ServerEvent.MessageDeleted, { ...base, deletedAt: toIso(now), changeId }));
       return this.changed(deleted);
     }
     if (row.deletedAt !== null) return refuse(ErrorCode.Gone, "the message was deleted");
@@ -538,7 +539,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
       if (row.senderId !== user.id) return refuse(ErrorCode.Forbidden, "only the sender may edit a message");
       if (row.content === change.content) return { ok: true, message: this.log.toMessage(row) };
       const { row: edited, changeId } = this.log.edit(row.id, change.content, now);
-      this.broadcast(this.frame(ServerEvent.MessageEdited, { ...base, content: change.content, editedAt: new Date(now).toISOString(), changeId }));
+      this.broadcast(this.frame(ServerEvent.MessageEdited, { ...base, content: change.content, editedAt: toIso(now), changeId }));
       return this.changed(edited);
     }
     const reactions = applyReaction(row.reactions, change.emoji, user.id, change.add);
@@ -713,8 +714,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
       this.ctx.waitUntil(this.activity.inboxesOpen(open));
     } catch (err) {
       if (this.outbox) this.outbox.messages += carried;
-      this.copyFailures++;
-      this.copyAt = Date.now() + retryDelay(this.copyFailures);
+      ({ failures: this.copyFailures, at: this.copyAt } = nextRetry(this.copyFailures, Date.now()));
       console.error(`copy to D1 failed (${this.copyFailures} in a row); retrying`, err instanceof Error ? err.message : String(err));
     }
   }
@@ -746,8 +746,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
       this.filesFailures = 0;
       this.filesAt = this.uploads.nextDeadline(Date.now());
     } catch (err) {
-      this.filesFailures++;
-      this.filesAt = Date.now() + retryDelay(this.filesFailures);
+      ({ failures: this.filesFailures, at: this.filesAt } = nextRetry(this.filesFailures, Date.now()));
       console.error(`deleting files from R2 failed (${this.filesFailures} in a row); retrying`, err instanceof Error ? err.message : String(err));
     }
   }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { COPY_BATCH, COPY_MAX_DELAY_MS, COPY_QUIET_MS, copyCheck, earliest, retryDelay } from "./copy-schedule";
+import { COPY_BATCH, COPY_MAX_DELAY_MS, COPY_QUIET_MS, copyCheck, earliest, nextRetry, retryDelay } from "./copy-schedule";
 
 describe("the copy schedule", () => {
   it("copies once the chat has been quiet for a second", () => {
@@ -45,6 +45,13 @@ describe("the copy schedule", () => {
   it("backs off exponentially from a second up to a minute", () => {
     expect([1, 2, 3, 4].map(retryDelay)).toEqual([1000, 2000, 4000, 8000]);
     expect(retryDelay(30)).toBe(60_000);
+  });
+
+  it("counts a failure and backs off from its time: one second after the first, doubling, at most a minute", () => {
+    expect(nextRetry(0, 10_000)).toEqual({ failures: 1, at: 11_000 });
+    expect(nextRetry(1, 10_000)).toEqual({ failures: 2, at: 12_000 });
+    expect(nextRetry(3, 10_000)).toEqual({ failures: 4, at: 18_000 });
+    expect(nextRetry(40, 10_000)).toEqual({ failures: 41, at: 70_000 });
   });
 
   it("picks the earliest deadline that is set", () => {

@@ -51,6 +51,17 @@ export function retryDelay(failures: number): number {
   return Math.min(MAX_RETRY_DELAY_MS, RETRY_BASE_MS * 2 ** Math.max(0, failures - 1));
 }
 
+/** A task the alarm retries (the copy to D1, file deletion): its failures in a row and its next try. */
+export interface Retry {
+  failures: number;
+  at: number;
+}
+
+/** The retry after one more failure at `now`; a success sets `failures` back to 0. */
+export function nextRetry(failures: number, now: number): Retry {
+  return { failures: failures + 1, at: now + retryDelay(failures + 1) };
+}
+
 /** The earliest of the deadlines that are set, or null. */
 export function earliest(...deadlines: (number | null)[]): number | null {
   let next: number | null = null;

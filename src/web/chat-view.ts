@@ -11,7 +11,7 @@ import { browserEnvironment, type ConnectionError } from "../client/socket";
 import { CloseCode, ErrorCode } from "../protocol/errors";
 import { ClientEvent, ServerEvent, type ErrorPayload } from "../protocol/events";
 import { limits } from "../protocol/limits";
-import type { Chat, Message, User } from "../protocol/models";
+import { attachmentPath, type Chat, type Message, type User } from "../protocol/models";
 import { chatTitle } from "./chat-list";
 import { h, replace } from "./dom";
 import { AttachmentTray, AttachmentViews } from "./attachments";
@@ -447,7 +447,7 @@ export class ChatView {
     const uploads = this.tray.uploads;
     if (!content.trim() && uploads.length === 0) return;
     this.tray.clear();
-    const attachments = uploads.map((u) => ({ ...u, url: `/api/attachments/${u.id}` }));
+    const attachments = uploads.map((u) => ({ ...u, url: attachmentPath(u.id) }));
     this.input.value = "";
     this.notice.textContent = "";
     this.stopTyping();

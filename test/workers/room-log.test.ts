@@ -400,3 +400,72 @@ describe("idempotency without a storage index", () => {
     b.close();
   });
 });
+
+describe("reply previews in pages", () => {
+  it("a history page, a replay and a changes page read each reply's original in the same statement, a deleted one's excerpt empty", async () => {
+    const { ann, bob, chat, a, b } = await twoInAChat("preview", "joined");
+    const long = "x".repeat(150);
+    const seen = await runInDurableObject(roomStub(chat.id), (room: ChatRoom) => {
+      const log = (room as unknown as { log: MessageLog }).log;
+      const at = Date.now();
+      const kept = log.append({ sender: ann.user, content: long, createdAt: at }).id;
+      const gone = log.append({ sender: bob.user, content: "soon gone", createdAt: at + 1 }).id;
+      log.append({ sender: bob.user, content: "to the long one", replyToId: kept, createdAt: at + 2 });
+      const toGone = log.append({ sender: ann.user, content: "to the gone one", replyToId: gone, createdAt: at + 3 }).id;
+      log.append({ sender: ann.user, content: "no reply", createdAt: at + 4 });
+      log.remove(gone, at + 5);
+      log.edit(toGone, "to the gone one, edited", at + 6);
+      const byId = vi.spyOn((log as unknown as { q: { byId: { get: (p: { id: number }) => unknown } } }).q.byId, "get");
+      const page = log.page({ limit: 50 });
+      const fromStart = log.page({ after: 0, limit: 50 });
+      const changes = log.changesAfter(0, log.newestId(), 50);
+      const lookups = byId.mock.calls.length;
+      byId.mockRestore();
+      // The single-message path (acks, changes over the socket) looks the original up itself: the reference.
+      const single = page.messages.map((m) => log.toMessage(log.get(m.id)!));
+      return { page, fromStart, changes, lookups, single };
+    });
+    expect(seen.lookups).toBe(0);
+    expect(seen.page.messages.map((m) => m.replyTo)).toEqual([
+      null,
+      null,
+      { id: 1, sender: { id: ann.user.id, username: ann.user.username }, excerpt: "x".repeat(100) },
+      { id: 2, sender: { id: bob.user.id, username: bob.user.username }, excerpt: "" },
+      null,
+    ]);
+    expect(seen.page.messages).toEqual(seen.single);
+    expect(seen.fromStart.messages).toEqual(seen.single);
+    expect(seen.changes.messages.map((m) => [m.id, m.replyTo])).toEqual([
+      [2, null],
+      [4, { id: 2, sender: { id: bob.user.id, username: bob.user.username }, excerpt: "" }],
+    ]);
+    // Over HTTP and in a socket's replay, the same previews.
+    const history = await api("GET", `/api/chats/${chat.id}/messages`, { token: ann.token });
+    expect(history.body.messages).toEqual(seen.single);
+    const replayed = await connect(chat.id, bob.token, "?since=0");
+    await replayed.next(ServerEvent.ReplayDone);
+    expect(replayed.of(ServerEvent.ReceiveMessage)).toEqual(seen.single);
+    for (const s of [a, b, replayed]) s.close();
+  });
+});
+
+describe("query plans", () => {
+  it("reads the newest change id from the partial change index and each reply's original by its key, without scanning the log", async () => {
+    const { chat, a, b } = await twoInAChat("plan", "reader");
+    const plans = await runInDurableObject(roomStub(chat.id), (room: ChatRoom, state) => {
+      const q = (room as unknown as { log: { q: Record<string, { getQuery(): { sql: string } }> } }).log.q;
+      const plan = (name: string) =>
+        state.storage.sql
+          .exec(`EXPLAIN QUERY PLAN ${q[name]!.getQuery().sql}`, ...q[name]!.getQuery().sql.split("?").slice(1).map(() => 1))
+          .toArray()
+          .map((r) => String(r.detail));
+      return { lastChangeId: plan("lastChangeId"), newest: plan("newest") };
+    });
+    expect(plans.lastChangeId.join("\n")).toMatch(/USING COVERING INDEX messages_change_id/);
+    expect(plans.newest.join("\n")).toMatch(/SEARCH originals USING INTEGER PRIMARY KEY/);
+    // The newest page walks the log backwards by its key and stops at the limit: that is no scan of the whole log.
+    expect(plans.lastChangeId).not.toContain("SCAN messages");
+    expect(plans.newest).not.toContain("SCAN originals");
+    for (const s of [a, b]) s.close();
+  });
+});

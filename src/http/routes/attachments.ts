@@ -5,6 +5,7 @@
  */
 import { Hono, type HonoRequest } from "hono";
 import { createMiddleware } from "hono/factory";
+import { base64url } from "../../auth/base64url";
 import { signDownload, verifyDownload } from "../../auth/download-urls";
 import { chatRoom } from "../../objects/stubs";
 import { ErrorCode } from "../../protocol/errors";
@@ -26,10 +27,7 @@ const UPLOAD_PATH = /^\/api\/chats\/[^/]+\/attachments$/;
 export const isUpload = (req: HonoRequest) => req.method === "POST" && UPLOAD_PATH.test(req.path);
 
 /** 128 random bits, base64url (22 characters). */
-function randomPart(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(16));
-  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-}
+const randomPart = () => base64url(crypto.getRandomValues(new Uint8Array(16)));
 
 const chatOf = (attachmentId: string) => Number(attachmentId.slice(0, attachmentId.indexOf("-")));
 

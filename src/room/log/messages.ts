@@ -3,9 +3,11 @@
  * each numbered by the chat's change counter), history pages and the D1 outbox.
  */
 import { and, asc, count, desc, eq, gt, isNotNull, isNull, lt, lte, max, ne, sql } from "drizzle-orm";
+import { alias } from "drizzle-orm/sqlite-core";
 import { limits } from "../../protocol/limits";
 import type { ChangePage, Message, MessagePage, User } from "../../protocol/models";
 import type { LogDatabase } from "./open";
+import { toIso } from "../../db/client";
 import { replyPreview, toAttachments, toReactions } from "../../db/messages";
 import type { StoredAttachment, StoredReaction } from "../../db/schema";
 import { ClientIdWindow } from "./client-ids";
@@ -43,6 +45,24 @@ export interface HistoryCursor {
 const p = sql.placeholder;
 const IMPORT_ROWS_PER_STATEMENT = 16;
 
+/** The message a reply answers, as far as its preview needs it. */
+type Original = Pick<LogMessageRow, "id" | "senderId" | "senderName" | "content" | "deletedAt">;
+/** A row with the message it replies to, if any, read in the same statement. */
+interface RowWithOriginal {
+  message: LogMessageRow;
+  original: Original | null;
+}
+
+const originals = alias(logMessages, "originals");
+/**
+ * Pages read each reply's original by a self-join instead of one lookup per reply (up to a page's
+ * hundred of them).
+ */
+const withOriginal = {
+  message: logMessages,
+  original: { id: originals.id, senderId: originals.senderId, senderName: originals.senderName, content: originals.content, deletedAt: originals.deletedAt },
+};
+
 /**
  * Every query is prepared once per room (Drizzle builds the SQL once; each call only binds): on the
  * send path, building the SQL anew cost ten times the SQLite work itself.
@@ -50,8 +70,9 @@ const IMPORT_ROWS_PER_STATEMENT = 16;
 function prepare(db: LogDatabase) {
   const page = (where: ReturnType<typeof gt> | undefined, ascending: boolean) =>
     db
-      .select()
+      .select(withOriginal)
       .from(logMessages)
+      .leftJoin(originals, eq(originals.id, logMessages.replyToId))
       .where(where)
       .orderBy(ascending ? asc(logMessages.id) : desc(logMessages.id))
       .limit(p("limit"))
@@ -80,12 +101,22 @@ function prepare(db: LogDatabase) {
     newest: page(undefined, false),
     before: page(lt(logMessages.id, p("id")), false),
     after: page(gt(logMessages.id, p("id")), true),
+    // The copy to D1 needs no previews.
+    rowsAfter: db.select().from(logMessages).where(gt(logMessages.id, p("id"))).orderBy(asc(logMessages.id)).limit(p("limit")).prepare(),
     byId: db.select().from(logMessages).where(eq(logMessages.id, p("id"))).prepare(),
     // The condition lets SQLite answer from the partial index (messages_change_id), not a scan of the log.
     lastChangeId: db.select({ id: max(logMessages.changeId) }).from(logMessages).where(isNotNull(logMessages.changeId)).prepare(),
     changedAfter: db
       .select()
       .from(logMessages)
+      .where(and(gt(logMessages.changeId, p("after")), lte(logMessages.id, p("upTo"))))
+      .orderBy(asc(logMessages.changeId))
+      .limit(p("limit"))
+      .prepare(),
+    changedAfterWithOriginals: db
+      .select(withOriginal)
+      .from(logMessages)
+      .leftJoin(originals, eq(originals.id, logMessages.replyToId))
       .where(and(gt(logMessages.changeId, p("after")), lte(logMessages.id, p("upTo"))))
       .orderBy(asc(logMessages.changeId))
       .limit(p("limit"))
@@ -105,8 +136,6 @@ function prepare(db: LogDatabase) {
       .prepare(),
   };
 }
-
-const iso = (ms: number) => new Date(ms).toISOString();
 
 
 /**
@@ -143,15 +172,19 @@ export class MessageLog {
     this.clientIds = new ClientIdWindow((id, limit) => this.q.newestClientIds.all({ id, limit }));
   }
 
+  /** One message on its own; its original, if it replies, is read for the preview. */
   toMessage(row: LogMessageRow): Message {
-    const original = row.replyToId === null ? undefined : this.q.byId.get({ id: row.replyToId });
+    return this.compose({ message: row, original: row.replyToId === null ? null : (this.q.byId.get({ id: row.replyToId }) ?? null) });
+  }
+
+  private compose({ message: row, original }: RowWithOriginal): Message {
     return {
       id: row.id,
       chatId: this.chatId,
       sender: { id: row.senderId, username: row.senderName },
       content: row.content,
-      timestamp: iso(row.createdAt),
-      editedAt: row.editedAt === null ? null : iso(row.editedAt),
+      timestamp: toIso(row.createdAt),
+      editedAt: row.editedAt === null ? null : toIso(row.editedAt),
       deleted: row.deletedAt !== null,
       reactions: toReactions(row.reactions),
       replyTo: original ? replyPreview(original, original.senderName) : null,
@@ -194,9 +227,9 @@ export class MessageLog {
    * in their current state: what a client that has seen up to both cursors is missing.
    */
   changesAfter(after: number, upTo: number, limit: number): ChangePage {
-    const rows = this.q.changedAfter.all({ after, upTo, limit: limit + 1 });
+    const rows = this.q.changedAfterWithOriginals.all({ after, upTo, limit: limit + 1 });
     const page = rows.slice(0, limit);
-    return { messages: page.map((r) => this.toMessage(r)), lastChangeId: page.at(-1)?.changeId ?? after, hasMore: rows.length > limit };
+    return { messages: page.map((r) => this.compose(r)), lastChangeId: page.at(-1)?.message.changeId ?? after, hasMore: rows.length > limit };
   }
 
   /** Rows up to id `upTo` that changed after change `after`, oldest change first (for replays and the copy to D1). */
@@ -247,7 +280,7 @@ export class MessageLog {
         ? this.q.before.all({ id: cursor.before, limit })
         : this.q.newest.all({ limit });
     const hasMore = rows.length > cursor.limit;
-    const page = rows.slice(0, cursor.limit).map((r) => this.toMessage(r));
+    const page = rows.slice(0, cursor.limit).map((r) => this.compose(r));
     if (!forward) page.reverse();
     return { messages: page, hasMore, lastChangeId: this.changeCounter };
   }
@@ -264,7 +297,7 @@ export class MessageLog {
 
   newest(): Message | null {
     const [row] = this.q.newest.all({ limit: 1 });
-    return row ? this.toMessage(row) : null;
+    return row ? this.compose(row) : null;
   }
 
   newestId(): number {
@@ -283,6 +316,6 @@ export class MessageLog {
 
   /** The oldest `limit` rows after `id`: what D1 does not have yet. */
   rowsAfter(id: number, limit: number): LogMessageRow[] {
-    return this.q.after.all({ id, limit });
+    return this.q.rowsAfter.all({ id, limit });
   }
 }
