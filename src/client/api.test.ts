@@ -117,6 +117,86 @@ describe("ApiClient attachments", () => {
     expect(await caught(api.uploadAttachment(7, new Blob(["<svg/>"], { type: "image/svg+xml" }), { name: "a.svg" }))).toMatchObject({ status: 415, code: "unsupported_media_type" });
   });
 
+  describe("through XMLHttpRequest (with onProgress)", () => {
+    /** A fake XHR that answers 201 on send, unless aborted first; it records what was made. */
+    const fakeXhr = () => {
+      const made: { sent: boolean; aborted: boolean }[] = [];
+      class FakeXhr {
+        upload = { onprogress: null };
+        onload: (() => void) | null = null;
+        onerror: (() => void) | null = null;
+        onabort: (() => void) | null = null;
+        status = 201;
+        statusText = "Created";
+        responseText = JSON.stringify({ id: "7-x", name: "a", size: 1, contentType: "image/png" });
+        state = { sent: false, aborted: false };
+        constructor() {
+          made.push(this.state);
+        }
+        open() {}
+        setRequestHeader() {}
+        send() {
+          this.state.sent = true;
+          queueMicrotask(() => !this.state.aborted && this.onload?.());
+        }
+        abort() {
+          this.state.aborted = true;
+          this.onabort?.();
+        }
+      }
+      return { made, FakeXhr };
+    };
+    const withXhr = async (FakeXhr: unknown, run: () => Promise<void>) => {
+      const g = globalThis as { XMLHttpRequest?: unknown };
+      const saved = g.XMLHttpRequest;
+      g.XMLHttpRequest = FakeXhr;
+      try {
+        await run();
+      } finally {
+        g.XMLHttpRequest = saved;
+      }
+    };
+    /** A signal that counts its abort listeners. */
+    const countingSignal = (controller: AbortController) => {
+      let listeners = 0;
+      const { signal } = controller;
+      const add = signal.addEventListener.bind(signal);
+      const remove = signal.removeEventListener.bind(signal);
+      signal.addEventListener = ((type: string, fn: EventListener, o?: AddEventListenerOptions) => (type === "abort" && listeners++, add(type, fn, o))) as typeof signal.addEventListener;
+      signal.removeEventListener = ((type: string, fn: EventListener, o?: EventListenerOptions) => (type === "abort" && listeners--, remove(type, fn, o))) as typeof signal.removeEventListener;
+      return { signal, listeners: () => listeners };
+    };
+
+    it("an already-aborted signal rejects with AbortError and never sends", async () => {
+      const { made, FakeXhr } = fakeXhr();
+      const { api } = answering(500, "");
+      const controller = new AbortController();
+      controller.abort();
+      await withXhr(FakeXhr, async () => {
+        const error = await caught(api.uploadAttachment(7, new Blob(["a"], { type: "image/png" }), { signal: controller.signal, onProgress: () => {} }));
+        expect(error).toMatchObject({ name: "AbortError" });
+      });
+      expect(made.filter((x) => x.sent)).toEqual([]);
+    });
+
+    it("aborting mid-upload rejects with AbortError; the abort listener is removed after every upload", async () => {
+      const { made, FakeXhr } = fakeXhr();
+      const { api } = answering(500, "");
+      const controller = new AbortController();
+      const { signal, listeners } = countingSignal(controller);
+      await withXhr(FakeXhr, async () => {
+        await api.uploadAttachment(7, new Blob(["a"], { type: "image/png" }), { signal, onProgress: () => {} });
+        await api.uploadAttachment(7, new Blob(["b"], { type: "image/png" }), { signal, onProgress: () => {} });
+        expect(listeners()).toBe(0);
+        const pending = caught(api.uploadAttachment(7, new Blob(["c"], { type: "image/png" }), { signal, onProgress: () => {} }));
+        controller.abort();
+        expect(await pending).toMatchObject({ name: "AbortError" });
+        expect(listeners()).toBe(0);
+      });
+      expect(made.map((x) => x.aborted)).toEqual([false, false, true]);
+    });
+  });
+
   it("makes a signed URL absolute", async () => {
     const { api } = answering(200, JSON.stringify({ url: "/api/attachments/7-x?user=1&expires=2&sig=s", expiresAt: "2026-01-01T00:00:00.000Z" }));
     expect((await api.attachmentUrl("7-x")).url).toBe("https://chat.test/api/attachments/7-x?user=1&expires=2&sig=s");

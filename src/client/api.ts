@@ -163,18 +163,27 @@ export class ApiClient {
     if (this.token) headers["Authorization"] = `Bearer ${this.token}`;
     const Xhr = (globalThis as { XMLHttpRequest?: new () => XhrLike }).XMLHttpRequest;
     if (options.onProgress && Xhr) {
-      const { status, statusText, text } = await new Promise<{ status: number; statusText: string; text: string }>((resolve, reject) => {
-        const xhr = new Xhr();
-        xhr.open("POST", this.url(path));
-        for (const [k, v] of Object.entries(headers)) xhr.setRequestHeader(k, v);
-        xhr.upload.onprogress = (e) => options.onProgress!(e.loaded, e.lengthComputable ? e.total : file.size);
-        xhr.onload = () => resolve({ status: xhr.status, statusText: xhr.statusText, text: xhr.responseText });
-        xhr.onerror = () => reject(new TypeError("upload failed"));
-        xhr.onabort = () => reject(new DOMException("upload cancelled", "AbortError"));
-        options.signal?.addEventListener("abort", () => xhr.abort());
-        xhr.send(file);
-      });
-      return this.answer<Upload>("POST", path, status, statusText, status >= 200 && status < 300, text);
+      const { signal } = options;
+      // As fetch does: a signal aborted before the call never starts the upload.
+      if (signal?.aborted) throw new DOMException("upload cancelled", "AbortError");
+      const abort = () => xhr.abort();
+      const xhr = new Xhr();
+      try {
+        const { status, statusText, text } = await new Promise<{ status: number; statusText: string; text: string }>((resolve, reject) => {
+          xhr.open("POST", this.url(path));
+          for (const [k, v] of Object.entries(headers)) xhr.setRequestHeader(k, v);
+          xhr.upload.onprogress = (e) => options.onProgress!(e.loaded, e.lengthComputable ? e.total : file.size);
+          xhr.onload = () => resolve({ status: xhr.status, statusText: xhr.statusText, text: xhr.responseText });
+          xhr.onerror = () => reject(new TypeError("upload failed"));
+          xhr.onabort = () => reject(new DOMException("upload cancelled", "AbortError"));
+          signal?.addEventListener("abort", abort, { once: true });
+          xhr.send(file);
+        });
+        return this.answer<Upload>("POST", path, status, statusText, status >= 200 && status < 300, text);
+      } finally {
+        // A long-lived signal (one per tray) would otherwise keep every finished XHR alive.
+        signal?.removeEventListener("abort", abort);
+      }
     }
     const res = await this.fetchImpl(this.url(path), { method: "POST", headers, body: file, ...(options.signal ? { signal: options.signal } : {}) });
     const answer = this.answer<Upload>("POST", path, res.status, res.statusText, res.ok, await res.text());
