@@ -162,8 +162,8 @@ describe("ApiClient attachments", () => {
       const { signal } = controller;
       const add = signal.addEventListener.bind(signal);
       const remove = signal.removeEventListener.bind(signal);
-      signal.addEventListener = ((type: string, fn: EventListener, o?: AddEventListenerOptions) => (type === "abort" && listeners++, add(type, fn, o))) as typeof signal.addEventListener;
-      signal.removeEventListener = ((type: string, fn: EventListener, o?: EventListenerOptions) => (type === "abort" && listeners--, remove(type, fn, o))) as typeof signal.removeEventListener;
+      signal.addEventListener = ((type: string, fn: EventListener, o?: boolean | { once?: boolean }) => (type === "abort" && listeners++, add(type, fn, o))) as typeof signal.addEventListener;
+      signal.removeEventListener = ((type: string, fn: EventListener, o?: boolean | { capture?: boolean }) => (type === "abort" && listeners--, remove(type, fn, o))) as typeof signal.removeEventListener;
       return { signal, listeners: () => listeners };
     };
 

@@ -33,6 +33,22 @@ export interface SendOptions {
   attachmentIds?: string[];
 }
 
+/** The options of a send, from either form: the options, or (as before replies existed) just the clientId. */
+export const sendOptions = (options: string | SendOptions): SendOptions => (typeof options === "string" ? { clientId: options } : options);
+
+/**
+ * A new message as it goes out, over HTTP or the socket (which adds the chat): options left out
+ * are not sent at all, and no attachments is the same as none listed.
+ */
+export function messageDraft(content: string, { clientId, replyToId, attachmentIds }: SendOptions): { content: string } & SendOptions {
+  return {
+    content,
+    ...(clientId ? { clientId } : {}),
+    ...(replyToId !== undefined ? { replyToId } : {}),
+    ...(attachmentIds?.length ? { attachmentIds } : {}),
+  };
+}
+
 export interface UploadOptions {
   /** The file's name; a File's own name when left out. */
   name?: string;
@@ -134,15 +150,7 @@ export class ApiClient {
   removeMember = (chatId: number, userId: number) => this.request<null>("DELETE", `/api/chats/${chatId}/members/${userId}`);
   markRead = (chatId: number, messageId: number) => this.request<null>("POST", `/api/chats/${chatId}/read`, { messageId });
   /** The third argument is the options, or (as before replies existed) just the clientId. */
-  postMessage = (chatId: number, content: string, options: string | SendOptions = {}) => {
-    const { clientId, replyToId, attachmentIds } = typeof options === "string" ? { clientId: options, replyToId: undefined, attachmentIds: undefined } : options;
-    return this.request<Message>("POST", `/api/chats/${chatId}/messages`, {
-      content,
-      ...(clientId ? { clientId } : {}),
-      ...(replyToId !== undefined ? { replyToId } : {}),
-      ...(attachmentIds?.length ? { attachmentIds } : {}),
-    });
-  };
+  postMessage = (chatId: number, content: string, options: string | SendOptions = {}) => this.request<Message>("POST", `/api/chats/${chatId}/messages`, messageDraft(content, sendOptions(options)));
   /** For clients without a socket: a socket sends `edit_message` and the like instead (see ChatConnection). */
   editMessage = (chatId: number, messageId: number, content: string) => this.request<Message>("PATCH", `/api/chats/${chatId}/messages/${messageId}`, { content });
   deleteMessage = (chatId: number, messageId: number) => this.request<null>("DELETE", `/api/chats/${chatId}/messages/${messageId}`);

@@ -87,27 +87,34 @@ describe("ChatConnection: sending changes and replies", () => {
     const reply = conn.sendMessage("agreed", { replyToId: 41 });
     const plain = conn.sendMessage("plain", "my-id");
     const both = conn.sendMessage("both", { clientId: "mine-2", replyToId: 42 });
+    const files = conn.sendMessage("", { clientId: "files", attachmentIds: ["7-a", "7-b"] });
     expect(first.frames().map((f) => f.data)).toEqual([
       { chatId: 7, content: "agreed", clientId: "c1", replyToId: 41 },
       { chatId: 7, content: "plain", clientId: "my-id" },
       { chatId: 7, content: "both", clientId: "mine-2", replyToId: 42 },
+      { chatId: 7, content: "", clientId: "files", attachmentIds: ["7-a", "7-b"] },
     ]);
+    // Everything a resend carries, the uploads too: a caller rebuilding its outbox loses nothing.
     expect(conn.unacknowledged).toEqual([
       { clientId: "c1", content: "agreed", replyToId: 41 },
       { clientId: "my-id", content: "plain" },
       { clientId: "mine-2", content: "both", replyToId: 42 },
+      { clientId: "files", content: "", attachmentIds: ["7-a", "7-b"] },
     ]);
     first.drop();
     advance(375);
     const second = FakeSocket.all[1]!;
     second.accept();
-    expect(second.frames().map((f) => f.data["replyToId"])).toEqual([41, undefined, 42]);
+    expect(second.frames().map((f) => f.data["replyToId"])).toEqual([41, undefined, 42, undefined]);
+    expect(second.frames().at(-1)!.data["attachmentIds"]).toEqual(["7-a", "7-b"]);
     second.push(ServerEvent.MessageSent, { messageId: 50, chatId: 7, timestamp: "t", clientId: "c1" });
     second.push(ServerEvent.MessageSent, { messageId: 51, chatId: 7, timestamp: "t", clientId: "my-id" });
     second.push(ServerEvent.Error, { error: "the message replied to was deleted", code: ErrorCode.Gone, event: ClientEvent.SendMessage, clientId: "mine-2" });
     await expect(reply).resolves.toMatchObject({ messageId: 50 });
     await expect(plain).resolves.toMatchObject({ messageId: 51 });
     await expect(both).rejects.toMatchObject({ payload: { code: ErrorCode.Gone } });
+    second.push(ServerEvent.MessageSent, { messageId: 52, chatId: 7, timestamp: "t", clientId: "files" });
+    await expect(files).resolves.toMatchObject({ messageId: 52 });
   });
 });
 

@@ -50,7 +50,7 @@
  * It stops for good, rejecting what is unacknowledged, on a final close (see `ReconnectingSocket`):
  * close 1009 or 4003, or a refused connect after which `GET /api/chats/:chatId` answers 401, 403 or 404.
  */
-import { ApiClient, type SendOptions } from "./api";
+import { ApiClient, messageDraft, sendOptions, type SendOptions } from "./api";
 import { CloseCode, ErrorCode } from "../protocol/errors";
 import { ClientEvent, ServerEvent, type ClientPayloads, type ErrorPayload, type ServerPayloads } from "../protocol/events";
 import { limits } from "../protocol/limits";
@@ -78,7 +78,7 @@ export const ConnectionEvent = {
   MessageChanged: "message_changed",
 } as const;
 
-export type ChatEvents = Omit<ServerPayloads, "replay_done"> &
+export type ChatEvents = Omit<ServerPayloads, typeof ServerEvent.ReplayDone> &
   SocketEvents & { [ConnectionEvent.Synced]: SyncedEvent; [ConnectionEvent.MessageChanged]: MessageChangedEvent };
 /** The change events of the wire: each carries a `changeId` and moves the cursor. */
 type ChangeEventName = typeof ServerEvent.MessageEdited | typeof ServerEvent.MessageDeleted | typeof ServerEvent.ReactionsUpdated;
@@ -86,7 +86,7 @@ type ChangeEvent = { [K in ChangeEventName]: { event: K; data: ServerPayloads[K]
 /** A live frame held back while catching up, released in arrival order. */
 type Held = { event: typeof ServerEvent.ReceiveMessage; data: Message } | ChangeEvent;
 type ChangeRequest = typeof ClientEvent.EditMessage | typeof ClientEvent.DeleteMessage | typeof ClientEvent.AddReaction | typeof ClientEvent.RemoveReaction;
-export type MessageAck = ServerPayloads["message_sent"];
+export type MessageAck = ServerPayloads[typeof ServerEvent.MessageSent];
 
 /** An error the server answered for one of this client's messages. */
 export class SendError extends Error {
@@ -187,8 +187,8 @@ export class ChatConnection extends ReconnectingSocket<ChatEvents> {
   }
 
   /** Messages sent but not yet acknowledged, oldest first. */
-  get unacknowledged(): { clientId: string; content: string; replyToId?: number }[] {
-    return [...this.outbox.values()].map(({ clientId, content, replyToId }) => (replyToId === undefined ? { clientId, content } : { clientId, content, replyToId }));
+  get unacknowledged(): ({ content: string; clientId: string } & SendOptions)[] {
+    return [...this.outbox.values()].map((o) => ({ ...messageDraft(o.content, o), clientId: o.clientId }));
   }
 
   /**
@@ -196,7 +196,7 @@ export class ChatConnection extends ReconnectingSocket<ChatEvents> {
    * or (the older form) just the clientId.
    */
   sendMessage(content: string, options: string | SendOptions = {}): Promise<MessageAck> {
-    const { clientId = this.newClientId(), replyToId, attachmentIds } = typeof options === "string" ? { clientId: options } : options;
+    const { clientId = this.newClientId(), replyToId, attachmentIds } = sendOptions(options);
     return new Promise((resolve, reject) => {
       const outgoing: Outgoing = { clientId, content, replyToId, attachmentIds, resolve, reject, failures: 0, waiting: false, giveUp: null };
       outgoing.giveUp = this.env.setTimeout(() => {
@@ -268,7 +268,7 @@ export class ChatConnection extends ReconnectingSocket<ChatEvents> {
   protected onFrame(event: string, data: unknown): void {
     switch (event) {
       case ServerEvent.JoinedChat: {
-        const joined = data as ServerPayloads["joined_chat"];
+        const joined = data as ServerPayloads[typeof ServerEvent.JoinedChat];
         // With a cursor, the replay (ended by replay_done) says where changes stand; without one
         // there is nothing older to bring up to date.
         if (this.lastChangeId === undefined && typeof joined.lastChangeId === "number") this.lastChangeId = joined.lastChangeId;
@@ -294,7 +294,7 @@ export class ChatConnection extends ReconnectingSocket<ChatEvents> {
         return;
       }
       case ServerEvent.ReplayDone: {
-        const done = data as ServerPayloads["replay_done"];
+        const done = data as ServerPayloads[typeof ServerEvent.ReplayDone];
         if (this.synced || this.catchingUp) return;
         this.advanceChanges(done.lastChangeId);
         this.changesToPage = done.hasMoreChanges ? done.lastChangeId : undefined;
@@ -506,14 +506,7 @@ export class ChatConnection extends ReconnectingSocket<ChatEvents> {
   }
 
   private transmit(outgoing: Outgoing): void {
-    const { content, clientId, replyToId, attachmentIds } = outgoing;
-    this.sendFrame(ClientEvent.SendMessage, {
-      chatId: this.chatId,
-      content,
-      clientId,
-      ...(replyToId !== undefined ? { replyToId } : {}),
-      ...(attachmentIds?.length ? { attachmentIds } : {}),
-    });
+    this.sendFrame(ClientEvent.SendMessage, { chatId: this.chatId, ...messageDraft(outgoing.content, outgoing) });
   }
 }
 
