@@ -6,7 +6,7 @@
  */
 import type { ApiClient } from "../client/api";
 import { limits } from "../protocol/limits";
-import type { Attachment, Upload } from "../protocol/models";
+import type { Attachment, Message, Upload } from "../protocol/models";
 import { h, replace } from "./dom";
 
 /** Shown as pictures; the server serves exactly these inline. */
@@ -25,6 +25,9 @@ export function summary(content: string, attachments: readonly Attachment[]): st
   return `📎 ${attachments.map((a) => a.name).join(", ")}`;
 }
 
+/** A message's one line in a notification or read aloud: its text, its files, or that it was deleted. */
+export const messageSummary = (m: Pick<Message, "content" | "attachments" | "deleted">): string => (m.deleted ? "message deleted" : summary(m.content, m.attachments));
+
 /** Signed URLs, reused until shortly before they expire, so a repaint signs nothing again. */
 class SignedUrls {
   private readonly cache = new Map<string, Promise<{ url: string; expiresAt: string }>>();
@@ -42,7 +45,7 @@ class SignedUrls {
   }
 }
 
-interface TrayItem {
+export interface TrayItem {
   file: File;
   element: HTMLElement;
   upload: Upload | null;
@@ -148,11 +151,19 @@ export class AttachmentTray {
     return this.items.flatMap((i) => (i.upload ? [i.upload] : []));
   }
 
-  /** After a send: the tray starts empty again. */
-  clear(): void {
-    this.items.length = 0;
+  /** For a send: empties the tray and hands back what was in it, for `restore` if the send fails. */
+  take(): TrayItem[] {
+    const taken = this.items.splice(0);
     this.element.replaceChildren();
     this.element.hidden = true;
+    return taken;
+  }
+
+  /** A send failed: its files go back, ahead of any picked since, so nothing has to be uploaded again. */
+  restore(items: readonly TrayItem[]): void {
+    this.items.unshift(...items);
+    this.element.prepend(...items.map((i) => i.element));
+    this.element.hidden = this.items.length === 0;
   }
 }
 

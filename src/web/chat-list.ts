@@ -1,5 +1,5 @@
 /** The sidebar's chat list, kept live by the inbox socket; `GET /api/chats` stays the truth. */
-import { summary } from "./attachments";
+import { messageSummary } from "./attachments";
 import type { Chat, User } from "../protocol/models";
 import { h, replace } from "./dom";
 
@@ -63,7 +63,7 @@ export class ChatList {
             h("span", { class: "name" }, chatTitle(chat, this.me)),
             unread ? h("span", { class: "sr-only" }, "unread messages:") : null,
             unread ? h("span", { class: "badge", "data-testid": "unread" }, String(chat.unreadCount)) : null,
-            h("span", { class: "last" }, chat.lastMessage ? `${chat.lastMessage.sender.username}: ${chat.lastMessage.deleted ? "message deleted" : summary(chat.lastMessage.content, chat.lastMessage.attachments)}` : "No messages yet"),
+            h("span", { class: "last" }, chat.lastMessage ? `${chat.lastMessage.sender.username}: ${messageSummary(chat.lastMessage)}` : "No messages yet"),
           ),
         );
       }),

@@ -14,7 +14,7 @@ import { limits } from "../protocol/limits";
 import { attachmentPath, type Chat, type Message, type User } from "../protocol/models";
 import { chatTitle } from "./chat-list";
 import { h, replace } from "./dom";
-import { AttachmentTray, AttachmentViews } from "./attachments";
+import { AttachmentTray, AttachmentViews, messageSummary } from "./attachments";
 import { enterSubmits, excerptOf, MessageItem, type MessageActions } from "./message-item";
 import { dayLabel, joinTo } from "./timeline";
 
@@ -71,6 +71,11 @@ export class ChatView {
   /** Messages that arrived below while the reader was scrolled up: counted, and the newest of them. */
   private newBelow = 0;
   private newestBelow = 0;
+  /**
+   * Whether the reader was at the newest message when a catch-up (the `since` replay and what is
+   * paged after it) began: measured once, at its first message, not once a message (layout each time).
+   */
+  private followingAtCatchUp: boolean | undefined;
   /** The message the composer answers, if any. */
   private replyingTo: Message | null = null;
   /** Other members' read markers (never moved back), for "seen by". */
@@ -211,15 +216,22 @@ export class ChatView {
     // receive_message too, in id order, and the chat counts as read once it is synced.
     conn.on(ServerEvent.ReceiveMessage, (m) => {
       if (m.chatId !== this.chat.id) return;
-      this.typing.delete(m.sender.id);
-      this.renderTyping();
+      // Whoever wrote has stopped typing (redrawn only when they were shown typing).
+      if (this.typing.delete(m.sender.id)) this.renderTyping();
+      if (!conn.isSynced) {
+        // Catching up: drawn, but what it means for scrolling, reading and "seen by" is decided
+        // once, at synced (per message it cost a layout and a walk over every message).
+        this.followingAtCatchUp ??= this.nearBottom();
+        this.show(m);
+        if (m.sender.id !== this.me.id) this.moveMarker(m.sender, m.id, false);
+        return;
+      }
       // Measured before it is drawn: a reader at the newest message follows along; one scrolled up
       // stays where they are, told how many arrived below (and those are not read yet).
       const following = this.nearBottom();
       this.show(m);
       // A member's own message counts as read by them (the server moves their marker, unannounced).
       if (m.sender.id !== this.me.id) this.moveMarker(m.sender, m.id);
-      if (!conn.isSynced) return;
       if (m.sender.id !== this.me.id) this.announce(m);
       if (following || m.sender.id === this.me.id) {
         this.scrollToBottom();
@@ -228,10 +240,15 @@ export class ChatView {
     });
     let focus = focusId;
     conn.on(ConnectionEvent.Synced, ({ lastId }) => {
-      if (focus === undefined) this.scrollToBottom();
-      else this.showOriginal(focus);
+      const following = focus === undefined && (this.followingAtCatchUp ?? this.nearBottom());
+      this.followingAtCatchUp = undefined;
+      this.renderSeen();
+      if (focus !== undefined) this.showOriginal(focus);
       focus = undefined;
-      if (lastId) this.markRead(lastId);
+      if (following) {
+        this.scrollToBottom();
+        if (lastId) this.markRead(lastId);
+      } else this.unseenBelow();
     });
     conn.on(ServerEvent.MessageEdited, (e) => e.chatId === this.chat.id && this.change(e.messageId, (m) => ({ ...m, content: e.content, editedAt: e.editedAt })));
     conn.on(ServerEvent.MessageDeleted, (e) => e.chatId === this.chat.id && this.change(e.messageId, (m) => ({ ...m, deleted: true, content: "", reactions: [] })));
@@ -322,8 +339,11 @@ export class ChatView {
       if (this.changesForOlder && (this.oldestId === undefined || id < this.oldestId)) this.changesForOlder.push(() => this.change(id, apply));
       return;
     }
-    const message = apply(item.message);
+    const before = item.message;
+    const message = apply(before);
     item.update(message);
+    // A reaction changes neither what replies quote nor "seen by": no walk over every message.
+    if (message.content === before.content && message.deleted === before.deleted) return;
     if (message.deleted) this.renderSeen();
     const excerpt = message.deleted ? "" : excerptOf(message.content);
     for (const other of this.rendered.values()) {
@@ -446,7 +466,8 @@ export class ChatView {
     }
     const uploads = this.tray.uploads;
     if (!content.trim() && uploads.length === 0) return;
-    this.tray.clear();
+    // Out of the tray while sending (the next message starts empty), back in it if the send fails.
+    const taken = this.tray.take();
     const attachments = uploads.map((u) => ({ ...u, url: attachmentPath(u.id) }));
     this.input.value = "";
     this.notice.textContent = "";
@@ -476,6 +497,7 @@ export class ChatView {
       this.renderSeen();
     } catch (err) {
       this.rendered.get(pendingKey)?.failed((err as Error).message);
+      this.tray.restore(taken);
     }
   }
 
@@ -558,11 +580,26 @@ export class ChatView {
     return this.list.scrollHeight - this.list.scrollTop - this.list.clientHeight < NEAR_BOTTOM_PX;
   }
 
-  private arrivedBelow(id: number): void {
-    this.newBelow++;
+  private arrivedBelow(id: number, count = 1): void {
+    this.newBelow += count;
     this.newestBelow = Math.max(this.newestBelow, id);
     this.jump.hidden = false;
     this.jump.textContent = `${this.newBelow} new message${this.newBelow === 1 ? "" : "s"} ↓`;
+  }
+
+  /**
+   * After a catch-up the reader did not follow (scrolled up, or opened at a search result): the
+   * others' messages it brought below what they saw are counted as arrived, not read.
+   */
+  private unseenBelow(): void {
+    const seen = Math.max(this.readSeen, this.newestBelow);
+    let count = 0;
+    let newest = 0;
+    for (const item of this.rendered.values()) {
+      const id = item.message.id;
+      if (id > seen && !item.mine) (count++, (newest = Math.max(newest, id)));
+    }
+    if (count) this.arrivedBelow(newest, count);
   }
 
   /** The reader reached the newest message: what arrived below is read now. */
@@ -580,7 +617,7 @@ export class ChatView {
 
   /** Says who wrote what through the polite live region (a screen reader reads it when idle). */
   private announce(m: Message): void {
-    this.announcer.append(h("p", {}, `${m.sender.username}: ${m.content}`));
+    this.announcer.append(h("p", {}, `${m.sender.username}: ${messageSummary(m)}`));
     while (this.announcer.childElementCount > ANNOUNCED_MAX) this.announcer.firstElementChild!.remove();
   }
 

@@ -4,6 +4,7 @@
  * (same tag) rather than stacked; clicking it opens that chat. When to notify is `shouldNotify`.
  */
 import type { Chat, Message, User } from "../protocol/models";
+import { messageSummary } from "./attachments";
 import { notificationTag, shouldNotify } from "./attention";
 import { chatTitle } from "./chat-list";
 import { h } from "./dom";
@@ -44,7 +45,8 @@ export class Notifications {
     this.seen(chat.id, message.id);
     if (!due) return;
     const title = chatTitle(chat, this.me);
-    const body = chat.type === "group" ? `${message.sender.username}: ${message.content}` : message.content;
+    const text = messageSummary(message);
+    const body = chat.type === "group" ? `${message.sender.username}: ${text}` : text;
     this.shown.get(chat.id)?.close();
     const notification = new Notification(title, { body, tag: notificationTag(chat.id) });
     notification.addEventListener("click", () => {

@@ -2,6 +2,8 @@
 // against `wrangler dev`; the other sees the thumbnail, opens it full size, and gets files as links.
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { ErrorCode } from "../../src/protocol/errors.ts";
+import { ClientEvent, ServerEvent } from "../../src/protocol/events.ts";
 import { openChatWith, openListed, people, useBrowser, WAIT } from "../support/browser.mjs";
 
 // 8802, and 8803 for the dev server's inspector.
@@ -78,4 +80,36 @@ test("a file dropped on the chat goes with the text, and shows as a named link w
   // Clicking downloads it (Content-Disposition: attachment) through a signed URL.
   const [download] = await Promise.all([bob.page.waitForEvent("download", WAIT), link.click()]);
   assert.equal(download.suggestedFilename(), "notes.txt");
+});
+
+test("a refused send puts its uploads back in the tray; sent again, the file arrives", async () => {
+  const ann = await person("rita");
+  const bob = await person("rob");
+  // The first message Ann sends is refused as if by the server (the socket is routed through the test).
+  let refuse = true;
+  await ann.page.routeWebSocket(/\/api\/chats\/\d+\/ws/, (ws) => {
+    const server = ws.connectToServer();
+    ws.onMessage((raw) => {
+      const frame = String(raw).startsWith("{") ? JSON.parse(String(raw)) : null;
+      if (refuse && frame?.event === ClientEvent.SendMessage) {
+        refuse = false;
+        ws.send(JSON.stringify({ event: ServerEvent.Error, data: { error: "refused by the test", code: ErrorCode.Forbidden, event: ClientEvent.SendMessage, clientId: frame.data.clientId } }));
+      } else server.send(raw);
+    });
+  });
+  await openChatWith(ann.page, bob.username);
+  await openListed(bob.page, ann.username);
+
+  await ann.page.getByTestId("attach-input").setInputFiles({ name: "plan.png", mimeType: "image/png", buffer: PNG });
+  await ann.page.locator('[data-testid="tray-item"][data-uploaded="true"]').waitFor(WAIT);
+  await ann.page.getByTestId("composer").press("Enter");
+  await ann.page.getByTestId("messages").getByText("not sent: refused by the test").waitFor(WAIT);
+  // The upload is back, done, ready to send again.
+  await ann.page.locator('[data-testid="tray-item"][data-uploaded="true"]').filter({ hasText: "plan.png" }).waitFor(WAIT);
+  assert.equal(await ann.page.getByTestId("tray-item").count(), 1);
+
+  await ann.page.getByTestId("composer").press("Enter");
+  await ann.page.getByTestId("attachment-tray").waitFor({ state: "hidden", ...WAIT });
+  const size = await loadedSize(bob.page.getByTestId("messages").getByTestId("attachment-image"));
+  assert.equal(size.width, 2);
 });

@@ -2,6 +2,7 @@
 // result opens the chat scrolled to that message, with the history around it loaded.
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { ClientEvent } from "../../src/protocol/events.ts";
 import { api, people, tokenOf, useBrowser } from "../support/browser.mjs";
 
 const PORT = Number(process.env.SEARCH_BROWSER_TEST_PORT ?? 8804);
@@ -71,4 +72,55 @@ test("a word from an older message finds it; the result opens the chat at that m
   await page.getByTestId("message-search").fill("zeppelin");
   await page.getByTestId("search-status").filter({ hasText: "No messages found." }).waitFor(WAIT);
   assert.equal(await result.count(), 0);
+});
+
+test("a chat opened at a search result marks nothing newer read: what arrived below is counted on the new-messages button", async () => {
+  const reader = await person("reader");
+  const writer = await person("writer");
+  const [readerToken, writerToken] = [await tokenOf(reader.page), await tokenOf(writer.page)];
+  const readerId = (await http("GET", "/api/me", readerToken)).id;
+  const chat = await http("POST", "/api/chats", writerToken, { type: "group", name: "Harbour log", memberIds: [readerId] });
+  const target = await http("POST", `/api/chats/${chat.id}/messages`, writerToken, { content: "a seal on the pier" });
+  const LATER = 120;
+  for (let i = 0; i < LATER; i++) await http("POST", `/api/chats/${chat.id}/messages`, writerToken, { content: `later entry ${i}` });
+  const deadline = Date.now() + 15_000;
+  while ((await http("GET", "/api/search?q=seal", readerToken)).results.length === 0) {
+    assert.ok(Date.now() < deadline, "the message became searchable");
+    await new Promise((r) => setTimeout(r, 200));
+  }
+
+  // Every read marker the reader's page reports, over the socket or HTTP.
+  const marked = [];
+  reader.page.on("websocket", (ws) =>
+    ws.on("framesent", ({ payload }) => {
+      // Pings are plain text; frames are JSON.
+      const frame = String(payload).startsWith("{") ? JSON.parse(String(payload)) : null;
+      if (frame?.event === ClientEvent.MarkRead) marked.push(frame.data.messageId);
+    }),
+  );
+  reader.page.on("request", (r) => r.url().endsWith(`/api/chats/${chat.id}/read`) && marked.push(JSON.parse(r.postData()).messageId));
+  await reader.page.reload();
+  await reader.page.getByTestId("chat-list").getByText("Harbour log").waitFor(WAIT);
+  await reader.page.getByTestId("message-search").fill("seal");
+  await reader.page.getByTestId("search-result").first().click();
+  const list = reader.page.getByTestId("messages");
+  await list.getByText(`later entry ${LATER - 1}`, { exact: true }).waitFor(WAIT);
+
+  // The newer messages came in below the found one, unseen: counted, not read.
+  const jump = reader.page.getByTestId("new-messages");
+  await jump.waitFor(WAIT);
+  assert.match(await jump.textContent(), new RegExp(`^${LATER} new messages`));
+  // Markers go out at most once a second: wait past that, then nothing newer than the found message.
+  await reader.page.waitForTimeout(1_500);
+  assert.ok(marked.every((id) => id <= target.id), `read up to ${Math.max(...marked)}, the found message is ${target.id}`);
+
+  // Going down to them reads them.
+  await jump.click();
+  const newest = (await http("GET", `/api/chats/${chat.id}/messages?limit=1`, writerToken)).messages.at(-1).id;
+  const until = Date.now() + 10_000;
+  while (!marked.includes(newest)) {
+    assert.ok(Date.now() < until, `the newest message (${newest}) was marked read after the jump; marked ${JSON.stringify(marked)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.ok(await jump.isHidden());
 });
