@@ -1,6 +1,6 @@
 /** Messages as D1's copy stores them, turned into the contract's shape. */
-import { limits } from "../protocol/limits";
 import { attachmentPath, type Attachment, type Message, type Reaction, type ReplyPreview } from "../protocol/models";
+import { excerptOf } from "../protocol/replies";
 import { toIso } from "./client";
 import type { MessageRow, StoredAttachment, StoredReaction } from "./schema";
 
@@ -16,7 +16,7 @@ export function replyPreview(original: Pick<MessageRow, "id" | "senderId" | "con
   return {
     id: original.id,
     sender: { id: original.senderId, username },
-    excerpt: original.deletedAt === null ? [...original.content].slice(0, limits.replyExcerptMax).join("") : "",
+    excerpt: original.deletedAt === null ? excerptOf(original.content) : "",
   };
 }
 

@@ -12,10 +12,11 @@ import { CloseCode, ErrorCode } from "../protocol/errors";
 import { ClientEvent, ServerEvent, type ErrorPayload } from "../protocol/events";
 import { limits } from "../protocol/limits";
 import { attachmentPath, type Chat, type Message, type User } from "../protocol/models";
+import { excerptOf } from "../protocol/replies";
 import { chatTitle } from "./chat-list";
 import { h, replace } from "./dom";
 import { AttachmentTray, AttachmentViews, messageSummary } from "./attachments";
-import { enterSubmits, excerptOf, MessageItem, type MessageActions } from "./message-item";
+import { enterSubmits, MessageItem, type MessageActions } from "./message-item";
 import { dayLabel, joinTo } from "./timeline";
 
 const TYPING_IDLE_MS = 3000;

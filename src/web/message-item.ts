@@ -14,8 +14,6 @@ import type { TimelineEntry } from "./timeline";
 /** The picker's emoji: a handful of common ones (each is one RGI emoji, as the contract asks). */
 export const REACTION_CHOICES = ["👍", "❤️", "😂", "😮", "😢", "🎉"] as const;
 
-/** What a reply shows of its original: what the server sends as `replyTo.excerpt`. */
-export const excerptOf = (content: string): string => [...content].slice(0, limits.replyExcerptMax).join("");
 
 export interface MessageActions {
   readonly me: User;
