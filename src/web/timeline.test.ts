@@ -1,6 +1,6 @@
 // The timeline's day separators and grouping.
 import { describe, expect, it } from "vitest";
-import { dayLabel, GROUP_GAP_MS, joinTo, timeline } from "./timeline";
+import { dayLabel, GROUP_GAP_MS, joinTo } from "./timeline";
 
 const at = (iso: string) => new Date(iso);
 const now = at("2026-11-28T12:00:00");
@@ -15,8 +15,12 @@ describe("timeline", () => {
       { id: 5, senderId: 2, at: at("2026-11-28T08:00:00") },
       { id: 6, senderId: 2, at: at("2026-11-28T08:04:00") },
     ];
-    const items = timeline(entries, now, "en-GB");
-    expect(items.map((i) => (i.kind === "day" ? `day ${i.label}` : `${i.entry.id}${i.grouped ? " grouped" : ""}`))).toEqual([
+    // As the chat view draws them: each message joined to the one above it, a separator where a day starts.
+    const drawn = entries.flatMap((entry, i) => {
+      const { newDay, grouped } = joinTo(entries[i - 1] ?? null, entry);
+      return [...(newDay ? [`day ${dayLabel(entry.at, now, "en-GB")}`] : []), `${entry.id}${grouped ? " grouped" : ""}`];
+    });
+    expect(drawn).toEqual([
       "day Thursday, 26 November 2026",
       "1",
       "2 grouped",

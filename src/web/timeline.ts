@@ -12,8 +12,6 @@ export interface TimelineEntry {
 /** A pause this long starts a new group, even from the same sender. */
 export const GROUP_GAP_MS = 5 * 60_000;
 
-export type TimelineItem<T> = { kind: "day"; label: string; key: string } | { kind: "message"; entry: T; grouped: boolean };
-
 /** The local calendar day, as a key. */
 export const dayKey = (at: Date) => `${at.getFullYear()}-${at.getMonth() + 1}-${at.getDate()}`;
 
@@ -33,15 +31,3 @@ export function joinTo(previous: TimelineEntry | null, entry: TimelineEntry): { 
   return { newDay, grouped };
 }
 
-/** The whole timeline of messages in order: separators and grouping, as the chat view draws them. */
-export function timeline<T extends TimelineEntry>(entries: readonly T[], now = new Date(), locale?: string): TimelineItem<T>[] {
-  const items: TimelineItem<T>[] = [];
-  let previous: T | null = null;
-  for (const entry of entries) {
-    const { newDay, grouped } = joinTo(previous, entry);
-    if (newDay) items.push({ kind: "day", label: dayLabel(entry.at, now, locale), key: dayKey(entry.at) });
-    items.push({ kind: "message", entry, grouped });
-    previous = entry;
-  }
-  return items;
-}
