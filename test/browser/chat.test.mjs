@@ -1,6 +1,7 @@
 // Browser tests: two people in two Chromium contexts use the real web app against `wrangler dev`.
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { ClientEvent } from "../../src/protocol/events.ts";
 import { messages, openChatWith, openListed, register, send, textBecomes, useBrowser, WAIT } from "../support/browser.mjs";
 import { startDevServer } from "../support/dev-server.mjs";
 
@@ -304,7 +305,7 @@ test("20 messages read in an open chat cost at most 3 read-marker updates, and t
   // Every read-marker update Bob's page makes: HTTP posts, and mark_read frames on any socket.
   const updates = [];
   bob.page.on("request", (request) => request.url().endsWith(`/api/chats/${chat.id}/read`) && updates.push("http"));
-  bob.page.on("websocket", (ws) => ws.on("framesent", ({ payload }) => String(payload).includes('"mark_read"') && updates.push("socket")));
+  bob.page.on("websocket", (ws) => ws.on("framesent", ({ payload }) => String(payload).includes(`"${ClientEvent.MarkRead}"`) && updates.push("socket")));
   await bob.page.reload();
   await openListed(bob.page, "Readers");
   await bob.page.getByTestId("online").waitFor(WAIT);

@@ -110,22 +110,27 @@ test(`${TOTAL.toLocaleString("en")} messages loaded by scrolling back: scrolling
   await ann.page.getByTestId("messages").evaluate((list) => (list.scrollTop = list.scrollHeight));
   const bob = await api(ctx.server.url, null, "/api/auth/register", { username: `hbob_${Date.now().toString(36).slice(-5)}`, password: "password-hbob" });
   await api(ctx.server.url, token, `/api/chats/${chat.id}/members`, { userId: bob.user.id });
-  const arrivedAt = await ann.page.evaluate(() => {
+  await ann.page.evaluate(() => {
     window.__arrived = new Promise((resolve) => {
       const list = document.querySelector('[data-testid="messages"]');
       new MutationObserver((_, observer) => {
         if (list.lastElementChild?.textContent.includes("a new one")) {
           const seen = performance.now();
           observer.disconnect();
-          requestAnimationFrame(() => requestAnimationFrame(() => resolve({ seen, painted: performance.now() })));
+          requestAnimationFrame(() =>
+            requestAnimationFrame(() => {
+              // A reader at the newest message follows along: the list is scrolled to the new one.
+              const following = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
+              resolve({ seen, painted: performance.now(), following });
+            }),
+          );
         }
       }).observe(list, { childList: true });
     });
-    return true;
   });
-  assert.ok(arrivedAt);
   await api(ctx.server.url, bob.token, `/api/chats/${chat.id}/messages`, { content: "a new one" });
   const arrival = await ann.page.evaluate(() => window.__arrived);
+  assert.equal(arrival.following, true, "the reader at the bottom was scrolled to the new message");
   timings.newMessage = { once: Math.round(arrival.painted - arrival.seen) };
 
   const report = { seededMs: seeded, firstPage, loading, timings };
