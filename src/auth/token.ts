@@ -28,6 +28,21 @@ export function signingKeyFor(secret: string | undefined): Uint8Array {
   return cachedKey.key;
 }
 
+/**
+ * The HMAC key jose would otherwise import from the raw bytes on every verification (a WebCrypto
+ * import per request and per connect); imported once per key per isolate instead.
+ */
+const verifyKeys = new WeakMap<Uint8Array, Promise<CryptoKey>>();
+
+export function verifyKeyFor(key: Uint8Array): Promise<CryptoKey> {
+  let imported = verifyKeys.get(key);
+  if (!imported) {
+    imported = crypto.subtle.importKey("raw", key, { name: "HMAC", hash: "SHA-256" }, false, ["verify"]);
+    verifyKeys.set(key, imported);
+  }
+  return imported;
+}
+
 /** What a valid token says: who, and under which token version of that user it was issued. */
 export interface TokenClaims {
   user: User;
@@ -63,7 +78,7 @@ export async function signToken(user: User, version: number, key: Uint8Array, tt
  */
 export async function verifyToken(token: string, key: Uint8Array): Promise<TokenClaims | null> {
   try {
-    const { payload } = await jwtVerify(token, key, { algorithms: [ALGORITHM], requiredClaims: ["exp", "sub"] });
+    const { payload } = await jwtVerify(token, await verifyKeyFor(key), { algorithms: [ALGORITHM], requiredClaims: ["exp", "sub"] });
     const id = Number(payload.sub);
     const username = payload["username"];
     const version = payload["ver"] ?? 0;

@@ -3,7 +3,7 @@ import { env } from "cloudflare:test";
 import { SignJWT, base64url } from "jose";
 import { beforeAll, describe, expect, it } from "vitest";
 import { hashPassword, verifyPassword } from "../../src/auth/password";
-import { ConfigError, secretKey, signToken, TOKEN_TTL_SECONDS, tokenTtlSeconds, verifyToken } from "../../src/auth/token";
+import { ConfigError, secretKey, signToken, TOKEN_TTL_SECONDS, tokenTtlSeconds, verifyKeyFor, verifyToken } from "../../src/auth/token";
 import { createApp } from "../../src/http/app";
 import { ErrorCode } from "../../src/protocol/errors";
 import { api, register, uniqueName, type TestUser } from "./helpers";
@@ -139,6 +139,18 @@ describe("tokens", () => {
     const badSub = await new SignJWT(claims()).setProtectedHeader({ alg: "HS256" }).setSubject("x5").setExpirationTime("1h").sign(key);
     expect(await verifyToken(badSub, key)).toBeNull();
     expect(await verifyToken(user.token, key)).toEqual({ user: user.user, version: 0, expiresAt: expect.any(Number) });
+  });
+
+  it("imports a verification key once per secret, and never verifies with another secret's key", async () => {
+    const otherKey = secretKey("another-secret-another-secret-another-secret");
+    expect(verifyKeyFor(key)).toBe(verifyKeyFor(key));
+    expect(verifyKeyFor(otherKey)).not.toBe(verifyKeyFor(key));
+    // Each cached key still verifies only its own secret's tokens, in either order of first use.
+    const otherToken = await new SignJWT(claims()).setProtectedHeader({ alg: "HS256" }).setSubject(String(user.user.id)).setExpirationTime("1h").sign(otherKey);
+    expect(await verifyToken(user.token, key)).not.toBeNull();
+    expect(await verifyToken(user.token, otherKey)).toBeNull();
+    expect(await verifyToken(otherToken, key)).toBeNull();
+    expect(await verifyToken(otherToken, otherKey)).not.toBeNull();
   });
 });
 
