@@ -85,18 +85,16 @@ const isNew = (chatId: number) => sql`NOT EXISTS (SELECT 1 FROM ${messages} AS h
 
 /**
  * The statements of one D1 batch (one transaction, one round trip) for one room:
- * 1. the messages, new and changed, in chunks (chunkMessages), each binding a single JSON parameter
- *    (never near D1's 100-parameter limit), two statements per chunk:
- *    a. the search index's document for the chunk's new messages, ONE for them all (an FTS5 entry
- *       is a D1 row written: one per block instead of one per message), its rowid
- *       chat_id * 2^32 + the first new id, its text joined here from the JSON (never a bound
- *       parameter of its own); nothing when the chunk has no new message that is not deleted;
- *    b. the rows: a new message's `search_block` is that first new id, and the first one's
- *       `search_last` the last new id (columns of rows written anyway; "new" is read before the
- *       insert, as in a.). On a (chat, id) D1 has, the row
- *       is updated only when it carries a later change, so a retried copy writes nothing (and a.
- *       indexes nothing) and an older one never wins. An edit or a delete rewrites its block's
- *       document (migration 0009's trigger); a reaction does not touch the index;
+ * 1. the messages, new and changed, in chunks (chunkMessages), one INSERT per chunk binding a single
+ *    JSON parameter (never near D1's 100-parameter limit). A new message's `search_block` is the
+ *    chunk's first new id, and that first one's `search_last` the last new id (columns of rows
+ *    written anyway; "new" is read before the insert). The rows go in in id order, and when the
+ *    block's last new row is in, a trigger (migration 0010) writes the block's ONE search document
+ *    (an FTS5 entry is a D1 row written: one per block instead of one per message), its text built
+ *    from the rows, never bound as a parameter. On a (chat, id) D1 has, the row is updated only
+ *    when it carries a later change, so a retried copy writes nothing (and indexes nothing) and an
+ *    older one never wins. An edit or a delete rewrites its block's document (migration 0009's
+ *    trigger); a reaction does not touch the index;
  * 2. the read markers that moved, forward only, in chunks like the messages (a large group's
  *    markers can outgrow one statement); a marker D1 already has (or passed) writes no row, so
  *    sending one again after a room restarted costs nothing;
@@ -104,14 +102,6 @@ const isNew = (chatId: number) => sql`NOT EXISTS (SELECT 1 FROM ${messages} AS h
  */
 export function roomCopier(d1: D1Database, chatId: number) {
   const p = sql.placeholder;
-  const index = compile<{ rows: string }>(
-    d1,
-    sql`INSERT INTO message_search (rowid, content)
-      SELECT * FROM (
-        SELECT ${chatId} * 4294967296 + min(${field("i")}) AS k, group_concat(CASE WHEN ${field("d")} IS NULL THEN ${field("c")} END, ' ') AS t
-        FROM json_each(${p("rows")}) WHERE ${isNew(chatId)}
-      ) WHERE t IS NOT NULL`,
-  );
   // The windows see every row of the chunk before any is written (SQLite computes an INSERT's
   // SELECT that reads the table it writes in full first), so all new rows get the same first id.
   const insert = compile<{ rows: string }>(
@@ -122,7 +112,8 @@ export function roomCopier(d1: D1Database, chatId: number) {
         first, CASE WHEN ${field("i")} = first THEN last END
       FROM (SELECT value, min(new) OVER () AS first, max(new) OVER () AS last
         FROM (SELECT value, CASE WHEN ${isNew(chatId)} THEN ${field("i")} END AS new FROM json_each(${p("rows")})))
-      WHERE true ON CONFLICT (chat_id, id) DO UPDATE SET content = excluded.content, edited_at = excluded.edited_at,
+      -- In id order: the search trigger (migration 0010) indexes a block when its last row is in.
+      WHERE true ORDER BY ${field("i")} ON CONFLICT (chat_id, id) DO UPDATE SET content = excluded.content, edited_at = excluded.edited_at,
         deleted_at = excluded.deleted_at, reactions = excluded.reactions, change_id = excluded.change_id, attachments = excluded.attachments
       WHERE coalesce(excluded.change_id, 0) > coalesce(${messages.changeId}, 0)`,
   );
@@ -140,7 +131,7 @@ export function roomCopier(d1: D1Database, chatId: number) {
 
   /** Runs one copy; resolves with the members whose inbox is open at the time it committed. */
   return async function copy(rows: readonly CopiedMessage[], moved: readonly CopiedMarker[]): Promise<Set<number>> {
-    const statements = chunkMessages(rows).flatMap((chunk) => [index.bind({ rows: chunk }), insert.bind({ rows: chunk })]);
+    const statements = chunkMessages(rows).map((chunk) => insert.bind({ rows: chunk }));
     for (const chunk of chunkByBytes(moved.map((m) => ({ u: m.userId, r: m.lastRead })))) statements.push(markers.bind({ markers: chunk }));
     statements.push(openInboxes.bind({}));
     const results = await d1.batch<{ id: number }>(statements);
