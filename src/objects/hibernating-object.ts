@@ -105,10 +105,7 @@ export abstract class HibernatingObject<Attachment extends { user: User; session
 
   /** Closes the sockets whose token expired by `now` (the alarm's job, and a frame's first check). */
   protected closeExpiredSessions(now = Date.now()): number {
-    const closed = this.closeSessions((a) => a.session.expiresAt <= now, "session expired");
-    // Also when none closed: the socket that set the earliest expiry may have closed by itself.
-    this.earliestExpiry = undefined;
-    return closed;
+    return this.closeSessions((a) => a.session.expiresAt <= now, "session expired");
   }
 
   private closeSessions(ended: (attachment: Attachment) => boolean, reason: string): number {
