@@ -26,7 +26,7 @@ import { refuse, type Answer, type Refusal } from "./answers";
 import { COPY_BATCH, COPY_QUIET_MS, copyCheck, earliest, nextRetry, type Outbox } from "./copy-schedule";
 import { RoomMembers } from "./log/members";
 import { toReactions } from "../db/messages";
-import { applyReaction, MessageLog, type Appended, type HistoryCursor } from "./log/messages";
+import { applyReaction, MessageLog, type HistoryCursor } from "./log/messages";
 import { PURGE_BATCH, toStored, Uploads } from "./log/uploads";
 import { MetaKey, openLog, readMeta, writeMeta, type LogDatabase } from "./log/open";
 import type { LogMessageRow } from "./log/schema";
@@ -191,7 +191,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
     if (!limited.ok) return refuse(ErrorCode.RateLimited, "too many messages; slow down", Math.ceil(limited.retryAfterMs / 1000));
     // A resent clientId answers with the first message, as the contract's 201 for a resend.
     const stored = this.storeMessage({ user, content, clientId, replyToId, attachmentIds, from: null });
-    return "ok" in stored ? stored : { ok: true, message: stored.message };
+    return "ok" in stored ? stored : { ok: true, message: stored };
   }
 
   // ---------------------------------------------------------------- attachments (bytes in R2, see routes/attachments.ts)
@@ -427,13 +427,13 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
    * replies to was deleted since. Attachments are checked (the sender's own live, unattached
    * uploads) and attached in the same write as the message; a refusal stores nothing.
    */
-  private storeMessage({ user, content, clientId, replyToId, attachmentIds, from }: Send & { from: WebSocket | null }): Appended | Refusal {
+  private storeMessage({ user, content, clientId, replyToId, attachmentIds, from }: Send & { from: WebSocket | null }): Message | Refusal {
     const now = Date.now();
     const earlier = clientId === undefined ? undefined : this.log.byClient(user.id, clientId, now);
     if (earlier) {
       const message = this.log.toMessage(earlier);
       this.acknowledge(from, message, clientId);
-      return { message, duplicate: true };
+      return message;
     }
     const badReply = this.refuseReply(replyToId);
     if (badReply) return badReply;
@@ -461,7 +461,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
     this.activity.messageStored();
     this.requestCopy(true);
     this.limiter.prune(Date.now());
-    return { message, duplicate: false };
+    return message;
   }
 
   /** `message_sent` to the socket that sent the message (none for an HTTP post). */

@@ -30,12 +30,6 @@ export interface Changed {
   changeId: number;
 }
 
-export interface Appended {
-  message: Message;
-  /** True when the sender already stored this clientId: `message` is that first one. */
-  duplicate: boolean;
-}
-
 export interface HistoryCursor {
   before?: number;
   after?: number;
@@ -113,6 +107,7 @@ function prepare(db: LogDatabase) {
       .orderBy(asc(logMessages.changeId))
       .limit(p("limit"))
       .prepare(),
+    // The changes page shows reply previews; the copy and the replays (changedAfter) need none.
     changedAfterWithOriginals: db
       .select(withOriginal)
       .from(logMessages)
