@@ -23,6 +23,8 @@ export interface SearchTerms {
   match: string | null;
   /** The folded words, for the snippet; the last one is a prefix. */
   words: string[];
+  /** The same query as phrases, for checking each candidate message alone (`matchesTerms`). */
+  matcher: MatchTerms;
 }
 
 /**
@@ -36,10 +38,10 @@ export function searchTerms(input: string): SearchTerms {
   // Control characters separate words too: a NUL would end the query string where SQLite reads it.
   const text = withoutMarkers(input).toWellFormed().normalize("NFC").replace(/\p{Cc}/gu, " ");
   const pieces = text.split(/\s+/u).filter((p) => HAS_WORD.test(p));
-  if (pieces.length === 0) return { match: null, words: [] };
+  if (pieces.length === 0) return { match: null, words: [], matcher: { phrases: [], prefix: true } };
   const match = pieces.map((p, i) => `"${p.replaceAll('"', '""')}"${i === pieces.length - 1 ? "*" : ""}`).join(" ");
   const words = pieces.flatMap((p) => (p.match(WORD) ?? []).map(fold));
-  return { match, words };
+  return { match, words, matcher: { phrases: pieces.map(tokens).filter((p) => p.length > 0), prefix: true } };
 }
 
 /** Snippets stay short whatever the message: at most this many characters of its text. */
@@ -92,9 +94,8 @@ function clip(text: string, start: number, end: number, hits: readonly { start: 
 }
 
 /**
- * A MATCH expression from `searchTerms`, as the words it asks for: every string is a phrase of
- * folded words, all must be in the text, and when the expression ends in `*` the last word of the
- * last phrase is a prefix.
+ * A query as the words it asks for: every phrase of folded words must be in the text, and when
+ * `prefix` is set the last word of the last phrase is a prefix (as `searchTerms` makes it).
  */
 export interface MatchTerms {
   phrases: string[][];
@@ -102,18 +103,8 @@ export interface MatchTerms {
 }
 
 /** The tokens of `text` as the index folds them (a token of marks alone folds to nothing: dropped). */
-const tokens = (text: string) => (text.match(WORD) ?? []).map(fold).filter((t) => t !== "");
-
-/**
- * Reads back what `searchTerms` wrote: its `"…"` strings (a `"` inside doubled), and a final `*`.
- * Anything else in `match` is ignored, so only expressions of that form are meant here.
- */
-export function matchTerms(match: string): MatchTerms {
-  const strings = [...match.matchAll(/"((?:[^"]|"")*)"(\*)?/gu)];
-  return {
-    phrases: strings.map((s) => tokens(s[1]!.replaceAll('""', '"'))).filter((p) => p.length > 0),
-    prefix: strings.at(-1)?.[2] === "*",
-  };
+function tokens(text: string): string[] {
+  return (text.match(WORD) ?? []).map(fold).filter((t) => t !== "");
 }
 
 /**

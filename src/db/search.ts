@@ -8,12 +8,12 @@ import type { Message } from "../protocol/models";
 import type { Database } from "./client";
 import { replyPreview, toMessage } from "./messages";
 import { SEARCH_BLOCK_SPAN } from "./room-copy";
-import { matchesTerms, matchTerms } from "./search-text";
+import { matchesTerms, type MatchTerms } from "./search-text";
 import type { StoredAttachment, StoredReaction } from "./schema";
 
 export interface SearchOptions {
-  /** The FTS5 expression from `searchTerms` (and only that form: `matchTerms` reads it back to check each message). */
-  match: string;
+  /** From `searchTerms` (one with words): the FTS5 expression, and the same query to check each candidate message alone. */
+  terms: { match: string; matcher: MatchTerms };
   /** Only this chat (the caller's membership is checked before). */
   chatId?: number;
   limit: number;
@@ -63,13 +63,12 @@ const CANDIDATES_MAX_READ = 8000;
  * into the Worker.
  */
 export async function findMessages(db: Database, viewerId: number, options: SearchOptions): Promise<Message[]> {
-  const { match, chatId, limit, before } = options;
-  const terms = matchTerms(match);
+  const { terms: { match, matcher }, chatId, limit, before } = options;
   const rows: FoundRow[] = [];
   let after = before;
   for (let size = CANDIDATES_PER_READ; ; size = Math.min(size * READ_GROWTH, CANDIDATES_MAX_READ)) {
     const batch = await candidates(db, viewerId, match, chatId, after, size);
-    rows.push(...batch.filter((m) => matchesTerms(m.content, terms)));
+    rows.push(...batch.filter((m) => matchesTerms(m.content, matcher)));
     if (rows.length > limit || batch.length < size) break;
     const last = batch.at(-1)!;
     after = { createdAt: last.created_at, chatId: last.chat_id, messageId: last.id };

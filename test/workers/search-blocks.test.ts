@@ -131,10 +131,11 @@ describe("search blocks: the copy", () => {
     expect(ids(await search(ann, `${w} ${rare}`))).toEqual(newestFirst);
     // Straight through findMessages: a page of one (and the one more that says there is more), then the rest after it.
     const db = database(env.DB);
-    const match = searchTerms(`${w} ${rare}`).match!;
-    const first = await findMessages(db, ann.user.id, { match, limit: 1 });
+    const { match, matcher } = searchTerms(`${w} ${rare}`);
+    const terms = { match: match!, matcher };
+    const first = await findMessages(db, ann.user.id, { terms, limit: 1 });
     expect(first.map((m) => m.id)).toEqual(newestFirst.slice(0, 2));
-    const next = await findMessages(db, ann.user.id, { match, limit: 10, before: { createdAt: Date.parse(first[0]!.timestamp), chatId, messageId: first[0]!.id } });
+    const next = await findMessages(db, ann.user.id, { terms, limit: 10, before: { createdAt: Date.parse(first[0]!.timestamp), chatId, messageId: first[0]!.id } });
     expect(next.map((m) => m.id)).toEqual(newestFirst.slice(1));
     // Paging the common word: every message once, newest first.
     const seen: number[] = [];

@@ -11,6 +11,7 @@ import { loadChats } from "../../src/db/chats";
 import { database } from "../../src/db/client";
 import { loadRoomStart, messagesForImport, roomCopier } from "../../src/db/room-copy";
 import { findMessages } from "../../src/db/search";
+import { searchTerms } from "../../src/db/search-text";
 import { countingWrites } from "./helpers";
 
 const allMessages = (d1: D1Database) =>
@@ -61,9 +62,12 @@ describe("migrations 0004, 0005 and 0009 on a database with messages", () => {
 
     const db = database(d1);
     // 0008 indexed the messages already there, 0009 again in blocks; the row just copied by the copy.
-    const found = async (match: string) => (await findMessages(db, 2, { match, limit: 10 })).map((m) => [m.chatId, m.id]);
-    expect(await found('"a2"')).toEqual([[10, 4]]);
-    expect(await found('"b"*')).toEqual([[11, 3], [11, 2]]);
+    const found = async (q: string) => {
+      const { match, matcher } = searchTerms(q);
+      return (await findMessages(db, 2, { terms: { match: match!, matcher }, limit: 10 })).map((m) => [m.chatId, m.id]);
+    };
+    expect(await found("a2")).toEqual([[10, 4]]);
+    expect(await found("b")).toEqual([[11, 3], [11, 2]]);
     expect(await found('"same" "id"')).toEqual([[11, 1]]);
     // Words of two messages of one migrated block: the block matches, no message does.
     expect(await found('"a1" "a2"')).toEqual([]);

@@ -27,7 +27,7 @@ export const searchRoutes = new Hono<AppEnv>().get("/", describe(docs.search), v
   const { q, chatId, limit = limits.searchDefaultLimit, before } = c.req.valid("query");
   if (chatId !== undefined) await requireMember(c, chatId);
   const terms = searchTerms(q);
-  const found = terms.match === null ? [] : await findMessages(c.var.db, c.var.user.id, { match: terms.match, chatId, limit, before });
+  const found = terms.match === null ? [] : await findMessages(c.var.db, c.var.user.id, { terms: { match: terms.match, matcher: terms.matcher }, chatId, limit, before });
   const page = found.slice(0, limit);
   const last = page.at(-1);
   const hasMore = found.length > limit;
