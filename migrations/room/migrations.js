@@ -3,6 +3,7 @@ import m0000 from './0000_room_log.sql';
 import m0001 from './0001_message_lifecycle.sql';
 import m0002 from './0002_attachments.sql';
 import m0003 from './0003_client_ids_in_memory.sql';
+import m0004 from './0004_membership_of_record.sql';
 
   export default {
     journal,
@@ -10,7 +11,8 @@ import m0003 from './0003_client_ids_in_memory.sql';
       m0000,
 m0001,
 m0002,
-m0003
+m0003,
+m0004
     }
   }
   

@@ -105,6 +105,12 @@ export async function findAccess(db: Database, chatId: number, userId: number) {
   return row ?? null;
 }
 
+/** Whether a chat with this id exists (chats are never deleted). */
+export async function chatExists(db: Database, chatId: number): Promise<boolean> {
+  const [row] = await db.select({ id: chats.id }).from(chats).where(eq(chats.id, chatId)).limit(1);
+  return row !== undefined;
+}
+
 export const directKey = (a: number, b: number) => (a < b ? `${a}:${b}` : `${b}:${a}`);
 
 /** Creates the direct chat of a pair, or finds the one they have. */

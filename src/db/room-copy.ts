@@ -31,6 +31,22 @@ export interface CopiedMarker {
   lastRead: number;
 }
 
+/** A member's state of record as it travels to D1 (the room decided it; D1 follows). */
+export interface CopiedMember {
+  userId: number;
+  role: Role;
+  active: boolean;
+  joinedAt: number;
+  lastRead: number | null;
+}
+
+/** The room's membership changes D1 does not have yet: members' states, and the name if it changed. */
+export interface CopiedMembership {
+  members: readonly CopiedMember[];
+  /** Absent: unchanged. */
+  name?: string | null;
+}
+
 const encoder = new TextEncoder();
 
 /**
@@ -99,6 +115,10 @@ const isNew = (chatId: number) => sql`NOT EXISTS (SELECT 1 FROM ${messages} AS h
  *    markers can outgrow one statement); a marker D1 already has (or passed) writes no row, so
  *    sending one again after a room restarted costs nothing;
  * 3. which members have an inbox open, read in the same transaction (see ActivityAnnouncer).
+ * Membership goes first (before the markers, which need a re-added member's row): each member's
+ * current state as the room decided it, joined or left, and the chat's name. The room runs one copy
+ * at a time and each carries the state at its start, so D1 ends as the room is, whatever order
+ * requests came in.
  */
 export function roomCopier(d1: D1Database, chatId: number) {
   const p = sql.placeholder;
@@ -123,6 +143,23 @@ export function roomCopier(d1: D1Database, chatId: number) {
       FROM (SELECT ${field("u")} AS u, ${field("r")} AS r FROM json_each(${p("markers")})) AS moved
       WHERE ${chatMembers.chatId} = ${chatId} AND ${chatMembers.userId} = moved.u AND moved.r > coalesce(${chatMembers.lastReadMessageId}, 0)`,
   );
+  // A user D1 does not have (cannot happen: users are never deleted) is skipped, not a failed batch.
+  const joined = compile<{ members: string }>(
+    d1,
+    sql`INSERT INTO ${chatMembers} (chat_id, user_id, role, joined_at, last_read_message_id)
+      SELECT ${chatId}, ${field("u")}, ${field("r")}, ${field("j")}, ${field("l")} FROM json_each(${p("members")})
+      WHERE ${field("u")} IN (SELECT ${users.id} FROM ${users})
+      ON CONFLICT (chat_id, user_id) DO UPDATE SET role = excluded.role WHERE ${chatMembers.role} != excluded.role`,
+  );
+  const left = compile<{ members: string }>(
+    d1,
+    sql`DELETE FROM ${chatMembers} WHERE ${chatMembers.chatId} = ${chatId}
+      AND ${chatMembers.userId} IN (SELECT ${field("u")} FROM json_each(${p("members")}))`,
+  );
+  const renamed = compile<{ name: string | null }>(
+    d1,
+    sql`UPDATE ${chats} SET name = ${p("name")} WHERE ${chats.id} = ${chatId} AND ${chats.name} IS NOT ${p("name")}`,
+  );
   const openInboxes = compile<Record<string, never>>(
     d1,
     sql`SELECT ${users.id} AS id FROM ${users} WHERE ${users.inboxOpen} = 1
@@ -130,8 +167,12 @@ export function roomCopier(d1: D1Database, chatId: number) {
   );
 
   /** Runs one copy; resolves with the members whose inbox is open at the time it committed. */
-  return async function copy(rows: readonly CopiedMessage[], moved: readonly CopiedMarker[]): Promise<Set<number>> {
+  return async function copy(rows: readonly CopiedMessage[], moved: readonly CopiedMarker[], membership: CopiedMembership = { members: [] }): Promise<Set<number>> {
     const statements = chunkMessages(rows).map((chunk) => insert.bind({ rows: chunk }));
+    const stillIn = membership.members.filter((m) => m.active).map((m) => ({ u: m.userId, r: m.role, j: m.joinedAt, l: m.lastRead }));
+    for (const chunk of chunkByBytes(stillIn)) statements.push(joined.bind({ members: chunk }));
+    for (const chunk of chunkByBytes(membership.members.filter((m) => !m.active).map((m) => ({ u: m.userId })))) statements.push(left.bind({ members: chunk }));
+    if (membership.name !== undefined) statements.push(renamed.bind({ name: membership.name }));
     for (const chunk of chunkByBytes(moved.map((m) => ({ u: m.userId, r: m.lastRead })))) statements.push(markers.bind({ markers: chunk }));
     statements.push(openInboxes.bind({}));
     const results = await d1.batch<{ id: number }>(statements);
@@ -140,30 +181,21 @@ export function roomCopier(d1: D1Database, chatId: number) {
 }
 
 export interface RoomStart {
-  members: { id: number; username: string; role: Role; lastRead: number | null }[];
+  chat: { id: number; type: "direct" | "group"; name: string | null };
+  members: { id: number; username: string; role: Role; lastRead: number | null; joinedAt: number }[];
 }
 
-/** A chat's members as D1 has them, or null when the chat does not exist. */
+/** A chat and its members as D1 has them, or null when the chat does not exist. */
 export async function loadRoomStart(db: Database, chatId: number): Promise<RoomStart | null> {
   const [chat, members] = await db.batch([
-    db.select({ id: chats.id }).from(chats).where(eq(chats.id, chatId)),
+    db.select({ id: chats.id, type: chats.type, name: chats.name }).from(chats).where(eq(chats.id, chatId)),
     db
-      .select({ id: users.id, username: users.username, role: chatMembers.role, lastRead: chatMembers.lastReadMessageId })
+      .select({ id: users.id, username: users.username, role: chatMembers.role, lastRead: chatMembers.lastReadMessageId, joinedAt: chatMembers.joinedAt })
       .from(chatMembers)
       .innerJoin(users, eq(users.id, chatMembers.userId))
       .where(eq(chatMembers.chatId, chatId)),
   ]);
-  return chat.length === 0 ? null : { members };
-}
-
-/** One user's membership as D1 has it (for a user the room has never seen). */
-export async function loadMembership(db: Database, chatId: number, userId: number) {
-  const [row] = await db
-    .select({ id: users.id, username: users.username, role: chatMembers.role, lastRead: chatMembers.lastReadMessageId })
-    .from(chatMembers)
-    .innerJoin(users, eq(users.id, chatMembers.userId))
-    .where(and(eq(chatMembers.chatId, chatId), eq(chatMembers.userId, userId)));
-  return row ?? null;
+  return chat[0] ? { chat: chat[0], members } : null;
 }
 
 /** A page of a chat's messages in D1, oldest first, for a room importing what it does not have. */

@@ -9,8 +9,8 @@
  */
 import { toIso } from "../db/client";
 import { isUnavailable } from "../db/deadline";
-import { loadMembership, loadRoomStart, messagesForImport, roomCopier, type CopiedMessage } from "../db/room-copy";
-import { isUpgrade, verifiedCaller, type Session } from "../objects/handshake";
+import { loadRoomStart, messagesForImport, roomCopier, type CopiedMember, type CopiedMessage, type RoomStart } from "../db/room-copy";
+import { isUpgrade, verifiedCaller, type Caller, type Session } from "../objects/handshake";
 import { HibernatingObject } from "../objects/hibernating-object";
 import { parseFrame } from "../objects/frames";
 import { errorResponse } from "../objects/responses";
@@ -22,6 +22,8 @@ import type { ChangePage, Member, Message, MessagePage, Upload, User } from "../
 import type { StoredAttachment } from "../db/schema";
 import type { ParsedClientFrame } from "../protocol/schemas";
 import { ActivityAnnouncer } from "./activity";
+import { administer, type Administered, type Administration } from "./administration";
+import { importChat, nameCopied, nameToCopy } from "./log/chat";
 import { refuse, type Answer, type Refusal } from "./answers";
 import { COPY_BATCH, COPY_QUIET_MS, copyCheck, earliest, nextRetry, type Outbox } from "./copy-schedule";
 import { RoomMembers } from "./log/members";
@@ -29,7 +31,7 @@ import { toReactions } from "../db/messages";
 import { applyReaction, MessageLog, type HistoryCursor } from "./log/messages";
 import { PURGE_BATCH, toStored, Uploads } from "./log/uploads";
 import { MetaKey, openLog, readMeta, writeMeta, type LogDatabase } from "./log/open";
-import type { LogMessageRow } from "./log/schema";
+import type { LogMemberRow, LogMessageRow } from "./log/schema";
 import { RateLimiter } from "./rate-limiter";
 import { TypingTracker, type TypingEntry } from "./typing";
 
@@ -48,6 +50,8 @@ export type PostResult = Answer<{ message: Message }>;
 /** A message to store, from a socket or over HTTP. */
 interface Send {
   user: User;
+  /** The token it came with: a session ended before the message is stored stores nothing. */
+  session: Session;
   content: string;
   clientId: string | undefined;
   replyToId: number | undefined;
@@ -71,17 +75,16 @@ function toCopied(r: LogMessageRow): CopiedMessage {
   };
 }
 
+/** A member's row as the copy carries it to D1. */
+function toCopiedMember(r: LogMemberRow): CopiedMember {
+  return { userId: r.userId, role: r.role, active: r.active, joinedAt: r.joinedAt, lastRead: r.lastRead };
+}
+
 /** An edit, a delete or a reaction change, from a socket or over HTTP. */
 export type MessageChange =
   | { kind: "edit"; messageId: number; content: string }
   | { kind: "delete"; messageId: number }
   | { kind: "react"; messageId: number; emoji: string; add: boolean };
-
-export type MembershipChange =
-  | { type: "added"; member: Member }
-  | { type: "updated"; member: Member }
-  | { type: "removed"; user: User }
-  | { type: "renamed"; name: string };
 
 /** What each socket carries through hibernation. */
 interface SocketAttachment {
@@ -184,13 +187,13 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
   }
 
   /** An HTTP-posted message: same log, same order, same fan-out as socket sends. */
-  async post(user: User, content: string, clientId?: string, replyToId?: number, attachmentIds?: string[]): Promise<PostResult> {
+  async post({ user, session }: Caller, content: string, clientId?: string, replyToId?: number, attachmentIds?: string[]): Promise<PostResult> {
     const refused = await this.refuseNonMember(user.id);
     if (refused) return refused;
     const limited = this.limiter.take(user.id, Date.now());
     if (!limited.ok) return refuse(ErrorCode.RateLimited, "too many messages; slow down", Math.ceil(limited.retryAfterMs / 1000));
     // A resent clientId answers with the first message, as the contract's 201 for a resend.
-    const stored = this.storeMessage({ user, content, clientId, replyToId, attachmentIds, from: null });
+    const stored = this.storeMessage({ user, session, content, clientId, replyToId, attachmentIds, from: null });
     return "ok" in stored ? stored : { ok: true, message: stored };
   }
 
@@ -227,8 +230,8 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
   }
 
   /** An edit, delete or reaction change over HTTP: same rules, same order, same fan-out as the socket's. */
-  async changeMessage(user: User, change: MessageChange): Promise<Answer<{ message: Message }>> {
-    return (await this.refuseNonMember(user.id)) ?? this.applyChange(user, change);
+  async changeMessage({ user, session }: Caller, change: MessageChange): Promise<Answer<{ message: Message }>> {
+    return (await this.refuseNonMember(user.id)) ?? this.refuseEndedSession(user, session) ?? this.applyChange(user, change);
   }
 
   /** Messages changed after change `after`, current state, for a client catching up over HTTP. */
@@ -242,37 +245,48 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
   }
 
   /**
-   * A membership or name change. Removals reach the room before D1 (so a removed member hears
-   * nothing more even if the D1 write then fails); the rest after D1 committed them.
+   * Group administration (add, remove or leave, role, rename), decided here against the member
+   * list of record, in the same order as sends (see administration.ts). Announced to the chat's
+   * sockets at once; D1's copy is written before the answer (or retried by the alarm if D1 fails:
+   * the change stands either way), so the caller's next read of the chat list has it.
    */
-  async applyMembership(change: MembershipChange): Promise<void> {
-    if ((await this.ready()) === "no_chat") return;
+  async administer({ user, session }: Caller, change: Administration): Promise<Answer<{ done: Administered }>> {
+    const refused = (await this.refuseNonMember(user.id)) ?? this.refuseEndedSession(user, session);
+    if (refused) return refused;
+    const answer = administer(this.store, this.members, user, change, Date.now());
+    if (!answer.ok) return answer;
+    const { done } = answer;
     const chatId = this.key;
-    switch (change.type) {
-      case "renamed":
-        this.broadcast(this.frame(ServerEvent.ChatUpdated, { chatId, name: change.name }));
-        return;
-      case "added":
-      case "updated": {
-        const { role, ...user } = change.member;
-        const known = this.members.access(user.id) === "member";
-        this.members.upsert(change.member);
-        const event = change.type === "added" && !known ? ServerEvent.MemberAdded : ServerEvent.MemberUpdated;
-        this.broadcast(this.frame(event, { chatId, user, role }));
-        return;
+    switch (done.kind) {
+      case "rename":
+        if (!done.changed) return answer;
+        this.broadcast(this.frame(ServerEvent.ChatUpdated, { chatId, name: done.name }));
+        break;
+      case "add": {
+        const { role, ...added } = done.member;
+        this.broadcast(this.frame(ServerEvent.MemberAdded, { chatId, user: added, role }));
+        break;
       }
-      case "removed": {
-        const wasMember = this.members.access(change.user.id) === "member";
-        this.members.remove(change.user);
-        this.activity.forget(change.user.id);
-        if (wasMember) {
-          this.broadcast(this.frame(ServerEvent.MemberRemoved, { chatId, user: change.user }));
-          this.endTyping(change.user);
+      case "role": {
+        if (!done.changed) return answer;
+        const { role, ...updated } = done.member;
+        this.broadcast(this.frame(ServerEvent.MemberUpdated, { chatId, user: updated, role }));
+        break;
+      }
+      case "remove": {
+        this.activity.forget(done.removed.id);
+        this.broadcast(this.frame(ServerEvent.MemberRemoved, { chatId, user: done.removed }));
+        this.endTyping(done.removed);
+        for (const ws of this.ctx.getWebSockets(String(done.removed.id))) ws.close(CloseCode.Removed, "removed from the chat");
+        if (done.promoted) {
+          const { role, ...promoted } = done.promoted;
+          this.broadcast(this.frame(ServerEvent.MemberUpdated, { chatId, user: promoted, role }));
         }
-        for (const ws of this.ctx.getWebSockets(String(change.user.id))) ws.close(CloseCode.Removed, "removed from the chat");
-        return;
+        break;
       }
     }
+    await this.copyNow();
+    return answer;
   }
 
   override async webSocketMessage(ws: WebSocket, raw: string | ArrayBuffer): Promise<void> {
@@ -393,7 +407,9 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
           return;
         }
         const { content, clientId, replyToId, attachmentIds } = frame.data;
-        this.pendingSends.push({ user, content, clientId, replyToId, attachmentIds, from: ws });
+        // Typing ends with the send as it arrives: a `typing_start` right after it stays in force.
+        this.endTyping(user);
+        this.pendingSends.push({ user, session: this.attachment(ws).session, content, clientId, replyToId, attachmentIds, from: ws });
         if (this.pendingSends.length === 1) setTimeout(() => this.storePending(), GROUP_WINDOW_MS);
         return;
       }
@@ -427,8 +443,13 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
    * replies to was deleted since. Attachments are checked (the sender's own live, unattached
    * uploads) and attached in the same write as the message; a refusal stores nothing.
    */
-  private storeMessage({ user, content, clientId, replyToId, attachmentIds, from }: Send & { from: WebSocket | null }): Message | Refusal {
+  private storeMessage({ user, session, content, clientId, replyToId, attachmentIds, from }: Send & { from: WebSocket | null }): Message | Refusal {
     const now = Date.now();
+    // Checked again here, at the commit: a send that arrived before a removal or a logout but is
+    // stored after it is refused, so nothing from a removed member follows `member_removed`.
+    if (this.members.access(user.id) !== "member") return refuse(ErrorCode.Forbidden, "you are no longer a member of this chat");
+    const ended = this.refuseEndedSession(user, session, now);
+    if (ended) return ended;
     const earlier = clientId === undefined ? undefined : this.log.byClient(user.id, clientId, now);
     if (earlier) {
       const message = this.log.toMessage(earlier);
@@ -443,16 +464,20 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
       if (!claim.ok) return refuse(ErrorCode.BadRequest, claim.error);
       attachments = claim.attachments;
     }
-    this.endTyping(user);
-    const message = this.log.append({
-      sender: user,
-      content,
-      createdAt: now,
-      ...(clientId !== undefined ? { clientId } : {}),
-      ...(replyToId !== undefined ? { replyToId } : {}),
-      ...(attachments ? { attachments } : {}),
+    if (!from) this.endTyping(user);
+    // One transaction: a message is stored with its attachments or not at all.
+    const message = this.ctx.storage.transactionSync(() => {
+      const appended = this.log.append({
+        sender: user,
+        content,
+        createdAt: now,
+        ...(clientId !== undefined ? { clientId } : {}),
+        ...(replyToId !== undefined ? { replyToId } : {}),
+        ...(attachments ? { attachments } : {}),
+      });
+      if (attachments) this.uploads.attach(attachmentIds!, appended.id);
+      return appended;
     });
-    if (attachments) this.uploads.attach(attachmentIds!, message.id);
     this.acknowledge(from, message, clientId);
     // A user's own messages count as read by them (written to storage with the next copy).
     this.ownMarkers.set(user.id, message.id);
@@ -588,12 +613,15 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
   // ---------------------------------------------------------------- membership
 
   /**
-   * The room's state from D1, once in its life: its members, and any messages the chat had before
-   * rooms kept logs (imported with their ids, so ids keep increasing). "no_chat" is not remembered:
-   * a chat with that id may be created later.
+   * The room's state from D1, once in its life: the chat, its members, and any messages the chat
+   * had before rooms kept logs (imported with their ids, so ids keep increasing). From then on the
+   * room is the one authority for its members and D1 follows it. "no_chat" is not remembered: a chat
+   * with that id may be created later (the Worker asks D1 before it reaches a room, see
+   * http/known-chats.ts, so this is rare). A room loaded before it held its chat's row and its
+   * members' join times reconciles with D1 once (`reconcile`).
    */
   private async ready(): Promise<"ok" | "no_chat"> {
-    this.loaded ||= readMeta(this.store, MetaKey.Loaded) === 1;
+    this.loaded ||= readMeta(this.store, MetaKey.Authority) === 1;
     if (this.loaded) return "ok";
     this.loading ??= this.loadFromD1().finally(() => (this.loading = null));
     return this.loading;
@@ -602,33 +630,68 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
   private async loadFromD1(): Promise<"ok" | "no_chat"> {
     const start = await loadRoomStart(this.db, this.key);
     if (!start) return "no_chat";
-    for (let after = this.log.newestId(); ; ) {
-      const rows = await messagesForImport(this.db, this.key, after, IMPORT_PAGE);
-      this.log.importRows(rows);
-      if (rows.length < IMPORT_PAGE) break;
-      after = rows.at(-1)!.id;
+    if (readMeta(this.store, MetaKey.Loaded) === 1) {
+      this.reconcile(start);
+    } else {
+      for (let after = this.log.newestId(); ; ) {
+        const rows = await messagesForImport(this.db, this.key, after, IMPORT_PAGE);
+        this.log.importRows(rows);
+        if (rows.length < IMPORT_PAGE) break;
+        after = rows.at(-1)!.id;
+      }
+      importChat(this.store, start.chat);
+      for (const { lastRead, joinedAt, ...member } of start.members) this.members.importFromD1(member, lastRead, joinedAt);
+      // Everything imported came from D1; a marker D1 has is D1's.
+      writeMeta(this.store, MetaKey.D1Through, this.log.newestId());
+      writeMeta(this.store, MetaKey.Loaded, 1);
     }
-    for (const member of start.members) if (this.members.access(member.id) === "unknown") this.members.upsert(member, member.lastRead);
-    // Everything imported came from D1; a marker D1 has is D1's.
-    writeMeta(this.store, MetaKey.D1Through, this.log.newestId());
-    writeMeta(this.store, MetaKey.Loaded, 1);
+    writeMeta(this.store, MetaKey.Authority, 1);
     return "ok";
   }
 
-  /** 404 for a chat that does not exist, 403 for a non-member, 503 while D1 cannot tell; null for a member. */
+  /**
+   * Once, for a room loaded before it was the one authority (when the Worker wrote D1 first for
+   * adds and role changes): the chat's row, the members' join times, and a member only D1 knew (an
+   * add whose call to the room failed) are taken from D1. Where the room knows better (a removal D1
+   * missed), its state is marked for the next copy, so D1 ends as the room is.
+   */
+  private reconcile(start: RoomStart) {
+    importChat(this.store, start.chat);
+    const inD1 = new Map(start.members.map((m) => [m.id, m]));
+    for (const row of this.members.all()) {
+      const there = inD1.get(row.userId);
+      if (row.active && there) this.members.importFromD1({ id: row.userId, username: row.username, role: row.role }, there.lastRead, there.joinedAt);
+      if (row.active !== (there !== undefined) || (there && there.role !== row.role)) this.members.touch(row.userId, this.nextMembershipVersion());
+      inD1.delete(row.userId);
+    }
+    for (const { lastRead, joinedAt, ...member } of inD1.values()) this.members.importFromD1(member, lastRead, joinedAt);
+    if (this.members.toCopy().length > 0) this.requestCopy();
+  }
+
+  private nextMembershipVersion(): number {
+    const version = (readMeta(this.store, MetaKey.MembershipVersion) ?? 0) + 1;
+    writeMeta(this.store, MetaKey.MembershipVersion, version);
+    return version;
+  }
+
+  /**
+   * 404 for a chat that does not exist, 403 for a non-member, 503 while D1 cannot tell (only before
+   * the room first loaded); null for a member. The room's member list is the whole truth: a
+   * non-member costs no D1 read.
+   */
   private async refuseNonMember(userId: number): Promise<Refusal | null> {
     try {
       if ((await this.ready()) === "no_chat") return refuse(ErrorCode.NotFound, "chat not found");
-      if (this.members.access(userId) === "unknown") {
-        // Never seen here: D1 may have added them (an add whose call to the room failed).
-        const row = await loadMembership(this.db, this.key, userId);
-        if (row && this.members.access(userId) === "unknown") this.members.upsert(row, row.lastRead);
-      }
     } catch (err) {
-      console.error("room could not load its members", err instanceof Error ? err.message : String(err));
+      console.error("room could not load its chat", err instanceof Error ? err.message : String(err));
       return refuse(isUnavailable(err) ? ErrorCode.Unavailable : ErrorCode.Internal, "the chat is unavailable; try again shortly");
     }
     return this.members.access(userId) === "member" ? null : refuse(ErrorCode.Forbidden, "you are not a member of this chat");
+  }
+
+  /** A token revoked (logout, password change) or expired since the Worker checked it: 401. */
+  private refuseEndedSession(user: User, session: Session, now = Date.now()): Refusal | null {
+    return this.sessionValid(user, session, now) ? null : refuse(ErrorCode.Unauthorized, "session ended; sign in again");
   }
 
   private readState(userId: number) {
@@ -644,6 +707,8 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
   private outboxPending(): boolean {
     return (
       this.ownMarkers.size > 0 ||
+      this.members.toCopy().length > 0 ||
+      nameToCopy(this.store) !== null ||
       this.log.newestId() > (readMeta(this.store, MetaKey.D1Through) ?? 0) ||
       this.log.lastChangeId() > (readMeta(this.store, MetaKey.D1ChangesThrough) ?? 0) ||
       this.members.markersToCopy().length > 0
@@ -677,6 +742,16 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
     return this.copying;
   }
 
+  /**
+   * A copy that starts after what was just written: waits out one already under way (it read its
+   * rows before that write). Never throws; a failed copy is retried by the alarm.
+   */
+  private async copyNow(): Promise<void> {
+    while (this.copying) await this.copying;
+    await this.copyToD1();
+    this.scheduleAlarm();
+  }
+
   private async copyOnce(): Promise<void> {
     for (const [userId, id] of this.ownMarkers) this.members.markRead(userId, id);
     this.ownMarkers.clear();
@@ -692,8 +767,15 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
       const changesNow = this.log.lastChangeId();
       const changed = changesNow > changesThrough ? this.log.changedRowsAfter(changesThrough, through, COPY_BATCH) : [];
       const markers = this.members.markersToCopy();
+      const memberRows = this.members.toCopy();
+      const name = nameToCopy(this.store);
       if (this.copier?.d1 !== this.d1) this.copier = { d1: this.d1, copy: roomCopier(this.d1, this.key) };
-      const open = await this.copier.copy([...changed, ...rows].map(toCopied), markers);
+      const open = await this.copier.copy([...changed, ...rows].map(toCopied), markers, {
+        members: memberRows.map(toCopiedMember),
+        ...(name ? { name: name.name } : {}),
+      });
+      this.members.copied(memberRows);
+      if (name) nameCopied(this.store, name.version);
       if (rows.length > 0) writeMeta(this.store, MetaKey.D1Through, rows.at(-1)!.id);
       // Changes made while the copy ran have larger numbers: the next copy takes them.
       if (changesNow > changesThrough) {

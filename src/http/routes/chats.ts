@@ -1,25 +1,15 @@
-import { Hono } from "hono";
-import {
-  addMember,
-  countAdmins,
-  createGroupChat,
-  existingUserIds,
-  findMember,
-  loadChat,
-  loadChats,
-  openDirectChat,
-  removeMember,
-  renameChat,
-  setRole,
-} from "../../db/chats";
+import { Hono, type Context } from "hono";
+import { createGroupChat, existingUserIds, loadChat, loadChats, openDirectChat } from "../../db/chats";
 import { findUser } from "../../db/users";
 import { ErrorCode } from "../../protocol/errors";
 import { addMemberBody, chatParams, createChatBody, memberParams, renameChatBody, updateMemberBody } from "../../protocol/schemas";
 import { announceChatAdded, announceChatRemoved } from "../../inbox/notify";
-import { chatRoom } from "../../objects/stubs";
-import { requireGroupAdmin, requireMember } from "../access";
+import type { Administered, Administration } from "../../room/administration";
+import { requireMember } from "../access";
 import type { AppEnv } from "../env";
-import { ApiError, badRequest, notFound } from "../errors";
+import { badRequest, notFound } from "../errors";
+import { knownChats } from "../known-chats";
+import { callerOf, existingRoom, unwrap } from "../rooms";
 import { chatAnswer, chatListAnswer, memberAnswer } from "../openapi/answers";
 import { describe, type RouteDoc } from "../openapi/describe";
 import { validate } from "../validate";
@@ -95,6 +85,7 @@ export const chatRoutes = new Hono<AppEnv>()
       if (missing !== undefined) throw notFound(`user ${missing} not found`);
       chatId = await createGroupChat(c.var.db, me, body.name, body.memberIds);
     }
+    knownChats.add(chatId);
     const chat = (await loadChat(c.var.db, me, chatId))!;
     if (created) c.executionCtx.waitUntil(announceChatAdded(c.env, chat, chat.members.map((m) => m.id)));
     return c.json(chat, created ? 201 : 200);
@@ -108,57 +99,39 @@ export const chatRoutes = new Hono<AppEnv>()
   .patch("/:chatId", describe(docs.rename), validate("param", chatParams), validate("json", renameChatBody), async (c) => {
     const { chatId } = c.req.valid("param");
     const { name } = c.req.valid("json");
-    await requireGroupAdmin(c, chatId);
-    await renameChat(c.var.db, chatId, name);
-    await chatRoom(c.env, chatId).applyMembership({ type: "renamed", name });
+    await administer(c, chatId, { kind: "rename", name });
     return c.json(await loadChat(c.var.db, c.var.user.id, chatId));
   })
   .post("/:chatId/members", describe(docs.addMember), validate("param", chatParams), validate("json", addMemberBody), async (c) => {
     const { chatId } = c.req.valid("param");
     const { userId } = c.req.valid("json");
-    await requireGroupAdmin(c, chatId);
     const user = await findUser(c.var.db, userId);
-    if (!user) throw notFound(`user ${userId} not found`);
-    const member = await addMember(c.var.db, chatId, user);
-    if (!member) {
-      // A retry after the room missed the add (its call failed) puts the room right.
-      const existing = await findMember(c.var.db, chatId, userId);
-      if (existing) await chatRoom(c.env, chatId).applyMembership({ type: "added", member: existing });
-      throw new ApiError(ErrorCode.Conflict, "already a member");
-    }
-    await chatRoom(c.env, chatId).applyMembership({ type: "added", member });
+    const done = await administer(c, chatId, { kind: "add", userId, user });
+    if (done.kind !== "add") throw new Error("the room answered another change");
     c.executionCtx.waitUntil(
       loadChat(c.var.db, userId, chatId).then((chat) => chat && announceChatAdded(c.env, chat, [userId])),
     );
-    return c.json(member, 201);
+    return c.json(done.member, 201);
   })
   .patch("/:chatId/members/:userId", describe(docs.setRole), validate("param", memberParams), validate("json", updateMemberBody), async (c) => {
     const { chatId, userId } = c.req.valid("param");
     const { role } = c.req.valid("json");
-    await requireGroupAdmin(c, chatId);
-    const target = await findMember(c.var.db, chatId, userId);
-    if (!target) throw notFound("not a member of this chat");
-    if (target.role === "admin" && role === "member" && (await countAdmins(c.var.db, chatId)) <= 1) {
-      throw badRequest("a group needs at least one admin");
-    }
-    await setRole(c.var.db, chatId, userId, role);
-    const member = { ...target, role };
-    await chatRoom(c.env, chatId).applyMembership({ type: "updated", member });
-    return c.json(member);
+    const done = await administer(c, chatId, { kind: "role", userId, role });
+    if (done.kind !== "role") throw new Error("the room answered another change");
+    return c.json(done.member);
   })
   .delete("/:chatId/members/:userId", describe(docs.removeMember), validate("param", memberParams), async (c) => {
     const { chatId, userId } = c.req.valid("param");
-    const leaving = userId === c.var.user.id;
-    await requireGroupAdmin(c, chatId, leaving);
-    const target = leaving ? null : await findMember(c.var.db, chatId, userId);
-    if (!leaving && !target) throw notFound("not a member of this chat");
-    const user = target ?? c.var.user;
-    const room = chatRoom(c.env, chatId);
-    // The room first: once it has the removal, the member hears nothing more from this chat, even
-    // if the D1 write below fails (the admin's retry then finishes it).
-    await room.applyMembership({ type: "removed", user: { id: user.id, username: user.username } });
-    const promoted = await removeMember(c.var.db, chatId, userId);
-    if (promoted) await room.applyMembership({ type: "updated", member: promoted });
+    await administer(c, chatId, { kind: "remove", userId });
     c.executionCtx.waitUntil(announceChatRemoved(c.env, chatId, userId));
     return c.body(null, 204);
   });
+
+/**
+ * The chat's room decides every administrative change, in one order with sends and the other
+ * changes (src/room/administration.ts); it has written D1's copy (or will retry it) when it answers.
+ */
+async function administer(c: Context<AppEnv>, chatId: number, change: Administration): Promise<Administered> {
+  const room = await existingRoom(c, chatId);
+  return unwrap(await room.administer(callerOf(c), change)).done;
+}

@@ -1,25 +1,18 @@
-import { Hono } from "hono";
-import { chatRoom } from "../../objects/stubs";
+import { Hono, type Context } from "hono";
 import { limits } from "../../protocol/limits";
 import { changesQuery, chatParams, editMessageBody, historyQuery, messageParams, reactionParams, readMarkerBody, sendMessageBody } from "../../protocol/schemas";
-import type { Refusal } from "../../room/answers";
 import type { MessageChange } from "../../room/chat-room";
 import type { AppEnv } from "../env";
-import { ApiError } from "../errors";
 import { changePageAnswer, messageAnswer, messagePageAnswer } from "../openapi/answers";
 import { describe, memberOnly, type RouteDoc } from "../openapi/describe";
+import { callerOf, existingRoom, unwrap } from "../rooms";
 import { validate } from "../validate";
 
-/** A room's refusal as the contract's error; its value otherwise. */
-export function unwrap<A extends { ok: boolean }>(answer: A): Extract<A, { ok: true }> {
-  if (answer.ok) return answer as Extract<A, { ok: true }>;
-  const { code, error, retryAfterSeconds } = answer as unknown as Refusal;
-  throw new ApiError(code, error, retryAfterSeconds ? { "Retry-After": String(retryAfterSeconds) } : {});
-}
+export { unwrap };
 
 /** An edit, delete or reaction change, applied by the room as a socket's would be. */
-async function change(env: Env, chatId: number, user: AppEnv["Variables"]["user"], what: MessageChange) {
-  return unwrap(await chatRoom(env, chatId).changeMessage(user, what)).message;
+async function change(c: Context<AppEnv>, chatId: number, what: MessageChange) {
+  return unwrap(await (await existingRoom(c, chatId)).changeMessage(callerOf(c), what)).message;
 }
 
 const docs = {
@@ -104,45 +97,45 @@ export const messageRoutes = new Hono<AppEnv>()
   .get("/:chatId/messages", describe(docs.history), validate("param", chatParams), validate("query", historyQuery), async (c) => {
     const { chatId } = c.req.valid("param");
     const { before, after, limit = limits.historyDefaultLimit } = c.req.valid("query");
-    const { messages, hasMore, lastChangeId } = unwrap(await chatRoom(c.env, chatId).history(c.var.user, { before, after, limit }));
+    const { messages, hasMore, lastChangeId } = unwrap(await (await existingRoom(c, chatId)).history(c.var.user, { before, after, limit }));
     return c.json({ messages, hasMore, lastChangeId });
   })
   .post("/:chatId/messages", describe(docs.send), validate("param", chatParams), validate("json", sendMessageBody), async (c) => {
     const { chatId } = c.req.valid("param");
     const { content, clientId, replyToId, attachmentIds } = c.req.valid("json");
-    const { message } = unwrap(await chatRoom(c.env, chatId).post(c.var.user, content, clientId, replyToId, attachmentIds));
+    const { message } = unwrap(await (await existingRoom(c, chatId)).post(callerOf(c), content, clientId, replyToId, attachmentIds));
     // 201 as the contract says, also for a resend: it is acknowledged with the first message.
     return c.json(message, 201);
   })
   .patch("/:chatId/messages/:messageId", describe(docs.edit), validate("param", messageParams), validate("json", editMessageBody), async (c) => {
     const { chatId, messageId } = c.req.valid("param");
     const { content } = c.req.valid("json");
-    return c.json(await change(c.env, chatId, c.var.user, { kind: "edit", messageId, content }), 200);
+    return c.json(await change(c, chatId, { kind: "edit", messageId, content }), 200);
   })
   .delete("/:chatId/messages/:messageId", describe(docs.remove), validate("param", messageParams), async (c) => {
     const { chatId, messageId } = c.req.valid("param");
-    await change(c.env, chatId, c.var.user, { kind: "delete", messageId });
+    await change(c, chatId, { kind: "delete", messageId });
     return c.body(null, 204);
   })
   .put("/:chatId/messages/:messageId/reactions/:emoji", describe(docs.addReaction), validate("param", reactionParams), async (c) => {
     const { chatId, messageId, emoji } = c.req.valid("param");
-    await change(c.env, chatId, c.var.user, { kind: "react", messageId, emoji, add: true });
+    await change(c, chatId, { kind: "react", messageId, emoji, add: true });
     return c.body(null, 204);
   })
   .delete("/:chatId/messages/:messageId/reactions/:emoji", describe(docs.removeReaction), validate("param", reactionParams), async (c) => {
     const { chatId, messageId, emoji } = c.req.valid("param");
-    await change(c.env, chatId, c.var.user, { kind: "react", messageId, emoji, add: false });
+    await change(c, chatId, { kind: "react", messageId, emoji, add: false });
     return c.body(null, 204);
   })
   .get("/:chatId/changes", describe(docs.changes), validate("param", chatParams), validate("query", changesQuery), async (c) => {
     const { chatId } = c.req.valid("param");
     const { after } = c.req.valid("query");
-    const { messages, lastChangeId, hasMore } = unwrap(await chatRoom(c.env, chatId).changes(c.var.user, after));
+    const { messages, lastChangeId, hasMore } = unwrap(await (await existingRoom(c, chatId)).changes(c.var.user, after));
     return c.json({ messages, lastChangeId, hasMore });
   })
   .post("/:chatId/read", describe(docs.read), validate("param", chatParams), validate("json", readMarkerBody), async (c) => {
     const { chatId } = c.req.valid("param");
     const { messageId } = c.req.valid("json");
-    unwrap(await chatRoom(c.env, chatId).markRead(c.var.user, messageId));
+    unwrap(await (await existingRoom(c, chatId)).markRead(c.var.user, messageId));
     return c.body(null, 204);
   });

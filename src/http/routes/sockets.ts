@@ -1,5 +1,5 @@
 import { Hono } from "hono";
-import { chatRoom, inboxOf } from "../../objects/stubs";
+import { inboxOf } from "../../objects/stubs";
 import { ErrorCode } from "../../protocol/errors";
 import { chatParams, socketQuery } from "../../protocol/schemas";
 import type { AppEnv } from "../env";
@@ -9,6 +9,7 @@ import { requireAllowedOrigin } from "../middleware/origin";
 import { describe, type RouteDoc } from "../openapi/describe";
 import { forwardToObject } from "../upgrade";
 import { validate } from "../validate";
+import { existingRoom } from "../rooms";
 
 const frames = "The frames, `{ \"event\", \"data\" }` JSON text, are in docs/PROTOCOL.md";
 const docs = {
@@ -52,7 +53,7 @@ export const chatSocketRoutes = new Hono<AppEnv>().get(
     const url = new URL("https://room/ws");
     if (since !== undefined) url.searchParams.set("since", String(since));
     if (changesSince !== undefined) url.searchParams.set("changesSince", String(changesSince));
-    return forwardToObject(c, chatRoom(c.env, chatId), url);
+    return forwardToObject(c, await existingRoom(c, chatId), url);
   },
 );
 

@@ -1,5 +1,9 @@
-/** Who may use the room: the member list of record for sockets, history and sends, with read markers. */
-import { and, eq, gt, isNull, or, sql } from "drizzle-orm";
+/**
+ * Who may use the room: the member list of record for sockets, history, sends and administration,
+ * with read markers. Every change takes the next number of the room's membership counter, and D1's
+ * copy follows by those numbers (`toCopy` / `copied`).
+ */
+import { and, asc, eq, gt, isNull, or, sql } from "drizzle-orm";
 import type { Member, Role, User } from "../../protocol/models";
 import type { LogDatabase } from "./open";
 import { logMembers, type LogMemberRow } from "./schema";
@@ -30,13 +34,13 @@ export class RoomMembers {
    */
   private readonly accessOf = new Map<number, Access>();
 
-  /** `former`: removed (the room knows it); `unknown`: never seen (D1 may know more). */
+  /** `former`: removed; `unknown`: never a member. The room's word is final: D1 is not asked. */
   access(userId: number): Access {
     let access = this.accessOf.get(userId);
     if (access === undefined) {
       const row = this.row(userId);
       access = !row ? "unknown" : row.active ? "member" : "former";
-      if (access !== "unknown") this.accessOf.set(userId, access);
+      this.accessOf.set(userId, access);
     }
     return access;
   }
@@ -45,20 +49,27 @@ export class RoomMembers {
     return this.q.row.get({ userId });
   }
 
+  /** The row of an active member, or undefined. */
+  activeRow(userId: number): LogMemberRow | undefined {
+    const row = this.row(userId);
+    return row?.active ? row : undefined;
+  }
+
   /**
-   * Adds or updates a member as D1 has them. A marker only grows: D1's value is taken where it is
-   * ahead (an import, or a read over HTTP before this room existed).
+   * A member as D1 had them when the room first loaded (or reconciled): D1 already has this state,
+   * so it is not copied back. A marker only grows: D1's value is taken where it is ahead.
    */
-  upsert(member: Member, lastRead: number | null = null): void {
+  importFromD1(member: Member, lastRead: number | null, joinedAt: number): void {
     this.accessOf.delete(member.id);
     this.db
       .insert(logMembers)
-      .values({ userId: member.id, username: member.username, role: member.role, active: true, lastRead, lastReadInD1: lastRead })
+      .values({ userId: member.id, username: member.username, role: member.role, active: true, lastRead, lastReadInD1: lastRead, joinedAt })
       .onConflictDoUpdate({
         target: logMembers.userId,
         set: {
           role: member.role,
           active: true,
+          joinedAt,
           // The larger of the two; SQLite's max() is NULL when either is, and "never read" stays NULL.
           lastRead: sql`coalesce(max(${logMembers.lastRead}, excluded.last_read), ${logMembers.lastRead}, excluded.last_read)`,
         },
@@ -66,14 +77,63 @@ export class RoomMembers {
       .run();
   }
 
-  /** Keeps the row, inactive, so the removal outlives a D1 that still lists them. */
-  remove(user: User): void {
+  /** Joins (or re-joins) as a plain member; a former member keeps the marker they had. */
+  join(user: User, joinedAt: number, version: number): void {
     this.accessOf.delete(user.id);
     this.db
       .insert(logMembers)
-      .values({ userId: user.id, username: user.username, role: "member", active: false, lastRead: null, lastReadInD1: null })
-      .onConflictDoUpdate({ target: logMembers.userId, set: { active: false } })
+      .values({ userId: user.id, username: user.username, role: "member", active: true, lastRead: null, lastReadInD1: null, joinedAt, version })
+      .onConflictDoUpdate({ target: logMembers.userId, set: { role: "member", active: true, joinedAt, version } })
       .run();
+  }
+
+  setRole(userId: number, role: Role, version: number): void {
+    this.db.update(logMembers).set({ role, version }).where(eq(logMembers.userId, userId)).run();
+  }
+
+  /** Keeps the row, inactive: the removal is a fact the room remembers, and D1's copy follows it. */
+  leave(user: User, version: number): void {
+    this.accessOf.delete(user.id);
+    this.db
+      .insert(logMembers)
+      .values({ userId: user.id, username: user.username, role: "member", active: false, lastRead: null, lastReadInD1: null, version })
+      .onConflictDoUpdate({ target: logMembers.userId, set: { active: false, role: "member", version } })
+      .run();
+  }
+
+  /** Marks a row as changed without changing it, so the next copy writes its state to D1 again. */
+  touch(userId: number, version: number): void {
+    this.db.update(logMembers).set({ version }).where(eq(logMembers.userId, userId)).run();
+  }
+
+  activeAdmins(): number {
+    return this.db.select({ n: sql<number>`count(*)` }).from(logMembers).where(and(eq(logMembers.active, true), eq(logMembers.role, "admin"))).get()?.n ?? 0;
+  }
+
+  /** The longest-standing active member (earliest to join, then lowest id): who inherits admin. */
+  longestStanding(): LogMemberRow | undefined {
+    return this.db.select().from(logMembers).where(eq(logMembers.active, true)).orderBy(asc(logMembers.joinedAt), asc(logMembers.userId)).limit(1).get();
+  }
+
+  /** Every row, for reconciling with D1 once. */
+  all(): LogMemberRow[] {
+    return this.db.select().from(logMembers).all();
+  }
+
+  /** Rows whose join, leave or role D1 does not have yet. */
+  toCopy(): LogMemberRow[] {
+    return this.db.select().from(logMembers).where(sql`${logMembers.version} > ${logMembers.versionInD1}`).all();
+  }
+
+  /** After a copy: D1 has each row as it was at `version` (a row changed since is copied again). */
+  copied(rows: readonly { userId: number; version: number }[]): void {
+    for (const { userId, version } of rows) {
+      this.db
+        .update(logMembers)
+        .set({ versionInD1: sql`max(${logMembers.versionInD1}, ${version})` })
+        .where(eq(logMembers.userId, userId))
+        .run();
+    }
   }
 
   /** Moves a marker forward; false when it was already there or past it. */

@@ -22,6 +22,13 @@ export const MetaKey = {
   D1Through: "d1_through",
   /** The newest change (edit, delete, reaction) D1 has for messages up to `d1_through`. */
   D1ChangesThrough: "d1_changes_through",
+  /** The membership counter: every join, leave, role change and rename takes the next number. */
+  MembershipVersion: "membership_version",
+  /**
+   * 1 once the room holds its chat's row and every member with their join time. Rooms loaded
+   * before the room was the one authority for membership reconcile with D1 once to get there.
+   */
+  Authority: "authority",
 } as const;
 type MetaKey = (typeof MetaKey)[keyof typeof MetaKey];
 

@@ -69,8 +69,8 @@ export const logAttachments = sqliteTable(
 );
 
 /**
- * Everyone who is or was a member. A removed member keeps a row with `active = false`: the room
- * then knows the removal even if D1 still lists them (a removal reaches the room before D1).
+ * Everyone who is or was a member: the member list of record (D1's `chat_members` is a copy). A
+ * removed member keeps a row with `active = false`, so a request decided after the removal sees it.
  */
 export const logMembers = sqliteTable(
   "members",
@@ -83,8 +83,25 @@ export const logMembers = sqliteTable(
     lastRead: integer("last_read"),
     /** The marker D1 has; a larger `lastRead` is copied in the next flush. */
     lastReadInD1: integer("last_read_in_d1"),
+    /** ms; "longest-standing" (who becomes admin when the last one leaves) is the smallest. */
+    joinedAt: integer("joined_at").notNull().default(0),
+    /** The room's membership counter at this row's last change (join, leave, role). */
+    version: integer("version").notNull().default(0),
+    /** The version D1's copy has: a larger `version` is copied in the next flush. */
+    versionInD1: integer("version_in_d1").notNull().default(0),
   },
+  (t) => [index("members_to_copy").on(t.userId).where(sql`version > version_in_d1`)],
 );
+
+/** The chat itself, one row: what the room needs to decide administration (type) and its name. */
+export const logChat = sqliteTable("chat", {
+  id: integer("id").primaryKey(),
+  type: text("type", { enum: ["direct", "group"] }).notNull(),
+  name: text("name"),
+  /** The membership counter at the last rename; copied to D1 like a member row. */
+  version: integer("version").notNull().default(0),
+  versionInD1: integer("version_in_d1").notNull().default(0),
+});
 
 /** Small facts about the room, one integer each (see `MetaKey`). */
 export const logMeta = sqliteTable("meta", {
@@ -94,4 +111,5 @@ export const logMeta = sqliteTable("meta", {
 
 export type LogMessageRow = typeof logMessages.$inferSelect;
 export type LogMemberRow = typeof logMembers.$inferSelect;
+export type LogChatRow = typeof logChat.$inferSelect;
 export type LogAttachmentRow = typeof logAttachments.$inferSelect;

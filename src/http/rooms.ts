@@ -1,0 +1,29 @@
+import type { Context } from "hono";
+import { chatExists } from "../db/chats";
+import { isUnavailable } from "../db/deadline";
+import { chatRoom } from "../objects/stubs";
+import type { AppEnv } from "./env";
+import type { Caller } from "../objects/handshake";
+import type { Refusal } from "../room/answers";
+import { ApiError, notFound } from "./errors";
+import { knownChats } from "./known-chats";
+
+/**
+ * The room of chat `chatId`, reached only if the chat exists: 404 otherwise, and no object is
+ * touched (see known-chats.ts). While D1 cannot say, the room is asked: it answers from its own
+ * storage for a chat it already holds.
+ */
+export async function existingRoom(c: Context<AppEnv>, chatId: number) {
+  if ((await knownChats.check(chatId, () => chatExists(c.var.db, chatId), isUnavailable)) === "missing") throw notFound("chat not found");
+  return chatRoom(c.env, chatId);
+}
+
+/** Who the Worker verified, as the room takes it: the user and the token they came with. */
+export const callerOf = (c: Context<AppEnv>): Caller => ({ user: c.var.user, session: c.var.session });
+
+/** A room's refusal as the contract's error; its value otherwise. */
+export function unwrap<A extends { ok: boolean }>(answer: A): Extract<A, { ok: true }> {
+  if (answer.ok) return answer as Extract<A, { ok: true }>;
+  const { code, error, retryAfterSeconds } = answer as unknown as Refusal;
+  throw new ApiError(code, error, retryAfterSeconds ? { "Retry-After": String(retryAfterSeconds) } : {});
+}

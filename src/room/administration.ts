@@ -1,0 +1,80 @@
+/**
+ * Group administration, decided by the chat's room against its member list of record, in the
+ * order requests reach it: adding, removing (or leaving), changing a role, renaming. A request that
+ * arrives after a later change is judged by the state that change left (a role change for a member
+ * removed since is `404`, never a way back in). Each change takes the next number of the room's
+ * membership counter; D1's copy follows by those numbers.
+ */
+import { ErrorCode } from "../protocol/errors";
+import type { Member, Role, User } from "../protocol/models";
+import { refuse, type Answer } from "./answers";
+import { readChat, renameChat } from "./log/chat";
+import type { RoomMembers } from "./log/members";
+import { MetaKey, readMeta, writeMeta, type LogDatabase } from "./log/open";
+
+export type Administration =
+  /** `user` null: no such user (answered after the caller's own checks, as the contract orders them). */
+  | { kind: "add"; userId: number; user: User | null }
+  | { kind: "role"; userId: number; role: Role }
+  | { kind: "remove"; userId: number }
+  | { kind: "rename"; name: string };
+
+/** What a change did, for the room to announce. `changed` false: it asked for what already was. */
+export type Administered =
+  | { kind: "add"; member: Member }
+  | { kind: "role"; member: Member; changed: boolean }
+  | { kind: "remove"; removed: User; promoted: Member | null }
+  | { kind: "rename"; name: string; changed: boolean };
+
+const asMember = (row: { userId: number; username: string; role: Role }): Member => ({ id: row.userId, username: row.username, role: row.role });
+
+/**
+ * Checks and applies one change for `actor` (already known to be an active member). The checks
+ * come in the contract's order: a direct chat `400`, a member who is not an admin `403` (leaving is
+ * anyone's), then the target's own (`404`, `409`, the last admin's `400`).
+ */
+export function administer(store: LogDatabase, members: RoomMembers, actor: User, change: Administration, now: number): Answer<{ done: Administered }> {
+  if (readChat(store)?.type !== "group") return refuse(ErrorCode.BadRequest, "direct chats cannot be administered");
+  const selfService = change.kind === "remove" && change.userId === actor.id;
+  if (!selfService && members.activeRow(actor.id)?.role !== "admin") return refuse(ErrorCode.Forbidden, "only a group admin can do this");
+  const nextVersion = () => {
+    const version = (readMeta(store, MetaKey.MembershipVersion) ?? 0) + 1;
+    writeMeta(store, MetaKey.MembershipVersion, version);
+    return version;
+  };
+  switch (change.kind) {
+    case "rename": {
+      const changed = readChat(store)?.name !== change.name;
+      if (changed) renameChat(store, change.name, nextVersion());
+      return { ok: true, done: { kind: "rename", name: change.name, changed } };
+    }
+    case "add": {
+      if (!change.user) return refuse(ErrorCode.NotFound, `user ${change.userId} not found`);
+      if (members.activeRow(change.user.id)) return refuse(ErrorCode.Conflict, "already a member");
+      members.join(change.user, now, nextVersion());
+      return { ok: true, done: { kind: "add", member: { ...change.user, role: "member" } } };
+    }
+    case "role": {
+      const target = members.activeRow(change.userId);
+      if (!target) return refuse(ErrorCode.NotFound, "not a member of this chat");
+      if (target.role === change.role) return { ok: true, done: { kind: "role", member: asMember(target), changed: false } };
+      if (target.role === "admin" && members.activeAdmins() <= 1) return refuse(ErrorCode.BadRequest, "a group needs at least one admin");
+      members.setRole(target.userId, change.role, nextVersion());
+      return { ok: true, done: { kind: "role", member: { ...asMember(target), role: change.role }, changed: true } };
+    }
+    case "remove": {
+      const target = members.activeRow(change.userId);
+      if (!target) return refuse(ErrorCode.NotFound, "not a member of this chat");
+      const removed = { id: target.userId, username: target.username };
+      members.leave(removed, nextVersion());
+      // A group always has an admin while it has members: the longest-standing one inherits.
+      let promoted: Member | null = null;
+      const heir = target.role === "admin" && members.activeAdmins() === 0 ? members.longestStanding() : undefined;
+      if (heir) {
+        members.setRole(heir.userId, "admin", nextVersion());
+        promoted = { ...asMember(heir), role: "admin" };
+      }
+      return { ok: true, done: { kind: "remove", removed, promoted } };
+    }
+  }
+}
