@@ -13,8 +13,8 @@ import { knownChats } from "./known-chats";
  * touched (see known-chats.ts). While D1 cannot say, the room is asked: it answers from its own
  * storage for a chat it already holds.
  */
-export async function existingRoom(c: Context<AppEnv>, chatId: number) {
-  if ((await knownChats.check(chatId, () => chatExists(c.var.db, chatId), isUnavailable)) === "missing") throw notFound("chat not found");
+export async function existingRoom(c: Context<AppEnv>, chatId: number, missing = "chat not found") {
+  if ((await knownChats.check(chatId, () => chatExists(c.var.db, chatId), isUnavailable)) === "missing") throw notFound(missing);
   return chatRoom(c.env, chatId);
 }
 

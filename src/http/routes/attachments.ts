@@ -7,7 +7,6 @@ import { Hono, type HonoRequest } from "hono";
 import { createMiddleware } from "hono/factory";
 import { base64url } from "../../auth/base64url";
 import { signDownload, verifyDownload } from "../../auth/download-urls";
-import { chatRoom } from "../../objects/stubs";
 import { ErrorCode } from "../../protocol/errors";
 import { limits } from "../../protocol/limits";
 import type { Upload } from "../../protocol/models";
@@ -19,7 +18,7 @@ import { requireUser } from "../middleware/auth";
 import { downloadUrlAnswer, uploadAnswer } from "../openapi/answers";
 import { describe, memberOnly, type RouteDoc } from "../openapi/describe";
 import { validate } from "../validate";
-import { unwrap } from "./messages";
+import { existingRoom, unwrap } from "../rooms";
 
 const UPLOAD_PATH = /^\/api\/chats\/[^/]+\/attachments$/;
 
@@ -112,7 +111,7 @@ export const uploadRoutes = new Hono<AppEnv>().post("/:chatId/attachments", vali
   const body = c.req.raw.body;
   if (!body) throw badRequest("the file is empty");
 
-  const room = chatRoom(c.env, chatId);
+  const room = await existingRoom(c, chatId);
   unwrap(await room.uploadAllowed(c.var.user));
   const upload: Upload = { id: `${chatId}-${randomPart()}`, name, size, contentType };
   // R2 needs a stream of known length; this one also fails if the body ends early or runs long.
@@ -204,7 +203,7 @@ export const downloadRoutes = new Hono<AppEnv>()
   .get("/:id", describe(docs.download), downloadCaller, validate("param", attachmentParams), validate("query", downloadQuery), async (c) => {
     const { id } = c.req.valid("param");
     const userId = c.var.downloaderId;
-    const { attachment } = unwrap(await chatRoom(c.env, chatOf(id)).fileAccess(userId, id));
+    const { attachment } = unwrap(await (await existingRoom(c, chatOf(id), "no such attachment")).fileAccess(userId, id));
     const range = byteRange(c.req.header("Range"), attachment.size);
     if (range === "unsatisfiable") {
       throw new ApiError(ErrorCode.RangeNotSatisfiable, `the file has ${attachment.size} bytes`, { "Content-Range": `bytes */${attachment.size}` });
