@@ -2,7 +2,7 @@ import type { Context } from "hono";
 import { findAccess } from "../db/chats";
 import type { Role } from "../protocol/models";
 import type { AppEnv } from "./env";
-import { badRequest, forbidden, notFound } from "./errors";
+import { forbidden, notFound } from "./errors";
 
 /** The caller's role in a chat: 404 if the chat does not exist, 403 if they are not a member. */
 export async function requireMember(c: Context<AppEnv>, chatId: number) {
@@ -10,12 +10,4 @@ export async function requireMember(c: Context<AppEnv>, chatId: number) {
   if (!access) throw notFound("chat not found");
   if (!access.role) throw forbidden("you are not a member of this chat");
   return { type: access.type, role: access.role as Role };
-}
-
-/** Group administration: members of a group only (400 on direct chats), and admins unless `selfService`. */
-export async function requireGroupAdmin(c: Context<AppEnv>, chatId: number, selfService = false) {
-  const access = await requireMember(c, chatId);
-  if (access.type !== "group") throw badRequest("direct chats cannot be administered");
-  if (access.role !== "admin" && !selfService) throw forbidden("only a group admin can do this");
-  return access;
 }

@@ -77,9 +77,10 @@ describe("migrations 0004, 0005 and 0009 on a database with messages", () => {
       [11, "b2", 2, null],
     ]);
     expect(await loadRoomStart(db, 10)).toEqual({
+      chat: { id: 10, type: "group", name: "A" },
       members: expect.arrayContaining([
-        { id: 1, username: "Ann", role: "admin", lastRead: 4 },
-        { id: 2, username: "Bob", role: "member", lastRead: 1 },
+        { id: 1, username: "Ann", role: "admin", lastRead: 4, joinedAt: 100 },
+        { id: 2, username: "Bob", role: "member", lastRead: 1, joinedAt: 101 },
       ]),
     });
     expect((await messagesForImport(db, 10, 0, 10)).map((m) => [m.id, m.senderName, m.content])).toEqual([
