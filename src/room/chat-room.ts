@@ -7,9 +7,8 @@
  * Fields are caches rebuilt on wake (rate-limit buckets, the open-inbox set); what must survive is
  * in storage (the log, members, the alarm) or on the sockets (who is connected, who is typing).
  */
-import { toIso } from "../db/client";
 import { isUnavailable } from "../db/deadline";
-import { loadMembership, loadRoomStart, messagesForImport, roomCopier, type CopiedMessage } from "../db/room-copy";
+import { loadMembership, loadRoomStart, messagesForImport, roomCopier } from "../db/room-copy";
 import { isUpgrade, verifiedCaller, type Session } from "../objects/handshake";
 import { HibernatingObject } from "../objects/hibernating-object";
 import { parseFrame } from "../objects/frames";
@@ -19,13 +18,12 @@ import { CloseCode, ErrorCode } from "../protocol/errors";
 import { ClientEvent, encodeFrame, JOINED_MESSAGE, ServerEvent, type ErrorPayload, type ServerPayloads } from "../protocol/events";
 import { limits } from "../protocol/limits";
 import type { ChangePage, Member, Message, MessagePage, Upload, User } from "../protocol/models";
-import type { StoredAttachment } from "../db/schema";
 import type { ParsedClientFrame } from "../protocol/schemas";
+import { toCopied, toIso, toReactions, type StoredAttachment } from "../protocol/stored";
 import { ActivityAnnouncer } from "./activity";
 import { refuse, type Answer, type Refusal } from "./answers";
 import { COPY_BATCH, COPY_QUIET_MS, copyCheck, earliest, nextRetry, type Outbox } from "./copy-schedule";
 import { RoomMembers } from "./log/members";
-import { toReactions } from "../db/messages";
 import { applyReaction, MessageLog, type HistoryCursor } from "./log/messages";
 import { PURGE_BATCH, toStored, Uploads } from "./log/uploads";
 import { MetaKey, openLog, readMeta, writeMeta, type LogDatabase } from "./log/open";
@@ -52,23 +50,6 @@ interface Send {
   clientId: string | undefined;
   replyToId: number | undefined;
   attachmentIds: string[] | undefined;
-}
-
-/** A log row as the copy carries it to D1: lifecycle fields only when set. */
-function toCopied(r: LogMessageRow): CopiedMessage {
-  return {
-    i: r.id,
-    s: r.senderId,
-    c: r.content,
-    k: r.clientId,
-    t: r.createdAt,
-    ...(r.replyToId !== null ? { r: r.replyToId } : {}),
-    ...(r.editedAt !== null ? { e: r.editedAt } : {}),
-    ...(r.deletedAt !== null ? { d: r.deletedAt } : {}),
-    ...(r.reactions !== null ? { x: r.reactions } : {}),
-    ...(r.changeId !== null ? { v: r.changeId } : {}),
-    ...(r.attachments !== null ? { a: r.attachments } : {}),
-  };
 }
 
 /** An edit, a delete or a reaction change, from a socket or over HTTP. */
