@@ -8,38 +8,38 @@
  * in storage (the log, members, the alarm) or on the sockets (who is connected, who is typing).
  */
 import { isUnavailable } from "../db/deadline";
-import { loadMembership, loadRoomStart, messagesForImport, roomCopier } from "../db/room-copy";
+import { loadMembership, loadRoomStart } from "../db/room-copy";
 import { isUpgrade, verifiedCaller, type Session } from "../objects/handshake";
 import { HibernatingObject } from "../objects/hibernating-object";
-import { parseFrame } from "../objects/frames";
 import { errorResponse } from "../objects/responses";
-import { echoClose, safeSend } from "../objects/sockets";
+import { safeSend } from "../objects/sockets";
 import { CloseCode, ErrorCode } from "../protocol/errors";
 import { ClientEvent, encodeFrame, JOINED_MESSAGE, ServerEvent, type ErrorPayload, type ServerPayloads } from "../protocol/events";
 import { limits } from "../protocol/limits";
 import type { ChangePage, Member, Message, MessagePage, Upload, User } from "../protocol/models";
-import type { ParsedClientFrame } from "../protocol/schemas";
-import { toCopied, toIso, toReactions, type StoredAttachment } from "../protocol/stored";
+import { clientFrame, type ParsedClientFrame } from "../protocol/schemas";
+import { toIso, toReactions, type StoredAttachment } from "../protocol/stored";
 import { ActivityAnnouncer } from "./activity";
 import { refuse, type Answer, type Refusal } from "./answers";
-import { COPY_BATCH, COPY_QUIET_MS, copyCheck, earliest, nextRetry, type Outbox } from "./copy-schedule";
+import { earliest } from "./copy-schedule";
+import { D1Copy } from "./d1-copy";
+import { FilePurge } from "./file-purge";
+import { importLegacyMessages } from "./legacy-import";
 import { RoomMembers } from "./log/members";
 import { applyReaction, MessageLog, type HistoryCursor } from "./log/messages";
-import { PURGE_BATCH, toStored, Uploads } from "./log/uploads";
+import { toStored, Uploads } from "./log/uploads";
 import { MetaKey, openLog, readMeta, writeMeta, type LogDatabase } from "./log/open";
 import type { LogMessageRow } from "./log/schema";
 import { RateLimiter } from "./rate-limiter";
+import { replay } from "./replay";
 import { TypingTracker, type TypingEntry } from "./typing";
 
 /**
  * How long socket sends gather before they are stored as one group. Each group is one implicit
- * transaction, and committing it is what a send costs most locally: storing each send in its own
- * turn halved the write rate, and gathering for 0 / 2 / 5 ms gave 1,806–2,173 / 2,662–3,198 /
- * 1,774–2,065 msg/s in the rooms scenario (2026-11-28, docs/PERFORMANCE.md).
+ * transaction, and committing it is what a send costs most: a few milliseconds gather enough sends
+ * to share one commit without delaying an ack noticeably (measurements in docs/PERFORMANCE.md).
  */
 const GROUP_WINDOW_MS = 2;
-/** Messages per D1 read when a room imports a chat's messages from before it kept a log. */
-const IMPORT_PAGE = 1000;
 
 export type PostResult = Answer<{ message: Message }>;
 
@@ -74,7 +74,9 @@ interface SocketAttachment {
 
 type FrameContext = Pick<ErrorPayload, "event" | "clientId">;
 
-export class ChatRoom extends HibernatingObject<SocketAttachment> {
+export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientFrame> {
+  private readonly chatId = this.namedAfter;
+  protected readonly frameSchema = clientFrame;
   private store!: LogDatabase;
   private log!: MessageLog;
   private members!: RoomMembers;
@@ -84,52 +86,35 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
   private readonly limiter: RateLimiter;
   private readonly typing: TypingTracker;
   private readonly activity: ActivityAnnouncer;
-  /** When the alarm next looks at the outbox (a copy, or a check whether one is due); null when D1 has everything. */
-  private copyAt: number | null = null;
-  /** What is not in D1 yet (see copy-schedule.ts); null when nothing is. */
-  private outbox: Outbox | null = null;
-  private copyFailures = 0;
-  /** The copy under way, if any: a second caller waits for it instead of starting another. */
-  private copying: Promise<void> | null = null;
-  private copier: { d1: D1Database; copy: ReturnType<typeof roomCopier> } | null = null;
-  /**
-   * Senders' own newest messages, whose read markers are moved in storage only when the next copy to
-   * D1 starts (one row per sender per copy, not per message). Rebuilt on wake from the outbox, which
-   * holds every message whose move may not have been written yet.
-   */
-  private readonly ownMarkers = new Map<number, number>();
-  /** The alarm as last set (storage holds it; this saves re-setting an identical one). */
-  private alarmAt: number | null = null;
   private pendingSends: (Send & { from: WebSocket })[] = [];
   private uploads!: Uploads;
-  /** When the alarm next deletes files (a deleted message's, or uploads never attached); null: none waits. */
-  private filesAt: number | null = null;
-  private filesFailures = 0;
+  private d1Copy!: D1Copy;
+  private filePurge!: FilePurge;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.limiter = new RateLimiter(Number(env.MESSAGE_RATE_PER_SECOND), Number(env.MESSAGE_BURST));
     // Typing lives on the typist's socket (no storage write per keystroke), rebuilt here on wake.
     this.typing = new TypingTracker(limits.typingTimeoutMs, this.typingOnSockets());
-    this.activity = new ActivityAnnouncer(env, this.key, {
+    this.activity = new ActivityAnnouncer(env, this.chatId, {
       newest: () => this.log.newest(),
       readState: (userId) => this.readState(userId),
     });
     void ctx.blockConcurrencyWhile(async () => {
       this.store = await openLog(ctx.storage);
-      this.log = new MessageLog(this.store, this.key);
+      this.log = new MessageLog(this.store, this.chatId);
       this.members = new RoomMembers(this.store);
       this.uploads = new Uploads(this.store);
-      this.filesAt = this.uploads.nextDeadline(Date.now());
-      this.alarmAt = await ctx.storage.getAlarm();
-      for (const [userId, id] of this.log.newestBySenderAfter(readMeta(this.store, MetaKey.D1Through) ?? 0)) this.ownMarkers.set(userId, id);
-      // An outbox left by an eviction or a crash resumes on its own, at once: its changes are old.
-      if (this.outboxPending()) {
-        const now = Date.now();
-        this.outbox = { since: now - COPY_QUIET_MS, lastChange: now - COPY_QUIET_MS, messages: 0 };
-        this.copyAt = now;
-        this.scheduleAlarm();
-      }
+      this.filePurge = new FilePurge(this.uploads, () => this.env.FILES, () => this.scheduleAlarm());
+      await this.readAlarm();
+      this.d1Copy = new D1Copy({
+        chatId: this.chatId, store: this.store, log: this.log, members: this.members, activity: this.activity,
+        d1: () => this.d1,
+        waitUntil: (promise) => ctx.waitUntil(promise),
+        scheduleAlarm: () => this.scheduleAlarm(),
+      });
+      // An outbox left by an eviction or a crash resumes at once.
+      if (this.d1Copy.at !== null) this.scheduleAlarm();
     });
   }
 
@@ -153,8 +138,8 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
     const { socket, response } = this.accept({ user, session });
     this.scheduleAlarm();
     safeSend(socket, this.joined());
-    if (firstOfUser) this.broadcast(this.frame(ServerEvent.UserOnline, { chatId: this.key, user }), user.id);
-    if (since !== null || changesSince !== null) this.replay(socket, since === null ? null : Number(since), changesSince === null ? null : Number(changesSince));
+    if (firstOfUser) this.broadcast(this.frame(ServerEvent.UserOnline, { chatId: this.chatId, user }), user.id);
+    if (since !== null || changesSince !== null) replay(socket, this.log, this.chatId, since === null ? null : Number(since), changesSince === null ? null : Number(changesSince));
     return response;
   }
 
@@ -191,7 +176,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
     if (refused) return refused;
     const now = Date.now();
     this.uploads.record({ ...upload, uploaderId: user.id, createdAt: now });
-    this.filesDueAt(now + limits.unattachedUploadTtlMs);
+    this.filePurge.dueAt(now + limits.unattachedUploadTtlMs);
     return { ok: true };
   }
 
@@ -228,7 +213,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
    */
   async applyMembership(change: MembershipChange): Promise<void> {
     if ((await this.ready()) === "no_chat") return;
-    const chatId = this.key;
+    const chatId = this.chatId;
     switch (change.type) {
       case "renamed":
         this.broadcast(this.frame(ServerEvent.ChatUpdated, { chatId, name: change.name }));
@@ -256,26 +241,11 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
     }
   }
 
-  override async webSocketMessage(ws: WebSocket, raw: string | ArrayBuffer): Promise<void> {
-    let context: FrameContext = {};
+  /** Every frame is checked against the sender's membership first: a removed member is closed. */
+  protected async onFrame(ws: WebSocket, frame: ParsedClientFrame): Promise<void> {
+    const context: FrameContext = { event: frame.event, ...(frame.event === ClientEvent.SendMessage && frame.data.clientId ? { clientId: frame.data.clientId } : {}) };
     try {
-      const parsed = parseFrame(raw);
-      if (parsed.kind === "too_big") {
-        ws.close(CloseCode.MessageTooBig, `frames are limited to ${limits.maxBodyBytes} bytes`);
-        return;
-      }
-      if (parsed.kind === "error") {
-        safeSend(ws, this.frame(ServerEvent.Error, parsed.error));
-        return;
-      }
-      const { frame } = parsed;
-      context = { event: frame.event, ...(frame.event === ClientEvent.SendMessage && frame.data.clientId ? { clientId: frame.data.clientId } : {}) };
-      const { user, session } = this.attachment(ws);
-      if (session.expiresAt <= Date.now()) {
-        // Its alarm has not run yet; the frame is not served either way.
-        this.closeExpiredSessions();
-        return;
-      }
+      const { user } = this.attachment(ws);
       if (this.members.access(user.id) !== "member") {
         safeSend(ws, this.error(ErrorCode.Forbidden, "you are no longer a member of this chat", context));
         ws.close(CloseCode.Removed, "removed from the chat");
@@ -286,8 +256,8 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
         this.scheduleAlarm();
         return;
       }
-      if (frame.data.chatId !== undefined && frame.data.chatId !== this.key) {
-        safeSend(ws, this.error(ErrorCode.WrongChat, `this socket belongs to chat ${this.key}`, context));
+      if (frame.data.chatId !== undefined && frame.data.chatId !== this.chatId) {
+        safeSend(ws, this.error(ErrorCode.WrongChat, `this socket belongs to chat ${this.chatId}`, context));
         return;
       }
       this.handle(ws, user, frame, context);
@@ -298,34 +268,22 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
     }
   }
 
-  override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
-    const { user } = this.attachment(ws);
-    echoClose(ws, code);
+  protected async onClose(ws: WebSocket, { user }: SocketAttachment): Promise<void> {
     if (this.openSockets(user.id, ws).length > 0) return;
     this.endTyping(user);
-    this.broadcast(this.frame(ServerEvent.UserOffline, { chatId: this.key, user }));
+    this.broadcast(this.frame(ServerEvent.UserOffline, { chatId: this.chatId, user }));
   }
 
   /**
    * Typing states whose 6 s ran out (also after hibernation), files due for deletion, and the copy to
    * D1 when it is due.
    */
-  override async alarm(): Promise<void> {
-    this.alarmAt = null;
-    this.closeExpiredSessions();
+  protected async onAlarm(): Promise<void> {
     const ended = this.typing.expire(Date.now());
     for (const user of ended) this.clearTypingOnSockets(user.id);
-    for (const user of ended) this.broadcast(this.frame(ServerEvent.UserStoppedTyping, { chatId: this.key, user }), user.id);
-    if (this.filesAt !== null && this.filesAt <= Date.now()) await this.purgeFiles();
-    if (this.copyAt !== null && this.copyAt <= Date.now()) {
-      // A retry is always due; otherwise a copy waits for the chat to pause (copy-schedule.ts).
-      const check =
-        this.copyFailures > 0 || this.outbox === null
-          ? ({ due: true } as const)
-          : copyCheck({ ...this.outbox, learnInboxes: !this.activity.knowsInboxes }, Date.now());
-      if (check.due) await this.copyToD1();
-      else this.copyAt = check.checkAt;
-    }
+    for (const user of ended) this.broadcast(this.frame(ServerEvent.UserStoppedTyping, { chatId: this.chatId, user }), user.id);
+    await this.filePurge.onAlarm();
+    await this.d1Copy.onAlarm();
     this.scheduleAlarm();
   }
 
@@ -341,7 +299,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
         this.reattach(ws, { ...this.attachment(ws), typingUntil: until });
         // Only ever moved earlier: a typing state that is renewed costs no alarm write.
         this.scheduleAlarm();
-        this.broadcast(this.frame(ServerEvent.UserTyping, { chatId: this.key, user }), user.id);
+        this.broadcast(this.frame(ServerEvent.UserTyping, { chatId: this.chatId, user }), user.id);
         return;
       }
       case ClientEvent.TypingStop:
@@ -436,11 +394,11 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
     if (attachments) this.uploads.attach(attachmentIds!, message.id);
     this.acknowledge(from, message, clientId);
     // A user's own messages count as read by them (written to storage with the next copy).
-    this.ownMarkers.set(user.id, message.id);
+    this.d1Copy.sentBy(user.id, message.id);
     const frame = this.frame(ServerEvent.ReceiveMessage, message);
     for (const ws of this.ctx.getWebSockets()) if (ws !== from) safeSend(ws, frame);
     this.activity.messageStored();
-    this.requestCopy(true);
+    this.d1Copy.request(true);
     this.limiter.prune(Date.now());
     return message;
   }
@@ -457,43 +415,6 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
   }
 
   /**
-   * `since` / `changesSince` replay from the log, in the same turn as the accept: no live frame can
-   * slip in between. New messages come in their current state; then each message the client had
-   * (id ≤ `since`) that changed after `changesSince`, once, in the order of its last change, as the
-   * events that bring it to its current state.
-   */
-  private replay(ws: WebSocket, since: number | null, changesSince: number | null) {
-    const newest = this.log.newestId();
-    let lastId = since ?? newest;
-    let hasMore = false;
-    if (since !== null) {
-      const page = this.log.page({ after: since, limit: limits.replayMax });
-      for (const message of page.messages) safeSend(ws, this.frame(ServerEvent.ReceiveMessage, message));
-      lastId = page.messages.at(-1)?.id ?? since;
-      hasMore = page.hasMore;
-    }
-    let lastChangeId = this.log.lastChangeId();
-    let hasMoreChanges = false;
-    if (changesSince !== null) {
-      const rows = this.log.changedRowsAfter(changesSince, since ?? newest, limits.changeReplayMax + 1);
-      hasMoreChanges = rows.length > limits.changeReplayMax;
-      const replayed = rows.slice(0, limits.changeReplayMax);
-      for (const row of replayed) for (const frame of this.currentStateFrames(row)) safeSend(ws, frame);
-      if (hasMoreChanges) lastChangeId = replayed.at(-1)!.changeId!;
-    }
-    safeSend(ws, this.frame(ServerEvent.ReplayDone, { chatId: this.key, lastId, hasMore, lastChangeId, hasMoreChanges }));
-  }
-
-  /** The change events that bring a client's copy of a changed message to its current state. */
-  private currentStateFrames(row: LogMessageRow): string[] {
-    const base = { chatId: this.key, messageId: row.id, changeId: row.changeId ?? 0 };
-    if (row.deletedAt !== null) return [this.frame(ServerEvent.MessageDeleted, { ...base, deletedAt: toIso(row.deletedAt) })];
-    const frames = [this.frame(ServerEvent.ReactionsUpdated, { ...base, reactions: toReactions(row.reactions) })];
-    if (row.editedAt !== null) frames.unshift(this.frame(ServerEvent.MessageEdited, { ...base, content: row.content, editedAt: toIso(row.editedAt) }));
-    return frames;
-  }
-
-  /**
    * An edit, delete or reaction change: who may, and what a deleted message still allows. Applied in
    * the turn it arrives (the write commits with it) and announced to every socket of the chat, the
    * author's included, in the same turn. A change that changes nothing (a second delete, a reaction
@@ -503,7 +424,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
     const row = this.log.get(change.messageId);
     if (!row) return refuse(ErrorCode.NotFound, "no such message in this chat");
     const now = Date.now();
-    const base = { chatId: this.key, messageId: row.id };
+    const base = { chatId: this.chatId, messageId: row.id };
     if (change.kind === "delete") {
       if (row.senderId !== user.id && this.members.row(user.id)?.role !== "admin") {
         return refuse(ErrorCode.Forbidden, "only the sender or a group admin may delete a message");
@@ -511,7 +432,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
       if (row.deletedAt !== null) return { ok: true, message: this.log.toMessage(row) };
       const { row: deleted, changeId } = this.log.remove(row.id, now);
       // Its files stop being served now; the alarm deletes them from R2 (and retries until it can).
-      if (this.uploads.markRemoving(row.id) > 0) this.filesDueAt(now);
+      if (this.uploads.markRemoving(row.id) > 0) this.filePurge.dueAt(now);
       this.broadcast(this.frame(ServerEvent.MessageDeleted, { ...base, deletedAt: toIso(now), changeId }));
       return this.changed(deleted);
     }
@@ -533,7 +454,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
 
   /** After a change: D1 gets it with the next copy. */
   private changed(row: LogMessageRow): Answer<{ message: Message }> {
-    this.requestCopy();
+    this.d1Copy.request();
     return { ok: true, message: this.log.toMessage(row) };
   }
 
@@ -546,7 +467,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
   }
 
   private joined(): string {
-    return this.frame(ServerEvent.JoinedChat, { chatId: this.key, message: JOINED_MESSAGE, online: this.onlineUsers(), lastChangeId: this.log.lastChangeId() });
+    return this.frame(ServerEvent.JoinedChat, { chatId: this.chatId, message: JOINED_MESSAGE, online: this.onlineUsers(), lastChangeId: this.log.lastChangeId() });
   }
 
   /**
@@ -556,10 +477,10 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
   private moveMarker(user: User, messageId: number): Answer<{ moved: boolean }> {
     if (!this.log.has(messageId)) return refuse(ErrorCode.BadRequest, "no such message in this chat");
     // Past the stored marker, and past the user's own newest message (which already counts as read).
-    const moved = this.members.markRead(user.id, messageId) && messageId > (this.ownMarkers.get(user.id) ?? 0);
+    const moved = this.members.markRead(user.id, messageId) && messageId > (this.d1Copy.ownMarker(user.id) ?? 0);
     if (moved) {
-      this.requestCopy();
-      this.broadcast(this.frame(ServerEvent.ReadUpdated, { chatId: this.key, user, lastReadMessageId: messageId }));
+      this.d1Copy.request();
+      this.broadcast(this.frame(ServerEvent.ReadUpdated, { chatId: this.chatId, user, lastReadMessageId: messageId }));
       // chat_read means the marker moved; a backward read changes nothing and says nothing.
       this.ctx.waitUntil(this.activity.readMoved(user.id));
     }
@@ -581,17 +502,12 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
   }
 
   private async loadFromD1(): Promise<"ok" | "no_chat"> {
-    const start = await loadRoomStart(this.db, this.key);
+    const start = await loadRoomStart(this.db, this.chatId);
     if (!start) return "no_chat";
-    for (let after = this.log.newestId(); ; ) {
-      const rows = await messagesForImport(this.db, this.key, after, IMPORT_PAGE);
-      this.log.importRows(rows);
-      if (rows.length < IMPORT_PAGE) break;
-      after = rows.at(-1)!.id;
-    }
+    await importLegacyMessages(this.db, this.chatId, this.log);
     for (const member of start.members) if (this.members.access(member.id) === "unknown") this.members.upsert(member, member.lastRead);
     // Everything imported came from D1; a marker D1 has is D1's.
-    writeMeta(this.store, MetaKey.D1Through, this.log.newestId());
+    this.d1Copy.hasThrough(this.log.newestId());
     writeMeta(this.store, MetaKey.Loaded, 1);
     return "ok";
   }
@@ -602,7 +518,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
       if ((await this.ready()) === "no_chat") return refuse(ErrorCode.NotFound, "chat not found");
       if (this.members.access(userId) === "unknown") {
         // Never seen here: D1 may have added them (an add whose call to the room failed).
-        const row = await loadMembership(this.db, this.key, userId);
+        const row = await loadMembership(this.db, this.chatId, userId);
         if (row && this.members.access(userId) === "unknown") this.members.upsert(row, row.lastRead);
       }
     } catch (err) {
@@ -615,133 +531,14 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
   private readState(userId: number) {
     const row = this.members.row(userId);
     if (!row?.active) return null;
-    const own = this.ownMarkers.get(userId) ?? null;
+    const own = this.d1Copy.ownMarker(userId) ?? null;
     const lastRead = own !== null && own > (row.lastRead ?? 0) ? own : row.lastRead;
     return { lastReadMessageId: lastRead, unreadCount: this.log.unreadCount(userId, lastRead) };
   }
 
-  // ---------------------------------------------------------------- copy to D1
-
-  private outboxPending(): boolean {
-    return (
-      this.ownMarkers.size > 0 ||
-      this.log.newestId() > (readMeta(this.store, MetaKey.D1Through) ?? 0) ||
-      this.log.lastChangeId() > (readMeta(this.store, MetaKey.D1ChangesThrough) ?? 0) ||
-      this.members.markersToCopy().length > 0
-    );
-  }
-
-  /**
-   * A copy will carry what was just written. The first change after a copy sets the alarm (one
-   * alarm write per copy, not per message); later ones only move the outbox's last change, which
-   * the alarm reads when it fires. A full batch is copied at once (unless copies are failing and
-   * backing off).
-   */
-  private requestCopy(message = false) {
-    const now = Date.now();
-    const outbox = (this.outbox ??= { since: now, lastChange: now, messages: 0 });
-    outbox.lastChange = now;
-    if (message) outbox.messages++;
-    if (this.copyAt === null) this.copyAt = now + COPY_QUIET_MS;
-    else if (outbox.messages >= COPY_BATCH && this.copyFailures === 0) this.copyAt = now;
-    else return;
-    this.scheduleAlarm();
-  }
-
-  /**
-   * Copies the oldest part of the outbox and the markers that moved, in one D1 batch. On success the
-   * copied range is recorded and whatever is left is due again; on failure nothing is recorded, and
-   * the same rows are tried again after a backoff (the copy is idempotent).
-   */
-  private copyToD1(): Promise<void> {
-    this.copying ??= this.copyOnce().finally(() => (this.copying = null));
-    return this.copying;
-  }
-
-  private async copyOnce(): Promise<void> {
-    for (const [userId, id] of this.ownMarkers) this.members.markRead(userId, id);
-    this.ownMarkers.clear();
-    const startedAt = Date.now();
-    // Messages stored from here on are the next copy's.
-    const carried = this.outbox?.messages ?? 0;
-    if (this.outbox) this.outbox.messages = 0;
-    try {
-      const through = readMeta(this.store, MetaKey.D1Through) ?? 0;
-      const rows = this.log.rowsAfter(through, COPY_BATCH);
-      // Messages D1 already has that changed since its last copy; new rows go in their current state.
-      const changesThrough = readMeta(this.store, MetaKey.D1ChangesThrough) ?? 0;
-      const changesNow = this.log.lastChangeId();
-      const changed = changesNow > changesThrough ? this.log.changedRowsAfter(changesThrough, through, COPY_BATCH) : [];
-      const markers = this.members.markersToCopy();
-      if (this.copier?.d1 !== this.d1) this.copier = { d1: this.d1, copy: roomCopier(this.d1, this.key) };
-      const open = await this.copier.copy([...changed, ...rows].map(toCopied), markers);
-      if (rows.length > 0) writeMeta(this.store, MetaKey.D1Through, rows.at(-1)!.id);
-      // Changes made while the copy ran have larger numbers: the next copy takes them.
-      if (changesNow > changesThrough) {
-        writeMeta(this.store, MetaKey.D1ChangesThrough, changed.length === COPY_BATCH ? changed.at(-1)!.changeId! : changesNow);
-      }
-      this.members.markersCopied(markers);
-      this.copyFailures = 0;
-      if (rows.length === COPY_BATCH || changed.length === COPY_BATCH) {
-        this.copyAt = Date.now();
-      } else if (this.outboxPending()) {
-        // Changes made while D1 was committing: the next copy's, counted from when this one started.
-        this.outbox = { since: startedAt, lastChange: this.outbox?.lastChange ?? startedAt, messages: this.outbox?.messages ?? 0 };
-        this.copyAt = Date.now() + COPY_QUIET_MS;
-      } else {
-        this.outbox = null;
-        this.copyAt = null;
-      }
-      this.ctx.waitUntil(this.activity.inboxesOpen(open));
-    } catch (err) {
-      if (this.outbox) this.outbox.messages += carried;
-      ({ failures: this.copyFailures, at: this.copyAt } = nextRetry(this.copyFailures, Date.now()));
-      console.error(`copy to D1 failed (${this.copyFailures} in a row); retrying`, err instanceof Error ? err.message : String(err));
-    }
-  }
-
-  // ---------------------------------------------------------------- files
-
-  /** The alarm deletes files at `at` (or earlier, if it already would). */
-  private filesDueAt(at: number) {
-    if (this.filesAt !== null && this.filesAt <= at) return;
-    this.filesAt = at;
-    this.scheduleAlarm();
-  }
-
-  /**
-   * Deletes from R2 the files of deleted messages and the uploads never attached in time, then their
-   * rows. Rows go only after R2 confirmed, so a failure loses nothing: the alarm tries again after a
-   * backoff. Meanwhile those files are refused to downloads and sends (`Uploads.live`).
-   */
-  private async purgeFiles(): Promise<void> {
-    try {
-      for (;;) {
-        const ids = this.uploads.due(Date.now());
-        if (ids.length > 0) {
-          await this.env.FILES.delete(ids);
-          this.uploads.forget(ids);
-        }
-        if (ids.length < PURGE_BATCH) break;
-      }
-      this.filesFailures = 0;
-      this.filesAt = this.uploads.nextDeadline(Date.now());
-    } catch (err) {
-      ({ failures: this.filesFailures, at: this.filesAt } = nextRetry(this.filesFailures, Date.now()));
-      console.error(`deleting files from R2 failed (${this.filesFailures} in a row); retrying`, err instanceof Error ? err.message : String(err));
-    }
-  }
-
-  /**
-   * One alarm serves typing expiry, the copy, session expiry and file deletion. It is only ever
-   * moved earlier: one that fires early finds nothing due and sets the next, which costs less than a
-   * storage write per change.
-   */
+  /** One alarm serves typing expiry, the copy, session expiry and file deletion. */
   private scheduleAlarm() {
-    const next = earliest(this.typing.nextDeadline(), this.copyAt, this.nextSessionExpiry(), this.filesAt);
-    if (next === null || (this.alarmAt !== null && this.alarmAt <= next)) return;
-    this.alarmAt = next;
-    void this.ctx.storage.setAlarm(next);
+    void this.alarmNoLaterThan(earliest(this.typing.nextDeadline(), this.d1Copy.at, this.nextSessionExpiry(), this.filePurge.at));
   }
 
   // ---------------------------------------------------------------- helpers
@@ -772,7 +569,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
   private endTyping(user: User) {
     if (!this.typing.stop(user.id)) return;
     this.clearTypingOnSockets(user.id);
-    this.broadcast(this.frame(ServerEvent.UserStoppedTyping, { chatId: this.key, user }), user.id);
+    this.broadcast(this.frame(ServerEvent.UserStoppedTyping, { chatId: this.chatId, user }), user.id);
   }
 
   /** Records on the user's sockets that their typing state ended. */
