@@ -75,6 +75,22 @@ export abstract class HibernatingObject<Attachment extends { user: User; session
     return sockets.filter((ws) => ws !== except && ws.readyState === WebSocket.OPEN);
   }
 
+  /** The users with an open socket here. */
+  protected onlineUsers(): User[] {
+    const online = new Map<number, User>();
+    for (const ws of this.openSockets()) {
+      const { user } = this.attachment(ws);
+      online.set(user.id, user);
+    }
+    return [...online.values()];
+  }
+
+  /** One serialised frame to every socket (or every socket but one user's). */
+  protected broadcast(frame: string, exceptUser?: number) {
+    const skip = exceptUser === undefined ? null : new Set(this.ctx.getWebSockets(String(exceptUser)));
+    for (const ws of this.ctx.getWebSockets()) if (!skip?.has(ws)) safeSend(ws, frame);
+  }
+
   // ---------------------------------------------------------------- sessions
 
   /** Per user, the lowest token version accepted here (a cache of the stored floor). */

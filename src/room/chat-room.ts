@@ -9,30 +9,30 @@
  */
 import { isUnavailable } from "../db/deadline";
 import { loadMembership, loadRoomStart } from "../db/room-copy";
-import { isUpgrade, verifiedCaller, type Session } from "../objects/handshake";
+import { isUpgrade, verifiedCaller } from "../objects/handshake";
 import { HibernatingObject } from "../objects/hibernating-object";
 import { errorResponse } from "../objects/responses";
 import { safeSend } from "../objects/sockets";
 import { CloseCode, ErrorCode } from "../protocol/errors";
-import { ClientEvent, encodeFrame, JOINED_MESSAGE, ServerEvent, type ErrorPayload, type ServerPayloads } from "../protocol/events";
+import { ClientEvent, JOINED_MESSAGE, serverFrame, ServerEvent, type ErrorPayload } from "../protocol/events";
 import { limits } from "../protocol/limits";
 import type { ChangePage, Member, Message, MessagePage, Upload, User } from "../protocol/models";
 import { clientFrame, type ParsedClientFrame } from "../protocol/schemas";
-import { toIso, toReactions, type StoredAttachment } from "../protocol/stored";
+import type { StoredAttachment } from "../protocol/stored";
 import { ActivityAnnouncer } from "./activity";
 import { refuse, type Answer, type Refusal } from "./answers";
 import { earliest } from "./copy-schedule";
 import { D1Copy } from "./d1-copy";
 import { FilePurge } from "./file-purge";
 import { importLegacyMessages } from "./legacy-import";
+import { changeOf, MessageChanges, type MessageChange } from "./message-changes";
 import { RoomMembers } from "./log/members";
-import { applyReaction, MessageLog, type HistoryCursor } from "./log/messages";
+import { MessageLog, type HistoryCursor } from "./log/messages";
 import { toStored, Uploads } from "./log/uploads";
 import { MetaKey, openLog, readMeta, writeMeta, type LogDatabase } from "./log/open";
-import type { LogMessageRow } from "./log/schema";
 import { RateLimiter } from "./rate-limiter";
 import { replay } from "./replay";
-import { TypingTracker, type TypingEntry } from "./typing";
+import { SocketTyping, type SocketAttachment } from "./typing-sockets";
 
 /**
  * How long socket sends gather before they are stored as one group. Each group is one implicit
@@ -52,25 +52,13 @@ interface Send {
   attachmentIds: string[] | undefined;
 }
 
-/** An edit, a delete or a reaction change, from a socket or over HTTP. */
-export type MessageChange =
-  | { kind: "edit"; messageId: number; content: string }
-  | { kind: "delete"; messageId: number }
-  | { kind: "react"; messageId: number; emoji: string; add: boolean };
+export type { MessageChange };
 
 export type MembershipChange =
   | { type: "added"; member: Member }
   | { type: "updated"; member: Member }
   | { type: "removed"; user: User }
   | { type: "renamed"; name: string };
-
-/** What each socket carries through hibernation. */
-interface SocketAttachment {
-  user: User;
-  session: Session;
-  /** Set while the user types on this socket: when that state ends unless renewed. */
-  typingUntil?: number;
-}
 
 type FrameContext = Pick<ErrorPayload, "event" | "clientId">;
 
@@ -84,18 +72,22 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
   private loading: Promise<"ok" | "no_chat"> | null = null;
   private loaded = false;
   private readonly limiter: RateLimiter;
-  private readonly typing: TypingTracker;
+  private readonly typing: SocketTyping;
   private readonly activity: ActivityAnnouncer;
   private pendingSends: (Send & { from: WebSocket })[] = [];
   private uploads!: Uploads;
   private d1Copy!: D1Copy;
   private filePurge!: FilePurge;
+  private messageChanges!: MessageChanges;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.limiter = new RateLimiter(Number(env.MESSAGE_RATE_PER_SECOND), Number(env.MESSAGE_BURST));
-    // Typing lives on the typist's socket (no storage write per keystroke), rebuilt here on wake.
-    this.typing = new TypingTracker(limits.typingTimeoutMs, this.typingOnSockets());
+    this.typing = new SocketTyping({
+      chatId: this.chatId,
+      sockets: (userId) => (userId === undefined ? ctx.getWebSockets() : ctx.getWebSockets(String(userId))),
+      attachment: (ws) => this.attachment(ws), reattach: (ws, a) => this.reattach(ws, a), broadcast: (f, except) => this.broadcast(f, except),
+    });
     this.activity = new ActivityAnnouncer(env, this.chatId, {
       newest: () => this.log.newest(),
       readState: (userId) => this.readState(userId),
@@ -105,14 +97,12 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
       this.log = new MessageLog(this.store, this.chatId);
       this.members = new RoomMembers(this.store);
       this.uploads = new Uploads(this.store);
-      this.filePurge = new FilePurge(this.uploads, () => this.env.FILES, () => this.scheduleAlarm());
       await this.readAlarm();
-      this.d1Copy = new D1Copy({
-        chatId: this.chatId, store: this.store, log: this.log, members: this.members, activity: this.activity,
-        d1: () => this.d1,
-        waitUntil: (promise) => ctx.waitUntil(promise),
-        scheduleAlarm: () => this.scheduleAlarm(),
-      });
+      const parts = { chatId: this.chatId, store: this.store, log: this.log, members: this.members };
+      const scheduleAlarm = () => this.scheduleAlarm();
+      this.filePurge = new FilePurge(this.uploads, () => this.env.FILES, scheduleAlarm);
+      this.d1Copy = new D1Copy({ ...parts, activity: this.activity, d1: () => this.d1, waitUntil: (p) => ctx.waitUntil(p), scheduleAlarm });
+      this.messageChanges = new MessageChanges({ ...parts, uploads: this.uploads, filePurge: this.filePurge, d1Copy: this.d1Copy, broadcast: (f) => this.broadcast(f) });
       // An outbox left by an eviction or a crash resumes at once.
       if (this.d1Copy.at !== null) this.scheduleAlarm();
     });
@@ -138,7 +128,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
     const { socket, response } = this.accept({ user, session });
     this.scheduleAlarm();
     safeSend(socket, this.joined());
-    if (firstOfUser) this.broadcast(this.frame(ServerEvent.UserOnline, { chatId: this.chatId, user }), user.id);
+    if (firstOfUser) this.broadcast(serverFrame(ServerEvent.UserOnline, { chatId: this.chatId, user }), user.id);
     if (since !== null || changesSince !== null) replay(socket, this.log, this.chatId, since === null ? null : Number(since), changesSince === null ? null : Number(changesSince));
     return response;
   }
@@ -194,7 +184,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
 
   /** An edit, delete or reaction change over HTTP: same rules, same order, same fan-out as the socket's. */
   async changeMessage(user: User, change: MessageChange): Promise<Answer<{ message: Message }>> {
-    return (await this.refuseNonMember(user.id)) ?? this.applyChange(user, change);
+    return (await this.refuseNonMember(user.id)) ?? this.messageChanges.apply(user, change);
   }
 
   /** Messages changed after change `after`, current state, for a client catching up over HTTP. */
@@ -216,7 +206,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
     const chatId = this.chatId;
     switch (change.type) {
       case "renamed":
-        this.broadcast(this.frame(ServerEvent.ChatUpdated, { chatId, name: change.name }));
+        this.broadcast(serverFrame(ServerEvent.ChatUpdated, { chatId, name: change.name }));
         return;
       case "added":
       case "updated": {
@@ -224,7 +214,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
         const known = this.members.access(user.id) === "member";
         this.members.upsert(change.member);
         const event = change.type === "added" && !known ? ServerEvent.MemberAdded : ServerEvent.MemberUpdated;
-        this.broadcast(this.frame(event, { chatId, user, role }));
+        this.broadcast(serverFrame(event, { chatId, user, role }));
         return;
       }
       case "removed": {
@@ -232,8 +222,8 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
         this.members.remove(change.user);
         this.activity.forget(change.user.id);
         if (wasMember) {
-          this.broadcast(this.frame(ServerEvent.MemberRemoved, { chatId, user: change.user }));
-          this.endTyping(change.user);
+          this.broadcast(serverFrame(ServerEvent.MemberRemoved, { chatId, user: change.user }));
+          this.typing.end(change.user);
         }
         for (const ws of this.ctx.getWebSockets(String(change.user.id))) ws.close(CloseCode.Removed, "removed from the chat");
         return;
@@ -260,7 +250,43 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
         safeSend(ws, this.error(ErrorCode.WrongChat, `this socket belongs to chat ${this.chatId}`, context));
         return;
       }
-      this.handle(ws, user, frame, context);
+      switch (frame.event) {
+        case ClientEvent.JoinChat:
+          safeSend(ws, this.joined());
+          return;
+        case ClientEvent.TypingStart:
+          this.typing.start(ws, user);
+          // Only ever moved earlier: a typing state that is renewed costs no alarm write.
+          this.scheduleAlarm();
+          return;
+        case ClientEvent.TypingStop:
+          this.typing.end(user);
+          return;
+        case ClientEvent.MarkRead: {
+          const moved = this.moveMarker(user, frame.data.messageId);
+          if (!moved.ok) safeSend(ws, this.error(ErrorCode.BadRequest, moved.error, context));
+          return;
+        }
+        case ClientEvent.EditMessage:
+        case ClientEvent.DeleteMessage:
+        case ClientEvent.AddReaction:
+        case ClientEvent.RemoveReaction: {
+          const done = this.messageChanges.apply(user, changeOf(frame));
+          if (!done.ok) safeSend(ws, this.error(done.code, done.error, context));
+          return;
+        }
+        case ClientEvent.SendMessage: {
+          const limited = this.limiter.take(user.id, Date.now());
+          if (!limited.ok) {
+            safeSend(ws, this.error(ErrorCode.RateLimited, `too many messages; retry in ${limited.retryAfterMs} ms`, context));
+            return;
+          }
+          const { content, clientId, replyToId, attachmentIds } = frame.data;
+          this.pendingSends.push({ user, content, clientId, replyToId, attachmentIds, from: ws });
+          if (this.pendingSends.length === 1) setTimeout(() => this.storePending(), GROUP_WINDOW_MS);
+          return;
+        }
+      }
     } catch (err) {
       // A throw here would not close the socket, but the client would never hear back.
       console.error("room frame handler failed", err instanceof Error ? err.message : String(err));
@@ -270,8 +296,8 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
 
   protected async onClose(ws: WebSocket, { user }: SocketAttachment): Promise<void> {
     if (this.openSockets(user.id, ws).length > 0) return;
-    this.endTyping(user);
-    this.broadcast(this.frame(ServerEvent.UserOffline, { chatId: this.chatId, user }));
+    this.typing.end(user);
+    this.broadcast(serverFrame(ServerEvent.UserOffline, { chatId: this.chatId, user }));
   }
 
   /**
@@ -279,64 +305,10 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
    * D1 when it is due.
    */
   protected async onAlarm(): Promise<void> {
-    const ended = this.typing.expire(Date.now());
-    for (const user of ended) this.clearTypingOnSockets(user.id);
-    for (const user of ended) this.broadcast(this.frame(ServerEvent.UserStoppedTyping, { chatId: this.chatId, user }), user.id);
+    this.typing.expire(Date.now());
     await this.filePurge.onAlarm();
     await this.d1Copy.onAlarm();
     this.scheduleAlarm();
-  }
-
-  // ---------------------------------------------------------------- events
-
-  private handle(ws: WebSocket, user: User, frame: ParsedClientFrame, context: FrameContext) {
-    switch (frame.event) {
-      case ClientEvent.JoinChat:
-        safeSend(ws, this.joined());
-        return;
-      case ClientEvent.TypingStart: {
-        const until = this.typing.start(user, Date.now());
-        this.reattach(ws, { ...this.attachment(ws), typingUntil: until });
-        // Only ever moved earlier: a typing state that is renewed costs no alarm write.
-        this.scheduleAlarm();
-        this.broadcast(this.frame(ServerEvent.UserTyping, { chatId: this.chatId, user }), user.id);
-        return;
-      }
-      case ClientEvent.TypingStop:
-        this.endTyping(user);
-        return;
-      case ClientEvent.MarkRead: {
-        const moved = this.moveMarker(user, frame.data.messageId);
-        if (!moved.ok) safeSend(ws, this.error(ErrorCode.BadRequest, moved.error, context));
-        return;
-      }
-      case ClientEvent.EditMessage:
-      case ClientEvent.DeleteMessage:
-      case ClientEvent.AddReaction:
-      case ClientEvent.RemoveReaction: {
-        const { messageId } = frame.data;
-        const change: MessageChange =
-          frame.event === ClientEvent.EditMessage
-            ? { kind: "edit", messageId, content: frame.data.content }
-            : frame.event === ClientEvent.DeleteMessage
-              ? { kind: "delete", messageId }
-              : { kind: "react", messageId, emoji: frame.data.emoji, add: frame.event === ClientEvent.AddReaction };
-        const done = this.applyChange(user, change);
-        if (!done.ok) safeSend(ws, this.error(done.code, done.error, context));
-        return;
-      }
-      case ClientEvent.SendMessage: {
-        const limited = this.limiter.take(user.id, Date.now());
-        if (!limited.ok) {
-          safeSend(ws, this.error(ErrorCode.RateLimited, `too many messages; retry in ${limited.retryAfterMs} ms`, context));
-          return;
-        }
-        const { content, clientId, replyToId, attachmentIds } = frame.data;
-        this.pendingSends.push({ user, content, clientId, replyToId, attachmentIds, from: ws });
-        if (this.pendingSends.length === 1) setTimeout(() => this.storePending(), GROUP_WINDOW_MS);
-        return;
-      }
-    }
   }
 
   /**
@@ -382,7 +354,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
       if (!claim.ok) return refuse(ErrorCode.BadRequest, claim.error);
       attachments = claim.attachments;
     }
-    this.endTyping(user);
+    this.typing.end(user);
     const message = this.log.append({
       sender: user,
       content,
@@ -395,7 +367,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
     this.acknowledge(from, message, clientId);
     // A user's own messages count as read by them (written to storage with the next copy).
     this.d1Copy.sentBy(user.id, message.id);
-    const frame = this.frame(ServerEvent.ReceiveMessage, message);
+    const frame = serverFrame(ServerEvent.ReceiveMessage, message);
     for (const ws of this.ctx.getWebSockets()) if (ws !== from) safeSend(ws, frame);
     this.activity.messageStored();
     this.d1Copy.request(true);
@@ -406,56 +378,12 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
   /** `message_sent` to the socket that sent the message (none for an HTTP post). */
   private acknowledge(from: WebSocket | null, message: Message, clientId: string | undefined): void {
     if (!from) return;
-    safeSend(from, this.frame(ServerEvent.MessageSent, {
+    safeSend(from, serverFrame(ServerEvent.MessageSent, {
       messageId: message.id,
       chatId: message.chatId,
       timestamp: message.timestamp,
       ...(clientId !== undefined ? { clientId } : {}),
     }));
-  }
-
-  /**
-   * An edit, delete or reaction change: who may, and what a deleted message still allows. Applied in
-   * the turn it arrives (the write commits with it) and announced to every socket of the chat, the
-   * author's included, in the same turn. A change that changes nothing (a second delete, a reaction
-   * already there) succeeds and announces nothing.
-   */
-  private applyChange(user: User, change: MessageChange): Answer<{ message: Message }> {
-    const row = this.log.get(change.messageId);
-    if (!row) return refuse(ErrorCode.NotFound, "no such message in this chat");
-    const now = Date.now();
-    const base = { chatId: this.chatId, messageId: row.id };
-    if (change.kind === "delete") {
-      if (row.senderId !== user.id && this.members.row(user.id)?.role !== "admin") {
-        return refuse(ErrorCode.Forbidden, "only the sender or a group admin may delete a message");
-      }
-      if (row.deletedAt !== null) return { ok: true, message: this.log.toMessage(row) };
-      const { row: deleted, changeId } = this.log.remove(row.id, now);
-      // Its files stop being served now; the alarm deletes them from R2 (and retries until it can).
-      if (this.uploads.markRemoving(row.id) > 0) this.filePurge.dueAt(now);
-      this.broadcast(this.frame(ServerEvent.MessageDeleted, { ...base, deletedAt: toIso(now), changeId }));
-      return this.changed(deleted);
-    }
-    if (row.deletedAt !== null) return refuse(ErrorCode.Gone, "the message was deleted");
-    if (change.kind === "edit") {
-      if (row.senderId !== user.id) return refuse(ErrorCode.Forbidden, "only the sender may edit a message");
-      if (row.content === change.content) return { ok: true, message: this.log.toMessage(row) };
-      const { row: edited, changeId } = this.log.edit(row.id, change.content, now);
-      this.broadcast(this.frame(ServerEvent.MessageEdited, { ...base, content: change.content, editedAt: toIso(now), changeId }));
-      return this.changed(edited);
-    }
-    const reactions = applyReaction(row.reactions, change.emoji, user.id, change.add);
-    if (reactions === "full") return refuse(ErrorCode.BadRequest, `a message takes at most ${limits.reactionsMax} different reactions`);
-    if (reactions === null) return { ok: true, message: this.log.toMessage(row) };
-    const { row: reacted, changeId } = this.log.setReactions(row.id, reactions);
-    this.broadcast(this.frame(ServerEvent.ReactionsUpdated, { ...base, reactions: toReactions(reacted.reactions), changeId }));
-    return this.changed(reacted);
-  }
-
-  /** After a change: D1 gets it with the next copy. */
-  private changed(row: LogMessageRow): Answer<{ message: Message }> {
-    this.d1Copy.request();
-    return { ok: true, message: this.log.toMessage(row) };
   }
 
   /** A reply must answer a message of this chat that still exists. */
@@ -467,7 +395,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
   }
 
   private joined(): string {
-    return this.frame(ServerEvent.JoinedChat, { chatId: this.chatId, message: JOINED_MESSAGE, online: this.onlineUsers(), lastChangeId: this.log.lastChangeId() });
+    return serverFrame(ServerEvent.JoinedChat, { chatId: this.chatId, message: JOINED_MESSAGE, online: this.onlineUsers(), lastChangeId: this.log.lastChangeId() });
   }
 
   /**
@@ -480,7 +408,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
     const moved = this.members.markRead(user.id, messageId) && messageId > (this.d1Copy.ownMarker(user.id) ?? 0);
     if (moved) {
       this.d1Copy.request();
-      this.broadcast(this.frame(ServerEvent.ReadUpdated, { chatId: this.chatId, user, lastReadMessageId: messageId }));
+      this.broadcast(serverFrame(ServerEvent.ReadUpdated, { chatId: this.chatId, user, lastReadMessageId: messageId }));
       // chat_read means the marker moved; a backward read changes nothing and says nothing.
       this.ctx.waitUntil(this.activity.readMoved(user.id));
     }
@@ -541,52 +469,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
     void this.alarmNoLaterThan(earliest(this.typing.nextDeadline(), this.d1Copy.at, this.nextSessionExpiry(), this.filePurge.at));
   }
 
-  // ---------------------------------------------------------------- helpers
-
-  private frame<K extends keyof ServerPayloads>(event: K, data: ServerPayloads[K]): string {
-    return encodeFrame<ServerPayloads, K>(event, data);
-  }
-
   private error(code: ErrorPayload["code"], error: string, context: FrameContext): string {
-    return this.frame(ServerEvent.Error, { error, code, ...context });
-  }
-
-  private onlineUsers(): User[] {
-    const online = new Map<number, User>();
-    for (const ws of this.openSockets()) {
-      const { user } = this.attachment(ws);
-      online.set(user.id, user);
-    }
-    return [...online.values()];
-  }
-
-  /** One serialised frame to every socket (or every socket but one user's). */
-  private broadcast(frame: string, exceptUser?: number) {
-    const skip = exceptUser === undefined ? null : new Set(this.ctx.getWebSockets(String(exceptUser)));
-    for (const ws of this.ctx.getWebSockets()) if (!skip?.has(ws)) safeSend(ws, frame);
-  }
-
-  private endTyping(user: User) {
-    if (!this.typing.stop(user.id)) return;
-    this.clearTypingOnSockets(user.id);
-    this.broadcast(this.frame(ServerEvent.UserStoppedTyping, { chatId: this.chatId, user }), user.id);
-  }
-
-  /** Records on the user's sockets that their typing state ended. */
-  private clearTypingOnSockets(userId: number) {
-    for (const ws of this.ctx.getWebSockets(String(userId))) {
-      const { typingUntil, ...rest } = this.attachment(ws);
-      if (typingUntil !== undefined) this.reattach(ws, rest);
-    }
-  }
-
-  /** Typing states as the sockets carry them (the latest deadline per user). */
-  private typingOnSockets(): TypingEntry[] {
-    const latest = new Map<number, TypingEntry>();
-    for (const ws of this.ctx.getWebSockets()) {
-      const { user, typingUntil } = this.attachment(ws);
-      if (typingUntil !== undefined && typingUntil > (latest.get(user.id)?.until ?? 0)) latest.set(user.id, { user, until: typingUntil });
-    }
-    return [...latest.values()];
+    return serverFrame(ServerEvent.Error, { error, code, ...context });
   }
 }

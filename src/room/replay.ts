@@ -4,14 +4,12 @@
  * state; then each message the client had (id ≤ `since`) that changed after `changesSince`, once,
  * in the order of its last change, as the events that bring it to its current state.
  */
-import { encodeFrame, ServerEvent, type ServerPayloads } from "../protocol/events";
+import { serverFrame as frame, ServerEvent } from "../protocol/events";
 import { limits } from "../protocol/limits";
 import { toIso, toReactions } from "../protocol/stored";
 import { safeSend } from "../objects/sockets";
 import type { MessageLog } from "./log/messages";
 import type { LogMessageRow } from "./log/schema";
-
-const frame = <K extends keyof ServerPayloads>(event: K, data: ServerPayloads[K]) => encodeFrame<ServerPayloads, K>(event, data);
 
 export function replay(ws: WebSocket, log: MessageLog, chatId: number, since: number | null, changesSince: number | null) {
   const newest = log.newestId();
