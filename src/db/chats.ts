@@ -3,7 +3,7 @@ import { and, asc, desc, eq, inArray, sql, type SQL } from "drizzle-orm";
 import { alias } from "drizzle-orm/sqlite-core";
 import type { Chat, ChatMember, Member, Role, User } from "../protocol/models";
 import { toIso, type Database } from "./client";
-import { replyPreview, toMessage } from "./messages";
+import { replyPreview, toMessage } from "../protocol/stored";
 import { chatMembers, chats, messages, users } from "./schema";
 
 /** The message a chat's last message replies to, and its sender, in the chat-list query. */
@@ -74,7 +74,7 @@ export async function loadChats(db: Database, viewerId: number, chatId?: number)
   const lastOf = new Map(
     lastRows.map((r) => [
       r.message.chatId,
-      toMessage(r.message, r.username, r.original.id !== null && r.originalSender !== null ? replyPreview(r.original, r.originalSender) : null),
+      toMessage(r.message, r.message.chatId, r.username, r.original.id !== null && r.originalSender !== null ? replyPreview(r.original, r.originalSender) : null),
     ]),
   );
   return chatRows.map(({ chat, lastRead, unread: count }) => ({

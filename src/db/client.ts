@@ -18,7 +18,7 @@ export function database(d1: D1Database): Database {
   return db;
 }
 
-export const toIso = (ms: number) => new Date(ms).toISOString();
+export { toIso } from "../protocol/stored";
 
 /**
  * A query built once with Drizzle (using `sql.placeholder`) and prepared once on D1; each call to

@@ -4,27 +4,14 @@
  */
 import { and, asc, eq, gt, sql } from "drizzle-orm";
 import type { Role } from "../protocol/models";
+import type { CopiedMessage } from "../protocol/stored";
 import { compile, type Database } from "./client";
 import { chatMembers, chats, messages, users } from "./schema";
 
+export type { CopiedMessage };
+
 /** D1 refuses statements over 100 KB; a chunk's JSON stays well under, whatever the content. */
 export const MAX_STATEMENT_JSON_BYTES = 90_000;
-
-/** A log row as it travels to D1: short keys keep the JSON small. */
-export interface CopiedMessage {
-  /** id */ i: number;
-  /** sender id */ s: number;
-  /** content */ c: string;
-  /** clientId */ k: string | null;
-  /** created at, ms */ t: number;
-  // The lifecycle, present only when set (most messages never change).
-  /** reply to id */ r?: number;
-  /** edited at, ms */ e?: number;
-  /** deleted at, ms */ d?: number;
-  /** reactions */ x?: { emoji: string; userIds: number[] }[];
-  /** change id */ v?: number;
-  /** attachments (a deleted message has none: its copy carries the change that took them) */ a?: { id: string; name: string; size: number; contentType: string }[];
-}
 
 export interface CopiedMarker {
   userId: number;

@@ -3,6 +3,9 @@
  * the wire). Migrations in `migrations/` are generated from this file by `npm run db:generate`.
  */
 import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import type { StoredAttachment, StoredReaction } from "../protocol/stored";
+
+export type { StoredAttachment, StoredReaction };
 
 export const users = sqliteTable(
   "users",
@@ -110,17 +113,3 @@ export const messages = sqliteTable(
 );
 
 export type MessageRow = typeof messages.$inferSelect;
-
-/** An attachment as a message carries it (here and in each room's log); the URL is made when read. */
-export interface StoredAttachment {
-  id: string;
-  name: string;
-  size: number;
-  contentType: string;
-}
-
-/** A message's reactions as stored (here and in each room's log): who used each emoji, in order. */
-export interface StoredReaction {
-  emoji: string;
-  userIds: number[];
-}

@@ -6,10 +6,9 @@ import { sql } from "drizzle-orm";
 import type { SearchCursor } from "../protocol/search";
 import type { Message } from "../protocol/models";
 import type { Database } from "./client";
-import { replyPreview, toMessage } from "./messages";
 import { SEARCH_BLOCK_SPAN } from "./room-copy";
 import { matchesTerms, type MatchTerms } from "./search-text";
-import type { StoredAttachment, StoredReaction } from "./schema";
+import { replyPreview, toMessage, type StoredAttachment, type StoredReaction } from "../protocol/stored";
 
 export interface SearchOptions {
   /** From `searchTerms` (one with words): the FTS5 expression, and the same query to check each candidate message alone. */
@@ -113,21 +112,16 @@ function candidates(db: Database, viewerId: number, match: string, chatId: numbe
 function toFound(r: FoundRow): Message {
   return toMessage(
       {
-        chatId: r.chat_id,
         id: r.id,
         senderId: r.sender_id,
         content: r.content,
-        clientId: null,
         createdAt: r.created_at,
-        replyToId: r.reply_to_id,
         editedAt: r.edited_at,
         deletedAt: r.deleted_at,
         reactions: r.reactions === null ? null : (JSON.parse(r.reactions) as StoredReaction[]),
         attachments: r.attachments === null ? null : (JSON.parse(r.attachments) as StoredAttachment[]),
-        changeId: null,
-        searchBlock: null,
-        searchLast: null,
       },
+      r.chat_id,
       r.sender_name,
       r.original_id !== null && r.original_sender_name !== null
         ? replyPreview({ id: r.original_id, senderId: r.original_sender_id!, content: r.original_content!, deletedAt: r.original_deleted_at }, r.original_sender_name)

@@ -8,29 +8,28 @@
  * busy chat calls only the inboxes someone listens to.
  */
 import { setInboxOpen } from "../db/users";
-import { parseFrame } from "../objects/frames";
 import { isUpgrade, verifiedCaller, type Session } from "../objects/handshake";
 import { HibernatingObject } from "../objects/hibernating-object";
 import { errorResponse } from "../objects/responses";
-import { echoClose, safeSend } from "../objects/sockets";
-import { CloseCode, ErrorCode } from "../protocol/errors";
-import { limits } from "../protocol/limits";
+import { safeSend } from "../objects/sockets";
+import { ErrorCode } from "../protocol/errors";
 import { encodeFrame, InboxEvent, type InboxPayloads } from "../protocol/events";
 import type { User } from "../protocol/models";
-import { inboxClientFrame } from "../protocol/schemas";
+import { inboxClientFrame, type InboxClientFrame } from "../protocol/schemas";
 
-export class InboxRoom extends HibernatingObject<{ user: User; session: Session }> {
+export class InboxRoom extends HibernatingObject<{ user: User; session: Session }, typeof inboxClientFrame> {
+  /** The user whose inbox this is. */
+  private readonly userId = this.namedAfter;
+  protected readonly frameSchema = inboxClientFrame;
   /** Upgrades between recording "open" and accepting their socket: they count as open. */
   private connecting = 0;
   /** Presence writes run one after another, so the last one written is the latest state. */
   private presence: Promise<void> = Promise.resolve();
-  /** When the alarm is set (null: none), undefined until read from storage after a wake. */
-  private alarmAt: number | null | undefined = undefined;
 
   /** An inbox socket the Worker has authenticated. */
   override async fetch(request: Request): Promise<Response> {
     const caller = verifiedCaller(request);
-    if (!caller || caller.user.id !== this.key || !isUpgrade(request)) {
+    if (!caller || caller.user.id !== this.userId || !isUpgrade(request)) {
       return new Response("inboxes are reached through the Worker", { status: 400 });
     }
     const { user, session } = caller;
@@ -47,7 +46,7 @@ export class InboxRoom extends HibernatingObject<{ user: User; session: Session 
       this.connecting--;
     }
     const { socket, response } = this.accept({ user, session });
-    await this.scheduleExpiry();
+    await this.alarmNoLaterThan(this.nextSessionExpiry());
     safeSend(socket, encodeFrame<InboxPayloads, typeof InboxEvent.InboxReady>(InboxEvent.InboxReady, { userId: user.id }));
     return response;
   }
@@ -63,43 +62,17 @@ export class InboxRoom extends HibernatingObject<{ user: User; session: Session 
   }
 
   /** Inbox sockets only listen: `auth` is the one frame they take (`ping` is answered by the runtime). */
-  override async webSocketMessage(ws: WebSocket, raw: string | ArrayBuffer): Promise<void> {
-    if (this.closeExpiredSessions() > 0 && ws.readyState !== WebSocket.OPEN) return;
-    const parsed = parseFrame(raw, inboxClientFrame);
-    if (parsed.kind === "too_big") {
-      ws.close(CloseCode.MessageTooBig, `frames are limited to ${limits.maxBodyBytes} bytes`);
-      return;
-    }
-    if (parsed.kind === "error") {
-      safeSend(ws, encodeFrame<InboxPayloads, typeof InboxEvent.Error>(InboxEvent.Error, parsed.error));
-      return;
-    }
-    safeSend(ws, await this.reauthenticate(ws, parsed.frame.data.token));
-    await this.scheduleExpiry();
+  protected async onFrame(ws: WebSocket, frame: InboxClientFrame): Promise<void> {
+    safeSend(ws, await this.reauthenticate(ws, frame.data.token));
+    await this.alarmNoLaterThan(this.nextSessionExpiry());
   }
 
   /** The inbox's alarm only ends sessions: at the earliest token expiry among its sockets. */
-  override async alarm(): Promise<void> {
-    this.alarmAt = null;
-    this.closeExpiredSessions();
-    await this.scheduleExpiry();
+  protected async onAlarm(): Promise<void> {
+    await this.alarmNoLaterThan(this.nextSessionExpiry());
   }
 
-  /**
-   * Moves the alarm earlier when a socket expires sooner, never later (one that fires early closes
-   * nothing and sets the next). The alarm's time is read from storage once per wake, then known.
-   */
-  private async scheduleExpiry(): Promise<void> {
-    const next = this.nextSessionExpiry();
-    if (next === null) return;
-    if (this.alarmAt === undefined) this.alarmAt = await this.ctx.storage.getAlarm();
-    if (this.alarmAt !== null && this.alarmAt <= next) return;
-    this.alarmAt = next;
-    await this.ctx.storage.setAlarm(next);
-  }
-
-  override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
-    echoClose(ws, code);
+  protected async onClose(): Promise<void> {
     // A failed write leaves "open" on record; the next relay corrects it.
     await this.recordPresence().catch((err) =>
       console.error("inbox presence write failed", err instanceof Error ? err.message : String(err)),
@@ -121,7 +94,7 @@ export class InboxRoom extends HibernatingObject<{ user: User; session: Session 
       const open = this.connecting + this.openSockets().length > 0;
       if (open === this.recorded) return;
       this.recorded = null;
-      await setInboxOpen(this.db, this.key, open);
+      await setInboxOpen(this.db, this.userId, open);
       this.recorded = open;
     });
     this.presence = write.catch(() => {});

@@ -1,9 +1,12 @@
 /**
  * What the chat room and the inbox have in common: a Durable Object named after a number (chat id
  * or user id) that holds hibernatable WebSockets of users the Worker already authenticated, answers
- * `ping` without waking, and reaches D1 only through a deadline.
+ * `ping` without waking, and reaches D1 only through a deadline. It owns the socket entry points:
+ * each object gets the frames that passed the common checks (`onFrame`), its sockets' closes
+ * (`onClose`) and its alarm (`onAlarm`), and sets that alarm through `alarmNoLaterThan`.
  */
 import { DurableObject } from "cloudflare:workers";
+import type { z } from "zod";
 import { signingKeyFor, verifyToken } from "../auth/token";
 import { tokenVersions } from "../auth/token-versions";
 import { database, type Database } from "../db/client";
@@ -11,17 +14,22 @@ import { isUnavailable, withDeadline } from "../db/deadline";
 import { findTokenVersion } from "../db/users";
 import { CloseCode, ErrorCode } from "../protocol/errors";
 import { ClientEvent, encodeFrame, PING, PONG, ServerEvent, type ServerPayloads } from "../protocol/events";
+import { limits } from "../protocol/limits";
 import type { User } from "../protocol/models";
+import { parseFrame } from "./frames";
 import type { Session } from "./handshake";
+import { echoClose, safeSend } from "./sockets";
 
 /** Where the object's sync KV keeps the lowest token version of a user it still accepts. */
 const floorKey = (userId: number) => `session_floor:${userId}`;
 
-export abstract class HibernatingObject<Attachment extends { user: User; session: Session }> extends DurableObject<Env> {
+export abstract class HibernatingObject<Attachment extends { user: User; session: Session }, Frames extends z.ZodType> extends DurableObject<Env> {
   /** D1 with a deadline: a hung database fails a call instead of stalling the object. */
   protected d1: D1Database;
-  /** The chat id or user id this object was named after (`idFromName`), in every entry point. */
-  protected readonly key: number;
+  /** The number this object was named after (`idFromName`); each object names it for what it is. */
+  protected readonly namedAfter: number;
+  /** The frames this object's sockets may send. */
+  protected abstract readonly frameSchema: Frames;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -30,7 +38,7 @@ export abstract class HibernatingObject<Attachment extends { user: User; session
     this.d1 = withDeadline(env.DB, Number(env.D1_TIMEOUT_MS));
     const key = Number(ctx.id.name);
     if (!Number.isSafeInteger(key) || key <= 0) throw new Error("objects are named after a positive integer id");
-    this.key = key;
+    this.namedAfter = key;
   }
 
   protected get db(): Database {
@@ -65,6 +73,22 @@ export abstract class HibernatingObject<Attachment extends { user: User; session
   protected openSockets(userId?: number, except?: WebSocket): WebSocket[] {
     const sockets = userId === undefined ? this.ctx.getWebSockets() : this.ctx.getWebSockets(String(userId));
     return sockets.filter((ws) => ws !== except && ws.readyState === WebSocket.OPEN);
+  }
+
+  /** The users with an open socket here. */
+  protected onlineUsers(): User[] {
+    const online = new Map<number, User>();
+    for (const ws of this.openSockets()) {
+      const { user } = this.attachment(ws);
+      online.set(user.id, user);
+    }
+    return [...online.values()];
+  }
+
+  /** One serialised frame to every socket (or every socket but one user's). */
+  protected broadcast(frame: string, exceptUser?: number) {
+    const skip = exceptUser === undefined ? null : new Set(this.ctx.getWebSockets(String(exceptUser)));
+    for (const ws of this.ctx.getWebSockets()) if (!skip?.has(ws)) safeSend(ws, frame);
   }
 
   // ---------------------------------------------------------------- sessions
@@ -163,9 +187,66 @@ export abstract class HibernatingObject<Attachment extends { user: User; session
     });
   }
 
-  override async webSocketError(ws: WebSocket): Promise<void> {
-    await this.webSocketClose(ws, 1006, "", false);
+  // ---------------------------------------------------------------- sockets and alarm
+
+  /** A checked frame from a socket whose session is current. */
+  protected abstract onFrame(ws: WebSocket, frame: z.infer<Frames>): Promise<void>;
+  /** A socket closed (the close is already echoed); `attachment` is what it carried. */
+  protected abstract onClose(ws: WebSocket, attachment: Attachment): Promise<void>;
+  /** The alarm fired; expired sessions are already closed. */
+  protected abstract onAlarm(): Promise<void>;
+
+  override async webSocketMessage(ws: WebSocket, raw: string | ArrayBuffer): Promise<void> {
+    const parsed = parseFrame(raw, this.frameSchema);
+    if (parsed.kind === "too_big") {
+      ws.close(CloseCode.MessageTooBig, `frames are limited to ${limits.maxBodyBytes} bytes`);
+      return;
+    }
+    if (parsed.kind === "error") {
+      safeSend(ws, encodeFrame<ServerPayloads, "error">(ServerEvent.Error, parsed.error));
+      return;
+    }
+    if (this.attachment(ws).session.expiresAt <= Date.now()) {
+      // Its alarm has not run yet; the frame is not served either way.
+      this.closeExpiredSessions();
+      return;
+    }
+    await this.onFrame(ws, parsed.frame);
   }
 
-  abstract override webSocketClose(ws: WebSocket, code: number, reason: string, wasClean: boolean): Promise<void>;
+  override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
+    const attachment = this.attachment(ws);
+    echoClose(ws, code);
+    await this.onClose(ws, attachment);
+  }
+
+  override async webSocketError(ws: WebSocket): Promise<void> {
+    await this.webSocketClose(ws, 1006);
+  }
+
+  override async alarm(): Promise<void> {
+    this.alarmAt = null;
+    this.closeExpiredSessions();
+    await this.onAlarm();
+  }
+
+  /** The alarm as last set (null: none); undefined until read from storage after a wake. */
+  private alarmAt: number | null | undefined;
+
+  /** Reads the alarm now, so that `alarmNoLaterThan` never waits for it (call it while the object starts). */
+  protected async readAlarm(): Promise<void> {
+    this.alarmAt = await this.ctx.storage.getAlarm();
+  }
+
+  /**
+   * Makes the alarm fire by `at` (null: nothing due). It is only ever moved earlier: one that fires
+   * early finds nothing due and sets the next, which costs less than a storage write per change.
+   */
+  protected alarmNoLaterThan(at: number | null): Promise<void> {
+    if (at === null) return Promise.resolve();
+    if (this.alarmAt === undefined) return this.readAlarm().then(() => this.alarmNoLaterThan(at));
+    if (this.alarmAt !== null && this.alarmAt <= at) return Promise.resolve();
+    this.alarmAt = at;
+    return this.ctx.storage.setAlarm(at);
+  }
 }

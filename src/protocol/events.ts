@@ -136,3 +136,6 @@ export type InboxFrame = Frame<InboxPayloads>;
 export function encodeFrame<P, K extends keyof P>(event: K, data: P[K]): string {
   return JSON.stringify({ event, data });
 }
+
+/** A chat socket's server frame. */
+export const serverFrame = <K extends keyof ServerPayloads>(event: K, data: ServerPayloads[K]): string => encodeFrame<ServerPayloads, K>(event, data);

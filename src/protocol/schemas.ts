@@ -175,3 +175,4 @@ export function describeIssues(error: { issues: readonly { path: readonly Proper
   const where = first.path.length ? first.path.map(String).join(".") + ": " : "";
   return `${where}${first.message}`;
 }
+export type InboxClientFrame = z.infer<typeof inboxClientFrame>;

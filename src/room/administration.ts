@@ -10,7 +10,7 @@ import type { Member, Role, User } from "../protocol/models";
 import { refuse, type Answer } from "./answers";
 import { readChat, renameChat } from "./log/chat";
 import type { RoomMembers } from "./log/members";
-import { MetaKey, readMeta, writeMeta, type LogDatabase } from "./log/open";
+import { nextMembershipVersion, type LogDatabase } from "./log/open";
 
 export type Administration =
   /** `user` null: no such user (answered after the caller's own checks, as the contract orders them). */
@@ -37,11 +37,7 @@ export function administer(store: LogDatabase, members: RoomMembers, actor: User
   if (readChat(store)?.type !== "group") return refuse(ErrorCode.BadRequest, "direct chats cannot be administered");
   const selfService = change.kind === "remove" && change.userId === actor.id;
   if (!selfService && members.activeRow(actor.id)?.role !== "admin") return refuse(ErrorCode.Forbidden, "only a group admin can do this");
-  const nextVersion = () => {
-    const version = (readMeta(store, MetaKey.MembershipVersion) ?? 0) + 1;
-    writeMeta(store, MetaKey.MembershipVersion, version);
-    return version;
-  };
+  const nextVersion = () => nextMembershipVersion(store);
   switch (change.kind) {
     case "rename": {
       const changed = readChat(store)?.name !== change.name;

@@ -7,43 +7,41 @@
  * Fields are caches rebuilt on wake (rate-limit buckets, the open-inbox set); what must survive is
  * in storage (the log, members, the alarm) or on the sockets (who is connected, who is typing).
  */
-import { toIso } from "../db/client";
 import { isUnavailable } from "../db/deadline";
-import { loadRoomStart, messagesForImport, roomCopier, type CopiedMember, type CopiedMessage, type RoomStart } from "../db/room-copy";
+import { loadRoomStart, type RoomStart } from "../db/room-copy";
 import { isUpgrade, verifiedCaller, type Caller, type Session } from "../objects/handshake";
 import { HibernatingObject } from "../objects/hibernating-object";
-import { parseFrame } from "../objects/frames";
 import { errorResponse } from "../objects/responses";
-import { echoClose, safeSend } from "../objects/sockets";
+import { safeSend } from "../objects/sockets";
 import { CloseCode, ErrorCode } from "../protocol/errors";
-import { ClientEvent, encodeFrame, JOINED_MESSAGE, ServerEvent, type ErrorPayload, type ServerPayloads } from "../protocol/events";
+import { ClientEvent, JOINED_MESSAGE, serverFrame, ServerEvent, type ErrorPayload } from "../protocol/events";
 import { limits } from "../protocol/limits";
-import type { ChangePage, Member, Message, MessagePage, Upload, User } from "../protocol/models";
-import type { StoredAttachment } from "../db/schema";
-import type { ParsedClientFrame } from "../protocol/schemas";
+import type { ChangePage, Message, MessagePage, Upload, User } from "../protocol/models";
+import { clientFrame, type ParsedClientFrame } from "../protocol/schemas";
+import type { StoredAttachment } from "../protocol/stored";
 import { ActivityAnnouncer } from "./activity";
 import { administer, type Administered, type Administration } from "./administration";
-import { importChat, nameCopied, nameToCopy } from "./log/chat";
+import { importChat } from "./log/chat";
 import { refuse, type Answer, type Refusal } from "./answers";
-import { COPY_BATCH, COPY_QUIET_MS, copyCheck, earliest, nextRetry, type Outbox } from "./copy-schedule";
+import { earliest } from "./copy-schedule";
+import { D1Copy } from "./d1-copy";
+import { FilePurge } from "./file-purge";
+import { importLegacyMessages } from "./legacy-import";
+import { changeOf, MessageChanges, type MessageChange } from "./message-changes";
 import { RoomMembers } from "./log/members";
-import { toReactions } from "../db/messages";
-import { applyReaction, MessageLog, type HistoryCursor } from "./log/messages";
-import { PURGE_BATCH, toStored, Uploads } from "./log/uploads";
-import { MetaKey, openLog, readMeta, writeMeta, type LogDatabase } from "./log/open";
-import type { LogMemberRow, LogMessageRow } from "./log/schema";
+import { MessageLog, type HistoryCursor } from "./log/messages";
+import { toStored, Uploads } from "./log/uploads";
+import { MetaKey, nextMembershipVersion, openLog, readMeta, writeMeta, type LogDatabase } from "./log/open";
 import { RateLimiter } from "./rate-limiter";
-import { TypingTracker, type TypingEntry } from "./typing";
+import { replay } from "./replay";
+import { SocketTyping, type SocketAttachment } from "./typing-sockets";
 
 /**
  * How long socket sends gather before they are stored as one group. Each group is one implicit
- * transaction, and committing it is what a send costs most locally: storing each send in its own
- * turn halved the write rate, and gathering for 0 / 2 / 5 ms gave 1,806–2,173 / 2,662–3,198 /
- * 1,774–2,065 msg/s in the rooms scenario (2026-11-28, docs/PERFORMANCE.md).
+ * transaction, and committing it is what a send costs most: a few milliseconds gather enough sends
+ * to share one commit without delaying an ack noticeably (measurements in docs/PERFORMANCE.md).
  */
 const GROUP_WINDOW_MS = 2;
-/** Messages per D1 read when a room imports a chat's messages from before it kept a log. */
-const IMPORT_PAGE = 1000;
 
 export type PostResult = Answer<{ message: Message }>;
 
@@ -58,45 +56,13 @@ interface Send {
   attachmentIds: string[] | undefined;
 }
 
-/** A log row as the copy carries it to D1: lifecycle fields only when set. */
-function toCopied(r: LogMessageRow): CopiedMessage {
-  return {
-    i: r.id,
-    s: r.senderId,
-    c: r.content,
-    k: r.clientId,
-    t: r.createdAt,
-    ...(r.replyToId !== null ? { r: r.replyToId } : {}),
-    ...(r.editedAt !== null ? { e: r.editedAt } : {}),
-    ...(r.deletedAt !== null ? { d: r.deletedAt } : {}),
-    ...(r.reactions !== null ? { x: r.reactions } : {}),
-    ...(r.changeId !== null ? { v: r.changeId } : {}),
-    ...(r.attachments !== null ? { a: r.attachments } : {}),
-  };
-}
-
-/** A member's row as the copy carries it to D1. */
-function toCopiedMember(r: LogMemberRow): CopiedMember {
-  return { userId: r.userId, role: r.role, active: r.active, joinedAt: r.joinedAt, lastRead: r.lastRead };
-}
-
-/** An edit, a delete or a reaction change, from a socket or over HTTP. */
-export type MessageChange =
-  | { kind: "edit"; messageId: number; content: string }
-  | { kind: "delete"; messageId: number }
-  | { kind: "react"; messageId: number; emoji: string; add: boolean };
-
-/** What each socket carries through hibernation. */
-interface SocketAttachment {
-  user: User;
-  session: Session;
-  /** Set while the user types on this socket: when that state ends unless renewed. */
-  typingUntil?: number;
-}
+export type { MessageChange };
 
 type FrameContext = Pick<ErrorPayload, "event" | "clientId">;
 
-export class ChatRoom extends HibernatingObject<SocketAttachment> {
+export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientFrame> {
+  private readonly chatId = this.namedAfter;
+  protected readonly frameSchema = clientFrame;
   private store!: LogDatabase;
   private log!: MessageLog;
   private members!: RoomMembers;
@@ -104,54 +70,39 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
   private loading: Promise<"ok" | "no_chat"> | null = null;
   private loaded = false;
   private readonly limiter: RateLimiter;
-  private readonly typing: TypingTracker;
+  private readonly typing: SocketTyping;
   private readonly activity: ActivityAnnouncer;
-  /** When the alarm next looks at the outbox (a copy, or a check whether one is due); null when D1 has everything. */
-  private copyAt: number | null = null;
-  /** What is not in D1 yet (see copy-schedule.ts); null when nothing is. */
-  private outbox: Outbox | null = null;
-  private copyFailures = 0;
-  /** The copy under way, if any: a second caller waits for it instead of starting another. */
-  private copying: Promise<void> | null = null;
-  private copier: { d1: D1Database; copy: ReturnType<typeof roomCopier> } | null = null;
-  /**
-   * Senders' own newest messages, whose read markers are moved in storage only when the next copy to
-   * D1 starts (one row per sender per copy, not per message). Rebuilt on wake from the outbox, which
-   * holds every message whose move may not have been written yet.
-   */
-  private readonly ownMarkers = new Map<number, number>();
-  /** The alarm as last set (storage holds it; this saves re-setting an identical one). */
-  private alarmAt: number | null = null;
   private pendingSends: (Send & { from: WebSocket })[] = [];
   private uploads!: Uploads;
-  /** When the alarm next deletes files (a deleted message's, or uploads never attached); null: none waits. */
-  private filesAt: number | null = null;
-  private filesFailures = 0;
+  private d1Copy!: D1Copy;
+  private filePurge!: FilePurge;
+  private messageChanges!: MessageChanges;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.limiter = new RateLimiter(Number(env.MESSAGE_RATE_PER_SECOND), Number(env.MESSAGE_BURST));
-    // Typing lives on the typist's socket (no storage write per keystroke), rebuilt here on wake.
-    this.typing = new TypingTracker(limits.typingTimeoutMs, this.typingOnSockets());
-    this.activity = new ActivityAnnouncer(env, this.key, {
+    this.typing = new SocketTyping({
+      chatId: this.chatId,
+      sockets: (userId) => (userId === undefined ? ctx.getWebSockets() : ctx.getWebSockets(String(userId))),
+      attachment: (ws) => this.attachment(ws), reattach: (ws, a) => this.reattach(ws, a), broadcast: (f, except) => this.broadcast(f, except),
+    });
+    this.activity = new ActivityAnnouncer(env, this.chatId, {
       newest: () => this.log.newest(),
       readState: (userId) => this.readState(userId),
     });
     void ctx.blockConcurrencyWhile(async () => {
       this.store = await openLog(ctx.storage);
-      this.log = new MessageLog(this.store, this.key);
+      this.log = new MessageLog(this.store, this.chatId);
       this.members = new RoomMembers(this.store);
       this.uploads = new Uploads(this.store);
-      this.filesAt = this.uploads.nextDeadline(Date.now());
-      this.alarmAt = await ctx.storage.getAlarm();
-      for (const [userId, id] of this.log.newestBySenderAfter(readMeta(this.store, MetaKey.D1Through) ?? 0)) this.ownMarkers.set(userId, id);
-      // An outbox left by an eviction or a crash resumes on its own, at once: its changes are old.
-      if (this.outboxPending()) {
-        const now = Date.now();
-        this.outbox = { since: now - COPY_QUIET_MS, lastChange: now - COPY_QUIET_MS, messages: 0 };
-        this.copyAt = now;
-        this.scheduleAlarm();
-      }
+      await this.readAlarm();
+      const parts = { chatId: this.chatId, store: this.store, log: this.log, members: this.members };
+      const scheduleAlarm = () => this.scheduleAlarm();
+      this.filePurge = new FilePurge(this.uploads, () => this.env.FILES, scheduleAlarm);
+      this.d1Copy = new D1Copy({ ...parts, activity: this.activity, d1: () => this.d1, waitUntil: (p) => ctx.waitUntil(p), scheduleAlarm });
+      this.messageChanges = new MessageChanges({ ...parts, uploads: this.uploads, filePurge: this.filePurge, d1Copy: this.d1Copy, broadcast: (f) => this.broadcast(f) });
+      // An outbox left by an eviction or a crash resumes at once.
+      if (this.d1Copy.at !== null) this.scheduleAlarm();
     });
   }
 
@@ -175,8 +126,8 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
     const { socket, response } = this.accept({ user, session });
     this.scheduleAlarm();
     safeSend(socket, this.joined());
-    if (firstOfUser) this.broadcast(this.frame(ServerEvent.UserOnline, { chatId: this.key, user }), user.id);
-    if (since !== null || changesSince !== null) this.replay(socket, since === null ? null : Number(since), changesSince === null ? null : Number(changesSince));
+    if (firstOfUser) this.broadcast(serverFrame(ServerEvent.UserOnline, { chatId: this.chatId, user }), user.id);
+    if (since !== null || changesSince !== null) replay(socket, this.log, this.chatId, since === null ? null : Number(since), changesSince === null ? null : Number(changesSince));
     return response;
   }
 
@@ -213,7 +164,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
     if (refused) return refused;
     const now = Date.now();
     this.uploads.record({ ...upload, uploaderId: user.id, createdAt: now });
-    this.filesDueAt(now + limits.unattachedUploadTtlMs);
+    this.filePurge.dueAt(now + limits.unattachedUploadTtlMs);
     return { ok: true };
   }
 
@@ -231,7 +182,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
 
   /** An edit, delete or reaction change over HTTP: same rules, same order, same fan-out as the socket's. */
   async changeMessage({ user, session }: Caller, change: MessageChange): Promise<Answer<{ message: Message }>> {
-    return (await this.refuseNonMember(user.id)) ?? this.refuseEndedSession(user, session) ?? this.applyChange(user, change);
+    return (await this.refuseNonMember(user.id)) ?? this.refuseEndedSession(user, session) ?? this.messageChanges.apply(user, change);
   }
 
   /** Messages changed after change `after`, current state, for a client catching up over HTTP. */
@@ -246,69 +197,54 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
 
   /**
    * Group administration (add, remove or leave, role, rename), decided here against the member
-   * list of record, in the same order as sends (see administration.ts). Announced to the chat's
-   * sockets at once; D1's copy is written before the answer (or retried by the alarm if D1 fails:
-   * the change stands either way), so the caller's next read of the chat list has it.
+   * list of record, in the same order as sends (administration.ts). Announced to the chat's sockets
+   * at once; D1's copy is written before the answer (or retried by the alarm if D1 fails: the
+   * change stands either way), so the caller's next read of the chat list has it.
    */
   async administer({ user, session }: Caller, change: Administration): Promise<Answer<{ done: Administered }>> {
     const refused = (await this.refuseNonMember(user.id)) ?? this.refuseEndedSession(user, session);
     if (refused) return refused;
     const answer = administer(this.store, this.members, user, change, Date.now());
-    if (!answer.ok) return answer;
-    const { done } = answer;
-    const chatId = this.key;
-    switch (done.kind) {
-      case "rename":
-        if (!done.changed) return answer;
-        this.broadcast(this.frame(ServerEvent.ChatUpdated, { chatId, name: done.name }));
-        break;
-      case "add": {
-        const { role, ...added } = done.member;
-        this.broadcast(this.frame(ServerEvent.MemberAdded, { chatId, user: added, role }));
-        break;
-      }
-      case "role": {
-        if (!done.changed) return answer;
-        const { role, ...updated } = done.member;
-        this.broadcast(this.frame(ServerEvent.MemberUpdated, { chatId, user: updated, role }));
-        break;
-      }
-      case "remove": {
-        this.activity.forget(done.removed.id);
-        this.broadcast(this.frame(ServerEvent.MemberRemoved, { chatId, user: done.removed }));
-        this.endTyping(done.removed);
-        for (const ws of this.ctx.getWebSockets(String(done.removed.id))) ws.close(CloseCode.Removed, "removed from the chat");
-        if (done.promoted) {
-          const { role, ...promoted } = done.promoted;
-          this.broadcast(this.frame(ServerEvent.MemberUpdated, { chatId, user: promoted, role }));
-        }
-        break;
-      }
-    }
-    await this.copyNow();
+    if (answer.ok) this.announce(answer.done);
+    if (answer.ok) await this.d1Copy.runNow();
     return answer;
   }
 
-  override async webSocketMessage(ws: WebSocket, raw: string | ArrayBuffer): Promise<void> {
-    let context: FrameContext = {};
+  private announce(done: Administered) {
+    const chatId = this.chatId;
+    switch (done.kind) {
+      case "rename":
+        if (done.changed) this.broadcast(serverFrame(ServerEvent.ChatUpdated, { chatId, name: done.name }));
+        return;
+      case "add": {
+        const { role, ...added } = done.member;
+        this.broadcast(serverFrame(ServerEvent.MemberAdded, { chatId, user: added, role }));
+        return;
+      }
+      case "role": {
+        const { role, ...updated } = done.member;
+        if (done.changed) this.broadcast(serverFrame(ServerEvent.MemberUpdated, { chatId, user: updated, role }));
+        return;
+      }
+      case "remove": {
+        this.activity.forget(done.removed.id);
+        this.broadcast(serverFrame(ServerEvent.MemberRemoved, { chatId, user: done.removed }));
+        this.typing.end(done.removed);
+        for (const ws of this.ctx.getWebSockets(String(done.removed.id))) ws.close(CloseCode.Removed, "removed from the chat");
+        if (done.promoted) {
+          const { role, ...promoted } = done.promoted;
+          this.broadcast(serverFrame(ServerEvent.MemberUpdated, { chatId, user: promoted, role }));
+        }
+        return;
+      }
+    }
+  }
+
+  /** Every frame is checked against the sender's membership first: a removed member is closed. */
+  protected async onFrame(ws: WebSocket, frame: ParsedClientFrame): Promise<void> {
+    const context: FrameContext = { event: frame.event, ...(frame.event === ClientEvent.SendMessage && frame.data.clientId ? { clientId: frame.data.clientId } : {}) };
     try {
-      const parsed = parseFrame(raw);
-      if (parsed.kind === "too_big") {
-        ws.close(CloseCode.MessageTooBig, `frames are limited to ${limits.maxBodyBytes} bytes`);
-        return;
-      }
-      if (parsed.kind === "error") {
-        safeSend(ws, this.frame(ServerEvent.Error, parsed.error));
-        return;
-      }
-      const { frame } = parsed;
-      context = { event: frame.event, ...(frame.event === ClientEvent.SendMessage && frame.data.clientId ? { clientId: frame.data.clientId } : {}) };
-      const { user, session } = this.attachment(ws);
-      if (session.expiresAt <= Date.now()) {
-        // Its alarm has not run yet; the frame is not served either way.
-        this.closeExpiredSessions();
-        return;
-      }
+      const { user } = this.attachment(ws);
       if (this.members.access(user.id) !== "member") {
         safeSend(ws, this.error(ErrorCode.Forbidden, "you are no longer a member of this chat", context));
         ws.close(CloseCode.Removed, "removed from the chat");
@@ -319,11 +255,49 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
         this.scheduleAlarm();
         return;
       }
-      if (frame.data.chatId !== undefined && frame.data.chatId !== this.key) {
-        safeSend(ws, this.error(ErrorCode.WrongChat, `this socket belongs to chat ${this.key}`, context));
+      if (frame.data.chatId !== undefined && frame.data.chatId !== this.chatId) {
+        safeSend(ws, this.error(ErrorCode.WrongChat, `this socket belongs to chat ${this.chatId}`, context));
         return;
       }
-      this.handle(ws, user, frame, context);
+      switch (frame.event) {
+        case ClientEvent.JoinChat:
+          safeSend(ws, this.joined());
+          return;
+        case ClientEvent.TypingStart:
+          this.typing.start(ws, user);
+          // Only ever moved earlier: a typing state that is renewed costs no alarm write.
+          this.scheduleAlarm();
+          return;
+        case ClientEvent.TypingStop:
+          this.typing.end(user);
+          return;
+        case ClientEvent.MarkRead: {
+          const moved = this.moveMarker(user, frame.data.messageId);
+          if (!moved.ok) safeSend(ws, this.error(ErrorCode.BadRequest, moved.error, context));
+          return;
+        }
+        case ClientEvent.EditMessage:
+        case ClientEvent.DeleteMessage:
+        case ClientEvent.AddReaction:
+        case ClientEvent.RemoveReaction: {
+          const done = this.messageChanges.apply(user, changeOf(frame));
+          if (!done.ok) safeSend(ws, this.error(done.code, done.error, context));
+          return;
+        }
+        case ClientEvent.SendMessage: {
+          const limited = this.limiter.take(user.id, Date.now());
+          if (!limited.ok) {
+            safeSend(ws, this.error(ErrorCode.RateLimited, `too many messages; retry in ${limited.retryAfterMs} ms`, context));
+            return;
+          }
+          const { content, clientId, replyToId, attachmentIds } = frame.data;
+          // Typing ends with the send as it arrives: a `typing_start` right after it stays in force.
+          this.typing.end(user);
+          this.pendingSends.push({ user, session: this.attachment(ws).session, content, clientId, replyToId, attachmentIds, from: ws });
+          if (this.pendingSends.length === 1) setTimeout(() => this.storePending(), GROUP_WINDOW_MS);
+          return;
+        }
+      }
     } catch (err) {
       // A throw here would not close the socket, but the client would never hear back.
       console.error("room frame handler failed", err instanceof Error ? err.message : String(err));
@@ -331,89 +305,21 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
     }
   }
 
-  override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
-    const { user } = this.attachment(ws);
-    echoClose(ws, code);
+  protected async onClose(ws: WebSocket, { user }: SocketAttachment): Promise<void> {
     if (this.openSockets(user.id, ws).length > 0) return;
-    this.endTyping(user);
-    this.broadcast(this.frame(ServerEvent.UserOffline, { chatId: this.key, user }));
+    this.typing.end(user);
+    this.broadcast(serverFrame(ServerEvent.UserOffline, { chatId: this.chatId, user }));
   }
 
   /**
    * Typing states whose 6 s ran out (also after hibernation), files due for deletion, and the copy to
    * D1 when it is due.
    */
-  override async alarm(): Promise<void> {
-    this.alarmAt = null;
-    this.closeExpiredSessions();
-    const ended = this.typing.expire(Date.now());
-    for (const user of ended) this.clearTypingOnSockets(user.id);
-    for (const user of ended) this.broadcast(this.frame(ServerEvent.UserStoppedTyping, { chatId: this.key, user }), user.id);
-    if (this.filesAt !== null && this.filesAt <= Date.now()) await this.purgeFiles();
-    if (this.copyAt !== null && this.copyAt <= Date.now()) {
-      // A retry is always due; otherwise a copy waits for the chat to pause (copy-schedule.ts).
-      const check =
-        this.copyFailures > 0 || this.outbox === null
-          ? ({ due: true } as const)
-          : copyCheck({ ...this.outbox, learnInboxes: !this.activity.knowsInboxes }, Date.now());
-      if (check.due) await this.copyToD1();
-      else this.copyAt = check.checkAt;
-    }
+  protected async onAlarm(): Promise<void> {
+    this.typing.expire(Date.now());
+    await this.filePurge.onAlarm();
+    await this.d1Copy.onAlarm();
     this.scheduleAlarm();
-  }
-
-  // ---------------------------------------------------------------- events
-
-  private handle(ws: WebSocket, user: User, frame: ParsedClientFrame, context: FrameContext) {
-    switch (frame.event) {
-      case ClientEvent.JoinChat:
-        safeSend(ws, this.joined());
-        return;
-      case ClientEvent.TypingStart: {
-        const until = this.typing.start(user, Date.now());
-        this.reattach(ws, { ...this.attachment(ws), typingUntil: until });
-        // Only ever moved earlier: a typing state that is renewed costs no alarm write.
-        this.scheduleAlarm();
-        this.broadcast(this.frame(ServerEvent.UserTyping, { chatId: this.key, user }), user.id);
-        return;
-      }
-      case ClientEvent.TypingStop:
-        this.endTyping(user);
-        return;
-      case ClientEvent.MarkRead: {
-        const moved = this.moveMarker(user, frame.data.messageId);
-        if (!moved.ok) safeSend(ws, this.error(ErrorCode.BadRequest, moved.error, context));
-        return;
-      }
-      case ClientEvent.EditMessage:
-      case ClientEvent.DeleteMessage:
-      case ClientEvent.AddReaction:
-      case ClientEvent.RemoveReaction: {
-        const { messageId } = frame.data;
-        const change: MessageChange =
-          frame.event === ClientEvent.EditMessage
-            ? { kind: "edit", messageId, content: frame.data.content }
-            : frame.event === ClientEvent.DeleteMessage
-              ? { kind: "delete", messageId }
-              : { kind: "react", messageId, emoji: frame.data.emoji, add: frame.event === ClientEvent.AddReaction };
-        const done = this.applyChange(user, change);
-        if (!done.ok) safeSend(ws, this.error(done.code, done.error, context));
-        return;
-      }
-      case ClientEvent.SendMessage: {
-        const limited = this.limiter.take(user.id, Date.now());
-        if (!limited.ok) {
-          safeSend(ws, this.error(ErrorCode.RateLimited, `too many messages; retry in ${limited.retryAfterMs} ms`, context));
-          return;
-        }
-        const { content, clientId, replyToId, attachmentIds } = frame.data;
-        // Typing ends with the send as it arrives: a `typing_start` right after it stays in force.
-        this.endTyping(user);
-        this.pendingSends.push({ user, session: this.attachment(ws).session, content, clientId, replyToId, attachmentIds, from: ws });
-        if (this.pendingSends.length === 1) setTimeout(() => this.storePending(), GROUP_WINDOW_MS);
-        return;
-      }
-    }
   }
 
   /**
@@ -464,7 +370,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
       if (!claim.ok) return refuse(ErrorCode.BadRequest, claim.error);
       attachments = claim.attachments;
     }
-    if (!from) this.endTyping(user);
+    if (!from) this.typing.end(user);
     // One transaction: a message is stored with its attachments or not at all.
     const message = this.ctx.storage.transactionSync(() => {
       const appended = this.log.append({
@@ -480,11 +386,11 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
     });
     this.acknowledge(from, message, clientId);
     // A user's own messages count as read by them (written to storage with the next copy).
-    this.ownMarkers.set(user.id, message.id);
-    const frame = this.frame(ServerEvent.ReceiveMessage, message);
+    this.d1Copy.sentBy(user.id, message.id);
+    const frame = serverFrame(ServerEvent.ReceiveMessage, message);
     for (const ws of this.ctx.getWebSockets()) if (ws !== from) safeSend(ws, frame);
     this.activity.messageStored();
-    this.requestCopy(true);
+    this.d1Copy.request(true);
     this.limiter.prune(Date.now());
     return message;
   }
@@ -492,93 +398,12 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
   /** `message_sent` to the socket that sent the message (none for an HTTP post). */
   private acknowledge(from: WebSocket | null, message: Message, clientId: string | undefined): void {
     if (!from) return;
-    safeSend(from, this.frame(ServerEvent.MessageSent, {
+    safeSend(from, serverFrame(ServerEvent.MessageSent, {
       messageId: message.id,
       chatId: message.chatId,
       timestamp: message.timestamp,
       ...(clientId !== undefined ? { clientId } : {}),
     }));
-  }
-
-  /**
-   * `since` / `changesSince` replay from the log, in the same turn as the accept: no live frame can
-   * slip in between. New messages come in their current state; then each message the client had
-   * (id ≤ `since`) that changed after `changesSince`, once, in the order of its last change, as the
-   * events that bring it to its current state.
-   */
-  private replay(ws: WebSocket, since: number | null, changesSince: number | null) {
-    const newest = this.log.newestId();
-    let lastId = since ?? newest;
-    let hasMore = false;
-    if (since !== null) {
-      const page = this.log.page({ after: since, limit: limits.replayMax });
-      for (const message of page.messages) safeSend(ws, this.frame(ServerEvent.ReceiveMessage, message));
-      lastId = page.messages.at(-1)?.id ?? since;
-      hasMore = page.hasMore;
-    }
-    let lastChangeId = this.log.lastChangeId();
-    let hasMoreChanges = false;
-    if (changesSince !== null) {
-      const rows = this.log.changedRowsAfter(changesSince, since ?? newest, limits.changeReplayMax + 1);
-      hasMoreChanges = rows.length > limits.changeReplayMax;
-      const replayed = rows.slice(0, limits.changeReplayMax);
-      for (const row of replayed) for (const frame of this.currentStateFrames(row)) safeSend(ws, frame);
-      if (hasMoreChanges) lastChangeId = replayed.at(-1)!.changeId!;
-    }
-    safeSend(ws, this.frame(ServerEvent.ReplayDone, { chatId: this.key, lastId, hasMore, lastChangeId, hasMoreChanges }));
-  }
-
-  /** The change events that bring a client's copy of a changed message to its current state. */
-  private currentStateFrames(row: LogMessageRow): string[] {
-    const base = { chatId: this.key, messageId: row.id, changeId: row.changeId ?? 0 };
-    if (row.deletedAt !== null) return [this.frame(ServerEvent.MessageDeleted, { ...base, deletedAt: toIso(row.deletedAt) })];
-    const frames = [this.frame(ServerEvent.ReactionsUpdated, { ...base, reactions: toReactions(row.reactions) })];
-    if (row.editedAt !== null) frames.unshift(this.frame(ServerEvent.MessageEdited, { ...base, content: row.content, editedAt: toIso(row.editedAt) }));
-    return frames;
-  }
-
-  /**
-   * An edit, delete or reaction change: who may, and what a deleted message still allows. Applied in
-   * the turn it arrives (the write commits with it) and announced to every socket of the chat, the
-   * author's included, in the same turn. A change that changes nothing (a second delete, a reaction
-   * already there) succeeds and announces nothing.
-   */
-  private applyChange(user: User, change: MessageChange): Answer<{ message: Message }> {
-    const row = this.log.get(change.messageId);
-    if (!row) return refuse(ErrorCode.NotFound, "no such message in this chat");
-    const now = Date.now();
-    const base = { chatId: this.key, messageId: row.id };
-    if (change.kind === "delete") {
-      if (row.senderId !== user.id && this.members.row(user.id)?.role !== "admin") {
-        return refuse(ErrorCode.Forbidden, "only the sender or a group admin may delete a message");
-      }
-      if (row.deletedAt !== null) return { ok: true, message: this.log.toMessage(row) };
-      const { row: deleted, changeId } = this.log.remove(row.id, now);
-      // Its files stop being served now; the alarm deletes them from R2 (and retries until it can).
-      if (this.uploads.markRemoving(row.id) > 0) this.filesDueAt(now);
-      this.broadcast(this.frame(ServerEvent.MessageDeleted, { ...base, deletedAt: toIso(now), changeId }));
-      return this.changed(deleted);
-    }
-    if (row.deletedAt !== null) return refuse(ErrorCode.Gone, "the message was deleted");
-    if (change.kind === "edit") {
-      if (row.senderId !== user.id) return refuse(ErrorCode.Forbidden, "only the sender may edit a message");
-      if (row.content === change.content) return { ok: true, message: this.log.toMessage(row) };
-      const { row: edited, changeId } = this.log.edit(row.id, change.content, now);
-      this.broadcast(this.frame(ServerEvent.MessageEdited, { ...base, content: change.content, editedAt: toIso(now), changeId }));
-      return this.changed(edited);
-    }
-    const reactions = applyReaction(row.reactions, change.emoji, user.id, change.add);
-    if (reactions === "full") return refuse(ErrorCode.BadRequest, `a message takes at most ${limits.reactionsMax} different reactions`);
-    if (reactions === null) return { ok: true, message: this.log.toMessage(row) };
-    const { row: reacted, changeId } = this.log.setReactions(row.id, reactions);
-    this.broadcast(this.frame(ServerEvent.ReactionsUpdated, { ...base, reactions: toReactions(reacted.reactions), changeId }));
-    return this.changed(reacted);
-  }
-
-  /** After a change: D1 gets it with the next copy. */
-  private changed(row: LogMessageRow): Answer<{ message: Message }> {
-    this.requestCopy();
-    return { ok: true, message: this.log.toMessage(row) };
   }
 
   /** A reply must answer a message of this chat that still exists. */
@@ -590,7 +415,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
   }
 
   private joined(): string {
-    return this.frame(ServerEvent.JoinedChat, { chatId: this.key, message: JOINED_MESSAGE, online: this.onlineUsers(), lastChangeId: this.log.lastChangeId() });
+    return serverFrame(ServerEvent.JoinedChat, { chatId: this.chatId, message: JOINED_MESSAGE, online: this.onlineUsers(), lastChangeId: this.log.lastChangeId() });
   }
 
   /**
@@ -600,10 +425,10 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
   private moveMarker(user: User, messageId: number): Answer<{ moved: boolean }> {
     if (!this.log.has(messageId)) return refuse(ErrorCode.BadRequest, "no such message in this chat");
     // Past the stored marker, and past the user's own newest message (which already counts as read).
-    const moved = this.members.markRead(user.id, messageId) && messageId > (this.ownMarkers.get(user.id) ?? 0);
+    const moved = this.members.markRead(user.id, messageId) && messageId > (this.d1Copy.ownMarker(user.id) ?? 0);
     if (moved) {
-      this.requestCopy();
-      this.broadcast(this.frame(ServerEvent.ReadUpdated, { chatId: this.key, user, lastReadMessageId: messageId }));
+      this.d1Copy.request();
+      this.broadcast(serverFrame(ServerEvent.ReadUpdated, { chatId: this.chatId, user, lastReadMessageId: messageId }));
       // chat_read means the marker moved; a backward read changes nothing and says nothing.
       this.ctx.waitUntil(this.activity.readMoved(user.id));
     }
@@ -617,8 +442,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
    * had before rooms kept logs (imported with their ids, so ids keep increasing). From then on the
    * room is the one authority for its members and D1 follows it. "no_chat" is not remembered: a chat
    * with that id may be created later (the Worker asks D1 before it reaches a room, see
-   * http/known-chats.ts, so this is rare). A room loaded before it held its chat's row and its
-   * members' join times reconciles with D1 once (`reconcile`).
+   * http/known-chats.ts, so this is rare).
    */
   private async ready(): Promise<"ok" | "no_chat"> {
     this.loaded ||= readMeta(this.store, MetaKey.Authority) === 1;
@@ -628,21 +452,16 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
   }
 
   private async loadFromD1(): Promise<"ok" | "no_chat"> {
-    const start = await loadRoomStart(this.db, this.key);
+    const start = await loadRoomStart(this.db, this.chatId);
     if (!start) return "no_chat";
     if (readMeta(this.store, MetaKey.Loaded) === 1) {
       this.reconcile(start);
     } else {
-      for (let after = this.log.newestId(); ; ) {
-        const rows = await messagesForImport(this.db, this.key, after, IMPORT_PAGE);
-        this.log.importRows(rows);
-        if (rows.length < IMPORT_PAGE) break;
-        after = rows.at(-1)!.id;
-      }
+      await importLegacyMessages(this.db, this.chatId, this.log);
       importChat(this.store, start.chat);
       for (const { lastRead, joinedAt, ...member } of start.members) this.members.importFromD1(member, lastRead, joinedAt);
       // Everything imported came from D1; a marker D1 has is D1's.
-      writeMeta(this.store, MetaKey.D1Through, this.log.newestId());
+      this.d1Copy.hasThrough(this.log.newestId());
       writeMeta(this.store, MetaKey.Loaded, 1);
     }
     writeMeta(this.store, MetaKey.Authority, 1);
@@ -652,8 +471,8 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
   /**
    * Once, for a room loaded before it was the one authority (when the Worker wrote D1 first for
    * adds and role changes): the chat's row, the members' join times, and a member only D1 knew (an
-   * add whose call to the room failed) are taken from D1. Where the room knows better (a removal D1
-   * missed), its state is marked for the next copy, so D1 ends as the room is.
+   * add whose call to the room failed) come from D1. Where the room knows better (a removal D1
+   * missed, a role), its state is marked for the next copy, so D1 ends as the room is.
    */
   private reconcile(start: RoomStart) {
     importChat(this.store, start.chat);
@@ -661,17 +480,11 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
     for (const row of this.members.all()) {
       const there = inD1.get(row.userId);
       if (row.active && there) this.members.importFromD1({ id: row.userId, username: row.username, role: row.role }, there.lastRead, there.joinedAt);
-      if (row.active !== (there !== undefined) || (there && there.role !== row.role)) this.members.touch(row.userId, this.nextMembershipVersion());
+      if (row.active !== (there !== undefined) || (there && there.role !== row.role)) this.members.touch(row.userId, nextMembershipVersion(this.store));
       inD1.delete(row.userId);
     }
     for (const { lastRead, joinedAt, ...member } of inD1.values()) this.members.importFromD1(member, lastRead, joinedAt);
-    if (this.members.toCopy().length > 0) this.requestCopy();
-  }
-
-  private nextMembershipVersion(): number {
-    const version = (readMeta(this.store, MetaKey.MembershipVersion) ?? 0) + 1;
-    writeMeta(this.store, MetaKey.MembershipVersion, version);
-    return version;
+    if (this.members.toCopy().length > 0) this.d1Copy.request();
   }
 
   /**
@@ -697,200 +510,17 @@ export class ChatRoom extends HibernatingObject<SocketAttachment> {
   private readState(userId: number) {
     const row = this.members.row(userId);
     if (!row?.active) return null;
-    const own = this.ownMarkers.get(userId) ?? null;
+    const own = this.d1Copy.ownMarker(userId) ?? null;
     const lastRead = own !== null && own > (row.lastRead ?? 0) ? own : row.lastRead;
     return { lastReadMessageId: lastRead, unreadCount: this.log.unreadCount(userId, lastRead) };
   }
 
-  // ---------------------------------------------------------------- copy to D1
-
-  private outboxPending(): boolean {
-    return (
-      this.ownMarkers.size > 0 ||
-      this.members.toCopy().length > 0 ||
-      nameToCopy(this.store) !== null ||
-      this.log.newestId() > (readMeta(this.store, MetaKey.D1Through) ?? 0) ||
-      this.log.lastChangeId() > (readMeta(this.store, MetaKey.D1ChangesThrough) ?? 0) ||
-      this.members.markersToCopy().length > 0
-    );
-  }
-
-  /**
-   * A copy will carry what was just written. The first change after a copy sets the alarm (one
-   * alarm write per copy, not per message); later ones only move the outbox's last change, which
-   * the alarm reads when it fires. A full batch is copied at once (unless copies are failing and
-   * backing off).
-   */
-  private requestCopy(message = false) {
-    const now = Date.now();
-    const outbox = (this.outbox ??= { since: now, lastChange: now, messages: 0 });
-    outbox.lastChange = now;
-    if (message) outbox.messages++;
-    if (this.copyAt === null) this.copyAt = now + COPY_QUIET_MS;
-    else if (outbox.messages >= COPY_BATCH && this.copyFailures === 0) this.copyAt = now;
-    else return;
-    this.scheduleAlarm();
-  }
-
-  /**
-   * Copies the oldest part of the outbox and the markers that moved, in one D1 batch. On success the
-   * copied range is recorded and whatever is left is due again; on failure nothing is recorded, and
-   * the same rows are tried again after a backoff (the copy is idempotent).
-   */
-  private copyToD1(): Promise<void> {
-    this.copying ??= this.copyOnce().finally(() => (this.copying = null));
-    return this.copying;
-  }
-
-  /**
-   * A copy that starts after what was just written: waits out one already under way (it read its
-   * rows before that write). Never throws; a failed copy is retried by the alarm.
-   */
-  private async copyNow(): Promise<void> {
-    while (this.copying) await this.copying;
-    await this.copyToD1();
-    this.scheduleAlarm();
-  }
-
-  private async copyOnce(): Promise<void> {
-    for (const [userId, id] of this.ownMarkers) this.members.markRead(userId, id);
-    this.ownMarkers.clear();
-    const startedAt = Date.now();
-    // Messages stored from here on are the next copy's.
-    const carried = this.outbox?.messages ?? 0;
-    if (this.outbox) this.outbox.messages = 0;
-    try {
-      const through = readMeta(this.store, MetaKey.D1Through) ?? 0;
-      const rows = this.log.rowsAfter(through, COPY_BATCH);
-      // Messages D1 already has that changed since its last copy; new rows go in their current state.
-      const changesThrough = readMeta(this.store, MetaKey.D1ChangesThrough) ?? 0;
-      const changesNow = this.log.lastChangeId();
-      const changed = changesNow > changesThrough ? this.log.changedRowsAfter(changesThrough, through, COPY_BATCH) : [];
-      const markers = this.members.markersToCopy();
-      const memberRows = this.members.toCopy();
-      const name = nameToCopy(this.store);
-      if (this.copier?.d1 !== this.d1) this.copier = { d1: this.d1, copy: roomCopier(this.d1, this.key) };
-      const open = await this.copier.copy([...changed, ...rows].map(toCopied), markers, {
-        members: memberRows.map(toCopiedMember),
-        ...(name ? { name: name.name } : {}),
-      });
-      this.members.copied(memberRows);
-      if (name) nameCopied(this.store, name.version);
-      if (rows.length > 0) writeMeta(this.store, MetaKey.D1Through, rows.at(-1)!.id);
-      // Changes made while the copy ran have larger numbers: the next copy takes them.
-      if (changesNow > changesThrough) {
-        writeMeta(this.store, MetaKey.D1ChangesThrough, changed.length === COPY_BATCH ? changed.at(-1)!.changeId! : changesNow);
-      }
-      this.members.markersCopied(markers);
-      this.copyFailures = 0;
-      if (rows.length === COPY_BATCH || changed.length === COPY_BATCH) {
-        this.copyAt = Date.now();
-      } else if (this.outboxPending()) {
-        // Changes made while D1 was committing: the next copy's, counted from when this one started.
-        this.outbox = { since: startedAt, lastChange: this.outbox?.lastChange ?? startedAt, messages: this.outbox?.messages ?? 0 };
-        this.copyAt = Date.now() + COPY_QUIET_MS;
-      } else {
-        this.outbox = null;
-        this.copyAt = null;
-      }
-      this.ctx.waitUntil(this.activity.inboxesOpen(open));
-    } catch (err) {
-      if (this.outbox) this.outbox.messages += carried;
-      ({ failures: this.copyFailures, at: this.copyAt } = nextRetry(this.copyFailures, Date.now()));
-      console.error(`copy to D1 failed (${this.copyFailures} in a row); retrying`, err instanceof Error ? err.message : String(err));
-    }
-  }
-
-  // ---------------------------------------------------------------- files
-
-  /** The alarm deletes files at `at` (or earlier, if it already would). */
-  private filesDueAt(at: number) {
-    if (this.filesAt !== null && this.filesAt <= at) return;
-    this.filesAt = at;
-    this.scheduleAlarm();
-  }
-
-  /**
-   * Deletes from R2 the files of deleted messages and the uploads never attached in time, then their
-   * rows. Rows go only after R2 confirmed, so a failure loses nothing: the alarm tries again after a
-   * backoff. Meanwhile those files are refused to downloads and sends (`Uploads.live`).
-   */
-  private async purgeFiles(): Promise<void> {
-    try {
-      for (;;) {
-        const ids = this.uploads.due(Date.now());
-        if (ids.length > 0) {
-          await this.env.FILES.delete(ids);
-          this.uploads.forget(ids);
-        }
-        if (ids.length < PURGE_BATCH) break;
-      }
-      this.filesFailures = 0;
-      this.filesAt = this.uploads.nextDeadline(Date.now());
-    } catch (err) {
-      ({ failures: this.filesFailures, at: this.filesAt } = nextRetry(this.filesFailures, Date.now()));
-      console.error(`deleting files from R2 failed (${this.filesFailures} in a row); retrying`, err instanceof Error ? err.message : String(err));
-    }
-  }
-
-  /**
-   * One alarm serves typing expiry, the copy, session expiry and file deletion. It is only ever
-   * moved earlier: one that fires early finds nothing due and sets the next, which costs less than a
-   * storage write per change.
-   */
+  /** One alarm serves typing expiry, the copy, session expiry and file deletion. */
   private scheduleAlarm() {
-    const next = earliest(this.typing.nextDeadline(), this.copyAt, this.nextSessionExpiry(), this.filesAt);
-    if (next === null || (this.alarmAt !== null && this.alarmAt <= next)) return;
-    this.alarmAt = next;
-    void this.ctx.storage.setAlarm(next);
-  }
-
-  // ---------------------------------------------------------------- helpers
-
-  private frame<K extends keyof ServerPayloads>(event: K, data: ServerPayloads[K]): string {
-    return encodeFrame<ServerPayloads, K>(event, data);
+    void this.alarmNoLaterThan(earliest(this.typing.nextDeadline(), this.d1Copy.at, this.nextSessionExpiry(), this.filePurge.at));
   }
 
   private error(code: ErrorPayload["code"], error: string, context: FrameContext): string {
-    return this.frame(ServerEvent.Error, { error, code, ...context });
-  }
-
-  private onlineUsers(): User[] {
-    const online = new Map<number, User>();
-    for (const ws of this.openSockets()) {
-      const { user } = this.attachment(ws);
-      online.set(user.id, user);
-    }
-    return [...online.values()];
-  }
-
-  /** One serialised frame to every socket (or every socket but one user's). */
-  private broadcast(frame: string, exceptUser?: number) {
-    const skip = exceptUser === undefined ? null : new Set(this.ctx.getWebSockets(String(exceptUser)));
-    for (const ws of this.ctx.getWebSockets()) if (!skip?.has(ws)) safeSend(ws, frame);
-  }
-
-  private endTyping(user: User) {
-    if (!this.typing.stop(user.id)) return;
-    this.clearTypingOnSockets(user.id);
-    this.broadcast(this.frame(ServerEvent.UserStoppedTyping, { chatId: this.key, user }), user.id);
-  }
-
-  /** Records on the user's sockets that their typing state ended. */
-  private clearTypingOnSockets(userId: number) {
-    for (const ws of this.ctx.getWebSockets(String(userId))) {
-      const { typingUntil, ...rest } = this.attachment(ws);
-      if (typingUntil !== undefined) this.reattach(ws, rest);
-    }
-  }
-
-  /** Typing states as the sockets carry them (the latest deadline per user). */
-  private typingOnSockets(): TypingEntry[] {
-    const latest = new Map<number, TypingEntry>();
-    for (const ws of this.ctx.getWebSockets()) {
-      const { user, typingUntil } = this.attachment(ws);
-      if (typingUntil !== undefined && typingUntil > (latest.get(user.id)?.until ?? 0)) latest.set(user.id, { user, until: typingUntil });
-    }
-    return [...latest.values()];
+    return serverFrame(ServerEvent.Error, { error, code, ...context });
   }
 }

@@ -387,7 +387,7 @@ describe("downloads", () => {
 });
 
 describe("deleting files", () => {
-  const internals = (room: ChatRoom) => room as unknown as { uploads: Uploads; store: { run(q: unknown): void }; alarm(): Promise<void>; filesAt: number | null };
+  const internals = (room: ChatRoom) => room as unknown as { uploads: Uploads; store: { run(q: unknown): void }; alarm(): Promise<void>; filePurge: { at: number | null } };
 
   it("deleting a message stops its files at once and the alarm deletes them from R2 (HTTP and socket)", async () => {
     const { ann, bob, chat } = await setup();
@@ -414,7 +414,7 @@ describe("deleting files", () => {
     const sent = await api("POST", `/api/chats/${chat.id}/messages`, { token: ann.token, body: { attachmentIds: [file.id] } });
     await api("DELETE", `/api/chats/${chat.id}/messages/${sent.body.id}`, { token: ann.token });
     await runInDurableObject(roomStub(chat.id), async (room: ChatRoom) => {
-      const r = room as unknown as { env: Env; alarm(): Promise<void>; filesAt: number | null };
+      const r = room as unknown as { env: Env; alarm(): Promise<void>; filePurge: { at: number | null } };
       const bucket = r.env.FILES;
       r.env.FILES = { delete: () => Promise.reject(new Error("R2 unreachable")) } as unknown as R2Bucket;
       try {
@@ -422,12 +422,12 @@ describe("deleting files", () => {
       } finally {
         r.env.FILES = bucket;
       }
-      expect(r.filesAt).toBeGreaterThan(Date.now());
+      expect(r.filePurge.at).toBeGreaterThan(Date.now());
     });
     expect(await env.FILES.head(file.id)).not.toBeNull();
     await runInDurableObject(roomStub(chat.id), async (room: ChatRoom) => {
-      const r = room as unknown as { alarm(): Promise<void>; filesAt: number | null };
-      r.filesAt = Date.now();
+      const r = room as unknown as { alarm(): Promise<void>; filePurge: { at: number | null } };
+      r.filePurge.at = Date.now();
       await r.alarm();
     });
     expect(await env.FILES.head(file.id)).toBeNull();
@@ -439,13 +439,13 @@ describe("deleting files", () => {
     const kept = (await upload(ann, chat.id, PNG)).body;
     await api("POST", `/api/chats/${chat.id}/messages`, { token: ann.token, body: { attachmentIds: [kept.id] } });
     const young = (await upload(ann, chat.id, PNG)).body;
-    const dueAt = await runInDurableObject(roomStub(chat.id), (room: ChatRoom) => internals(room).filesAt);
+    const dueAt = await runInDurableObject(roomStub(chat.id), (room: ChatRoom) => internals(room).filePurge.at);
     expect(dueAt).toBeGreaterThan(Date.now() + limits.unattachedUploadTtlMs - 60_000);
     // An hour passes for the first two uploads (their stored time moves back).
     await runInDurableObject(roomStub(chat.id), async (room: ChatRoom) => {
-      const r = room as unknown as { ctx: DurableObjectState; filesAt: number | null; alarm(): Promise<void> };
+      const r = room as unknown as { ctx: DurableObjectState; filePurge: { at: number | null }; alarm(): Promise<void> };
       r.ctx.storage.sql.exec("UPDATE attachments SET created_at = created_at - ? WHERE id IN (?, ?)", limits.unattachedUploadTtlMs + 1, orphan.id, kept.id);
-      r.filesAt = Date.now();
+      r.filePurge.at = Date.now();
       await r.alarm();
     });
     expect(await env.FILES.head(orphan.id)).toBeNull();

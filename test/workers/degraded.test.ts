@@ -67,15 +67,12 @@ describe("the Worker with a degraded database", () => {
 describe("a room with a hung or failing database", () => {
   interface RoomInternals {
     d1: D1Database;
-    copyFailures: number;
-    copyAt: number | null;
-    copying: Promise<void> | null;
-    copyToD1(): Promise<void>;
+    d1Copy: { failures: number; at: number | null; copying: Promise<void> | null; run(): Promise<void> };
   }
   const internals = (room: ChatRoom) => room as unknown as RoomInternals;
   /** Waits out a copy the room's alarm may have under way (a second copy meanwhile returns at once). */
   async function copyIdle(room: ChatRoom) {
-    while (internals(room).copying) await new Promise((r) => setTimeout(r, 10));
+    while (internals(room).d1Copy.copying) await new Promise((r) => setTimeout(r, 10));
   }
 
   it.each(["hang", "fail"] as const)(
@@ -121,8 +118,8 @@ describe("a room with a hung or failing database", () => {
       // The copy to D1 fails, is rescheduled with a backoff, and records nothing.
       const during = await runInDurableObject(roomStub(chat.id), async (room: ChatRoom) => {
         await copyIdle(room);
-        await internals(room).copyToD1();
-        return { failures: internals(room).copyFailures, retryAt: internals(room).copyAt };
+        await internals(room).d1Copy.run();
+        return { failures: internals(room).d1Copy.failures, retryAt: internals(room).d1Copy.at };
       });
       expect(during.failures).toBeGreaterThan(0);
       expect(during.retryAt).not.toBeNull();
@@ -140,7 +137,7 @@ describe("a room with a hung or failing database", () => {
       expect(copied.rows).toEqual(
         acked.map((m, i) => ({ id: m.id, sender_id: m.sender.id, content: m.content, client_id: ["v0", "v1", "e1", "h1"][i] })),
       );
-      expect(await runInDurableObject(roomStub(chat.id), (room: ChatRoom) => internals(room).copyFailures)).toBe(0);
+      expect(await runInDurableObject(roomStub(chat.id), (room: ChatRoom) => internals(room).d1Copy.failures)).toBe(0);
       for (const s of [a, b, back]) s.close();
     },
   );

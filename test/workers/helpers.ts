@@ -145,13 +145,13 @@ export const roomStub = (chatId: number) => {
 export async function seedMessages(chatId: number, senders: TestUser[], count: number): Promise<number[]> {
   await api("GET", `/api/chats/${chatId}/messages?limit=1`, { token: senders[0]!.token }); // the room loads its members
   return runInDurableObject(roomStub(chatId), (room: ChatRoom) => {
-    const internals = room as unknown as { log: MessageLog; requestCopy(): void };
+    const internals = room as unknown as { log: MessageLog; d1Copy: { request(): void } };
     const now = Date.now();
     const ids = Array.from({ length: count }, (_, i) => {
       const sender = senders[i % senders.length]!.user;
       return internals.log.append({ sender, content: `m${i}`, createdAt: now + i }).id;
     });
-    internals.requestCopy();
+    internals.d1Copy.request();
     return ids;
   });
 }
@@ -190,9 +190,9 @@ export function prng(seed: number): () => number {
  */
 export async function copyToD1Now(chatId: number): Promise<boolean> {
   return runInDurableObject(roomStub(chatId), async (room: ChatRoom) => {
-    const internals = room as unknown as { copyToD1(): Promise<void>; outboxPending(): boolean };
-    for (let i = 0; i < 20 && internals.outboxPending(); i++) await internals.copyToD1();
-    return !internals.outboxPending();
+    const copy = (room as unknown as { d1Copy: { run(): Promise<void>; pending(): boolean } }).d1Copy;
+    for (let i = 0; i < 20 && copy.pending(); i++) await copy.run();
+    return !copy.pending();
   });
 }
 

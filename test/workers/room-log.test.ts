@@ -20,9 +20,7 @@ afterEach(() => vi.restoreAllMocks());
 interface RoomInternals {
   d1: D1Database;
   store: LogDatabase;
-  copyFailures: number;
-  copyAt: number | null;
-  copyToD1(): Promise<void>;
+  d1Copy: { failures: number; at: number | null; run(): Promise<void> };
 }
 const internals = (room: ChatRoom) => room as unknown as RoomInternals;
 
@@ -72,7 +70,7 @@ describe("the room's log", () => {
     await a.next(ServerEvent.MessageSent, 14);
     const copied = await waitFor(() => d1Copy(chat.id), (c) => c.rows.length === 14, "the copy after the pause");
     expect(copied.d).toBe(14);
-    const outcome = await runInDurableObject(roomStub(chat.id), (room: ChatRoom) => ({ batches: [...batches], copyAt: internals(room).copyAt }));
+    const outcome = await runInDurableObject(roomStub(chat.id), (room: ChatRoom) => ({ batches: [...batches], copyAt: internals(room).d1Copy.at }));
     expect(outcome.batches).toHaveLength(1);
     expect(outcome.copyAt).toBeNull();
     a.close();
@@ -176,9 +174,9 @@ describe("D1 down is not chat down", () => {
 
     // The copy fails and is retried with backoff; nothing is dropped.
     const during = await runInDurableObject(roomStub(chat.id), async (room: ChatRoom) => {
-      await internals(room).copyToD1();
-      await internals(room).copyToD1();
-      return { failures: internals(room).copyFailures, retryIn: internals(room).copyAt! - Date.now() };
+      await internals(room).d1Copy.run();
+      await internals(room).d1Copy.run();
+      return { failures: internals(room).d1Copy.failures, retryIn: internals(room).d1Copy.at! - Date.now() };
     });
     expect(during.failures).toBeGreaterThanOrEqual(2);
     expect(during.retryIn).toBeGreaterThan(1000);

@@ -7,9 +7,7 @@ import { alias } from "drizzle-orm/sqlite-core";
 import { limits } from "../../protocol/limits";
 import type { ChangePage, Message, MessagePage, User } from "../../protocol/models";
 import type { LogDatabase } from "./open";
-import { toIso } from "../../db/client";
-import { replyPreview, toAttachments, toReactions } from "../../db/messages";
-import type { StoredAttachment, StoredReaction } from "../../db/schema";
+import { replyPreview, toMessage, type StoredAttachment, type StoredReaction } from "../../protocol/stored";
 import { ClientIdWindow } from "./client-ids";
 import { logMessages, type LogMessageRow } from "./schema";
 
@@ -173,18 +171,7 @@ export class MessageLog {
   }
 
   private compose({ message: row, original }: RowWithOriginal): Message {
-    return {
-      id: row.id,
-      chatId: this.chatId,
-      sender: { id: row.senderId, username: row.senderName },
-      content: row.content,
-      timestamp: toIso(row.createdAt),
-      editedAt: row.editedAt === null ? null : toIso(row.editedAt),
-      deleted: row.deletedAt !== null,
-      reactions: toReactions(row.reactions),
-      replyTo: original ? replyPreview(original, original.senderName) : null,
-      attachments: toAttachments(row.attachments),
-    };
+    return toMessage(row, this.chatId, row.senderName, original ? replyPreview(original, original.senderName) : null);
   }
 
   get(id: number): LogMessageRow | undefined {

@@ -39,3 +39,10 @@ export function readMeta(db: LogDatabase, key: MetaKey): number | undefined {
 export function writeMeta(db: LogDatabase, key: MetaKey, value: number): void {
   db.insert(logMeta).values({ key, value }).onConflictDoUpdate({ target: logMeta.key, set: { value } }).run();
 }
+
+/** The next number of the room's membership counter (taken by a join, leave, role change or rename). */
+export function nextMembershipVersion(db: LogDatabase): number {
+  const version = (readMeta(db, MetaKey.MembershipVersion) ?? 0) + 1;
+  writeMeta(db, MetaKey.MembershipVersion, version);
+  return version;
+}

@@ -6,7 +6,7 @@
  */
 import { sql } from "drizzle-orm";
 import { index, integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
-import type { StoredAttachment, StoredReaction } from "../../db/schema";
+import type { StoredAttachment, StoredReaction } from "../../protocol/stored";
 
 /** The chat's messages. `id` is the chat's own sequence: strictly increasing, never reused. */
 export const logMessages = sqliteTable(

@@ -4,7 +4,7 @@
  * log, so a send checks and attaches its uploads in the same write as the message.
  */
 import { and, asc, eq, inArray, isNull, lte, or, sql } from "drizzle-orm";
-import type { StoredAttachment } from "../../db/schema";
+import type { StoredAttachment } from "../../protocol/stored";
 import { limits } from "../../protocol/limits";
 import type { LogDatabase } from "./open";
 import { logAttachments, type LogAttachmentRow } from "./schema";

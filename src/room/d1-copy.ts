@@ -1,0 +1,194 @@
+/**
+ * The room's write-behind copy to D1: what D1 does not have yet (the outbox: messages after
+ * `d1_through`, changes after `d1_changes_through`, read markers that moved), when the alarm looks
+ * at it (copy-schedule.ts decides), and the copy itself with its retries. The log stays the record;
+ * D1 gets each batch in one transaction (src/db/room-copy.ts), and a copy is idempotent, so a
+ * failed or repeated one loses and doubles nothing.
+ */
+import { roomCopier, type CopiedMember } from "../db/room-copy";
+import { toCopied } from "../protocol/stored";
+import type { ActivityAnnouncer } from "./activity";
+import { COPY_BATCH, COPY_QUIET_MS, copyCheck, nextRetry, type Outbox } from "./copy-schedule";
+import type { RoomMembers } from "./log/members";
+import type { MessageLog } from "./log/messages";
+import { nameCopied, nameToCopy } from "./log/chat";
+import { MetaKey, readMeta, writeMeta, type LogDatabase } from "./log/open";
+import type { LogMemberRow } from "./log/schema";
+
+/** A member's row as the copy carries it to D1. */
+const toCopiedMember = (r: LogMemberRow): CopiedMember => ({ userId: r.userId, role: r.role, active: r.active, joinedAt: r.joinedAt, lastRead: r.lastRead });
+
+/** What the copy reads and tells in the room. */
+export interface CopySource {
+  chatId: number;
+  store: LogDatabase;
+  log: MessageLog;
+  members: RoomMembers;
+  activity: ActivityAnnouncer;
+  /** D1 as the room reaches it now (behind its deadline). */
+  d1(): D1Database;
+  waitUntil(promise: Promise<unknown>): void;
+  /** The copy's next look (`at`) moved earlier: the room's alarm must fire by then. */
+  scheduleAlarm(): void;
+}
+
+export class D1Copy {
+  /** When the alarm next looks at the outbox (a copy, or a check whether one is due); null when D1 has everything. */
+  at: number | null = null;
+  /** What is not in D1 yet (see copy-schedule.ts); null when nothing is. */
+  private outbox: Outbox | null = null;
+  private failures = 0;
+  /** The copy under way, if any: a second caller waits for it instead of starting another. */
+  private copying: Promise<void> | null = null;
+  private copier: { d1: D1Database; copy: ReturnType<typeof roomCopier> } | null = null;
+  /**
+   * Senders' own newest messages, whose read markers are moved in storage only when the next copy to
+   * D1 starts (one row per sender per copy, not per message). Rebuilt on wake from the outbox, which
+   * holds every message whose move may not have been written yet.
+   */
+  private readonly ownMarkers = new Map<number, number>();
+
+  /** Must run inside `blockConcurrencyWhile`, once the log is open. */
+  constructor(private readonly room: CopySource) {
+    for (const [userId, id] of room.log.newestBySenderAfter(this.through())) this.ownMarkers.set(userId, id);
+    // An outbox left by an eviction or a crash resumes on its own, at once: its changes are old.
+    if (this.pending()) {
+      const now = Date.now();
+      this.outbox = { since: now - COPY_QUIET_MS, lastChange: now - COPY_QUIET_MS, messages: 0 };
+      this.at = now;
+    }
+  }
+
+  /** The newest message id D1 has. */
+  private through(): number {
+    return readMeta(this.room.store, MetaKey.D1Through) ?? 0;
+  }
+
+  /** D1 has every message up to `id` (they came from it). */
+  hasThrough(id: number): void {
+    writeMeta(this.room.store, MetaKey.D1Through, id);
+  }
+
+  /** Whether anything is not in D1 yet. */
+  pending(): boolean {
+    const { log, members, store } = this.room;
+    return (
+      this.ownMarkers.size > 0 ||
+      log.newestId() > this.through() ||
+      log.lastChangeId() > (readMeta(store, MetaKey.D1ChangesThrough) ?? 0) ||
+      members.markersToCopy().length > 0 ||
+      members.toCopy().length > 0 ||
+      nameToCopy(store) !== null
+    );
+  }
+
+  /** `userId`'s newest own message not yet counted in their stored read marker. */
+  ownMarker(userId: number): number | undefined {
+    return this.ownMarkers.get(userId);
+  }
+
+  /** A user's own message counts as read by them (written to storage with the next copy). */
+  sentBy(userId: number, messageId: number): void {
+    this.ownMarkers.set(userId, messageId);
+  }
+
+  /**
+   * A copy will carry what was just written. The first change after a copy sets the alarm (one
+   * alarm write per copy, not per message); later ones only move the outbox's last change, which
+   * the alarm reads when it fires. A full batch is copied at once (unless copies are failing and
+   * backing off).
+   */
+  request(message = false) {
+    const now = Date.now();
+    const outbox = (this.outbox ??= { since: now, lastChange: now, messages: 0 });
+    outbox.lastChange = now;
+    if (message) outbox.messages++;
+    if (this.at === null) this.at = now + COPY_QUIET_MS;
+    else if (outbox.messages >= COPY_BATCH && this.failures === 0) this.at = now;
+    else return;
+    this.room.scheduleAlarm();
+  }
+
+  /** The alarm's part: a copy if one is due now, else the time of the next look. */
+  async onAlarm(): Promise<void> {
+    if (this.at === null || this.at > Date.now()) return;
+    // A retry is always due; otherwise a copy waits for the chat to pause (copy-schedule.ts).
+    const check =
+      this.failures > 0 || this.outbox === null
+        ? ({ due: true } as const)
+        : copyCheck({ ...this.outbox, learnInboxes: !this.room.activity.knowsInboxes }, Date.now());
+    if (check.due) await this.run();
+    else this.at = check.checkAt;
+  }
+
+  /**
+   * Copies the oldest part of the outbox and the markers that moved, in one D1 batch. On success the
+   * copied range is recorded and whatever is left is due again; on failure nothing is recorded, and
+   * the same rows are tried again after a backoff (the copy is idempotent).
+   */
+  run(): Promise<void> {
+    this.copying ??= this.copyOnce().finally(() => (this.copying = null));
+    return this.copying;
+  }
+
+  /**
+   * A copy that starts after what was just written: waits out one already under way (it read its
+   * rows before that write). Never throws; a failed copy is retried by the alarm.
+   */
+  async runNow(): Promise<void> {
+    while (this.copying) await this.copying;
+    await this.run();
+    this.room.scheduleAlarm();
+  }
+
+  private async copyOnce(): Promise<void> {
+    const { log, members, store } = this.room;
+    for (const [userId, id] of this.ownMarkers) members.markRead(userId, id);
+    this.ownMarkers.clear();
+    const startedAt = Date.now();
+    // Messages stored from here on are the next copy's.
+    const carried = this.outbox?.messages ?? 0;
+    if (this.outbox) this.outbox.messages = 0;
+    try {
+      const through = this.through();
+      const rows = log.rowsAfter(through, COPY_BATCH);
+      // Messages D1 already has that changed since its last copy; new rows go in their current state.
+      const changesThrough = readMeta(store, MetaKey.D1ChangesThrough) ?? 0;
+      const changesNow = log.lastChangeId();
+      const changed = changesNow > changesThrough ? log.changedRowsAfter(changesThrough, through, COPY_BATCH) : [];
+      const markers = members.markersToCopy();
+      const memberRows = members.toCopy();
+      const name = nameToCopy(store);
+      const d1 = this.room.d1();
+      if (this.copier?.d1 !== d1) this.copier = { d1, copy: roomCopier(d1, this.room.chatId) };
+      const open = await this.copier.copy([...changed, ...rows].map(toCopied), markers, {
+        members: memberRows.map(toCopiedMember),
+        ...(name ? { name: name.name } : {}),
+      });
+      members.copied(memberRows);
+      if (name) nameCopied(store, name.version);
+      if (rows.length > 0) this.hasThrough(rows.at(-1)!.id);
+      // Changes made while the copy ran have larger numbers: the next copy takes them.
+      if (changesNow > changesThrough) {
+        writeMeta(store, MetaKey.D1ChangesThrough, changed.length === COPY_BATCH ? changed.at(-1)!.changeId! : changesNow);
+      }
+      members.markersCopied(markers);
+      this.failures = 0;
+      if (rows.length === COPY_BATCH || changed.length === COPY_BATCH) {
+        this.at = Date.now();
+      } else if (this.pending()) {
+        // Changes made while D1 was committing: the next copy's, counted from when this one started.
+        this.outbox = { since: startedAt, lastChange: this.outbox?.lastChange ?? startedAt, messages: this.outbox?.messages ?? 0 };
+        this.at = Date.now() + COPY_QUIET_MS;
+      } else {
+        this.outbox = null;
+        this.at = null;
+      }
+      this.room.waitUntil(this.room.activity.inboxesOpen(open));
+    } catch (err) {
+      if (this.outbox) this.outbox.messages += carried;
+      ({ failures: this.failures, at: this.at } = nextRetry(this.failures, Date.now()));
+      console.error(`copy to D1 failed (${this.failures} in a row); retrying`, err instanceof Error ? err.message : String(err));
+    }
+  }
+}
