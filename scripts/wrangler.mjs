@@ -15,6 +15,10 @@ const env = {
   // Local-only trace store; it grows with every request and is not part of the service.
   X_LOCAL_OBSERVABILITY: process.env.X_LOCAL_OBSERVABILITY ?? "false",
 };
-const child = spawn(process.execPath, [wrangler, ...process.argv.slice(2)], { stdio: "inherit", env });
+const args = process.argv.slice(2);
+// `PORT=8899 npm start` chooses the port; `--port` on the command line (`npm start -- --port 8899`,
+// the test servers) wins over it, and without either wrangler.toml's [dev] port applies.
+if (args[0] === "dev" && process.env.PORT && !args.some((arg) => arg === "--port" || arg.startsWith("--port="))) args.push("--port", process.env.PORT);
+const child = spawn(process.execPath, [wrangler, ...args], { stdio: "inherit", env });
 for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => child.kill(signal));
 child.on("exit", (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

@@ -2,14 +2,11 @@
  * Password hashing: PBKDF2-SHA-256 through WebCrypto with a 16-byte random salt per user.
  * 100,000 iterations is the most the Workers runtime allows for PBKDF2.
  */
+import type { PasswordHash } from "../db/users";
+
 const ITERATIONS = 100_000;
 const KEY_BITS = 256;
 const encoder = new TextEncoder();
-
-export interface PasswordHash {
-  hash: string;
-  salt: string;
-}
 
 const toBase64 = (bytes: Uint8Array) => btoa(String.fromCharCode(...bytes));
 const fromBase64 = (text: string) => Uint8Array.from(atob(text), (c) => c.charCodeAt(0));

@@ -1,7 +1,8 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import { ErrorCode } from "../protocol/errors";
 import { ClientEvent, ServerEvent } from "../protocol/events";
-import { ChatConnection, SendError } from "./chat-connection";
+import { ChatConnection } from "./chat-connection";
+import { SendError } from "./send-queue";
 import type { SocketEnvironment } from "./socket";
 import { FakeSocket, fakeEnvironment, fakeFetch, message } from "./test-support";
 

@@ -1,61 +1,16 @@
 /**
  * A chat room connection that loses nothing: it reconnects with `since` = the last message id it
- * saw, resends every unacknowledged message with its original clientId (the server stores each
- * clientId once), and drops any message it already delivered.
- *
- * Catching up. The server replays at most 1000 messages after `since`, then sends `replay_done`.
- * When that says `hasMore`, this connection pages the rest with `GET …/messages?after=` (through an
- * {@link ApiClient}, with the `fetch` of the options; a failed page is retried with backoff) and
- * emits each paged message as `receive_message`. Live `receive_message` frames that arrive while it
- * pages are held back and released after the last page, so every message is emitted once, in id
- * order. `replay_done` itself is not emitted: once the chat is up to date (after the replay and any
- * paging, or right after `joined_chat` when connecting without `since`) the connection emits
- * **`synced`** `{ chatId, lastId }` (`lastId`: the newest message id delivered) and `isSynced` turns
- * true; it turns false again when the socket drops.
- *
- * Sending. A message the server failed to store (`error` with `internal` or `unavailable`) is sent
- * again on the open socket with backoff, with the same clientId; `rate_limited` is retried after a
- * longer delay. After `maxSendAttempts` failures (default 5) its promise rejects with a
- * {@link SendError}; any other error code rejects at once. Messages sent while others wait for a
- * retry wait with them, so they go out in the order they were sent. A message still unacknowledged
- * after 23 hours (disconnected all along) rejects with `unavailable` rather than being resent after
- * the server stops recognising its clientId (24 hours), which could store it twice.
- *
- * Replies. `sendMessage(content, { replyToId })` answers a message; the option travels with every
- * resend, as do `attachmentIds` (uploads from `ApiClient.uploadAttachment`; content may then be ""). (`sendMessage(content, clientId)`, the form from before replies, still works.)
- *
- * Changes. `editMessage`, `deleteMessage`, `addReaction` and `removeReaction` send their frame at
- * once when the socket is open (true) or queue it for the next connection (false). A change that
- * went out is not sent again after a drop: there is no ack to tell whether it arrived, and a late
- * copy could undo what the user did meanwhile on another device. The result arrives, to every socket
- * of the chat this one included, as `message_edited`, `message_deleted` or `reactions_updated`
- * (nothing when it changed nothing); a refusal is an `error` naming the event (`forbidden`, `gone`,
- * `bad_request`…). `read_updated` (a member's read marker moved) is passed on as it comes.
- *
- * The change cursor. `lastChangeId` is the newest change this connection has passed on: each change
- * event's `changeId`, `replay_done`'s `lastChangeId` and the last page's (below), and, only while it
- * has no cursor at all, `joined_chat`'s (a client with no cursor has nothing older to bring up to
- * date; one with a cursor takes the replay's word instead, or a drop during the replay would skip
- * changes). Set it, or `changesSince` in the options, to a history page's `lastChangeId` when the
- * messages came from history. Reconnects ask for `?since=<lastMessageId>&changesSince=<lastChangeId>`,
- * and the replay brings every message up to `since` to its current state with the same events.
- * When `replay_done` says `hasMoreChanges`, the connection pages `GET …/changes?after=` (after any
- * message paging, with the same retries) and emits each changed message it has delivered as
- * **`message_changed`** `{ chatId, message }`: the message in its current state, to replace the
- * caller's copy (a page has no per-message change id or deletion time, so it cannot be told as the
- * socket's events). Change events that arrive live while it catches up are held with the live
- * messages and released after them, in arrival order, so a page read before a change never
- * overwrites it; `synced` comes last.
- *
- * It stops for good, rejecting what is unacknowledged, on a final close (see `ReconnectingSocket`):
- * close 1009 or 4003, or a refused connect after which `GET /api/chats/:chatId` answers 401, 403 or 404.
+ * saw, catches up on what the replay left out over HTTP, resends what is unacknowledged (SendQueue)
+ * and drops any message it already delivered. What it promises its caller, event by event, is in
+ * docs/PROTOCOL.md, "The TypeScript client".
  */
-import { ApiClient, messageDraft, sendOptions, type SendOptions } from "./api";
+import { ApiClient, sendOptions, type SendOptions } from "./api";
 import { CloseCode, ErrorCode } from "../protocol/errors";
 import { ClientEvent, ServerEvent, type ClientPayloads, type ErrorPayload, type ServerPayloads } from "../protocol/events";
 import { limits } from "../protocol/limits";
 import type { Message } from "../protocol/models";
 import { backoffDelay } from "./backoff";
+import { SendQueue, type MessageAck, type UnsentDraft } from "./send-queue";
 import { ReconnectingSocket, socketUrl, type ConnectionError, type SocketEnvironment, type SocketEvents } from "./socket";
 
 /** The chat is up to date: every message up to `lastId` was delivered, live ones follow. */
@@ -72,9 +27,9 @@ export interface MessageChangedEvent {
 
 /** The events a ChatConnection adds to the server's (they are not frames of the wire). */
 export const ConnectionEvent = {
-  /** The chat is up to date (see the class comment). */
+  /** The chat is up to date (docs/PROTOCOL.md, "The TypeScript client"). */
   Synced: "synced",
-  /** A changed message paged over HTTP after a long absence (see the class comment). */
+  /** A changed message paged over HTTP after a long absence (docs/PROTOCOL.md, "The TypeScript client"). */
   MessageChanged: "message_changed",
 } as const;
 
@@ -86,46 +41,6 @@ type ChangeEvent = { [K in ChangeEventName]: { event: K; data: ServerPayloads[K]
 /** A live frame held back while catching up, released in arrival order. */
 type Held = { event: typeof ServerEvent.ReceiveMessage; data: Message } | ChangeEvent;
 type ChangeRequest = typeof ClientEvent.EditMessage | typeof ClientEvent.DeleteMessage | typeof ClientEvent.AddReaction | typeof ClientEvent.RemoveReaction;
-export type MessageAck = ServerPayloads[typeof ServerEvent.MessageSent];
-
-/** An error the server answered for one of this client's messages. */
-export class SendError extends Error {
-  constructor(readonly payload: ErrorPayload) {
-    super(payload.error);
-    this.name = "SendError";
-  }
-}
-
-interface Outgoing {
-  clientId: string;
-  content: string;
-  replyToId: number | undefined;
-  /** Uploads (`ApiClient.uploadAttachment`) the message carries; they travel with every resend. */
-  attachmentIds: string[] | undefined;
-  resolve(ack: MessageAck): void;
-  reject(error: SendError): void;
-  /** Failures answered by the server so far (retryable ones). */
-  failures: number;
-  /** Waits for the resend timer (after a retryable failure, or behind one). */
-  waiting: boolean;
-  /** Rejects the send once a resend could no longer be recognised by the server (see GIVE_UP_AFTER_MS). */
-  giveUp: unknown;
-}
-
-/**
- * The server recognises a resent clientId for a day (`limits.clientIdWindowMs`); a message still
- * unacknowledged an hour before that is given up (its promise rejects) rather than resent later as
- * a possible duplicate. The caller can check the chat and send it again as a new message.
- */
-const GIVE_UP_AFTER_MS = limits.clientIdWindowMs - 60 * 60 * 1000;
-
-/** First retry delay per retryable error code (then doubling, with jitter). */
-const RETRY_BASE_MS: Partial<Record<string, number>> = {
-  [ErrorCode.Internal]: 500,
-  [ErrorCode.Unavailable]: 500,
-  [ErrorCode.RateLimited]: 1000,
-};
-
 export interface ChatConnectionOptions {
   /** e.g. `https://chat.example.com` or `http://localhost:8787`. */
   baseUrl: string;
@@ -148,13 +63,12 @@ export class ChatConnection extends ReconnectingSocket<ChatEvents> {
   readonly chatId: number;
   /** The newest message id delivered (received or own, in order): the `since` of the next connection. */
   lastMessageId: number | undefined;
-  /** The newest change id passed on (see the class comment): the `changesSince` of the next connection. */
+  /** The newest change id passed on (docs/PROTOCOL.md, "The change cursor"): the `changesSince` of the next connection. */
   lastChangeId: number | undefined;
-  private readonly outbox = new Map<string, Outgoing>();
+  /** What was sent and not acknowledged yet: resent on every join. */
+  private readonly unsent: SendQueue;
   private readonly newClientId: () => string;
   private readonly api: ApiClient;
-  private readonly maxSendAttempts: number;
-  private resendTimer: unknown = null;
   /** `since` of the current connection attempt. */
   private attemptSince: number | undefined;
   /** Bumped whenever the socket goes away: an HTTP page answered for an older socket is dropped. */
@@ -178,17 +92,22 @@ export class ChatConnection extends ReconnectingSocket<ChatEvents> {
     this.lastChangeId = options.changesSince;
     this.newClientId = options.newClientId ?? (() => crypto.randomUUID());
     this.api = new ApiClient(options.baseUrl, options.token, options.fetch);
-    this.maxSendAttempts = Math.max(1, options.maxSendAttempts ?? 5);
+    this.unsent = new SendQueue(
+      options.env,
+      Math.max(1, options.maxSendAttempts ?? 5),
+      () => this.isOpen,
+      (draft) => this.sendFrame(ClientEvent.SendMessage, { chatId: this.chatId, ...draft }),
+    );
   }
 
-  /** Whether the chat is up to date (see `synced` in the class comment). */
+  /** Whether the chat is up to date (`synced` in docs/PROTOCOL.md, "The TypeScript client"). */
   get isSynced(): boolean {
     return this.synced;
   }
 
   /** Messages sent but not yet acknowledged, oldest first. */
-  get unacknowledged(): ({ content: string; clientId: string } & SendOptions)[] {
-    return [...this.outbox.values()].map((o) => ({ ...messageDraft(o.content, o), clientId: o.clientId }));
+  get unacknowledged(): UnsentDraft[] {
+    return this.unsent.drafts;
   }
 
   /**
@@ -197,18 +116,7 @@ export class ChatConnection extends ReconnectingSocket<ChatEvents> {
    */
   sendMessage(content: string, options: string | SendOptions = {}): Promise<MessageAck> {
     const { clientId = this.newClientId(), replyToId, attachmentIds } = sendOptions(options);
-    return new Promise((resolve, reject) => {
-      const outgoing: Outgoing = { clientId, content, replyToId, attachmentIds, resolve, reject, failures: 0, waiting: false, giveUp: null };
-      outgoing.giveUp = this.env.setTimeout(() => {
-        if (this.outbox.get(clientId) !== outgoing) return;
-        this.outbox.delete(clientId);
-        reject(new SendError({ error: "not acknowledged within a day: it may or may not have been stored; check the chat before sending it again", code: ErrorCode.Unavailable, clientId }));
-      }, GIVE_UP_AFTER_MS);
-      this.outbox.set(clientId, outgoing);
-      // Behind messages that wait for a retry, so the chat stores them in the order they were sent.
-      if (this.resendTimer !== null) outgoing.waiting = true;
-      else if (this.isOpen) this.transmit(outgoing);
-    });
+    return this.unsent.add(content, clientId, replyToId, attachmentIds);
   }
 
   startTyping(): void {
@@ -310,28 +218,13 @@ export class ChatConnection extends ReconnectingSocket<ChatEvents> {
         // unless some are still being paged (then lastMessageId moves after the paging).
         if (this.catchingUp) this.ackedWhileCatchingUp = Math.max(this.ackedWhileCatchingUp ?? 0, ack.messageId);
         else if (this.lastMessageId === undefined || ack.messageId > this.lastMessageId) this.lastMessageId = ack.messageId;
-        const pending = ack.clientId !== undefined ? this.outbox.get(ack.clientId) : undefined;
-        if (pending) {
-          this.settle(pending);
-          pending.resolve(ack);
-        }
+        this.unsent.acknowledged(ack);
         this.emit(ServerEvent.MessageSent, ack);
         return;
       }
       case ServerEvent.Error: {
         const error = data as ErrorPayload;
-        const pending = error.clientId !== undefined ? this.outbox.get(error.clientId) : undefined;
-        if (pending) {
-          const baseMs = RETRY_BASE_MS[error.code];
-          // Not stored ("internal", "unavailable", "rate_limited"): try again on this socket, a bounded number of times.
-          if (baseMs !== undefined && ++pending.failures < this.maxSendAttempts) {
-            pending.waiting = true;
-            this.scheduleResend(backoffDelay(pending.failures - 1, this.env.random, baseMs));
-          } else {
-            this.settle(pending);
-            pending.reject(new SendError(error));
-          }
-        }
+        this.unsent.refused(error);
         this.emit(ServerEvent.Error, error);
         return;
       }
@@ -350,32 +243,15 @@ export class ChatConnection extends ReconnectingSocket<ChatEvents> {
     this.ackedWhileCatchingUp = undefined;
     this.env.clearTimeout(this.pageTimer);
     this.pageTimer = null;
-    // Whatever waits for a resend goes out on the next joined_chat.
-    this.env.clearTimeout(this.resendTimer);
-    this.resendTimer = null;
+    this.unsent.pause();
   }
 
   protected onFinalClose(code: number, error?: ConnectionError): void {
-    this.env.clearTimeout(this.resendTimer);
-    this.resendTimer = null;
     this.queuedChanges = [];
-    for (const pending of this.outbox.values()) {
-      this.env.clearTimeout(pending.giveUp);
-      pending.reject(
-        new SendError({
-          error: error ? `connection closed before the message was stored: ${error.message}` : "connection closed before the message was stored",
-          code: error?.code ?? (code === CloseCode.Removed ? ErrorCode.Forbidden : ErrorCode.Unavailable),
-          clientId: pending.clientId,
-        }),
-      );
-    }
-    this.outbox.clear();
-  }
-
-  /** Out of the outbox, its give-up timer cleared. */
-  private settle(outgoing: Outgoing): void {
-    this.env.clearTimeout(outgoing.giveUp);
-    this.outbox.delete(outgoing.clientId);
+    this.unsent.rejectAll(
+      error ? `connection closed before the message was stored: ${error.message}` : "connection closed before the message was stored",
+      error?.code ?? (code === CloseCode.Removed ? ErrorCode.Forbidden : ErrorCode.Unavailable),
+    );
   }
 
   /** Emits a message unless it was already delivered (ids only grow within a chat). */
@@ -479,34 +355,12 @@ export class ChatConnection extends ReconnectingSocket<ChatEvents> {
     return false;
   }
 
-  private scheduleResend(delayMs: number): void {
-    if (this.resendTimer !== null) return;
-    this.resendTimer = this.env.setTimeout(() => {
-      this.resendTimer = null;
-      if (!this.isOpen) return;
-      for (const outgoing of this.outbox.values()) {
-        if (!outgoing.waiting) continue;
-        outgoing.waiting = false;
-        this.transmit(outgoing);
-      }
-    }, delayMs);
-  }
-
-  /** On every (re)join: everything unacknowledged, oldest first. */
+  /** On every (re)join: unacknowledged messages, oldest first, then the changes asked for offline. */
   private transmitAll(): void {
-    this.env.clearTimeout(this.resendTimer);
-    this.resendTimer = null;
-    for (const outgoing of this.outbox.values()) {
-      outgoing.waiting = false;
-      this.transmit(outgoing);
-    }
+    this.unsent.sendAll();
     const changes = this.queuedChanges;
     this.queuedChanges = [];
     for (const send of changes) send();
-  }
-
-  private transmit(outgoing: Outgoing): void {
-    this.sendFrame(ClientEvent.SendMessage, { chatId: this.chatId, ...messageDraft(outgoing.content, outgoing) });
   }
 }
 

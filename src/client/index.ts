@@ -1,6 +1,7 @@
 /** The edge chat client: REST helpers and reconnecting, typed sockets. Works in browsers and Node ≥ 22. */
 export { ApiClient, ApiError, codeForStatus, type NewChat, type SendOptions, type UploadOptions } from "./api";
-export { ChatConnection, ConnectionEvent, SendError, type ChatConnectionOptions, type ChatEvents, type MessageAck, type MessageChangedEvent, type SyncedEvent } from "./chat-connection";
+export { ChatConnection, ConnectionEvent, type ChatConnectionOptions, type ChatEvents, type MessageChangedEvent, type SyncedEvent } from "./chat-connection";
+export { SendError, type MessageAck, type UnsentDraft } from "./send-queue";
 export { InboxConnection, type InboxConnectionOptions, type InboxEvents } from "./inbox-connection";
 export { TokenRefresher, refreshAt, tokenTimes, type TokenRefresherEvents } from "./token-refresher";
 export { browserEnvironment, ConnectionError, type ConnectionState, type SocketEnvironment, type WebSocketLike } from "./socket";

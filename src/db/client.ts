@@ -10,7 +10,7 @@ const instances = new WeakMap<D1Database, Database>();
 
 /**
  * Drizzle over a D1 binding, built once per binding object: building it walks the whole schema,
- * which took 2.5 % of the Worker's CPU in the rooms bench when it was done per request and flush.
+ * work that showed in the Worker's CPU profile when it was repeated for every request and flush.
  */
 export function database(d1: D1Database): Database {
   let db = instances.get(d1);

@@ -1,8 +1,13 @@
 import { and, asc, eq, gte, lt, ne, sql } from "drizzle-orm";
-import type { PasswordHash } from "../auth/password";
 import type { User } from "../protocol/models";
 import type { Database } from "./client";
 import { users } from "./schema";
+
+/** A password as a user row stores it: the derived key and its salt (auth/password.ts makes them). */
+export interface PasswordHash {
+  hash: string;
+  salt: string;
+}
 
 const userColumns = { id: users.id, username: users.username };
 

@@ -19,10 +19,9 @@ const PAUSE_MS = 1;
  * Starts one call per item, CALLS_PER_TURN at a time with a short pause between groups, so a flush
  * to a large group never holds the room's thread long enough to delay an acknowledgement
  * noticeably. The pause (not just a yield) matters where the inboxes run on the room's own thread,
- * as everything does in local workerd: 195 calls started within a few turns queued ~20 ms of
- * delivery work ahead of the next message (bench:inbox ack p99 57 ms vs 10 ms without inboxes;
- * paced, and with the one-pass unread query, 35 ms against a noisy 71 ms; ARCHITECTURE.md). A
- * 200-member flush now spreads over ~20 ms of a 250 ms window.
+ * as everything does in local workerd: calls for a whole large group started within a few turns
+ * queue their delivery work ahead of the next message's acknowledgement, while paced they spread
+ * over a small part of the flush window (`npm run bench:inbox` measures it; docs/PERFORMANCE.md).
  */
 async function callInChunks<T>(items: T[], call: (item: T) => Promise<void>): Promise<Promise<void>[]> {
   const calls: Promise<void>[] = [];

@@ -16,16 +16,11 @@ import { excerptOf } from "../protocol/replies";
 import { chatTitle } from "./chat-list";
 import { h, replace } from "./dom";
 import { AttachmentTray, AttachmentViews, messageSummary } from "./attachments";
+import { MembersPanel } from "./members-panel";
 import { enterSubmits, MessageItem, type MessageActions } from "./message-item";
-import { dayLabel, joinTo } from "./timeline";
+import { MessageList } from "./message-list";
 
 const TYPING_IDLE_MS = 3000;
-
-/** A stored message's key: ids are a per-chat sequence, so the chat is part of it. */
-const storedKey = (chatId: number, id: number) => `${chatId}:${id}`;
-
-/** Within this many pixels of the end, the reader is "at the newest message": new ones scroll in. */
-const NEAR_BOTTOM_PX = 80;
 
 /** How many recent announcements the live region keeps (older ones are dropped). */
 const ANNOUNCED_MAX = 5;
@@ -43,35 +38,24 @@ const CHANGE_WHAT: Partial<Record<string, string>> = {
 
 export class ChatView {
   readonly element = h("section", { class: "chat", "data-testid": "chat-view" });
-  private readonly list = h("div", { class: "messages", tabindex: 0, role: "region", "aria-label": "Messages", "data-testid": "messages" });
-  /** "N new messages ↓": shown while the reader is scrolled up and messages arrive below. */
-  private readonly jump = h("button", { type: "button", class: "jump", hidden: true, "data-testid": "new-messages", onclick: () => this.jumpToNewest() });
+  private readonly messages: MessageList;
   /** Incoming messages, read out by screen readers without taking focus. */
   private readonly announcer = h("div", { class: "sr-only", "aria-live": "polite", "aria-relevant": "additions", "data-testid": "announcer" });
   private readonly typingLine = h("div", { class: "typing", "data-testid": "typing" });
   private readonly banner = h("div", { "data-testid": "banner" });
   private readonly onlineLine = h("span", { class: "muted", "data-testid": "online" });
-  private readonly panel = h("div", { class: "panel", id: "members-panel", role: "region", "aria-label": "Members", hidden: true, "data-testid": "admin-panel" });
+  private readonly members: MembersPanel;
   private readonly input = enterSubmits(h("textarea", { placeholder: "Message (Shift+Enter for a new line)", rows: 1, maxLength: limits.contentMax, "aria-label": "Message", "data-testid": "composer" }));
+  /** The header's "Members" button, when the chat is a group. */
   private panelToggle: HTMLButtonElement | null = null;
-  private readonly nameInput = h("input", { maxLength: limits.chatNameMax, "aria-label": "Group name", "data-testid": "rename-input" });
-  private readonly addInput = h("input", { placeholder: "username to add", "aria-label": "Username to add", "data-testid": "add-member-input" });
   private readonly replyBar = h("div", { class: "reply-bar", hidden: true, "data-testid": "reply-bar" });
   /** Why a change did not happen (refused by the server), until the next action. */
   private readonly notice = h("div", { class: "notice", role: "status", "data-testid": "notice" });
-  /** Created at once so a message typed before the room is reached simply waits in its outbox. */
-  /** Public so the app can keep its token fresh (TokenRefresher). */
-  readonly connection: ChatConnection;
   /**
-   * Rendered messages by key: `<chatId>:<id>` for stored ones (ids are per chat: only the pair names
-   * a message), `client:<clientId>` for ones still sending.
+   * Created at once, so a message typed before the room is reached simply waits among its unsent
+   * ones. Public so the app can keep its token fresh (TokenRefresher).
    */
-  private readonly rendered = new Map<string, MessageItem>();
-  /** The item drawn in each timeline row, to find a message's neighbours. */
-  private readonly byRow = new WeakMap<Element, MessageItem>();
-  /** Messages that arrived below while the reader was scrolled up: counted, and the newest of them. */
-  private newBelow = 0;
-  private newestBelow = 0;
+  readonly connection: ChatConnection;
   /**
    * Whether the reader was at the newest message when a catch-up (the `since` replay and what is
    * paged after it) began: measured once, at its first message, not once a message (layout each time).
@@ -88,8 +72,7 @@ export class ChatView {
    */
   private changesForOlder: (() => void)[] | null = null;
   private readonly actions: MessageActions;
-  /** The newest message id reported read, so each is reported once. */
-  /** The newest message the reader has seen here, and the newest marker sent for it. */
+  /** The newest message the reader has seen here, and the newest marker sent for it (each is sent once). */
   private readSeen = 0;
   private readReported = 0;
   private readSentAt = 0;
@@ -98,7 +81,6 @@ export class ChatView {
     if (!document.hidden) this.reportRead();
   };
   private closed = false;
-  private oldestId: number | undefined;
   private hasOlder = false;
   private loadingOlder = false;
   private readonly online = new Map<number, User>();
@@ -123,7 +105,7 @@ export class ChatView {
     },
   ) {
     this.chat = chat;
-    this.nameInput.value = chat.name ?? "";
+    this.members = new MembersPanel(api, me, chat, { refresh: (c) => this.refresh(c), onLeft: (chatId) => hooks.onLeft(chatId) });
     this.takeMarkers(chat);
     this.tray = new AttachmentTray(api, chat.id);
     this.files = new AttachmentViews(api);
@@ -143,22 +125,18 @@ export class ChatView {
       showOriginal: (id) => this.showOriginal(id),
       files: (m) => this.files.render(m.attachments),
     };
-    this.connection = new ChatConnection({ baseUrl: location.origin, token: api.token!, chatId: chat.id, env: browserEnvironment() });
-    this.list.addEventListener("scroll", () => {
-      if (this.list.scrollTop < 40) void this.loadOlder();
-      if (this.newBelow && this.nearBottom()) this.caughtUp();
+    this.messages = new MessageList(chat.id, this.actions, {
+      nearTop: () => void this.loadOlder(),
+      caughtUp: (newest) => this.markRead(newest),
+      jumped: () => this.input.focus(),
     });
+    this.connection = new ChatConnection({ baseUrl: location.origin, token: api.token!, chatId: chat.id, env: browserEnvironment() });
     this.input.addEventListener("input", () => this.typed());
     this.input.addEventListener("keydown", (e) => {
       if (e.key === "Escape") this.setReplying(null);
     });
-    // Escape closes the members panel from anywhere in it, and focus goes back to its button.
-    this.panel.addEventListener("keydown", (e) => {
-      if (e.key === "Escape") this.togglePanel(false);
-    });
     const form = h("form", { class: "composer", onsubmit: (e) => (e.preventDefault(), this.send()) }, this.tray.button, this.tray.input, this.input, h("button", { class: "primary", type: "submit" }, "Send"));
-    const timeline = h("div", { class: "timeline" }, this.list, this.jump);
-    this.element.append(this.header(), this.banner, this.panel, timeline, this.typingLine, this.notice, this.replyBar, this.tray.element, form, this.files.viewer, this.announcer);
+    this.element.append(this.header(), this.banner, this.members.element, this.messages.element, this.typingLine, this.notice, this.replyBar, this.tray.element, form, this.files.viewer, this.announcer);
     this.tray.acceptDrops(this.element);
   }
 
@@ -169,10 +147,7 @@ export class ChatView {
 
   private header(): HTMLElement {
     const title = h("h2", { class: "title", "data-testid": "chat-title" }, chatTitle(this.chat, this.me));
-    this.panelToggle =
-      this.chat.type === "group"
-        ? h("button", { type: "button", "aria-expanded": String(!this.panel.hidden), "aria-controls": "members-panel", onclick: () => this.togglePanel(), "data-testid": "admin-toggle" }, "Members")
-        : null;
+    this.panelToggle = this.members.button();
     return h(
       "header",
       {},
@@ -193,10 +168,10 @@ export class ChatView {
     // would live on in the background and mark its messages read.
     if (this.closed) return;
     this.hasOlder = page.hasMore;
-    this.oldestId = page.messages[0]?.id;
-    for (const message of page.messages) this.show(message);
+    this.messages.oldestId = page.messages[0]?.id;
+    for (const message of page.messages) this.messages.show(message);
     this.renderSeen();
-    if (focusId === undefined) this.scrollToBottom();
+    if (focusId === undefined) this.messages.scrollToBottom();
     else this.showOriginal(focusId);
     const conn = this.connection;
     // Live frames resume right after the newest message the history gave us (0: from the start),
@@ -222,34 +197,34 @@ export class ChatView {
       if (!conn.isSynced) {
         // Catching up: drawn, but what it means for scrolling, reading and "seen by" is decided
         // once, at synced (per message it cost a layout and a walk over every message).
-        this.followingAtCatchUp ??= this.nearBottom();
-        this.show(m);
+        this.followingAtCatchUp ??= this.messages.nearBottom();
+        this.messages.show(m);
         if (m.sender.id !== this.me.id) this.moveMarker(m.sender, m.id, false);
         return;
       }
       // Measured before it is drawn: a reader at the newest message follows along; one scrolled up
       // stays where they are, told how many arrived below (and those are not read yet).
-      const following = this.nearBottom();
-      this.show(m);
+      const following = this.messages.nearBottom();
+      this.messages.show(m);
       // A member's own message counts as read by them (the server moves their marker, unannounced).
       if (m.sender.id !== this.me.id) this.moveMarker(m.sender, m.id);
       if (m.sender.id !== this.me.id) this.announce(m);
       if (following || m.sender.id === this.me.id) {
-        this.scrollToBottom();
+        this.messages.scrollToBottom();
         this.markRead(m.id);
-      } else this.arrivedBelow(m.id);
+      } else this.messages.arrivedBelow(m.id);
     });
     let focus = focusId;
     conn.on(ConnectionEvent.Synced, ({ lastId }) => {
-      const following = focus === undefined && (this.followingAtCatchUp ?? this.nearBottom());
+      const following = focus === undefined && (this.followingAtCatchUp ?? this.messages.nearBottom());
       this.followingAtCatchUp = undefined;
       this.renderSeen();
       if (focus !== undefined) this.showOriginal(focus);
       focus = undefined;
       if (following) {
-        this.scrollToBottom();
+        this.messages.scrollToBottom();
         if (lastId) this.markRead(lastId);
-      } else this.unseenBelow();
+      } else this.messages.unseenBelow(this.readSeen);
     });
     conn.on(ServerEvent.MessageEdited, (e) => e.chatId === this.chat.id && this.change(e.messageId, (m) => ({ ...m, content: e.content, editedAt: e.editedAt })));
     conn.on(ServerEvent.MessageDeleted, (e) => e.chatId === this.chat.id && this.change(e.messageId, (m) => ({ ...m, deleted: true, content: "", reactions: [] })));
@@ -282,15 +257,15 @@ export class ChatView {
   private refresh(chat: Chat) {
     const wasAdmin = this.isAdmin();
     this.chat = chat;
-    if (document.activeElement !== this.nameInput) this.nameInput.value = chat.name ?? "";
+    this.members.update(chat);
     this.takeMarkers(chat);
     const old = this.element.firstElementChild!;
     const hadFocus = old.contains(document.activeElement);
     this.element.replaceChild(this.header(), old);
     if (hadFocus) (this.panelToggle ?? this.input).focus();
-    if (!this.panel.hidden) this.renderPanel();
+    this.members.redraw();
     // Who may delete what follows the reader's role.
-    if (this.isAdmin() !== wasAdmin) for (const item of this.rendered.values()) item.paint();
+    if (this.isAdmin() !== wasAdmin) for (const item of this.messages.items()) item.paint();
     this.renderSeen();
   }
 
@@ -319,7 +294,7 @@ export class ChatView {
   private renderSeen(): void {
     const newestRead = Math.max(0, ...[...this.markers.values()].map((m) => m.id));
     let target: MessageItem | null = null;
-    for (const item of this.rendered.values()) {
+    for (const item of this.messages.items()) {
       const id = item.message.id;
       if (item.mine && !item.message.deleted && id > 0 && id <= newestRead && (!target || id > target.message.id)) target = item;
     }
@@ -335,9 +310,9 @@ export class ChatView {
    * way: then it waits for it.
    */
   private change(id: number, apply: (message: Message) => Message): void {
-    const item = this.rendered.get(storedKey(this.chat.id, id));
+    const item = this.messages.find(id);
     if (!item) {
-      if (this.changesForOlder && (this.oldestId === undefined || id < this.oldestId)) this.changesForOlder.push(() => this.change(id, apply));
+      if (this.changesForOlder && (this.messages.oldestId === undefined || id < this.messages.oldestId)) this.changesForOlder.push(() => this.change(id, apply));
       return;
     }
     const before = item.message;
@@ -347,7 +322,7 @@ export class ChatView {
     if (message.content === before.content && message.deleted === before.deleted) return;
     if (message.deleted) this.renderSeen();
     const excerpt = message.deleted ? "" : excerptOf(message.content);
-    for (const other of this.rendered.values()) {
+    for (const other of this.messages.items()) {
       const quoted = other.message.replyTo;
       if (quoted?.id === id && quoted.excerpt !== excerpt) other.update({ ...other.message, replyTo: { ...quoted, excerpt } });
     }
@@ -391,7 +366,7 @@ export class ChatView {
 
   /** Scrolls to the message a reply quotes, when it is loaded. */
   private showOriginal(id: number): void {
-    const item = this.rendered.get(storedKey(this.chat.id, id));
+    const item = this.messages.find(id);
     if (!item) {
       this.notice.textContent = "That message is further up: scroll up to load it.";
       return;
@@ -420,45 +395,6 @@ export class ChatView {
     if (!this.connection.markRead(this.readSeen)) this.hooks.onRead(this.chat.id, this.readSeen);
   }
 
-  private show(message: Message, pendingKey?: string): void {
-    const key = pendingKey ?? storedKey(message.chatId, message.id);
-    if (!pendingKey && this.rendered.has(key)) return;
-    const item = new MessageItem(message, this.actions, pendingKey !== undefined);
-    const el = item.row;
-    this.rendered.set(key, item);
-    this.byRow.set(el, item);
-    if (pendingKey) this.list.append(el);
-    else if (this.oldestId !== undefined && message.id < this.oldestId) this.list.prepend(el);
-    else this.place(el, message.id);
-    this.arrange(item);
-  }
-
-  /** Day separator and grouping for a message and the one below it (the only ones its arrival changes). */
-  private arrange(item: MessageItem | undefined): void {
-    if (!item) return;
-    for (const it of [item, this.byRow.get(item.row.nextElementSibling!)]) {
-      if (!it) continue;
-      const above = it.row.previousElementSibling;
-      const { newDay, grouped } = joinTo(above ? (this.byRow.get(above)?.entry ?? null) : null, it.entry);
-      it.place(newDay ? dayLabel(it.entry.at) : null, grouped);
-    }
-  }
-
-  /**
-   * In id order among stored messages, and above the ones still sending: a message paged in after
-   * the user's own newer one (acked while the connection caught up) still lands where it belongs.
-   */
-  private place(el: HTMLElement, id: number): void {
-    let before: Element | null = this.list.lastElementChild;
-    while (before) {
-      const other = Number((before as HTMLElement).dataset["messageId"]);
-      if (other > 0 && other < id) break;
-      before = before.previousElementSibling;
-    }
-    if (before) before.after(el);
-    else this.list.prepend(el);
-  }
-
   private async send(): Promise<void> {
     const content = this.input.value;
     if (this.tray.busy) {
@@ -478,42 +414,29 @@ export class ChatView {
     this.setReplying(null);
     const replyTo = original ? { id: original.id, sender: original.sender, excerpt: excerptOf(original.content) } : null;
     // Shown at once as pending, marked sent on the ack.
-    const pendingKey = `client:${clientId}`;
-    this.show({ id: 0, chatId: this.chat.id, sender: this.me, content, timestamp: "", editedAt: null, deleted: false, reactions: [], replyTo, attachments }, pendingKey);
-    this.scrollToBottom();
+    this.messages.showSending({ id: 0, chatId: this.chat.id, sender: this.me, content, timestamp: "", editedAt: null, deleted: false, reactions: [], replyTo, attachments }, clientId);
+    this.messages.scrollToBottom();
     try {
       const ack = await this.connection.sendMessage(content, { clientId, replyToId: replyTo?.id, attachmentIds: uploads.map((u) => u.id) });
-      const item = this.rendered.get(pendingKey)!;
-      this.rendered.delete(pendingKey);
-      // Stored before a drop but acked only after the reconnect: the `since` replay already showed it.
-      if (this.rendered.has(storedKey(this.chat.id, ack.messageId))) {
-        const below = this.byRow.get(item.row.nextElementSibling!);
-        item.row.remove();
-        this.arrange(below);
-        return;
-      }
-      item.update({ ...item.message, id: ack.messageId, timestamp: ack.timestamp }, false);
-      this.arrange(item);
-      this.rendered.set(storedKey(this.chat.id, ack.messageId), item);
-      this.renderSeen();
+      if (this.messages.stored(clientId, ack.messageId, ack.timestamp)) this.renderSeen();
     } catch (err) {
-      this.rendered.get(pendingKey)?.failed((err as Error).message);
+      this.messages.failed(clientId, (err as Error).message);
       this.tray.restore(taken);
     }
   }
 
   private async loadOlder(): Promise<void> {
-    if (!this.hasOlder || this.loadingOlder || this.oldestId === undefined) return;
+    if (!this.hasOlder || this.loadingOlder || this.messages.oldestId === undefined) return;
     this.loadingOlder = true;
     this.changesForOlder = [];
-    const before = this.list.scrollHeight;
+    const keepPosition = this.messages.keepPosition();
     try {
       // Full pages: half the requests of the default size when scrolling far back.
-      const page = await this.api.history(this.chat.id, { before: this.oldestId, limit: limits.historyMaxLimit });
-      for (const message of [...page.messages].reverse()) this.show(message);
-      this.oldestId = page.messages[0]?.id ?? this.oldestId;
+      const page = await this.api.history(this.chat.id, { before: this.messages.oldestId, limit: limits.historyMaxLimit });
+      for (const message of [...page.messages].reverse()) this.messages.show(message);
+      this.messages.oldestId = page.messages[0]?.id ?? this.messages.oldestId;
       this.hasOlder = page.hasMore;
-      this.list.scrollTop += this.list.scrollHeight - before;
+      keepPosition();
     } finally {
       this.loadingOlder = false;
       const waiting = this.changesForOlder;
@@ -572,106 +495,9 @@ export class ChatView {
     this.typingLine.textContent = names.length === 0 ? "" : `${names.join(", ")} ${names.length === 1 ? "is" : "are"} typing…`;
   }
 
-  private scrollToBottom(): void {
-    this.list.scrollTop = this.list.scrollHeight;
-    if (this.newBelow) this.caughtUp();
-  }
-
-  private nearBottom(): boolean {
-    return this.list.scrollHeight - this.list.scrollTop - this.list.clientHeight < NEAR_BOTTOM_PX;
-  }
-
-  private arrivedBelow(id: number, count = 1): void {
-    this.newBelow += count;
-    this.newestBelow = Math.max(this.newestBelow, id);
-    this.jump.hidden = false;
-    this.jump.textContent = `${this.newBelow} new message${this.newBelow === 1 ? "" : "s"} ↓`;
-  }
-
-  /**
-   * After a catch-up the reader did not follow (scrolled up, or opened at a search result): the
-   * others' messages it brought below what they saw are counted as arrived, not read.
-   */
-  private unseenBelow(): void {
-    const seen = Math.max(this.readSeen, this.newestBelow);
-    let count = 0;
-    let newest = 0;
-    for (const item of this.rendered.values()) {
-      const id = item.message.id;
-      if (id > seen && !item.mine) (count++, (newest = Math.max(newest, id)));
-    }
-    if (count) this.arrivedBelow(newest, count);
-  }
-
-  /** The reader reached the newest message: what arrived below is read now. */
-  private caughtUp(): void {
-    const newest = this.newestBelow;
-    this.newBelow = this.newestBelow = 0;
-    this.jump.hidden = true;
-    if (newest) this.markRead(newest);
-  }
-
-  private jumpToNewest(): void {
-    this.scrollToBottom();
-    this.input.focus();
-  }
-
   /** Says who wrote what through the polite live region (a screen reader reads it when idle). */
   private announce(m: Message): void {
     this.announcer.append(h("p", {}, `${m.sender.username}: ${messageSummary(m)}`));
     while (this.announcer.childElementCount > ANNOUNCED_MAX) this.announcer.firstElementChild!.remove();
-  }
-
-  private togglePanel(open = this.panel.hidden): void {
-    const wasOpen = !this.panel.hidden;
-    this.panel.hidden = !open;
-    this.panelToggle?.setAttribute("aria-expanded", String(open));
-    if (open) {
-      this.renderPanel();
-      this.panel.querySelector<HTMLElement>("input, button")?.focus();
-    } else if (wasOpen) this.panelToggle?.focus();
-  }
-
-  private renderPanel(): void {
-    const meAdmin = this.chat.members.some((m) => m.id === this.me.id && m.role === "admin");
-    const act = (fn: () => Promise<unknown>) => () =>
-      void fn().then(
-        () => this.api.getChat(this.chat.id).then((c) => this.refresh(c), () => {}),
-        (err: Error) => (error.textContent = err.message),
-      );
-    const error = h("div", { class: "error" });
-    const { nameInput, addInput } = this;
-    // Redrawn whenever the chat changes (a member joins, someone else renames it): the fields are
-    // kept, with what was typed in them and the focus.
-    const hadFocus = this.panel.contains(document.activeElement);
-    const focused = hadFocus ? (document.activeElement as HTMLElement).dataset["testid"] : undefined;
-    const addMember = async () => {
-      const [user] = await this.api.searchUsers(addInput.value.trim());
-      if (!user || user.username.toLowerCase() !== addInput.value.trim().toLowerCase()) throw new Error("no such user");
-      await this.api.addMember(this.chat.id, user.id);
-    };
-    replace(
-      this.panel,
-      meAdmin
-        ? h("form", { class: "row", onsubmit: (e) => (e.preventDefault(), act(() => this.api.renameChat(this.chat.id, nameInput.value))()) }, nameInput, h("button", { type: "submit" }, "Rename"))
-        : null,
-      h(
-        "ul",
-        {},
-        ...this.chat.members.map((m) =>
-          h(
-            "li",
-            { "data-member-id": m.id },
-            h("span", {}, `${m.username}${m.role === "admin" ? " (admin)" : ""}`),
-            meAdmin && m.id !== this.me.id && m.role === "member" ? h("button", { onclick: act(() => this.api.setRole(this.chat.id, m.id, "admin")) }, "Promote") : null,
-            meAdmin && m.id !== this.me.id ? h("button", { onclick: act(() => this.api.removeMember(this.chat.id, m.id)), "data-testid": `remove-${m.username}` }, "Remove") : null,
-          ),
-        ),
-      ),
-      meAdmin ? h("form", { onsubmit: (e) => (e.preventDefault(), act(addMember)()) }, addInput, h("button", { type: "submit" }, "Add")) : null,
-      h("button", { onclick: () => void this.api.removeMember(this.chat.id, this.me.id).then(() => this.hooks.onLeft(this.chat.id)), "data-testid": "leave" }, "Leave group"),
-      error,
-    );
-    if (hadFocus) (this.panel.querySelector<HTMLElement>(focused ? `[data-testid="${focused}"]` : "input, button") ?? this.panel.querySelector<HTMLElement>("input, button"))?.focus();
   }
 }

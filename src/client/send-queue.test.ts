@@ -1,8 +1,9 @@
-// ChatConnection: a message the server did not store is sent again on the open socket, a bounded number of times.
+// SendQueue, through ChatConnection: a message the server did not store is sent again on the open socket, a bounded number of times.
 import { beforeEach, describe, expect, it } from "vitest";
 import { ErrorCode } from "../protocol/errors";
 import { ClientEvent, ServerEvent } from "../protocol/events";
-import { ChatConnection, SendError } from "./chat-connection";
+import { ChatConnection } from "./chat-connection";
+import { SendError } from "./send-queue";
 import { FakeSocket, fakeEnvironment, fakeFetch } from "./test-support";
 
 let ids = 0;
