@@ -337,6 +337,77 @@ describe("downloads", () => {
     expect((await download(`/api/attachments/${file.id}`, { ...bearer(bob), "If-Modified-Since": new Date(Date.parse(modified) - 5000).toUTCString() })).status).toBe(200);
   });
 
+  describe("conditional requests (RFC 9110 §13): any date, valid or not, never a 5xx", () => {
+    const HOUR = 60 * 60 * 1000;
+    async function lastModified() {
+      const s = await shared();
+      const first = await download(`/api/attachments/${s.file.id}`, bearer(s.bob));
+      return { ...s, etag: first.headers.get("ETag")!, modified: first.headers.get("Last-Modified")! };
+    }
+    const get = (id: string, user: TestUser, headers: Record<string, string>) => download(`/api/attachments/${id}`, { ...bearer(user), ...headers });
+
+    it("If-Modified-Since: 304 at Last-Modified or later (up to now), 200 before it, and a date later than now or not a date is ignored (200)", async () => {
+      const { bob, file, modified } = await lastModified();
+      const at = Date.parse(modified);
+      const cases: [string, number][] = [
+        [modified, 304],
+        // The same instant in the obsolete forms RFC 9110 still asks recipients to read.
+        [new Date(at).toUTCString().replace(/^(\w{3}), (\d\d) (\w{3}) \d\d(\d\d)/, (_, d, dd, m, yy) => `${{ Sun: "Sunday", Mon: "Monday", Tue: "Tuesday", Wed: "Wednesday", Thu: "Thursday", Fri: "Friday", Sat: "Saturday" }[d as string]}, ${dd}-${m}-${yy}`), 304],
+        [new Date(at).toUTCString().replace(/^(\w{3}), (\d\d) (\w{3}) (\d{4}) (\S+) GMT$/, (_, d, dd, m, y, t) => `${d} ${m} ${String(Number(dd)).padStart(2, " ")} ${t} ${y}`), 304],
+        [new Date(at - 5000).toUTCString(), 200],
+        [new Date(at - 1000).toUTCString(), 200],
+        // Later than the server's clock: not a valid date for this header (RFC 9110 §13.1.3).
+        [new Date(Date.now() + HOUR).toUTCString(), 200],
+        ["Fri, 31 Dec 9999 23:59:59 GMT", 200],
+        ["Mon, 01 Jan 0001 00:00:00 GMT", 200],
+        ["Thu, 01 Jan 1970 00:00:00 GMT", 200],
+        ["Sat, 01 Jan 1000 00:00:00 GMT", 200],
+        ["Sun, 06 Nov 1994 08:49:37 GMT", 200],
+        ["Fri, 31 Dec 99999 23:59:59 GMT", 200],
+        ["Tue, 31 Feb 2026 00:00:00 GMT", 200],
+        ["Fri, 31 Dec 9999 25:61:61 GMT", 200],
+        ["", 200],
+        ["   ", 200],
+        ["garbage", 200],
+        ["-1", 200],
+        ["1e400", 200],
+        ["\u00ff\u00fe", 200],
+        [`${modified}, ${modified}`, 200],
+      ];
+      for (const [date, status] of cases) {
+        const res = await get(file.id, bob, { "If-Modified-Since": date });
+        expect(res.status, JSON.stringify(date)).toBe(status);
+        expect(res.bytes.length, JSON.stringify(date)).toBe(status === 200 ? PNG.length : 0);
+      }
+    });
+
+    it("If-None-Match wins over If-Modified-Since, and lists and * are understood", async () => {
+      const { bob, file, etag, modified } = await lastModified();
+      // A matching ETag is 304 even with a date that alone would be 200, and a different one 200 even with a date that alone would be 304.
+      expect((await get(file.id, bob, { "If-None-Match": etag, "If-Modified-Since": "Thu, 01 Jan 1970 00:00:00 GMT" })).status).toBe(304);
+      expect((await get(file.id, bob, { "If-None-Match": '"other"', "If-Modified-Since": modified })).status).toBe(200);
+      expect((await get(file.id, bob, { "If-None-Match": `"a", W/${etag}, "b"` })).status).toBe(304);
+      expect((await get(file.id, bob, { "If-None-Match": "*" })).status).toBe(304);
+      expect((await get(file.id, bob, { "If-None-Match": "garbage", "If-Modified-Since": "Fri, 31 Dec 9999 23:59:59 GMT" })).status).toBe(200);
+    });
+
+    it("If-Unmodified-Since before Last-Modified is 412; at or after it, in the future or not a date, ignored", async () => {
+      const { bob, file, modified } = await lastModified();
+      const at = Date.parse(modified);
+      const refused = await get(file.id, bob, { "If-Unmodified-Since": new Date(at - HOUR).toUTCString() });
+      expect(refused.status).toBe(412);
+      expect(JSON.parse(new TextDecoder().decode(refused.bytes))).toEqual({ error: expect.any(String), code: "precondition_failed" });
+      for (const date of [modified, new Date(Date.now() + HOUR).toUTCString(), "Fri, 31 Dec 9999 23:59:59 GMT", "Mon, 01 Jan 0001 00:00:00 GMT", "garbage", ""]) {
+        const res = await get(file.id, bob, { "If-Unmodified-Since": date });
+        // Year 1 is before the upload: a valid date, so the precondition fails.
+        expect(res.status, date).toBe(date.includes("0001") ? 412 : 200);
+      }
+      // With a range too: the precondition comes before the range.
+      expect((await get(file.id, bob, { "If-Unmodified-Since": "Mon, 01 Jan 0001 00:00:00 GMT", Range: "bytes=0-3" })).status).toBe(412);
+      expect((await get(file.id, bob, { "If-Unmodified-Since": modified, Range: "bytes=0-3" })).status).toBe(206);
+    });
+  });
+
   it("refuses a member removed from the chat at once, even with a signed URL minted before", async () => {
     const { ann, bob, chat, file } = await shared();
     const signed = await api("GET", `/api/attachments/${file.id}/url`, { token: bob.token });

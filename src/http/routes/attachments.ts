@@ -14,7 +14,7 @@ import type { Upload } from "../../protocol/models";
 import { attachmentParams, chatParams, downloadQuery } from "../../protocol/schemas";
 import type { AppEnv } from "../env";
 import { ApiError, badRequest } from "../errors";
-import { allowedTypes, byteRange, contentDisposition, essence, fileName, maxUploadBytes } from "../files";
+import { allowedTypes, byteRange, contentDisposition, essence, evaluatePreconditions, fileName, maxUploadBytes } from "../files";
 import { requireUser } from "../middleware/auth";
 import { downloadUrlAnswer, uploadAnswer } from "../openapi/answers";
 import { describe, memberOnly, type RouteDoc } from "../openapi/describe";
@@ -51,15 +51,16 @@ const docs = {
   download: {
     summary: "Download an attachment",
     description:
-      "For members of the attachment's chat only (checked at every download: a removed member is refused at once), and for the uploader before it is attached. The token comes in `Authorization: Bearer`, or the URL is a signed one from `GET /api/attachments/{id}/url` (query `user`, `expires`, `sig`), for `<img>` and links. `Content-Disposition` is `inline` only for PNG, JPEG, GIF and WebP, `attachment` otherwise; always `X-Content-Type-Options: nosniff` and `Content-Security-Policy: sandbox`. Credentials are checked before the id: without valid ones the answer is 401 whatever the id. Single byte ranges (`Range: bytes=…`) answer 206, `If-None-Match` with the `ETag` answers 304.",
+      "For members of the attachment's chat only (checked at every download: a removed member is refused at once), and for the uploader before it is attached. The token comes in `Authorization: Bearer`, or the URL is a signed one from `GET /api/attachments/{id}/url` (query `user`, `expires`, `sig`), for `<img>` and links. `Content-Disposition` is `inline` only for PNG, JPEG, GIF and WebP, `attachment` otherwise; always `X-Content-Type-Options: nosniff` and `Content-Security-Policy: sandbox`. Credentials are checked before the id: without valid ones the answer is 401 whatever the id. Preconditions (RFC 9110 §13.2.2, in its order): `If-Match` without the `ETag`, or else `If-Unmodified-Since` before `Last-Modified`, is 412; `If-None-Match` with the `ETag` (or `*`), or else `If-Modified-Since` at or after `Last-Modified` and not later than the server's clock, is 304. A header that is not a valid list or HTTP-date (any year, any text) is ignored. Then single byte ranges (`Range: bytes=…`) answer 206.",
     tag: "attachments",
     access: "signed",
-    ok: { 200: ["the file"], 206: ["the range asked for, with `Content-Range`"], 304: ["not modified (`If-None-Match`)"] },
+    ok: { 200: ["the file"], 206: ["the range asked for, with `Content-Range`"], 304: ["not modified (`If-None-Match`, or `If-Modified-Since` without it)"] },
     errors: {
       bad_request: "a malformed attachment id (checked after the credentials), or a signed URL missing some of `user`, `expires`, `sig`",
       unauthorized: "no token, or a signed URL that is forged (a value malformed or altered) or expired",
       forbidden: "not a member of the chat",
       not_found: "no such attachment, someone else's upload not attached yet, or the file was deleted",
+      precondition_failed: "`If-Match` does not name the `ETag`, or (without `If-Match`) `If-Unmodified-Since` is a valid date before `Last-Modified`",
       range_not_satisfiable: "the range starts at or past the end of the file, or is `bytes=-0` (`Content-Range: bytes */<size>`)",
     },
   },
@@ -166,21 +167,6 @@ const downloadCaller = createMiddleware<AppEnv>(async (c, next) => {
   return next();
 });
 
-/**
- * A conditional GET as R2 takes it: the body only if the file differs from the client's copy. The
- * ETag goes unquoted (R2 compares bare etags); If-Modified-Since counts only without If-None-Match
- * (RFC 9110). Null when the request has neither, or one that cannot match.
- */
-function notModifiedCondition(ifNoneMatch: string | undefined, ifModifiedSince: string | undefined): R2Conditional | null {
-  if (ifNoneMatch !== undefined) {
-    const etag = /^\s*(?:W\/)?"([^"]*)"\s*$/.exec(ifNoneMatch)?.[1];
-    return etag === undefined ? null : { etagDoesNotMatch: etag };
-  }
-  const since = ifModifiedSince === undefined ? NaN : Date.parse(ifModifiedSince);
-  // HTTP dates have whole seconds: a file uploaded within the second the client names is not newer.
-  return Number.isNaN(since) ? null : { uploadedAfter: new Date(since + 999) };
-}
-
 /** What every answer about a file says, whatever its status. */
 function fileHeaders(name: string, contentType: string, etag: string): Headers {
   return new Headers({
@@ -206,16 +192,23 @@ export const downloadRoutes = new Hono<AppEnv>()
     const userId = c.var.downloaderId;
     const { attachment } = unwrap(await chatRoom(c.env, chatOf(id)).fileAccess(userId, id));
     const range = byteRange(c.req.header("Range"), attachment.size);
-    if (range === "unsatisfiable") {
-      throw new ApiError(ErrorCode.RangeNotSatisfiable, `the file has ${attachment.size} bytes`, { "Content-Range": `bytes */${attachment.size}` });
-    }
     // Files never change (a new upload is a new id), so If-Range always holds and is not checked.
-    const onlyIf = notModifiedCondition(c.req.header("If-None-Match"), c.req.header("If-Modified-Since"));
-    const object = await c.env.FILES.get(id, { ...(range ? { range } : {}), ...(onlyIf ? { onlyIf } : {}) });
+    // The preconditions are ours to evaluate, not R2's (`onlyIf`, which failed on dates such as year
+    // 9999): one read, whose body is dropped unread when the answer is 304 or 412.
+    const object = await c.env.FILES.get(id, range && range !== "unsatisfiable" ? { range } : {});
     if (!object) throw new ApiError(ErrorCode.NotFound, "no such attachment");
     const headers = fileHeaders(attachment.name, attachment.contentType, object.httpEtag);
     headers.set("Last-Modified", object.uploaded.toUTCString());
-    if (!("body" in object)) return new Response(null, { status: 304, headers });
+    const precondition = evaluatePreconditions((name) => c.req.header(name), { etag: object.httpEtag, uploaded: object.uploaded.getTime() });
+    if (precondition !== "send") {
+      await object.body.cancel().catch(() => undefined);
+      if (precondition === "failed") throw new ApiError(ErrorCode.PreconditionFailed, "the file does not meet If-Match / If-Unmodified-Since");
+      return new Response(null, { status: 304, headers });
+    }
+    if (range === "unsatisfiable") {
+      await object.body.cancel().catch(() => undefined);
+      throw new ApiError(ErrorCode.RangeNotSatisfiable, `the file has ${attachment.size} bytes`, { "Content-Range": `bytes */${attachment.size}` });
+    }
     if (range) {
       headers.set("Content-Range", `bytes ${range.offset}-${range.offset + range.length - 1}/${attachment.size}`);
       headers.set("Content-Length", String(range.length));
