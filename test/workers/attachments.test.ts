@@ -433,11 +433,13 @@ describe("downloads", () => {
     const late = new URLSearchParams(q);
     late.set("expires", String(Number(q.get("expires")) - 1000));
     expect((await download(`/api/attachments/${file.id}?${late}`)).status).toBe(401);
-    const partial = new URLSearchParams(q);
-    partial.delete("sig");
-    expect((await download(`/api/attachments/${file.id}?${partial}`)).status).toBe(400);
-    // All three present but one malformed: a forged URL (401), not a malformed request (400).
-    for (const [param, value] of [["sig", q.get("sig")!.slice(1)], ["sig", "!".repeat(43)], ["user", "abc"], ["user", "0"], ["expires", "soon"], ["expires", ""]] as const) {
+    for (const missing of ["sig", "ver"]) {
+      const partial = new URLSearchParams(q);
+      partial.delete(missing);
+      expect((await download(`/api/attachments/${file.id}?${partial}`)).status, missing).toBe(400);
+    }
+    // All four present but one malformed or altered: a forged URL (401), not a malformed request (400).
+    for (const [param, value] of [["sig", q.get("sig")!.slice(1)], ["sig", "!".repeat(43)], ["user", "abc"], ["user", "0"], ["expires", "soon"], ["expires", ""], ["ver", "x"], ["ver", "-1"], ["ver", String(Number(q.get("ver")) + 1)]] as const) {
       const broken = new URLSearchParams(q);
       broken.set(param, value);
       const res = await download(`/api/attachments/${file.id}?${broken}`);
@@ -447,6 +449,28 @@ describe("downloads", () => {
     // Eve's own signed URL is hers, but she is not a member.
     const eves = (await api("GET", `/api/attachments/${file.id}/url`, { token: eve.token })).body.url as string;
     expect((await download(eves)).status).toBe(403);
+  });
+
+  it("signed URLs stop working when the session that signed them is revoked: logout, password change", async () => {
+    const { ann, bob, file } = await shared();
+    const urlOf = async (token: string) => (await api("GET", `/api/attachments/${file.id}/url`, { token })).body.url as string;
+    const beforeLogout = await urlOf(bob.token);
+    expect((await download(beforeLogout)).status).toBe(200);
+    expect((await api("POST", "/api/auth/logout", { token: bob.token })).status).toBe(204);
+    const revoked = await download(beforeLogout);
+    expect(revoked.status).toBe(401);
+    expect(JSON.parse(new TextDecoder().decode(revoked.bytes))).toEqual({ error: expect.any(String), code: "unauthorized" });
+    // A new session signs URLs that work, until its own end (here a password change).
+    const again = (await api("POST", "/api/auth/login", { body: { username: bob.user.username, password: bob.password } })).body.token as string;
+    const beforeChange = await urlOf(again);
+    expect((await download(beforeChange)).status).toBe(200);
+    expect((await download(beforeLogout)).status).toBe(401);
+    const changed = await api("POST", "/api/auth/password", { token: again, body: { currentPassword: bob.password, newPassword: "another password" } });
+    expect(changed.status).toBe(200);
+    expect((await download(beforeChange)).status).toBe(401);
+    expect((await download(await urlOf(changed.body.token as string))).status).toBe(200);
+    // Another user's URLs are untouched.
+    expect((await download(await urlOf(ann.token))).status).toBe(200);
   });
 
   it("serves an upload not yet attached to its uploader only", async () => {

@@ -75,7 +75,7 @@ describe("fuzz", () => {
       () => ["POST", `/api/chats/${idLike()}/attachments`],
       () => [
         "GET",
-        `/api/attachments/${idLike()}-${encode(String(pick(["AAAAAAAAAAAAAAAAAAAAAA", "x", ...nasty])))}${pick(["", "/url", `?user=${idLike()}&expires=${idLike()}&sig=${"A".repeat(43)}`, `?sig=${idLike()}`])}`,
+        `/api/attachments/${idLike()}-${encode(String(pick(["AAAAAAAAAAAAAAAAAAAAAA", "x", ...nasty])))}${pick(["", "/url", `?user=${idLike()}&ver=${idLike()}&expires=${idLike()}&sig=${"A".repeat(43)}`, `?sig=${idLike()}`])}`,
       ],
       () => ["GET", `/api/users?q=${idLike()}`],
       () => ["GET", `/api/search?q=${encode(Array.from({ length: 1 + int(3) }, () => pick([...ftsSyntax, ...nasty.map(String)])).join(pick([" ", "", "-"])))}`],

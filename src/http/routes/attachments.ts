@@ -7,6 +7,9 @@ import { Hono, type HonoRequest } from "hono";
 import { createMiddleware } from "hono/factory";
 import { base64url } from "../../auth/base64url";
 import { signDownload, verifyDownload } from "../../auth/download-urls";
+import { tokenVersions } from "../../auth/token-versions";
+import { isUnavailable } from "../../db/deadline";
+import { findTokenVersion } from "../../db/users";
 import { chatRoom } from "../../objects/stubs";
 import { ErrorCode } from "../../protocol/errors";
 import { limits } from "../../protocol/limits";
@@ -51,13 +54,13 @@ const docs = {
   download: {
     summary: "Download an attachment",
     description:
-      "For members of the attachment's chat only (checked at every download: a removed member is refused at once), and for the uploader before it is attached. The token comes in `Authorization: Bearer`, or the URL is a signed one from `GET /api/attachments/{id}/url` (query `user`, `expires`, `sig`), for `<img>` and links. `Content-Disposition` is `inline` only for PNG, JPEG, GIF and WebP, `attachment` otherwise; always `X-Content-Type-Options: nosniff` and `Content-Security-Policy: sandbox`. Credentials are checked before the id: without valid ones the answer is 401 whatever the id. Preconditions (RFC 9110 §13.2.2, in its order): `If-Match` without the `ETag`, or else `If-Unmodified-Since` before `Last-Modified`, is 412; `If-None-Match` with the `ETag` (or `*`), or else `If-Modified-Since` at or after `Last-Modified` and not later than the server's clock, is 304. A header that is not a valid list or HTTP-date (any year, any text) is ignored. Then single byte ranges (`Range: bytes=…`) answer 206.",
+      "For members of the attachment's chat only (checked at every download: a removed member is refused at once), and for the uploader before it is attached. The token comes in `Authorization: Bearer`, or the URL is a signed one from `GET /api/attachments/{id}/url` (query `user`, `ver`, `expires`, `sig`), for `<img>` and links; such a URL ends with the session that asked for it (logout, password change). `Content-Disposition` is `inline` only for PNG, JPEG, GIF and WebP, `attachment` otherwise; always `X-Content-Type-Options: nosniff` and `Content-Security-Policy: sandbox`. Credentials are checked before the id: without valid ones the answer is 401 whatever the id. Preconditions (RFC 9110 §13.2.2, in its order): `If-Match` without the `ETag`, or else `If-Unmodified-Since` before `Last-Modified`, is 412; `If-None-Match` with the `ETag` (or `*`), or else `If-Modified-Since` at or after `Last-Modified` and not later than the server's clock, is 304. A header that is not a valid list or HTTP-date (any year, any text) is ignored. Then single byte ranges (`Range: bytes=…`) answer 206.",
     tag: "attachments",
     access: "signed",
     ok: { 200: ["the file"], 206: ["the range asked for, with `Content-Range`"], 304: ["not modified (`If-None-Match`, or `If-Modified-Since` without it)"] },
     errors: {
-      bad_request: "a malformed attachment id (checked after the credentials), or a signed URL missing some of `user`, `expires`, `sig`",
-      unauthorized: "no token, or a signed URL that is forged (a value malformed or altered) or expired",
+      bad_request: "a malformed attachment id (checked after the credentials), or a signed URL missing some of `user`, `ver`, `expires`, `sig`",
+      unauthorized: "no token, or a signed URL that is forged (a value malformed or altered), expired, or of a session that ended (logout, password change)",
       forbidden: "not a member of the chat",
       not_found: "no such attachment, someone else's upload not attached yet, or the file was deleted",
       precondition_failed: "`If-Match` does not name the `ETag`, or (without `If-Match`) `If-Unmodified-Since` is a valid date before `Last-Modified`",
@@ -66,7 +69,7 @@ const docs = {
   },
   sign: {
     summary: "A short-lived signed URL for an attachment",
-    description: `A URL for \`GET /api/attachments/{id}\` that works without a token for ${limits.attachmentUrlTtlSeconds / 60} minutes, for the caller only: put it in \`<img src>\` or a link. Membership is checked when it is used, not here.`,
+    description: `A URL for \`GET /api/attachments/{id}\` that works without a token for ${limits.attachmentUrlTtlSeconds / 60} minutes, for the caller only and while the caller's session lasts (logout and a password change end it): put it in \`<img src>\` or a link. Membership is checked when it is used, not here.`,
     tag: "attachments",
     access: "bearer",
     noStore: true,
@@ -142,28 +145,36 @@ export const uploadRoutes = new Hono<AppEnv>().post("/:chatId/attachments", vali
 
 const requireToken = requireUser();
 
-/** What each signed-URL parameter looks like when `signDownload` made it. */
-const SIGNED_PARAMS = { user: /^[1-9][0-9]{0,15}$/, expires: /^[0-9]{1,12}$/, sig: /^[A-Za-z0-9_-]{43}$/ } as const;
+/** The signed-URL parameters, and what each looks like when `signDownload` made it. */
+const SIGNED_PARAMS = { user: /^[1-9][0-9]{0,15}$/, ver: /^(?:0|[1-9][0-9]{0,15})$/, expires: /^[0-9]{1,12}$/, sig: /^[A-Za-z0-9_-]{43}$/ } as const;
+const SIGNED_NAMES = Object.keys(SIGNED_PARAMS) as (keyof typeof SIGNED_PARAMS)[];
 
 /**
  * Who is downloading: a signed URL's user, or the bearer token's. It runs before the attachment id is
  * validated, so a caller without valid credentials learns nothing about ids (401 before 400). A URL
- * with some of the three parameters is a signed URL missing some (400); with all three, any value
- * `signDownload` could not have made is as forged as a wrong signature (401).
+ * with some of the four parameters is a signed URL missing some (400); with all four, any value
+ * `signDownload` could not have made is as forged as a wrong signature (401). A URL whose signature
+ * holds is then checked like a token: its token version must still be the user's (the same
+ * per-isolate cache as bearer tokens), so logout and a password change end it.
  */
 const downloadCaller = createMiddleware<AppEnv>(async (c, next) => {
-  const [user, expires, sig] = (["user", "expires", "sig"] as const).map((p) => c.req.query(p));
-  if (user === undefined && expires === undefined && sig === undefined) {
+  const params = Object.fromEntries(SIGNED_NAMES.map((p) => [p, c.req.query(p)])) as Record<keyof typeof SIGNED_PARAMS, string | undefined>;
+  const given = SIGNED_NAMES.filter((p) => params[p] !== undefined);
+  if (given.length === 0) {
     await requireToken(c, async () => {});
     c.set("downloaderId", c.var.user.id);
     return next();
   }
-  if (user === undefined || expires === undefined || sig === undefined) throw badRequest("a signed URL has user, expires and sig");
-  const wellFormed = SIGNED_PARAMS.user.test(user) && SIGNED_PARAMS.expires.test(expires) && SIGNED_PARAMS.sig.test(sig);
-  if (!wellFormed || !(await verifyDownload(c.var.signingKey, c.req.param("id") ?? "", Number(user), Number(expires), sig))) {
+  if (given.length < SIGNED_NAMES.length) throw badRequest(`a signed URL has ${SIGNED_NAMES.join(", ")}`);
+  const { user, ver, expires, sig } = params as Record<keyof typeof SIGNED_PARAMS, string>;
+  const wellFormed = SIGNED_NAMES.every((p) => SIGNED_PARAMS[p].test(params[p]!));
+  const signer = { userId: Number(user), version: Number(ver) };
+  if (!wellFormed || !(await verifyDownload(c.var.signingKey, c.req.param("id") ?? "", signer, Number(expires), sig))) {
     throw new ApiError(ErrorCode.Unauthorized, "the link is invalid or expired");
   }
-  c.set("downloaderId", Number(user));
+  const current = await tokenVersions.current(signer.userId, () => findTokenVersion(c.var.db, signer.userId), isUnavailable);
+  if (current !== signer.version) throw new ApiError(ErrorCode.Unauthorized, "the link's session has ended; sign in again");
+  c.set("downloaderId", signer.userId);
   return next();
 });
 
@@ -219,5 +230,5 @@ export const downloadRoutes = new Hono<AppEnv>()
   })
   .get("/:id/url", describe(docs.sign), requireToken, validate("param", attachmentParams), async (c) => {
     const { id } = c.req.valid("param");
-    return c.json(await signDownload(c.var.signingKey, id, c.var.user.id), 200);
+    return c.json(await signDownload(c.var.signingKey, id, { userId: c.var.user.id, version: c.var.session.version }), 200);
   });
