@@ -8,10 +8,14 @@ export const limits = {
   contentMax: 4000,
   clientIdMax: 64,
   /**
-   * A resent clientId is recognised while its first message is at most this old and among the
-   * chat's newest `clientIdWindowMessages` messages; after that it would be a new message.
+   * A resent clientId is recognised while its first message is at most this old, however many
+   * messages came after it; after that it would be a new message.
    */
   clientIdWindowMs: 24 * 60 * 60 * 1000,
+  /**
+   * Not a bound of the contract: how many of a chat's newest messages the room keeps the clientIds
+   * of in memory. A busier day's older clientIds are found through Bloom-filtered blocks of the log.
+   */
   clientIdWindowMessages: 20_000,
   /** Largest HTTP body and WebSocket frame accepted. */
   maxBodyBytes: 64 * 1024,
