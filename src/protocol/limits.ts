@@ -44,6 +44,10 @@ export const limits = {
   attachmentUrlTtlSeconds: 300,
   /** An upload not attached to a message within this long is deleted. */
   unattachedUploadTtlMs: 60 * 60 * 1000,
+  /** Uploads a minute per user in a chat, when `UPLOAD_RATE_PER_MINUTE` does not say. */
+  uploadRatePerMinuteDefault: 30,
+  /** Bytes a user may hold in a chat in uploads not attached yet, when `UPLOAD_QUOTA_BYTES` does not say (200 MiB: two messages' worth of ten 10 MiB files). */
+  uploadQuotaBytesDefault: 200 * 1024 * 1024,
   /** Message search (`GET /api/search`): the longest query, and results per page. */
   searchQueryMax: 200,
   searchDefaultLimit: 20,

@@ -38,7 +38,7 @@ const docs = {
   upload: {
     summary: "Upload a file to a chat",
     description:
-      "The body is the file's bytes, streamed to storage (not JSON, not multipart). Headers: `Content-Type` (its type, on the allow-list: by default PNG, JPEG, GIF, WebP, PDF and plain text), `Content-Length` (required; at most the size limit, 10 MiB by default), `X-File-Name` (the name, percent-encoded UTF-8; control and format characters are removed, path separators become `_`, at most 200 characters; a name left empty becomes `file`). Checked in this order, before any byte is read: the token (401), `chatId` (400), `Content-Type` (415), `Content-Length` (411; 400 when not a decimal number), the size (413; 400 for 0), `X-File-Name` (400), membership (404, 403); a body that then is not `Content-Length` bytes long is 400 and nothing is kept. The upload is the caller's until a message of theirs attaches it (`attachmentIds`); one never attached within an hour is deleted.",
+      "The body is the file's bytes, streamed to storage (not JSON, not multipart). Headers: `Content-Type` (its type, on the allow-list: by default PNG, JPEG, GIF, WebP, PDF and plain text), `Content-Length` (required; at most the size limit, 10 MiB by default), `X-File-Name` (the name, percent-encoded UTF-8; control and format characters are removed, path separators become `_`, at most 200 characters; a name left empty becomes `file`). Checked in this order, before any byte is read: the token (401), `chatId` (400), `Content-Type` (415), `Content-Length` (411; 400 when not a decimal number), the size (413; 400 for 0), `X-File-Name` (400), membership (404, 403), then the caller's upload rate and quota in this chat (429, 413 with `Retry-After`; checked again when the upload is recorded); a body that then is not `Content-Length` bytes long is 400 and nothing is kept. The upload is the caller's until a message of theirs attaches it (`attachmentIds`); one never attached within an hour is deleted.",
     tag: "attachments",
     access: "bearer",
     ok: { 201: ["stored", uploadAnswer] },
@@ -47,7 +47,8 @@ const docs = {
         "a malformed `chatId`, a `Content-Length` that is not a decimal number, an empty file, no or malformed `X-File-Name`, or a body that is not `Content-Length` bytes long",
       ...memberOnly,
       length_required: "no `Content-Length`",
-      payload_too_large: "over the size limit",
+      payload_too_large: "over the size limit; or, with `Retry-After`, the caller's uploads to this chat not yet attached to a message would exceed the quota (`UPLOAD_QUOTA_BYTES`, 200 MiB by default)",
+      rate_limited: "more uploads to this chat in the last minute than the caller's rate (`UPLOAD_RATE_PER_MINUTE`, 30 by default); retry after `Retry-After` seconds",
       unsupported_media_type: "a `Content-Type` not on the allow-list",
     },
   },
