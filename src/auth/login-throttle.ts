@@ -2,8 +2,14 @@
  * Brute-force protection for login: failed attempts are counted per username and per client IP in
  * D1 (shared by every isolate and region), in fixed windows. Over the limit, login answers 429
  * with Retry-After before any password is checked.
+ *
+ * Rows expire: a row whose window ended counts for nothing, so each failure also deletes up to
+ * `pruneBatch` such rows (the oldest, found by an index on window_start: the statement reads what it
+ * deletes and little more), and a successful login deletes its username's row and, once its window
+ * ended, its address's. The table therefore holds about the keys that failed in the last window,
+ * however many failed before.
  */
-import { eq, inArray, sql } from "drizzle-orm";
+import { and, eq, inArray, lte, or, sql } from "drizzle-orm";
 import type { Database } from "../db/client";
 import { loginFailures } from "../db/schema";
 
@@ -13,6 +19,8 @@ export const THROTTLE = {
   perUser: 10,
   /** Failures per client address per window: one client spraying many accounts. */
   perIp: 100,
+  /** Rows of ended windows a failure deletes at most (one statement; bounded so a failure stays cheap). */
+  pruneBatch: 100,
 } as const;
 
 export const throttleKeys = (username: string, ip: string | undefined) => ({
@@ -33,20 +41,34 @@ export async function loginBlockedFor(db: Database, keys: { user: string; ip: st
 }
 
 export async function recordLoginFailure(db: Database, keys: { user: string; ip: string }, now = Date.now()): Promise<void> {
-  const expired = sql`${loginFailures.windowStart} <= ${now - THROTTLE.windowMs}`;
-  await db
-    .insert(loginFailures)
-    .values([keys.user, keys.ip].map((key) => ({ key, count: 1, windowStart: now })))
-    .onConflictDoUpdate({
-      target: loginFailures.key,
-      set: {
-        count: sql`CASE WHEN ${expired} THEN 1 ELSE ${loginFailures.count} + 1 END`,
-        windowStart: sql`CASE WHEN ${expired} THEN ${now} ELSE ${loginFailures.windowStart} END`,
-      },
-    });
+  const cutoff = now - THROTTLE.windowMs;
+  const expired = sql`${loginFailures.windowStart} <= ${cutoff}`;
+  // One round trip: the count, and a bounded batch of ended windows (other keys', usually) deleted.
+  await db.batch([
+    db
+      .insert(loginFailures)
+      .values([keys.user, keys.ip].map((key) => ({ key, count: 1, windowStart: now })))
+      .onConflictDoUpdate({
+        target: loginFailures.key,
+        set: {
+          count: sql`CASE WHEN ${expired} THEN 1 ELSE ${loginFailures.count} + 1 END`,
+          windowStart: sql`CASE WHEN ${expired} THEN ${now} ELSE ${loginFailures.windowStart} END`,
+        },
+      }),
+    db.delete(loginFailures).where(
+      inArray(
+        loginFailures.key,
+        db.select({ key: loginFailures.key }).from(loginFailures).where(expired).orderBy(loginFailures.windowStart).limit(THROTTLE.pruneBatch),
+      ),
+    ),
+  ]);
 }
 
-/** A successful login clears the account's failures (not the address's). */
-export async function clearLoginFailures(db: Database, keys: { user: string }): Promise<void> {
-  await db.delete(loginFailures).where(eq(loginFailures.key, keys.user));
+/**
+ * A successful login clears the account's failures, and the address's row once its window ended (a
+ * current one still counts: one good password must not reset a spraying address).
+ */
+export async function clearLoginFailures(db: Database, keys: { user: string; ip?: string }, now = Date.now()): Promise<void> {
+  const ended = keys.ip === undefined ? undefined : and(eq(loginFailures.key, keys.ip), lte(loginFailures.windowStart, now - THROTTLE.windowMs));
+  await db.delete(loginFailures).where(ended ? or(eq(loginFailures.key, keys.user), ended) : eq(loginFailures.key, keys.user));
 }

@@ -29,12 +29,20 @@ export const users = sqliteTable(
   (t) => [uniqueIndex("users_username_key").on(t.usernameKey)],
 );
 
-/** Failed logins per key ("user:<name>" or "ip:<address>") within the current window. */
-export const loginFailures = sqliteTable("login_failures", {
-  key: text("key").primaryKey(),
-  count: integer("count").notNull(),
-  windowStart: integer("window_start").notNull(),
-});
+/**
+ * Failed logins per key ("user:<name>" or "ip:<address>") within the current window. Rows whose
+ * window ended are deleted, a bounded batch with each failure (src/auth/login-throttle.ts); the index
+ * finds them without reading the rest.
+ */
+export const loginFailures = sqliteTable(
+  "login_failures",
+  {
+    key: text("key").primaryKey(),
+    count: integer("count").notNull(),
+    windowStart: integer("window_start").notNull(),
+  },
+  (t) => [index("login_failures_window_start").on(t.windowStart)],
+);
 
 export const chats = sqliteTable(
   "chats",

@@ -12,6 +12,8 @@ export const ErrorCode = {
   LengthRequired: "length_required",
   /** An upload whose Content-Type is not on the allow-list. */
   UnsupportedMediaType: "unsupported_media_type",
+  /** A download's If-Match or If-Unmodified-Since does not hold. */
+  PreconditionFailed: "precondition_failed",
   /** A download's Range starts past the end of the file. */
   RangeNotSatisfiable: "range_not_satisfiable",
   UpgradeRequired: "upgrade_required",
@@ -31,6 +33,7 @@ export const statusOf: Record<Exclude<ErrorCode, "wrong_chat">, number> = {
   conflict: 409,
   gone: 410,
   length_required: 411,
+  precondition_failed: 412,
   payload_too_large: 413,
   unsupported_media_type: 415,
   range_not_satisfiable: 416,

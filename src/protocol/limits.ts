@@ -8,10 +8,14 @@ export const limits = {
   contentMax: 4000,
   clientIdMax: 64,
   /**
-   * A resent clientId is recognised while its first message is at most this old and among the
-   * chat's newest `clientIdWindowMessages` messages; after that it would be a new message.
+   * A resent clientId is recognised while its first message is at most this old, however many
+   * messages came after it; after that it would be a new message.
    */
   clientIdWindowMs: 24 * 60 * 60 * 1000,
+  /**
+   * Not a bound of the contract: how many of a chat's newest messages the room keeps the clientIds
+   * of in memory. A busier day's older clientIds are found through Bloom-filtered blocks of the log.
+   */
   clientIdWindowMessages: 20_000,
   /** Largest HTTP body and WebSocket frame accepted. */
   maxBodyBytes: 64 * 1024,
@@ -40,6 +44,10 @@ export const limits = {
   attachmentUrlTtlSeconds: 300,
   /** An upload not attached to a message within this long is deleted. */
   unattachedUploadTtlMs: 60 * 60 * 1000,
+  /** Uploads a minute per user in a chat, when `UPLOAD_RATE_PER_MINUTE` does not say. */
+  uploadRatePerMinuteDefault: 30,
+  /** Bytes a user may hold in a chat in uploads not attached yet, when `UPLOAD_QUOTA_BYTES` does not say (200 MiB: two messages' worth of ten 10 MiB files). */
+  uploadQuotaBytesDefault: 200 * 1024 * 1024,
   /** Message search (`GET /api/search`): the longest query, and results per page. */
   searchQueryMax: 200,
   searchDefaultLimit: 20,

@@ -100,7 +100,8 @@ export const attachmentParams = z.object({ id: attachmentId });
  * URL (401, not 400), which the download route decides (src/http/routes/attachments.ts).
  */
 export const downloadQuery = z.object({
-  user: z.string().optional().meta({ description: "the user the URL was signed for (a signed URL has all three of `user`, `expires`, `sig`)" }),
+  user: z.string().optional().meta({ description: "the user the URL was signed for (a signed URL has all four of `user`, `ver`, `expires`, `sig`)" }),
+  ver: z.string().optional().meta({ description: "the token version of the session that signed the URL: the URL stops working when that session ends (logout, password change)" }),
   expires: z.string().optional().meta({ description: "when the URL expires, in seconds since the epoch" }),
   sig: z.string().optional().meta({ description: "the signature: 43 characters of base64url" }),
 });

@@ -152,7 +152,8 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
 
   /** Whether `user` may upload to this chat: an active member. Asked before any byte is stored. */
   async uploadAllowed(user: User): Promise<Answer> {
-    return (await this.refuseNonMember(user.id)) ?? { ok: true };
+    // The rate, and a quota already full, before any byte is read.
+    return (await this.refuseNonMember(user.id)) ?? this.uploads.admit(user.id, 0, Date.now(), this.env) ?? { ok: true };
   }
 
   /**
@@ -163,6 +164,9 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
     const refused = await this.refuseNonMember(user.id);
     if (refused) return refused;
     const now = Date.now();
+    // With the size, in the turn of the insert: two uploads at once cannot both pass the quota.
+    const over = this.uploads.admit(user.id, upload.size, now, this.env);
+    if (over) return over;
     this.uploads.record({ ...upload, uploaderId: user.id, createdAt: now });
     this.filePurge.dueAt(now + limits.unattachedUploadTtlMs);
     return { ok: true };

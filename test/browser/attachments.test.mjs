@@ -37,7 +37,7 @@ test("a photo sent with the attach button shows as a thumbnail to the other pers
   const thumb = bob.page.getByTestId("messages").getByTestId("attachment-image");
   const size = await loadedSize(thumb);
   assert.deepEqual([size.width, size.height], [2, 2]);
-  assert.match(size.src, /^http:\/\/127\.0\.0\.1:\d+\/api\/attachments\/\d+-[A-Za-z0-9_-]{22}\?user=\d+&expires=\d+&sig=/);
+  assert.match(size.src, /^http:\/\/127\.0\.0\.1:\d+\/api\/attachments\/\d+-[A-Za-z0-9_-]{22}\?user=\d+&ver=\d+&expires=\d+&sig=/);
   assert.equal(await thumb.getAttribute("alt"), "sunset 🌅.png");
   const token = await bob.page.evaluate(() => JSON.parse(localStorage.getItem("edge-chat-session")).token);
   assert.ok(token.length > 40 && !size.src.includes(token), "the token is not in the image URL");

@@ -34,6 +34,36 @@ describe("login throttling", () => {
     expect((await login(user.user.username, user.password, "192.0.2.50")).status).toBe(200);
   });
 
+  it("expires login_failures rows: each failure deletes a bounded batch of rows whose window ended; a success its address's ended row", async () => {
+    const prefix = `ip:stale-${uniqueName()}-`;
+    const old = Date.now() - THROTTLE.windowMs - 1000;
+    const count = (where: string, ...binds: unknown[]) => env.DB.prepare(`SELECT count(*) AS n FROM login_failures WHERE ${where}`).bind(...binds).first<number>("n");
+    // Rows whose window ended long ago, as a day of failed logins leaves them, and some still current.
+    // More than one batch (THROTTLE.pruneBatch, 100) of them.
+    const stale = 150;
+    for (let i = 0; i < stale; i += 50) {
+      await env.DB.batch(Array.from({ length: Math.min(50, stale - i) }, (_, j) => env.DB.prepare("INSERT INTO login_failures (key, count, window_start) VALUES (?, 3, ?)").bind(`${prefix}${i + j}`, old - (i + j))));
+    }
+    await env.DB.prepare("INSERT INTO login_failures (key, count, window_start) VALUES (?, 3, ?)").bind(`${prefix}current`, Date.now()).run();
+    expect(await count("key LIKE ?", `${prefix}%`)).toBe(stale + 1);
+    // One failed login deletes at most one batch, the oldest first…
+    expect((await login(uniqueName("nobody"), "wrong password", "192.0.2.99")).status).toBe(401);
+    expect(await count("key LIKE ?", `${prefix}%`)).toBe(stale + 1 - 100);
+    // …and the next the rest; a window still open is kept.
+    expect((await login(uniqueName("nobody"), "wrong password", "192.0.2.99")).status).toBe(401);
+    expect(await count("key LIKE ?", `${prefix}%`)).toBe(1);
+    expect(await count("key = ?", `${prefix}current`)).toBe(1);
+    expect(await count("window_start <= ?", Date.now() - THROTTLE.windowMs)).toBe(0);
+
+    // A successful login clears its username's row, and its address's once that window ended.
+    const user = await register("pruned");
+    const ip = `192.0.2.${100 + Math.floor(Math.random() * 100)}`;
+    expect((await login(user.user.username, "wrong password", ip)).status).toBe(401);
+    await env.DB.prepare("UPDATE login_failures SET window_start = ? WHERE key = ?").bind(old, `ip:${ip}`).run();
+    expect((await login(user.user.username, user.password, ip)).status).toBe(200);
+    expect(await count("key IN (?, ?)", `user:${user.user.username.toLowerCase()}`, `ip:${ip}`)).toBe(0);
+  });
+
   it("blocks one address spraying many accounts, not other addresses", async () => {
     const ip = "203.0.113.77";
     for (let i = 0; i < THROTTLE.perIp; i++) await login(`nobody${i}x`, "wrong password", ip);

@@ -11,7 +11,8 @@ import { ErrorCode } from "../../src/protocol/errors";
 import { ClientEvent, InboxEvent, ServerEvent } from "../../src/protocol/events";
 import type { Message } from "../../src/protocol/models";
 import type { ChatRoom } from "../../src/room/chat-room";
-import type { MessageLog } from "../../src/room/log/messages";
+import { MessageLog as MessageLogClass, type MessageLog } from "../../src/room/log/messages";
+import { limits } from "../../src/protocol/limits";
 import { MetaKey, writeMeta, type LogDatabase } from "../../src/room/log/open";
 import { api, BASE, connect, copyToD1Now, countingWrites, createGroup, register, roomStub, seedLegacyMessages, seedMessages, TestSocket, brokenD1, d1Copy, connectInbox, twoInAChat, type TestUser } from "./helpers";
 
@@ -375,6 +376,54 @@ describe("idempotency without a storage index", () => {
     a2.sendJson(ClientEvent.SendMessage, { content: "yesterday", clientId: "old" });
     expect((await a2.next(ServerEvent.MessageSent, 2)).messageId).toBe(3);
     for (const s of [a, b, a2]) s.close();
+  });
+
+  it("recognises a resend within 24 hours however many messages came after it (20,000 and more: the window is by time only)", async () => {
+    const { ann, bob, chat, a, b } = await twoInAChat("busy", "day");
+    a.sendJson(ClientEvent.SendMessage, { content: "first", clientId: "early" });
+    const first = await a.next(ServerEvent.MessageSent);
+    // More newer messages than the room keeps clientIds of in memory (20,000), stored as sends store them.
+    await runInDurableObject(roomStub(chat.id), (room: ChatRoom) => {
+      const log = (room as unknown as { log: MessageLog }).log;
+      const now = Date.now();
+      for (let i = 0; i < limits.clientIdWindowMessages + 10; i++) log.append({ sender: i % 2 ? ann.user : bob.user, content: `busy ${i}`, clientId: `busy${i}`, createdAt: now });
+    });
+    a.sendJson(ClientEvent.SendMessage, { content: "first", clientId: "early" });
+    expect(await a.next(ServerEvent.MessageSent, 2)).toMatchObject({ messageId: first.messageId, clientId: "early" });
+    const http = await api("POST", `/api/chats/${chat.id}/messages`, { token: ann.token, body: { content: "first", clientId: "early" } });
+    expect(http.status).toBe(201);
+    expect(http.body.id).toBe(first.messageId);
+    // And after the room restarts (its memory read again from the log).
+    await evictDurableObject(roomStub(chat.id));
+    const a2 = await connect(chat.id, ann.token);
+    a2.sendJson(ClientEvent.SendMessage, { content: "first", clientId: "early" });
+    expect(await a2.next(ServerEvent.MessageSent)).toMatchObject({ messageId: first.messageId, clientId: "early" });
+    a2.sendJson(ClientEvent.SendMessage, { content: "new", clientId: "later" });
+    expect((await a2.next(ServerEvent.MessageSent, 2)).messageId).toBe(first.messageId + limits.clientIdWindowMessages + 11);
+    for (const s of [a, b, a2]) s.close();
+  });
+
+  it("a room with its memory cap lowered finds a resend beyond the cap in storage, not beyond 24 hours", async () => {
+    const { ann, chat, a, b } = await twoInAChat("small", "cap");
+    await runInDurableObject(roomStub(chat.id), (room: ChatRoom) => {
+      const internals = room as unknown as { log: MessageLog; store: LogDatabase };
+      internals.log = new MessageLogClass(internals.store, chat.id, { clientIdsInMemory: 5 });
+      const now = Date.now();
+      internals.log.append({ sender: ann.user, content: "yesterday", clientId: "old", createdAt: now - 25 * 60 * 60 * 1000 });
+      internals.log.append({ sender: ann.user, content: "this morning", clientId: "morning", createdAt: now - 10 * 60 * 60 * 1000 });
+      for (let i = 0; i < 20; i++) internals.log.append({ sender: ann.user, content: `since ${i}`, clientId: `since${i}`, createdAt: now - 60_000 });
+      expect(internals.log.byClient(ann.user.id, "morning", Date.now())?.id).toBe(2);
+      expect(internals.log.byClient(ann.user.id, "since0", Date.now())?.id).toBe(3);
+      expect(internals.log.byClient(ann.user.id, "old", Date.now())).toBeUndefined();
+      // Memory held 5 of them; the others were found in storage.
+      expect((internals.log as unknown as { clientIds: { size: number } }).clientIds.size).toBeLessThanOrEqual(5);
+    });
+    a.sendJson(ClientEvent.SendMessage, { content: "this morning", clientId: "morning" });
+    expect((await a.next(ServerEvent.MessageSent)).messageId).toBe(2);
+    a.sendJson(ClientEvent.SendMessage, { content: "yesterday", clientId: "old" });
+    expect((await a.next(ServerEvent.MessageSent, 2)).messageId).toBe(23);
+    a.close();
+    b.close();
   });
 
   it("answers a resend with its first message even when the message it replied to was deleted since", async () => {

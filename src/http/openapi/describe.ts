@@ -45,6 +45,7 @@ const generic: Record<HttpErrorCode, string> = {
   conflict: "a conflict with the current state",
   gone: "the message was deleted",
   length_required: "an upload without `Content-Length`",
+  precondition_failed: "`If-Match` or `If-Unmodified-Since` does not hold",
   payload_too_large: "body over 64 KiB",
   unsupported_media_type: "a file type not on the allow-list",
   range_not_satisfiable: "a range past the end of the file",

@@ -7,13 +7,16 @@ import { Hono, type HonoRequest } from "hono";
 import { createMiddleware } from "hono/factory";
 import { base64url } from "../../auth/base64url";
 import { signDownload, verifyDownload } from "../../auth/download-urls";
+import { tokenVersions } from "../../auth/token-versions";
+import { isUnavailable } from "../../db/deadline";
+import { findTokenVersion } from "../../db/users";
 import { ErrorCode } from "../../protocol/errors";
 import { limits } from "../../protocol/limits";
 import type { Upload } from "../../protocol/models";
 import { attachmentParams, chatParams, downloadQuery } from "../../protocol/schemas";
 import type { AppEnv } from "../env";
 import { ApiError, badRequest } from "../errors";
-import { allowedTypes, byteRange, contentDisposition, essence, fileName, maxUploadBytes } from "../files";
+import { allowedTypes, byteRange, contentDisposition, essence, evaluatePreconditions, fileName, maxUploadBytes } from "../files";
 import { requireUser } from "../middleware/auth";
 import { downloadUrlAnswer, uploadAnswer } from "../openapi/answers";
 import { describe, memberOnly, type RouteDoc } from "../openapi/describe";
@@ -34,7 +37,7 @@ const docs = {
   upload: {
     summary: "Upload a file to a chat",
     description:
-      "The body is the file's bytes, streamed to storage (not JSON, not multipart). Headers: `Content-Type` (its type, on the allow-list: by default PNG, JPEG, GIF, WebP, PDF and plain text), `Content-Length` (required; at most the size limit, 10 MiB by default), `X-File-Name` (the name, percent-encoded UTF-8; control and format characters are removed, path separators become `_`, at most 200 characters; a name left empty becomes `file`). Checked in this order, before any byte is read: the token (401), `chatId` (400), `Content-Type` (415), `Content-Length` (411; 400 when not a decimal number), the size (413; 400 for 0), `X-File-Name` (400), membership (404, 403); a body that then is not `Content-Length` bytes long is 400 and nothing is kept. The upload is the caller's until a message of theirs attaches it (`attachmentIds`); one never attached within an hour is deleted.",
+      "The body is the file's bytes, streamed to storage (not JSON, not multipart). Headers: `Content-Type` (its type, on the allow-list: by default PNG, JPEG, GIF, WebP, PDF and plain text), `Content-Length` (required; at most the size limit, 10 MiB by default), `X-File-Name` (the name, percent-encoded UTF-8; control and format characters are removed, path separators become `_`, at most 200 characters; a name left empty becomes `file`). Checked in this order, before any byte is read: the token (401), `chatId` (400), `Content-Type` (415), `Content-Length` (411; 400 when not a decimal number), the size (413; 400 for 0), `X-File-Name` (400), membership (404, 403), then the caller's upload rate and quota in this chat (429, 413 with `Retry-After`; checked again when the upload is recorded); a body that then is not `Content-Length` bytes long is 400 and nothing is kept. The upload is the caller's until a message of theirs attaches it (`attachmentIds`); one never attached within an hour is deleted.",
     tag: "attachments",
     access: "bearer",
     ok: { 201: ["stored", uploadAnswer] },
@@ -43,28 +46,30 @@ const docs = {
         "a malformed `chatId`, a `Content-Length` that is not a decimal number, an empty file, no or malformed `X-File-Name`, or a body that is not `Content-Length` bytes long",
       ...memberOnly,
       length_required: "no `Content-Length`",
-      payload_too_large: "over the size limit",
+      payload_too_large: "over the size limit; or, with `Retry-After`, the caller's uploads to this chat not yet attached to a message would exceed the quota (`UPLOAD_QUOTA_BYTES`, 200 MiB by default)",
+      rate_limited: "more uploads to this chat in the last minute than the caller's rate (`UPLOAD_RATE_PER_MINUTE`, 30 by default); retry after `Retry-After` seconds",
       unsupported_media_type: "a `Content-Type` not on the allow-list",
     },
   },
   download: {
     summary: "Download an attachment",
     description:
-      "For members of the attachment's chat only (checked at every download: a removed member is refused at once), and for the uploader before it is attached. The token comes in `Authorization: Bearer`, or the URL is a signed one from `GET /api/attachments/{id}/url` (query `user`, `expires`, `sig`), for `<img>` and links. `Content-Disposition` is `inline` only for PNG, JPEG, GIF and WebP, `attachment` otherwise; always `X-Content-Type-Options: nosniff` and `Content-Security-Policy: sandbox`. Credentials are checked before the id: without valid ones the answer is 401 whatever the id. Single byte ranges (`Range: bytes=…`) answer 206, `If-None-Match` with the `ETag` answers 304.",
+      "For members of the attachment's chat only (checked at every download: a removed member is refused at once), and for the uploader before it is attached. The token comes in `Authorization: Bearer`, or the URL is a signed one from `GET /api/attachments/{id}/url` (query `user`, `ver`, `expires`, `sig`), for `<img>` and links; such a URL ends with the session that asked for it (logout, password change). `Content-Disposition` is `inline` only for PNG, JPEG, GIF and WebP, `attachment` otherwise; always `X-Content-Type-Options: nosniff` and `Content-Security-Policy: sandbox`. Credentials are checked before the id: without valid ones the answer is 401 whatever the id. Preconditions (RFC 9110 §13.2.2, in its order): `If-Match` without the `ETag`, or else `If-Unmodified-Since` before `Last-Modified`, is 412; `If-None-Match` with the `ETag` (or `*`), or else `If-Modified-Since` at or after `Last-Modified` and not later than the server's clock, is 304. A header that is not a valid list or HTTP-date (any year, any text) is ignored. Then single byte ranges (`Range: bytes=…`) answer 206.",
     tag: "attachments",
     access: "signed",
-    ok: { 200: ["the file"], 206: ["the range asked for, with `Content-Range`"], 304: ["not modified (`If-None-Match`)"] },
+    ok: { 200: ["the file"], 206: ["the range asked for, with `Content-Range`"], 304: ["not modified (`If-None-Match`, or `If-Modified-Since` without it)"] },
     errors: {
-      bad_request: "a malformed attachment id (checked after the credentials), or a signed URL missing some of `user`, `expires`, `sig`",
-      unauthorized: "no token, or a signed URL that is forged (a value malformed or altered) or expired",
+      bad_request: "a malformed attachment id (checked after the credentials), or a signed URL missing some of `user`, `ver`, `expires`, `sig`",
+      unauthorized: "no token, or a signed URL that is forged (a value malformed or altered), expired, or of a session that ended (logout, password change)",
       forbidden: "not a member of the chat",
       not_found: "no such attachment, someone else's upload not attached yet, or the file was deleted",
+      precondition_failed: "`If-Match` does not name the `ETag`, or (without `If-Match`) `If-Unmodified-Since` is a valid date before `Last-Modified`",
       range_not_satisfiable: "the range starts at or past the end of the file, or is `bytes=-0` (`Content-Range: bytes */<size>`)",
     },
   },
   sign: {
     summary: "A short-lived signed URL for an attachment",
-    description: `A URL for \`GET /api/attachments/{id}\` that works without a token for ${limits.attachmentUrlTtlSeconds / 60} minutes, for the caller only: put it in \`<img src>\` or a link. Membership is checked when it is used, not here.`,
+    description: `A URL for \`GET /api/attachments/{id}\` that works without a token for ${limits.attachmentUrlTtlSeconds / 60} minutes, for the caller only and while the caller's session lasts (logout and a password change end it): put it in \`<img src>\` or a link. Membership is checked when it is used, not here.`,
     tag: "attachments",
     access: "bearer",
     noStore: true,
@@ -140,45 +145,38 @@ export const uploadRoutes = new Hono<AppEnv>().post("/:chatId/attachments", vali
 
 const requireToken = requireUser();
 
-/** What each signed-URL parameter looks like when `signDownload` made it. */
-const SIGNED_PARAMS = { user: /^[1-9][0-9]{0,15}$/, expires: /^[0-9]{1,12}$/, sig: /^[A-Za-z0-9_-]{43}$/ } as const;
+/** The signed-URL parameters, and what each looks like when `signDownload` made it. */
+const SIGNED_PARAMS = { user: /^[1-9][0-9]{0,15}$/, ver: /^(?:0|[1-9][0-9]{0,15})$/, expires: /^[0-9]{1,12}$/, sig: /^[A-Za-z0-9_-]{43}$/ } as const;
+const SIGNED_NAMES = Object.keys(SIGNED_PARAMS) as (keyof typeof SIGNED_PARAMS)[];
 
 /**
  * Who is downloading: a signed URL's user, or the bearer token's. It runs before the attachment id is
  * validated, so a caller without valid credentials learns nothing about ids (401 before 400). A URL
- * with some of the three parameters is a signed URL missing some (400); with all three, any value
- * `signDownload` could not have made is as forged as a wrong signature (401).
+ * with some of the four parameters is a signed URL missing some (400); with all four, any value
+ * `signDownload` could not have made is as forged as a wrong signature (401). A URL whose signature
+ * holds is then checked like a token: its token version must still be the user's (the same
+ * per-isolate cache as bearer tokens), so logout and a password change end it.
  */
 const downloadCaller = createMiddleware<AppEnv>(async (c, next) => {
-  const [user, expires, sig] = (["user", "expires", "sig"] as const).map((p) => c.req.query(p));
-  if (user === undefined && expires === undefined && sig === undefined) {
+  const params = Object.fromEntries(SIGNED_NAMES.map((p) => [p, c.req.query(p)])) as Record<keyof typeof SIGNED_PARAMS, string | undefined>;
+  const given = SIGNED_NAMES.filter((p) => params[p] !== undefined);
+  if (given.length === 0) {
     await requireToken(c, async () => {});
     c.set("downloaderId", c.var.user.id);
     return next();
   }
-  if (user === undefined || expires === undefined || sig === undefined) throw badRequest("a signed URL has user, expires and sig");
-  const wellFormed = SIGNED_PARAMS.user.test(user) && SIGNED_PARAMS.expires.test(expires) && SIGNED_PARAMS.sig.test(sig);
-  if (!wellFormed || !(await verifyDownload(c.var.signingKey, c.req.param("id") ?? "", Number(user), Number(expires), sig))) {
+  if (given.length < SIGNED_NAMES.length) throw badRequest(`a signed URL has ${SIGNED_NAMES.join(", ")}`);
+  const { user, ver, expires, sig } = params as Record<keyof typeof SIGNED_PARAMS, string>;
+  const wellFormed = SIGNED_NAMES.every((p) => SIGNED_PARAMS[p].test(params[p]!));
+  const signer = { userId: Number(user), version: Number(ver) };
+  if (!wellFormed || !(await verifyDownload(c.var.signingKey, c.req.param("id") ?? "", signer, Number(expires), sig))) {
     throw new ApiError(ErrorCode.Unauthorized, "the link is invalid or expired");
   }
-  c.set("downloaderId", Number(user));
+  const current = await tokenVersions.current(signer.userId, () => findTokenVersion(c.var.db, signer.userId), isUnavailable);
+  if (current !== signer.version) throw new ApiError(ErrorCode.Unauthorized, "the link's session has ended; sign in again");
+  c.set("downloaderId", signer.userId);
   return next();
 });
-
-/**
- * A conditional GET as R2 takes it: the body only if the file differs from the client's copy. The
- * ETag goes unquoted (R2 compares bare etags); If-Modified-Since counts only without If-None-Match
- * (RFC 9110). Null when the request has neither, or one that cannot match.
- */
-function notModifiedCondition(ifNoneMatch: string | undefined, ifModifiedSince: string | undefined): R2Conditional | null {
-  if (ifNoneMatch !== undefined) {
-    const etag = /^\s*(?:W\/)?"([^"]*)"\s*$/.exec(ifNoneMatch)?.[1];
-    return etag === undefined ? null : { etagDoesNotMatch: etag };
-  }
-  const since = ifModifiedSince === undefined ? NaN : Date.parse(ifModifiedSince);
-  // HTTP dates have whole seconds: a file uploaded within the second the client names is not newer.
-  return Number.isNaN(since) ? null : { uploadedAfter: new Date(since + 999) };
-}
 
 /** What every answer about a file says, whatever its status. */
 function fileHeaders(name: string, contentType: string, etag: string): Headers {
@@ -205,16 +203,23 @@ export const downloadRoutes = new Hono<AppEnv>()
     const userId = c.var.downloaderId;
     const { attachment } = unwrap(await (await existingRoom(c, chatOf(id), "no such attachment")).fileAccess(userId, id));
     const range = byteRange(c.req.header("Range"), attachment.size);
-    if (range === "unsatisfiable") {
-      throw new ApiError(ErrorCode.RangeNotSatisfiable, `the file has ${attachment.size} bytes`, { "Content-Range": `bytes */${attachment.size}` });
-    }
     // Files never change (a new upload is a new id), so If-Range always holds and is not checked.
-    const onlyIf = notModifiedCondition(c.req.header("If-None-Match"), c.req.header("If-Modified-Since"));
-    const object = await c.env.FILES.get(id, { ...(range ? { range } : {}), ...(onlyIf ? { onlyIf } : {}) });
+    // The preconditions are ours to evaluate, not R2's (`onlyIf`, which failed on dates such as year
+    // 9999): one read, whose body is dropped unread when the answer is 304 or 412.
+    const object = await c.env.FILES.get(id, range && range !== "unsatisfiable" ? { range } : {});
     if (!object) throw new ApiError(ErrorCode.NotFound, "no such attachment");
     const headers = fileHeaders(attachment.name, attachment.contentType, object.httpEtag);
     headers.set("Last-Modified", object.uploaded.toUTCString());
-    if (!("body" in object)) return new Response(null, { status: 304, headers });
+    const precondition = evaluatePreconditions((name) => c.req.header(name), { etag: object.httpEtag, uploaded: object.uploaded.getTime() });
+    if (precondition !== "send") {
+      await object.body.cancel().catch(() => undefined);
+      if (precondition === "failed") throw new ApiError(ErrorCode.PreconditionFailed, "the file does not meet If-Match / If-Unmodified-Since");
+      return new Response(null, { status: 304, headers });
+    }
+    if (range === "unsatisfiable") {
+      await object.body.cancel().catch(() => undefined);
+      throw new ApiError(ErrorCode.RangeNotSatisfiable, `the file has ${attachment.size} bytes`, { "Content-Range": `bytes */${attachment.size}` });
+    }
     if (range) {
       headers.set("Content-Range", `bytes ${range.offset}-${range.offset + range.length - 1}/${attachment.size}`);
       headers.set("Content-Length", String(range.length));
@@ -225,5 +230,5 @@ export const downloadRoutes = new Hono<AppEnv>()
   })
   .get("/:id/url", describe(docs.sign), requireToken, validate("param", attachmentParams), async (c) => {
     const { id } = c.req.valid("param");
-    return c.json(await signDownload(c.var.signingKey, id, c.var.user.id), 200);
+    return c.json(await signDownload(c.var.signingKey, id, { userId: c.var.user.id, version: c.var.session.version }), 200);
   });

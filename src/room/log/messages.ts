@@ -2,7 +2,7 @@
  * The chat's log of record: appends (idempotent by clientId), changes (edits, deletes, reactions,
  * each numbered by the chat's change counter), history pages and the D1 outbox.
  */
-import { and, asc, count, desc, eq, gt, isNotNull, isNull, lt, lte, max, ne, sql } from "drizzle-orm";
+import { and, asc, count, desc, eq, gt, gte, isNotNull, isNull, lt, lte, max, ne, sql } from "drizzle-orm";
 import { alias } from "drizzle-orm/sqlite-core";
 import { limits } from "../../protocol/limits";
 import type { ChangePage, Message, MessagePage, User } from "../../protocol/models";
@@ -76,6 +76,22 @@ function prepare(db: LogDatabase) {
       .where(lt(logMessages.id, p("id")))
       .orderBy(desc(logMessages.id))
       .limit(p("limit"))
+      .prepare(),
+    // A resend whose clientId left memory: one block of the primary key, no index (./client-ids.ts).
+    clientIdInRange: db
+      .select({ id: logMessages.id })
+      .from(logMessages)
+      .where(
+        and(
+          gte(logMessages.id, p("fromId")),
+          lte(logMessages.id, p("toId")),
+          eq(logMessages.senderId, p("senderId")),
+          eq(logMessages.clientId, p("clientId")),
+          gte(logMessages.createdAt, p("since")),
+        ),
+      )
+      .orderBy(desc(logMessages.id))
+      .limit(1)
       .prepare(),
     insert: db
       .insert(logMessages)
@@ -159,10 +175,17 @@ export class MessageLog {
   constructor(
     private readonly db: LogDatabase,
     private readonly chatId: number,
+    /** Tests lower the clientIds memory holds (`limits.clientIdWindowMessages`) to reach the spill. */
+    options: { clientIdsInMemory?: number } = {},
   ) {
     this.q = prepare(db);
     this.changeCounter = this.q.lastChangeId.get()?.id ?? 0;
-    this.clientIds = new ClientIdWindow((id, limit) => this.q.newestClientIds.all({ id, limit }));
+    this.clientIds = new ClientIdWindow(
+      (id, limit) => this.q.newestClientIds.all({ id, limit }),
+      (senderId, clientId, fromId, toId, since) => this.q.clientIdInRange.get({ senderId, clientId, fromId, toId, since })?.id,
+      limits.clientIdWindowMs,
+      options.clientIdsInMemory ?? limits.clientIdWindowMessages,
+    );
   }
 
   /** One message on its own; its original, if it replies, is read for the preview. */

@@ -3,14 +3,44 @@
  * what, whether a message attached it, and which files are due for deletion. Synchronous like the
  * log, so a send checks and attaches its uploads in the same write as the message.
  */
-import { and, asc, eq, inArray, isNull, lte, or, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gt, inArray, isNull, lte, min, or, sql, sum } from "drizzle-orm";
 import type { StoredAttachment } from "../../protocol/stored";
+import { ErrorCode } from "../../protocol/errors";
 import { limits } from "../../protocol/limits";
+import { refuse, type Refusal } from "../answers";
 import type { LogDatabase } from "./open";
 import { logAttachments, type LogAttachmentRow } from "./schema";
 
 /** Files per deletion round: R2 deletes up to 1,000 keys in one call. */
 export const PURGE_BATCH = 1000;
+
+/** The rate window of uploads. */
+const RATE_WINDOW_MS = 60_000;
+/**
+ * Uploads of the chat (anyone's, newest first) the rate check reads at most: the attachments table
+ * has no index on time for attached files, and its rows are in upload order (rowid), so the check
+ * reads the newest rows and stops. More uploads than this in a chat within a minute are counted as
+ * far as this reaches (the 10 MiB per-file limit and the quota still bound what they can hold).
+ */
+const RATE_SCAN_ROWS = 1000;
+
+/** The per-user upload limits a deployment sets (README "Configuration"); anything but a positive integer is the default. */
+export interface UploadLimitsEnv {
+  UPLOAD_RATE_PER_MINUTE?: string;
+  UPLOAD_QUOTA_BYTES?: string;
+}
+
+const positive = (configured: string | undefined, fallback: number) => {
+  const n = /^[1-9][0-9]{0,15}$/.test(configured ?? "") ? Number(configured) : NaN;
+  return Number.isSafeInteger(n) ? n : fallback;
+};
+
+export function uploadLimits(env: UploadLimitsEnv): { perMinute: number; quotaBytes: number } {
+  return {
+    perMinute: positive(env.UPLOAD_RATE_PER_MINUTE, limits.uploadRatePerMinuteDefault),
+    quotaBytes: positive(env.UPLOAD_QUOTA_BYTES, limits.uploadQuotaBytesDefault),
+  };
+}
 
 const p = sql.placeholder;
 
@@ -32,7 +62,60 @@ export class Uploads {
         .limit(1)
         .prepare(),
       anyRemoving: db.select({ id: logAttachments.id }).from(logAttachments).where(eq(logAttachments.removing, true)).limit(1).prepare(),
+      // Through the partial index attachments_unattached: only the last hour's unattached uploads are read.
+      unattachedOf: db
+        .select({ bytes: sum(logAttachments.size).mapWith(Number), oldest: min(logAttachments.createdAt) })
+        .from(logAttachments)
+        .where(
+          and(
+            isNull(logAttachments.messageId),
+            gt(logAttachments.createdAt, p("since")),
+            eq(logAttachments.uploaderId, p("uploaderId")),
+            eq(logAttachments.removing, false),
+          ),
+        )
+        .prepare(),
+      newestUploads: db
+        .select({ uploaderId: logAttachments.uploaderId, createdAt: logAttachments.createdAt })
+        .from(logAttachments)
+        .orderBy(desc(sql`rowid`))
+        .limit(RATE_SCAN_ROWS)
+        .prepare(),
     };
+  }
+
+  /**
+   * Whether `uploaderId` may upload `size` more bytes now, per user in this chat: at most
+   * `UPLOAD_RATE_PER_MINUTE` uploads in the last minute (429 `rate_limited`, Retry-After: until the
+   * oldest of them leaves the minute), and at most `UPLOAD_QUOTA_BYTES` held in uploads not attached
+   * to a message yet (413 `payload_too_large`, Retry-After: until the oldest of them expires; attaching
+   * one frees its bytes at once). Null when it may. The room asks with size 0 before a byte is read
+   * (`uploadAllowed`: the rate, and a quota already full) and with the size before it records the
+   * upload (`recordUpload`, in the same turn as the insert, so concurrent uploads cannot both pass).
+   */
+  admit(uploaderId: number, size: number, now: number, env: UploadLimitsEnv): Refusal | null {
+    const { perMinute, quotaBytes } = uploadLimits(env);
+    const since = now - RATE_WINDOW_MS;
+    const recent: number[] = [];
+    for (const row of this.q.newestUploads.all()) {
+      if (row.uploaderId === uploaderId && row.createdAt > since) recent.push(row.createdAt);
+    }
+    if (recent.length >= perMinute) {
+      // Newest first: the perMinute-th newest is the one whose leaving makes room.
+      const freesAt = recent.sort((a, b) => b - a)[perMinute - 1]! + RATE_WINDOW_MS;
+      return refuse(ErrorCode.RateLimited, `at most ${perMinute} uploads a minute per user in a chat; try again later`, Math.max(1, Math.ceil((freesAt - now) / 1000)));
+    }
+    const held = this.q.unattachedOf.get({ uploaderId, since: now - this.unattachedTtlMs });
+    const bytes = held?.bytes ?? 0;
+    if (bytes + size > quotaBytes || (size === 0 && bytes >= quotaBytes)) {
+      const freesAt = (held?.oldest ?? now) + this.unattachedTtlMs;
+      return refuse(
+        ErrorCode.PayloadTooLarge,
+        `your uploads not attached to a message in this chat would exceed ${quotaBytes} bytes (${bytes} held); attach them, or wait until they expire`,
+        Math.max(1, Math.ceil((freesAt - now) / 1000)),
+      );
+    }
+    return null;
   }
 
   record(row: Omit<LogAttachmentRow, "messageId" | "removing">): void {

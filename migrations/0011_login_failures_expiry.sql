@@ -1,0 +1,1 @@
+CREATE INDEX `login_failures_window_start` ON `login_failures` (`window_start`);
