@@ -27,7 +27,8 @@ export function classify(err: unknown): unknown {
   if (err instanceof DatabaseUnavailable) return err;
   const message = err instanceof Error ? err.message : String(err);
   if (STATEMENT_FAULT.test(message)) return err;
-  // Only the binding's own words go in the message (no SQL, no parameters); it is for the log.
+  // The binding's own words (not Drizzle's, which carry the statement's parameters), for the log:
+  // clients are answered with a fixed text.
   return new DatabaseUnavailable(`database unavailable: ${message.slice(0, 200)}`, { cause: err });
 }
 
