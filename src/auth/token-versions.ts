@@ -4,10 +4,11 @@
  *
  * - Fresh for FRESH_MS: a revocation (logout, password change) made in another isolate takes
  *   effect here within that time; in the isolate that made it, at once (it calls `remember`).
- * - Stale if D1 fails: while D1 is unreachable, a version read in the last STALE_IF_ERROR_MS is
- *   used, so signed-in users keep connecting and chatting through an outage (a revocation made in
- *   another isolate just before it may then be honoured only when D1 is back). A user not seen
- *   recently is refused, as before.
+ * - Stale if D1 fails: while D1 is unavailable (any failure of it: `isUnavailable`,
+ *   src/db/deadline.ts), a version read in the last STALE_IF_ERROR_MS is used, so signed-in users
+ *   keep connecting and chatting through an outage (a revocation made in another isolate just
+ *   before it may then be honoured only when D1 is back). For a user not seen recently the failure
+ *   is thrown on (503 over HTTP, `unavailable` for a socket's `auth`).
  * - Bounded: the oldest entries go past MAX_ENTRIES.
  */
 export const FRESH_MS = 10_000;

@@ -4,7 +4,7 @@ import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { ConfigError, signingKeyFor } from "../auth/token";
 import { database } from "../db/client";
-import { isUnavailable, withDeadline } from "../db/deadline";
+import { unavailableCause, withDeadline } from "../db/deadline";
 import { ErrorCode } from "../protocol/errors";
 import { limits } from "../protocol/limits";
 import type { AppEnv } from "./env";
@@ -64,9 +64,13 @@ export function createApp() {
     if (err instanceof HTTPException && err.status === 400) {
       return errorResponse(ErrorCode.BadRequest, "malformed JSON body");
     }
-    if (isUnavailable(err)) {
-      console.error("database unavailable", err instanceof Error ? err.message : String(err));
-      return errorResponse(ErrorCode.Unavailable, "the database is unavailable; try again shortly", { "Retry-After": "1" });
+    // Any failure of D1 (src/db/deadline.ts classifies them all), wherever it surfaced: a route that
+    // needs D1 says so with 503 and Retry-After, never 500. Logged with the classified error's message
+    // (the binding's words), not Drizzle's wrapper, whose message carries the SQL and its parameters.
+    const unavailable = unavailableCause(err);
+    if (unavailable) {
+      console.error("database unavailable", unavailable.message);
+      return errorResponse(ErrorCode.Unavailable, "the database is unavailable; try again shortly");
     }
     if (err instanceof ConfigError) {
       console.error(`configuration error: ${err.message}`);

@@ -2,40 +2,22 @@
  * A database that is down or hangs: clean 503s over HTTP, nothing hangs, and recovery is automatic.
  * A chat keeps working from its room's own storage; D1 catches up when it is back.
  */
-import { env, runInDurableObject, SELF } from "cloudflare:test";
+import { createExecutionContext, env, runInDurableObject, SELF } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { DatabaseUnavailable, isUnavailable, withDeadline } from "../../src/db/deadline";
+import { FRESH_MS, tokenVersions } from "../../src/auth/token-versions";
+import { withDeadline } from "../../src/db/deadline";
 import { createApp } from "../../src/http/app";
 import type { InboxRoom } from "../../src/inbox/inbox-room";
 import { ErrorCode } from "../../src/protocol/errors";
 import { ClientEvent, InboxEvent, ServerEvent } from "../../src/protocol/events";
 import type { Message } from "../../src/protocol/models";
 import type { ChatRoom } from "../../src/room/chat-room";
-import { api, BASE, connect, connectInbox, copyToD1Now, createGroup, register, roomStub, brokenD1, d1Copy, twoInAChat } from "./helpers";
+import { api, BASE, connect, connectInbox, copyToD1Now, createGroup, register, roomStub, brokenD1, d1Copy, TestSocket, twoInAChat, uniqueName } from "./helpers";
 
 afterEach(() => vi.restoreAllMocks());
 
 
-describe("withDeadline", () => {
-  it("passes answers through and turns a hang into DatabaseUnavailable", async () => {
-    const fast = withDeadline(env.DB, 1000);
-    expect(await fast.prepare("SELECT ?1 AS x").bind(7).first()).toEqual({ x: 7 });
-    const [a, b] = await fast.batch([fast.prepare("SELECT 1 AS one"), fast.prepare("SELECT 2 AS two").bind()]);
-    expect([a!.results, b!.results]).toEqual([[{ one: 1 }], [{ two: 2 }]]);
-    const slow = withDeadline(brokenD1("hang"), 50);
-    await expect(slow.prepare("SELECT 1").all()).rejects.toBeInstanceOf(DatabaseUnavailable);
-    await expect(slow.batch([slow.prepare("SELECT 1")])).rejects.toBeInstanceOf(DatabaseUnavailable);
-  });
-
-  it("tells an unreachable database from a wrong query", () => {
-    expect(isUnavailable(new DatabaseUnavailable("x"))).toBe(true);
-    expect(isUnavailable(new Error("D1_ERROR: Network connection lost."))).toBe(true);
-    expect(isUnavailable(new Error("D1_ERROR: no such column: nope"))).toBe(false);
-    expect(isUnavailable(new Error("timeout somewhere else"))).toBe(false);
-    const wrapped = new Error("Failed query: select 1", { cause: new Error("D1_ERROR: Network connection lost.") });
-    expect(isUnavailable(wrapped)).toBe(true);
-  });
-});
+// withDeadline and the classification of D1 failures: src/db/deadline.test.ts.
 
 describe("the Worker with a degraded database", () => {
   it.each(["hang", "fail"] as const)("answers 503 unavailable with Retry-After when D1 %s, quickly", async (mode) => {
@@ -64,16 +46,17 @@ describe("the Worker with a degraded database", () => {
   });
 });
 
+interface RoomInternals {
+  d1: D1Database;
+  d1Copy: { failures: number; at: number | null; copying: Promise<void> | null; run(): Promise<void> };
+}
+const internals = (room: ChatRoom) => room as unknown as RoomInternals;
+/** Waits out a copy the room's alarm may have under way (a second copy meanwhile returns at once). */
+async function copyIdle(room: ChatRoom) {
+  while (internals(room).d1Copy.copying) await new Promise((r) => setTimeout(r, 10));
+}
+
 describe("a room with a hung or failing database", () => {
-  interface RoomInternals {
-    d1: D1Database;
-    d1Copy: { failures: number; at: number | null; copying: Promise<void> | null; run(): Promise<void> };
-  }
-  const internals = (room: ChatRoom) => room as unknown as RoomInternals;
-  /** Waits out a copy the room's alarm may have under way (a second copy meanwhile returns at once). */
-  async function copyIdle(room: ChatRoom) {
-    while (internals(room).d1Copy.copying) await new Promise((r) => setTimeout(r, 10));
-  }
 
   it.each(["hang", "fail"] as const)(
     "keeps acking, delivering, paging and replaying from its own storage when D1 %s; the copy retries and D1 ends with every message once",
@@ -159,5 +142,111 @@ describe("an inbox with a failing database", () => {
     const inbox = await connectInbox(mia.token);
     expect(inbox.of(InboxEvent.InboxReady)).toEqual([{ userId: mia.user.id }]);
     inbox.close();
+  });
+});
+
+describe("D1 failing in any way: routes that can answer without it do, the others say 503", () => {
+  // Each of D1's ways of failing, as the Worker and the room meet them: a locked local file, an
+  // internal error, overload (no `D1_` prefix), a binding that throws a TypeError on every call.
+  const faults: [string, "fail" | "throw", () => unknown][] = [
+    ["SQLITE_BUSY", "fail", () => new Error("D1_ERROR: database is locked: SQLITE_BUSY")],
+    ["an internal error", "fail", () => new Error("D1_ERROR: internal error")],
+    ["overload", "fail", () => new Error("D1 DB is overloaded. Too many requests queued.")],
+    ["a binding that throws", "throw", () => new TypeError("Cannot read properties of undefined (reading 'prepare')")],
+  ];
+
+  it.each(faults)("with %s: room-served routes and sockets work on cached token versions; D1's routes 503 with Retry-After; nothing 500", async (_, mode, fault) => {
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    const { ann, bob, chat, a, b } = await twoInAChat("busy", "lock");
+    a.sendJson(ClientEvent.SendMessage, { content: "before", clientId: "k0" });
+    await a.next(ServerEvent.MessageSent);
+    await b.next(ServerEvent.ReceiveMessage);
+    expect(await copyToD1Now(chat.id)).toBe(true);
+    const stranger = await register("uncached");
+
+    const broken = withDeadline(brokenD1(mode, fault), 200);
+    await runInDurableObject(roomStub(chat.id), (room: ChatRoom) => void (internals(room).d1 = broken));
+    // Both members' versions were read a while ago: past the 10 s freshness, inside the stale bound,
+    // so this request must go to D1 and, finding it failing, use what it has.
+    const stale = Date.now() - FRESH_MS - 1000;
+    tokenVersions.remember(ann.user.id, 0, stale);
+    tokenVersions.remember(bob.user.id, 0, stale);
+
+    const app = createApp();
+    const brokenEnv = { ...env, DB: brokenD1(mode, fault), D1_TIMEOUT_MS: "200" };
+    const call = async (method: string, path: string, token: string | undefined, body?: unknown, headers: Record<string, string> = {}) => {
+      const res = await app.request(
+        path,
+        {
+          method,
+          headers: { ...(token ? { Authorization: `Bearer ${token}` } : {}), ...(body === undefined ? {} : { "Content-Type": "application/json" }), ...headers },
+          body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
+        },
+        brokenEnv,
+        createExecutionContext(),
+      );
+      return { status: res.status, retryAfter: res.headers.get("Retry-After"), body: (res.status === 204 || res.status === 101 ? null : await res.json()) as any, webSocket: res.webSocket };
+    };
+    const c = `/api/chats/${chat.id}`;
+
+    // Served by the room (and the token): as if nothing happened.
+    const sent = await call("POST", `${c}/messages`, bob.token, { content: "over http", clientId: "k1" });
+    expect(sent.status).toBe(201);
+    expect(await a.next(ServerEvent.ReceiveMessage)).toMatchObject({ id: sent.body.id, content: "over http" });
+    a.sendJson(ClientEvent.SendMessage, { content: "on the socket", clientId: "k2" });
+    const ack = await a.next(ServerEvent.MessageSent, 2);
+    // Bob hears his own HTTP post on his socket too, then Ann's.
+    expect(await b.next(ServerEvent.ReceiveMessage, 3)).toMatchObject({ id: ack.messageId, content: "on the socket" });
+    const history = await call("GET", `${c}/messages`, bob.token);
+    expect(history.status).toBe(200);
+    expect(history.body.messages.map((m: Message) => m.content)).toEqual(["before", "over http", "on the socket"]);
+    expect((await call("GET", `${c}/changes`, bob.token)).status).toBe(200);
+    expect((await call("POST", `${c}/read`, bob.token, { messageId: ack.messageId })).status).toBe(204);
+    expect(await call("GET", "/api/me", ann.token)).toMatchObject({ status: 200, body: ann.user });
+    expect((await call("POST", "/api/auth/refresh", ann.token)).status).toBe(200);
+    const upload = await call("POST", `${c}/attachments`, ann.token, "hello", { "Content-Type": "text/plain", "X-File-Name": "a.txt", "Content-Length": "5" });
+    expect(upload.status).toBe(201);
+    expect((await call("GET", `/api/attachments/${upload.body.id}/url`, ann.token)).status).toBe(200);
+    // A new socket for a member whose version is cached connects, with its `since` replay.
+    const upgrade = await call("GET", `${c}/ws?since=0`, bob.token, undefined, { Upgrade: "websocket" });
+    expect(upgrade.status).toBe(101);
+    upgrade.webSocket!.accept();
+    const again = new TestSocket(upgrade.webSocket!);
+    await again.next(ServerEvent.ReplayDone);
+    expect(again.of(ServerEvent.ReceiveMessage).map((m) => m.content)).toEqual(["before", "over http", "on the socket"]);
+
+    // Needs D1: says so, with Retry-After, in the contract's shape.
+    for (const [method, path, token, body] of [
+      ["GET", "/api/chats", ann.token],
+      ["GET", c, ann.token],
+      ["POST", "/api/chats", ann.token, { type: "direct", userId: stranger.user.id }],
+      ["PATCH", c, ann.token, { name: "renamed" }],
+      ["GET", "/api/users?q=a", ann.token],
+      ["GET", "/api/search?q=before", ann.token],
+      ["POST", "/api/auth/login", undefined, { username: ann.user.username, password: ann.password }],
+      ["POST", "/api/auth/register", undefined, { username: uniqueName("nodb"), password: "correct horse battery" }],
+      ["POST", "/api/auth/logout", ann.token],
+      // A user whose token version this isolate never read cannot be checked: 503, not 401 or 500.
+      ["GET", "/api/me", stranger.token],
+      ["GET", `${c}/messages`, stranger.token],
+    ] as const) {
+      const res = await call(method, path, token, body);
+      expect({ route: `${method} ${path}`, status: res.status, retryAfter: res.retryAfter, body: res.body }).toEqual({
+        route: `${method} ${path}`,
+        status: 503,
+        retryAfter: "1",
+        body: { error: expect.any(String), code: ErrorCode.Unavailable },
+      });
+    }
+
+    // D1 is back: the copy brings it every acknowledged message once.
+    await runInDurableObject(roomStub(chat.id), async (room: ChatRoom) => {
+      await copyIdle(room);
+      internals(room).d1 = withDeadline(env.DB, 5000);
+    });
+    expect(await copyToD1Now(chat.id)).toBe(true);
+    const copied = await d1Copy(chat.id);
+    expect(copied.rows.map((r) => r.content)).toEqual(["before", "over http", "on the socket"]);
+    for (const s of [a, b, again]) s.close();
   });
 });

@@ -196,9 +196,19 @@ export async function copyToD1Now(chatId: number): Promise<boolean> {
   });
 }
 
-/** A D1 whose every query hangs forever, or fails the way an unreachable database does. */
-export function brokenD1(mode: "hang" | "fail"): D1Database {
-  const answer = () => (mode === "hang" ? new Promise<never>(() => {}) : Promise.reject(new Error("D1_ERROR: Network connection lost.")));
+/**
+ * A D1 whose every query hangs forever (`hang`), rejects with `fault()` (`fail`: by default the way
+ * an unreachable database does), or whose every call, `prepare` and `bind` included, throws `fault()`
+ * at once (`throw`: a broken binding).
+ */
+export function brokenD1(mode: "hang" | "fail" | "throw", fault: () => unknown = () => new Error("D1_ERROR: Network connection lost.")): D1Database {
+  if (mode === "throw") {
+    const thrower = () => {
+      throw fault();
+    };
+    return { prepare: thrower, batch: thrower, exec: thrower, dump: thrower, withSession: thrower } as unknown as D1Database;
+  }
+  const answer = () => (mode === "hang" ? new Promise<never>(() => {}) : Promise.reject(fault()));
   const statement = { bind: () => statement, first: answer, all: answer, run: answer, raw: answer } as unknown as D1PreparedStatement;
   return { prepare: () => statement, batch: answer, exec: answer, dump: answer, withSession: () => ({}) } as unknown as D1Database;
 }

@@ -16,10 +16,10 @@ function bearerToken(header: string | undefined): string | undefined {
 /**
  * Requires a valid, current token: signed by us, not expired, and issued under the user's current
  * token version (logout and password changes bump it; a deleted user has none). The version comes
- * from a per-isolate cache (src/auth/token-versions.ts: at most 10 s old, or older while D1 is
- * unreachable), so most requests and connects read nothing from D1. Browsers cannot
- * set headers on a WebSocket, so routes that upgrade (`allowQueryToken`) also accept `?token=`;
- * no URL is ever logged.
+ * from a per-isolate cache (src/auth/token-versions.ts: at most 10 s old, or up to an hour while D1
+ * is unavailable; a user not cached then gets 503), so most requests and connects read nothing from
+ * D1. Browsers cannot set headers on a WebSocket, so routes that upgrade (`allowQueryToken`) also
+ * accept `?token=`; no URL is ever logged.
  */
 export function requireUser(options: { allowQueryToken?: boolean } = {}) {
   return createMiddleware<AppEnv>(async (c, next) => {

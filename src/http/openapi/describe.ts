@@ -52,7 +52,7 @@ const generic: Record<HttpErrorCode, string> = {
   upgrade_required: "a plain GET on a WebSocket route",
   rate_limited: "too many requests or messages; retry after `Retry-After` seconds",
   internal: "a bug; the answer never carries a stack trace",
-  unavailable: "a store the request needs is unreachable or too slow; retry after `Retry-After` seconds",
+  unavailable: "a store the request needs is unreachable, too slow or failing (for a token, its check; see docs/PROTOCOL.md, \"While the user database is unavailable\"); retry after `Retry-After` seconds",
 };
 
 const retryAfter = { "Retry-After": { description: "seconds to wait before retrying", schema: { type: "integer" as const, minimum: 1 } } };

@@ -72,7 +72,8 @@ const docs = {
     description: `A URL for \`GET /api/attachments/{id}\` that works without a token for ${limits.attachmentUrlTtlSeconds / 60} minutes, for the caller only and while the caller's session lasts (logout and a password change end it): put it in \`<img src>\` or a link. Membership is checked when it is used, not here.`,
     tag: "attachments",
     access: "bearer",
-    noStore: true,
+    // Not `noStore`: its token check may need D1 (a user whose token version this server has not
+    // read lately), and answers 503 while D1 is unavailable.
     ok: { 200: ["the URL and when it expires", downloadUrlAnswer] },
   },
 } satisfies Record<string, RouteDoc>;
