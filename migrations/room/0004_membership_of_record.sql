@@ -2,6 +2,7 @@ CREATE TABLE `chat` (
 	`id` integer PRIMARY KEY NOT NULL,
 	`type` text NOT NULL,
 	`name` text,
+	`created_at` integer DEFAULT 0 NOT NULL,
 	`version` integer DEFAULT 0 NOT NULL,
 	`version_in_d1` integer DEFAULT 0 NOT NULL
 );

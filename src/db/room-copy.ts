@@ -168,14 +168,14 @@ export function roomCopier(d1: D1Database, chatId: number) {
 }
 
 export interface RoomStart {
-  chat: { id: number; type: "direct" | "group"; name: string | null };
+  chat: { id: number; type: "direct" | "group"; name: string | null; createdAt: number };
   members: { id: number; username: string; role: Role; lastRead: number | null; joinedAt: number }[];
 }
 
 /** A chat and its members as D1 has them, or null when the chat does not exist. */
 export async function loadRoomStart(db: Database, chatId: number): Promise<RoomStart | null> {
   const [chat, members] = await db.batch([
-    db.select({ id: chats.id, type: chats.type, name: chats.name }).from(chats).where(eq(chats.id, chatId)),
+    db.select({ id: chats.id, type: chats.type, name: chats.name, createdAt: chats.createdAt }).from(chats).where(eq(chats.id, chatId)),
     db
       .select({ id: users.id, username: users.username, role: chatMembers.role, lastRead: chatMembers.lastReadMessageId, joinedAt: chatMembers.joinedAt })
       .from(chatMembers)

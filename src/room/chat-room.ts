@@ -16,12 +16,12 @@ import { safeSend } from "../objects/sockets";
 import { CloseCode, ErrorCode } from "../protocol/errors";
 import { ClientEvent, JOINED_MESSAGE, serverFrame, ServerEvent, type ErrorPayload } from "../protocol/events";
 import { limits } from "../protocol/limits";
-import type { ChangePage, Message, MessagePage, Upload, User } from "../protocol/models";
+import type { ChangePage, Chat, Message, MessagePage, Upload, User } from "../protocol/models";
 import { clientFrame, type ParsedClientFrame } from "../protocol/schemas";
-import type { StoredAttachment } from "../protocol/stored";
+import { toIso, type StoredAttachment } from "../protocol/stored";
 import { ActivityAnnouncer } from "./activity";
 import { administer, type Administered, type Administration } from "./administration";
-import { importChat } from "./log/chat";
+import { importChat, readChat } from "./log/chat";
 import { refuse, type Answer, type Refusal } from "./answers";
 import { earliest } from "./copy-schedule";
 import { D1Copy } from "./d1-copy";
@@ -32,6 +32,7 @@ import { RoomMembers } from "./log/members";
 import { MessageLog, type HistoryCursor } from "./log/messages";
 import { toStored, Uploads } from "./log/uploads";
 import { MetaKey, nextMembershipVersion, openLog, readMeta, writeMeta, type LogDatabase } from "./log/open";
+import type { LogMemberRow } from "./log/schema";
 import { RateLimiter } from "./rate-limiter";
 import { replay } from "./replay";
 import { SocketTyping, type SocketAttachment } from "./typing-sockets";
@@ -182,6 +183,23 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
     const row = this.uploads.live(id, Date.now());
     if (!row || (row.messageId === null && row.uploaderId !== userId)) return refuse(ErrorCode.NotFound, "no such attachment");
     return { ok: true, attachment: toStored(row) };
+  }
+
+  /**
+   * The chat as `user` sees it (`GET /api/chats/:chatId`), from the room's own state: its members
+   * and their markers, its newest message and the caller's unread count are current, including
+   * the caller's own writes, and need no D1.
+   */
+  async chat(user: User): Promise<Answer<{ chat: Chat }>> {
+    const refused = await this.refuseNonMember(user.id);
+    if (refused) return refused;
+    const chat = readChat(this.store)!;
+    const own = this.readState(user.id)!;
+    const members = this.members.active().map((m) => ({ id: m.userId, username: m.username, role: m.role, lastReadMessageId: this.markerOf(m) }));
+    return {
+      ok: true,
+      chat: { id: chat.id, type: chat.type, name: chat.name, createdAt: toIso(chat.createdAt), members, lastMessage: this.log.newest(), ...own },
+    };
   }
 
   /** An edit, delete or reaction change over HTTP: same rules, same order, same fan-out as the socket's. */
@@ -514,9 +532,14 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
   private readState(userId: number) {
     const row = this.members.row(userId);
     if (!row?.active) return null;
-    const own = this.d1Copy.ownMarker(userId) ?? null;
-    const lastRead = own !== null && own > (row.lastRead ?? 0) ? own : row.lastRead;
+    const lastRead = this.markerOf(row);
     return { lastReadMessageId: lastRead, unreadCount: this.log.unreadCount(userId, lastRead) };
+  }
+
+  /** A member's read marker: the stored one, or their own newest message if that is further on. */
+  private markerOf(row: LogMemberRow): number | null {
+    const own = this.d1Copy.ownMarker(row.userId) ?? null;
+    return own !== null && own > (row.lastRead ?? 0) ? own : row.lastRead;
   }
 
   /** One alarm serves typing expiry, the copy, session expiry and file deletion. */

@@ -175,9 +175,10 @@ test("D1 locked for 25 s: the chat keeps going from the room, D1's routes say 50
     await check(`${phase} POST refresh`, 200, http("POST", "/api/auth/refresh", { token: ann.token }));
     const upload = await check(`${phase} POST attachments`, 201, http("POST", `${c}/attachments`, { token: ann.token, body: "hello", headers: { "x-file-name": "a.txt" } }));
     await check(`${phase} GET attachment`, 200, http("GET", `/api/attachments/${upload.id}`, { token: ann.token }));
+    const chat = await check(`${phase} GET chat`, 200, http("GET", c, { token: bob.token }));
+    assert.equal(chat.lastReadMessageId, posted.id, `${phase}: the chat object has the caller's own read`);
     // Need D1.
     await check(`${phase} GET chats`, 503, http("GET", "/api/chats", { token: ann.token }));
-    await check(`${phase} GET chat`, 503, http("GET", c, { token: ann.token }));
     await check(`${phase} GET users`, 503, http("GET", "/api/users?q=b", { token: ann.token }));
     await check(`${phase} GET search`, 503, http("GET", "/api/search?q=before", { token: ann.token }));
     await check(`${phase} POST login`, 503, http("POST", "/api/auth/login", { body: { username: ann.user.username, password } }));

@@ -214,13 +214,20 @@ describe("D1 failing in any way: routes that can answer without it do, the other
     const again = new TestSocket(upgrade.webSocket!);
     await again.next(ServerEvent.ReplayDone);
     expect(again.of(ServerEvent.ReceiveMessage).map((m) => m.content)).toEqual(["before", "over http", "on the socket"]);
+    // The chat object and group administration are the room's: answered, D1 follows when it is back.
+    const one = await call("GET", c, bob.token);
+    expect(one.status).toBe(200);
+    expect(one.body).toMatchObject({ id: chat.id, lastMessage: { id: ack.messageId }, lastReadMessageId: ack.messageId, unreadCount: 0 });
+    const renamed = await call("PATCH", c, ann.token, { name: "renamed while D1 is down" });
+    expect(renamed.status).toBe(200);
+    expect(renamed.body.name).toBe("renamed while D1 is down");
 
     // Needs D1: says so, with Retry-After, in the contract's shape.
     for (const [method, path, token, body] of [
       ["GET", "/api/chats", ann.token],
-      ["GET", c, ann.token],
       ["POST", "/api/chats", ann.token, { type: "direct", userId: stranger.user.id }],
-      ["PATCH", c, ann.token, { name: "renamed" }],
+      // An add looks the user up in D1 first.
+      ["POST", `${c}/members`, ann.token, { userId: stranger.user.id }],
       ["GET", "/api/users?q=a", ann.token],
       ["GET", "/api/search?q=before", ann.token],
       ["POST", "/api/auth/login", undefined, { username: ann.user.username, password: ann.password }],
@@ -247,6 +254,8 @@ describe("D1 failing in any way: routes that can answer without it do, the other
     expect(await copyToD1Now(chat.id)).toBe(true);
     const copied = await d1Copy(chat.id);
     expect(copied.rows.map((r) => r.content)).toEqual(["before", "over http", "on the socket"]);
+    // ... and the rename the room decided meanwhile.
+    expect(await env.DB.prepare("SELECT name FROM chats WHERE id = ?").bind(chat.id).first()).toEqual({ name: "renamed while D1 is down" });
     for (const s of [a, b, again]) s.close();
   });
 });

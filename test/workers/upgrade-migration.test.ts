@@ -77,7 +77,7 @@ describe("migrations 0004, 0005 and 0009 on a database with messages", () => {
       [11, "b2", 2, null],
     ]);
     expect(await loadRoomStart(db, 10)).toEqual({
-      chat: { id: 10, type: "group", name: "A" },
+      chat: { id: 10, type: "group", name: "A", createdAt: expect.any(Number) },
       members: expect.arrayContaining([
         { id: 1, username: "Ann", role: "admin", lastRead: 4, joinedAt: 100 },
         { id: 2, username: "Bob", role: "member", lastRead: 1, joinedAt: 101 },

@@ -5,7 +5,7 @@ import { ErrorCode } from "../../protocol/errors";
 import { addMemberBody, chatParams, createChatBody, memberParams, renameChatBody, updateMemberBody } from "../../protocol/schemas";
 import { announceChatAdded, announceChatRemoved } from "../../inbox/notify";
 import type { Administered, Administration } from "../../room/administration";
-import { requireMember } from "../access";
+import type { Chat } from "../../protocol/models";
 import type { AppEnv } from "../env";
 import { badRequest, notFound } from "../errors";
 import { knownChats } from "../known-chats";
@@ -93,14 +93,13 @@ export const chatRoutes = new Hono<AppEnv>()
   .get("/", describe(docs.list), async (c) => c.json({ chats: await loadChats(c.var.db, c.var.user.id) }))
   .get("/:chatId", describe(docs.get), validate("param", chatParams), async (c) => {
     const { chatId } = c.req.valid("param");
-    await requireMember(c, chatId);
-    return c.json(await loadChat(c.var.db, c.var.user.id, chatId));
+    return c.json(await chatAsSeenBy(c, chatId));
   })
   .patch("/:chatId", describe(docs.rename), validate("param", chatParams), validate("json", renameChatBody), async (c) => {
     const { chatId } = c.req.valid("param");
     const { name } = c.req.valid("json");
     await administer(c, chatId, { kind: "rename", name });
-    return c.json(await loadChat(c.var.db, c.var.user.id, chatId));
+    return c.json(await chatAsSeenBy(c, chatId));
   })
   .post("/:chatId/members", describe(docs.addMember), validate("param", chatParams), validate("json", addMemberBody), async (c) => {
     const { chatId } = c.req.valid("param");
@@ -108,8 +107,12 @@ export const chatRoutes = new Hono<AppEnv>()
     const user = await findUser(c.var.db, userId);
     const done = await administer(c, chatId, { kind: "add", userId, user });
     if (done.kind !== "add") throw new Error("the room answered another change");
+    const { role: _, ...added } = done.member;
     c.executionCtx.waitUntil(
-      loadChat(c.var.db, userId, chatId).then((chat) => chat && announceChatAdded(c.env, chat, [userId])),
+      (async () => {
+        const answer = await (await existingRoom(c, chatId)).chat(added);
+        if (answer.ok) await announceChatAdded(c.env, answer.chat, [userId]);
+      })(),
     );
     return c.json(done.member, 201);
   })
@@ -131,6 +134,11 @@ export const chatRoutes = new Hono<AppEnv>()
  * The chat's room decides every administrative change, in one order with sends and the other
  * changes (src/room/administration.ts); it has written D1's copy (or will retry it) when it answers.
  */
+/** The chat object from the chat's room: current, the caller's own writes included, without D1. */
+async function chatAsSeenBy(c: Context<AppEnv>, chatId: number): Promise<Chat> {
+  return unwrap(await (await existingRoom(c, chatId)).chat(c.var.user)).chat;
+}
+
 async function administer(c: Context<AppEnv>, chatId: number, change: Administration): Promise<Administered> {
   const room = await existingRoom(c, chatId);
   return unwrap(await room.administer(callerOf(c), change)).done;

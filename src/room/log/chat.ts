@@ -10,10 +10,10 @@ export function readChat(db: LogDatabase): LogChatRow | undefined {
 }
 
 /** The chat as D1 has it (a first load, or a reconcile): nothing to copy back. */
-export function importChat(db: LogDatabase, chat: { id: number; type: ChatKind; name: string | null }): void {
+export function importChat(db: LogDatabase, chat: { id: number; type: ChatKind; name: string | null; createdAt: number }): void {
   db.insert(logChat)
     .values({ ...chat, version: 0, versionInD1: 0 })
-    .onConflictDoUpdate({ target: logChat.id, set: { type: chat.type, name: chat.name } })
+    .onConflictDoUpdate({ target: logChat.id, set: { type: chat.type, name: chat.name, createdAt: chat.createdAt } })
     .run();
 }
 

@@ -115,6 +115,11 @@ export class RoomMembers {
     return this.db.select().from(logMembers).where(eq(logMembers.active, true)).orderBy(asc(logMembers.joinedAt), asc(logMembers.userId)).limit(1).get();
   }
 
+  /** The active members, longest-standing first (the chat object's order). */
+  active(): LogMemberRow[] {
+    return this.db.select().from(logMembers).where(eq(logMembers.active, true)).orderBy(asc(logMembers.joinedAt), asc(logMembers.userId)).all();
+  }
+
   /** Every row, for reconciling with D1 once. */
   all(): LogMemberRow[] {
     return this.db.select().from(logMembers).all();

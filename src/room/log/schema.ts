@@ -98,6 +98,8 @@ export const logChat = sqliteTable("chat", {
   id: integer("id").primaryKey(),
   type: text("type", { enum: ["direct", "group"] }).notNull(),
   name: text("name"),
+  /** ms */
+  createdAt: integer("created_at").notNull().default(0),
   /** The membership counter at the last rename; copied to D1 like a member row. */
   version: integer("version").notNull().default(0),
   versionInD1: integer("version_in_d1").notNull().default(0),
