@@ -6,6 +6,7 @@
  * membership counter; D1's copy follows by those numbers.
  */
 import { ErrorCode } from "../protocol/errors";
+import { serverFrame, ServerEvent } from "../protocol/events";
 import type { Member, Role, User } from "../protocol/models";
 import { refuse, type Answer } from "./answers";
 import { readChat, renameChat } from "./log/chat";
@@ -72,5 +73,20 @@ export function administer(store: LogDatabase, members: RoomMembers, actor: User
       }
       return { ok: true, done: { kind: "remove", removed, promoted } };
     }
+  }
+}
+
+/** The events a change announces to the chat's sockets, in order; none for one that changed nothing. */
+export function announcements(chatId: number, done: Administered): string[] {
+  const memberFrame = (event: typeof ServerEvent.MemberAdded | typeof ServerEvent.MemberUpdated, { role, ...user }: Member) => serverFrame(event, { chatId, user, role });
+  switch (done.kind) {
+    case "rename":
+      return done.changed ? [serverFrame(ServerEvent.ChatUpdated, { chatId, name: done.name })] : [];
+    case "add":
+      return [memberFrame(ServerEvent.MemberAdded, done.member)];
+    case "role":
+      return done.changed ? [memberFrame(ServerEvent.MemberUpdated, done.member)] : [];
+    case "remove":
+      return [serverFrame(ServerEvent.MemberRemoved, { chatId, user: done.removed }), ...(done.promoted ? [memberFrame(ServerEvent.MemberUpdated, done.promoted)] : [])];
   }
 }

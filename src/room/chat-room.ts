@@ -8,7 +8,6 @@
  * in storage (the log, members, the alarm) or on the sockets (who is connected, who is typing).
  */
 import { isUnavailable } from "../db/deadline";
-import { loadRoomStart, type RoomStart } from "../db/room-copy";
 import { isUpgrade, verifiedCaller, type Caller, type Session } from "../objects/handshake";
 import { HibernatingObject } from "../objects/hibernating-object";
 import { errorResponse } from "../objects/responses";
@@ -20,20 +19,20 @@ import type { ChangePage, Chat, Message, MessagePage, Upload, User } from "../pr
 import { clientFrame, type ParsedClientFrame } from "../protocol/schemas";
 import { toIso, type StoredAttachment } from "../protocol/stored";
 import { ActivityAnnouncer } from "./activity";
-import { administer, type Administered, type Administration } from "./administration";
-import { importChat, readChat } from "./log/chat";
+import { administer, announcements, type Administered, type Administration } from "./administration";
+import { readChat } from "./log/chat";
 import { refuse, type Answer, type Refusal } from "./answers";
 import { earliest } from "./copy-schedule";
 import { D1Copy } from "./d1-copy";
 import { FilePurge } from "./file-purge";
-import { importLegacyMessages } from "./legacy-import";
 import { changeOf, MessageChanges, type MessageChange } from "./message-changes";
 import { RoomMembers } from "./log/members";
 import { MessageLog, type HistoryCursor } from "./log/messages";
 import { toStored, Uploads } from "./log/uploads";
-import { MetaKey, nextMembershipVersion, openLog, readMeta, writeMeta, type LogDatabase } from "./log/open";
+import { openLog, type LogDatabase } from "./log/open";
 import type { LogMemberRow } from "./log/schema";
 import { RateLimiter } from "./rate-limiter";
+import { RoomLoader } from "./room-loader";
 import { replay } from "./replay";
 import { SocketTyping, type SocketAttachment } from "./typing-sockets";
 
@@ -67,9 +66,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
   private store!: LogDatabase;
   private log!: MessageLog;
   private members!: RoomMembers;
-  /** The one load from D1 in this room's life, while it runs (see `ready`), and whether it is done. */
-  private loading: Promise<"ok" | "no_chat"> | null = null;
-  private loaded = false;
+  private loader!: RoomLoader;
   private readonly limiter: RateLimiter;
   private readonly typing: SocketTyping;
   private readonly activity: ActivityAnnouncer;
@@ -101,6 +98,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
       const scheduleAlarm = () => this.scheduleAlarm();
       this.filePurge = new FilePurge(this.uploads, () => this.env.FILES, scheduleAlarm);
       this.d1Copy = new D1Copy({ ...parts, activity: this.activity, d1: () => this.d1, waitUntil: (p) => ctx.waitUntil(p), scheduleAlarm });
+      this.loader = new RoomLoader({ ...parts, d1Copy: this.d1Copy, db: () => this.db });
       this.messageChanges = new MessageChanges({ ...parts, uploads: this.uploads, filePurge: this.filePurge, d1Copy: this.d1Copy, broadcast: (f) => this.broadcast(f) });
       // An outbox left by an eviction or a crash resumes at once.
       if (this.d1Copy.at !== null) this.scheduleAlarm();
@@ -233,33 +231,14 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
   }
 
   private announce(done: Administered) {
-    const chatId = this.chatId;
-    switch (done.kind) {
-      case "rename":
-        if (done.changed) this.broadcast(serverFrame(ServerEvent.ChatUpdated, { chatId, name: done.name }));
-        return;
-      case "add": {
-        const { role, ...added } = done.member;
-        this.broadcast(serverFrame(ServerEvent.MemberAdded, { chatId, user: added, role }));
-        return;
-      }
-      case "role": {
-        const { role, ...updated } = done.member;
-        if (done.changed) this.broadcast(serverFrame(ServerEvent.MemberUpdated, { chatId, user: updated, role }));
-        return;
-      }
-      case "remove": {
-        this.activity.forget(done.removed.id);
-        this.broadcast(serverFrame(ServerEvent.MemberRemoved, { chatId, user: done.removed }));
-        this.typing.end(done.removed);
-        for (const ws of this.ctx.getWebSockets(String(done.removed.id))) ws.close(CloseCode.Removed, "removed from the chat");
-        if (done.promoted) {
-          const { role, ...promoted } = done.promoted;
-          this.broadcast(serverFrame(ServerEvent.MemberUpdated, { chatId, user: promoted, role }));
-        }
-        return;
-      }
+    const [first, ...rest] = announcements(this.chatId, done);
+    if (first) this.broadcast(first);
+    if (done.kind === "remove") {
+      this.activity.forget(done.removed.id);
+      this.typing.end(done.removed);
+      for (const ws of this.ctx.getWebSockets(String(done.removed.id))) ws.close(CloseCode.Removed, "removed from the chat");
     }
+    for (const frame of rest) this.broadcast(frame);
   }
 
   /** Every frame is checked against the sender's membership first: a removed member is closed. */
@@ -459,54 +438,9 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
 
   // ---------------------------------------------------------------- membership
 
-  /**
-   * The room's state from D1, once in its life: the chat, its members, and any messages the chat
-   * had before rooms kept logs (imported with their ids, so ids keep increasing). From then on the
-   * room is the one authority for its members and D1 follows it. "no_chat" is not remembered: a chat
-   * with that id may be created later (the Worker asks D1 before it reaches a room, see
-   * http/known-chats.ts, so this is rare).
-   */
-  private async ready(): Promise<"ok" | "no_chat"> {
-    this.loaded ||= readMeta(this.store, MetaKey.Authority) === 1;
-    if (this.loaded) return "ok";
-    this.loading ??= this.loadFromD1().finally(() => (this.loading = null));
-    return this.loading;
-  }
-
-  private async loadFromD1(): Promise<"ok" | "no_chat"> {
-    const start = await loadRoomStart(this.db, this.chatId);
-    if (!start) return "no_chat";
-    if (readMeta(this.store, MetaKey.Loaded) === 1) {
-      this.reconcile(start);
-    } else {
-      await importLegacyMessages(this.db, this.chatId, this.log);
-      importChat(this.store, start.chat);
-      for (const { lastRead, joinedAt, ...member } of start.members) this.members.importFromD1(member, lastRead, joinedAt);
-      // Everything imported came from D1; a marker D1 has is D1's.
-      this.d1Copy.hasThrough(this.log.newestId());
-      writeMeta(this.store, MetaKey.Loaded, 1);
-    }
-    writeMeta(this.store, MetaKey.Authority, 1);
-    return "ok";
-  }
-
-  /**
-   * Once, for a room loaded before it was the one authority (when the Worker wrote D1 first for
-   * adds and role changes): the chat's row, the members' join times, and a member only D1 knew (an
-   * add whose call to the room failed) come from D1. Where the room knows better (a removal D1
-   * missed, a role), its state is marked for the next copy, so D1 ends as the room is.
-   */
-  private reconcile(start: RoomStart) {
-    importChat(this.store, start.chat);
-    const inD1 = new Map(start.members.map((m) => [m.id, m]));
-    for (const row of this.members.all()) {
-      const there = inD1.get(row.userId);
-      if (row.active && there) this.members.importFromD1({ id: row.userId, username: row.username, role: row.role }, there.lastRead, there.joinedAt);
-      if (row.active !== (there !== undefined) || (there && there.role !== row.role)) this.members.touch(row.userId, nextMembershipVersion(this.store));
-      inD1.delete(row.userId);
-    }
-    for (const { lastRead, joinedAt, ...member } of inD1.values()) this.members.importFromD1(member, lastRead, joinedAt);
-    if (this.members.toCopy().length > 0) this.d1Copy.request();
+  /** The room's start from D1, once in its life (see room-loader.ts). A method of its own so tests can hold it at a gate. */
+  private ready(): Promise<"ok" | "no_chat"> {
+    return this.loader.ready();
   }
 
   /**

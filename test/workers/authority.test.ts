@@ -216,7 +216,7 @@ describe("administration is decided by the room, in order", () => {
     });
     await env.DB.prepare("INSERT INTO chat_members (chat_id, user_id, role, joined_at) VALUES (?, ?, 'member', ?)").bind(chat.id, dan.user.id, Date.now()).run();
     const evicted = roomStub(chat.id);
-    await runInDurableObject(evicted, (room: ChatRoom) => void ((room as unknown as { loaded: boolean }).loaded = false));
+    await runInDurableObject(evicted, (room: ChatRoom) => void ((room as unknown as { loader: { loaded: boolean } }).loader.loaded = false));
 
     expect((await api("GET", `/api/chats/${chat.id}/messages`, { token: dan.token })).status).toBe(200);
     // Administration works (it needs the chat's type), and the longest-standing member inherits admin.

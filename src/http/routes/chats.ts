@@ -1,7 +1,6 @@
 import { Hono, type Context } from "hono";
 import { createGroupChat, existingUserIds, loadChat, loadChats, openDirectChat } from "../../db/chats";
 import { findUser } from "../../db/users";
-import { ErrorCode } from "../../protocol/errors";
 import { addMemberBody, chatParams, createChatBody, memberParams, renameChatBody, updateMemberBody } from "../../protocol/schemas";
 import { announceChatAdded, announceChatRemoved } from "../../inbox/notify";
 import type { Administered, Administration } from "../../room/administration";
