@@ -10,7 +10,8 @@
 // - Billing counters, always on (GET /__bench/d1 reports them under `billed`, reset with the D1 ones):
 //   Worker requests; Durable Object requests by kind (RPC calls, fetches, alarms, and incoming
 //   WebSocket messages, which Cloudflare bills 20:1); Durable Object storage rows written (the SQL
-//   cursors' `rowsWritten`, plus kv puts and alarm sets, one row each).
+//   cursors' `rowsWritten`, plus kv puts and alarm sets, one row each); RPC calls by object and method
+//   (`rpc_by_method`: `InboxRoom.relay` is the inbox calls rooms make).
 // - Rows by statement, always on (`by_statement` in GET /__bench/d1): for D1 and for Durable Object
 //   storage, statements run and rows written per SQL text (whitespace collapsed, cut at 90 characters),
 //   and alarm sets by how far ahead they were set: what each row written per message is.
@@ -153,11 +154,14 @@ function d1Report() {
     copied_messages: sorted.length,
     lag_ms: { p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted.at(-1) ?? null },
     billed: { ...billed },
+    rpc_by_method: { ...rpcByMethod },
     by_statement: Object.fromEntries(Object.entries(byStatement).map(([store, m]) => [store, Object.fromEntries([...m].sort((a, b) => b[1].rows_written - a[1].rows_written))])),
   };
 }
 
 let roomsConstructed = 0;
+/** RPC calls by object and method ("InboxRoom.relay": the inbox calls a room makes), reset with the rest. */
+const rpcByMethod = {};
 const billed = { worker_requests: 0, do_rpc: 0, do_fetch: 0, do_alarm: 0, do_ws_incoming: 0, do_rows_written: 0, do_kv_puts: 0, do_alarm_sets: 0 };
 
 /** Counts what the object's storage writes; its own behaviour is unchanged. */
@@ -185,7 +189,7 @@ function countStorage(ctx) {
 }
 
 /** The entry points Cloudflare bills as Durable Object requests, counted, then handed on. */
-function countRequests(Base, rpcMethods) {
+function countRequests(label, Base, rpcMethods) {
   const Counted = class extends Base {
     constructor(ctx, env) {
       super(ctx, instrumented(env));
@@ -208,6 +212,7 @@ function countRequests(Base, rpcMethods) {
     Object.defineProperty(Counted.prototype, name, {
       value: function (...args) {
         billed.do_rpc++;
+        rpcByMethod[`${label}.${name}`] = (rpcByMethod[`${label}.${name}`] ?? 0) + 1;
         return Base.prototype[name].apply(this, args);
       },
     });
@@ -215,7 +220,7 @@ function countRequests(Base, rpcMethods) {
   return Counted;
 }
 
-const CountedChatRoom = countRequests(BaseChatRoom, ["history", "post", "markRead", "applyMembership"]);
+const CountedChatRoom = countRequests("ChatRoom", BaseChatRoom, ["history", "post", "markRead", "applyMembership"]);
 export class ChatRoom extends CountedChatRoom {
   constructor(ctx, env) {
     super(ctx, env);
@@ -223,7 +228,7 @@ export class ChatRoom extends CountedChatRoom {
   }
 }
 
-export const InboxRoom = countRequests(BaseInboxRoom, ["relay"]);
+export const InboxRoom = countRequests("InboxRoom", BaseInboxRoom, ["relay"]);
 
 export default {
   async fetch(request, env, ctx) {
@@ -233,6 +238,7 @@ export default {
       Object.assign(counters, { statements: 0, calls: 0, rows_written: 0, lags: [] });
       for (const m of Object.values(byStatement)) m.clear();
       for (const key of Object.keys(billed)) billed[key] = 0;
+      for (const key of Object.keys(rpcByMethod)) delete rpcByMethod[key];
       return Response.json(d1Report());
     }
     if (pathname === "/__bench/d1") return Response.json(d1Report());

@@ -50,9 +50,15 @@ const COMPRESSION = process.env.BENCH_DEFLATE === "1";
 
 export const webSocket = (url) => new WS(url, { perMessageDeflate: COMPRESSION });
 
-/** Opens a chat socket; resolves once `joined_chat` arrived. `onFrame(event, data)` sees every frame after. */
-export function openSocket(base, chatId, user, timeoutMs = 30_000) {
-  const url = `${base.replace(/^http/, "ws")}/api/chats/${chatId}/ws?token=${user.token}`;
+/**
+ * Opens a chat socket; resolves once `joined_chat` arrived. `onFrame(event, data)` sees every frame after.
+ * `options`: a join timeout in ms, or `{ timeoutMs, query }` where `query` adds parameters to the
+ * socket's URL (the soak connects with `{ receipts: "batched" }`; a server that ignores it is unchanged).
+ */
+export function openSocket(base, chatId, user, options = {}) {
+  const { timeoutMs = 30_000, query = {} } = typeof options === "number" ? { timeoutMs: options } : options;
+  const extra = Object.entries(query).map(([k, v]) => `&${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join("");
+  const url = `${base.replace(/^http/, "ws")}/api/chats/${chatId}/ws?token=${user.token}${extra}`;
   return new Promise((resolve, reject) => {
     const ws = webSocket(url);
     const timer = setTimeout(() => (ws.close(), reject(new Error("join timeout"))), timeoutMs);
