@@ -32,6 +32,7 @@ import { toStored, Uploads } from "./log/uploads";
 import { openLog, type LogDatabase } from "./log/open";
 import type { LogMemberRow } from "./log/schema";
 import { RateLimiter } from "./rate-limiter";
+import { ReadReceipts } from "./read-receipts";
 import { RoomLoader } from "./room-loader";
 import { replay } from "./replay";
 import { SocketTyping, type SocketAttachment } from "./typing-sockets";
@@ -70,6 +71,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
   private readonly limiter: RateLimiter;
   private readonly typing: SocketTyping;
   private readonly activity: ActivityAnnouncer;
+  private readonly receipts: ReadReceipts;
   private pendingSends: (Send & { from: WebSocket })[] = [];
   private uploads!: Uploads;
   private d1Copy!: D1Copy;
@@ -83,6 +85,12 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
       chatId: this.chatId,
       sockets: (userId) => (userId === undefined ? ctx.getWebSockets() : ctx.getWebSockets(String(userId))),
       attachment: (ws) => this.attachment(ws), reattach: (ws, a) => this.reattach(ws, a), broadcast: (f, except) => this.broadcast(f, except),
+    });
+    this.receipts = new ReadReceipts(this.chatId, ({ batched, oneByOne }) => {
+      for (const ws of ctx.getWebSockets()) {
+        if (this.attachment(ws).batchedReceipts) safeSend(ws, batched);
+        else for (const frame of oneByOne) safeSend(ws, frame);
+      }
     });
     this.activity = new ActivityAnnouncer(env, this.chatId, {
       newest: () => this.log.newest(),
@@ -122,7 +130,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
     const changesSince = query.get("changesSince");
 
     const firstOfUser = this.openSockets(user.id).length === 0;
-    const { socket, response } = this.accept({ user, session });
+    const { socket, response } = this.accept({ user, session, ...(query.get("receipts") === "batched" ? { batchedReceipts: true as const } : {}) });
     this.scheduleAlarm();
     safeSend(socket, this.joined());
     if (firstOfUser) this.broadcast(serverFrame(ServerEvent.UserOnline, { chatId: this.chatId, user }), user.id);
@@ -235,6 +243,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
     if (first) this.broadcast(first);
     if (done.kind === "remove") {
       this.activity.forget(done.removed.id);
+      this.receipts.forget(done.removed.id);
       this.typing.end(done.removed);
       for (const ws of this.ctx.getWebSockets(String(done.removed.id))) ws.close(CloseCode.Removed, "removed from the chat");
     }
@@ -429,7 +438,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
     const moved = this.members.markRead(user.id, messageId) && messageId > (this.d1Copy.ownMarker(user.id) ?? 0);
     if (moved) {
       this.d1Copy.request();
-      this.broadcast(serverFrame(ServerEvent.ReadUpdated, { chatId: this.chatId, user, lastReadMessageId: messageId }));
+      this.receipts.move({ user, lastReadMessageId: messageId });
       // chat_read means the marker moved; a backward read changes nothing and says nothing.
       this.ctx.waitUntil(this.activity.readMoved(user.id));
     }
