@@ -148,7 +148,7 @@ export const changesQuery = z.object({ after: idOrZero.default(0) });
 export const socketQuery = z.object({
   since: idOrZero.optional(),
   changesSince: idOrZero.optional(),
-  /** `batched`: read receipts as one `reads_updated` per window (docs/PROTOCOL.md, Read markers). */
+  /** `batched`: read receipts as one `reads_updated` per window (docs/PROTOCOL.md, "Read receipts"). */
   receipts: z.enum(["batched"]).optional(),
 });
 
