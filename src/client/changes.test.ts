@@ -126,7 +126,7 @@ describe("ChatConnection: change events and the change cursor", () => {
     conn.connect();
     const first = FakeSocket.all[0]!;
     // No since: no changesSince either (a client without messages has no changes to catch up on).
-    expect(first.url).toBe("wss://chat.test/api/chats/7/ws?token=tok");
+    expect(first.url).toBe("wss://chat.test/api/chats/7/ws?token=tok&receipts=batched");
     first.accept([], 12);
     expect(conn.lastChangeId).toBe(12);
     first.push(ServerEvent.ReceiveMessage, message(5));
@@ -136,10 +136,17 @@ describe("ChatConnection: change events and the change cursor", () => {
     first.push(ServerEvent.ReadUpdated, { chatId: 7, user: { id: 2, username: "bob" }, lastReadMessageId: 5 });
     expect(log).toEqual(["synced@undefined", "m5", "edited5:five", "reactions5:👍", "deleted4"]);
     expect(reads).toEqual([5]);
+    // A window's receipts in one frame: passed on as it is, and one read_updated per marker.
+    const batches: number[] = [];
+    conn.on(ServerEvent.ReadsUpdated, (e) => batches.push(e.reads.length));
+    const cid = { id: 3, username: "cid" };
+    first.push(ServerEvent.ReadsUpdated, { chatId: 7, reads: [{ user: { id: 2, username: "bob" }, lastReadMessageId: 5 }, { user: cid, lastReadMessageId: 4 }] });
+    expect(batches).toEqual([2]);
+    expect(reads).toEqual([5, 5, 4]);
     expect(conn.lastChangeId).toBe(15);
     first.drop();
     advance(375);
-    expect(FakeSocket.all[1]!.url).toBe("wss://chat.test/api/chats/7/ws?token=tok&since=5&changesSince=15");
+    expect(FakeSocket.all[1]!.url).toBe("wss://chat.test/api/chats/7/ws?token=tok&since=5&changesSince=15&receipts=batched");
   });
 
   it("with a cursor, takes the replay's word rather than joined_chat's: a drop before replay_done resumes from the old cursor", () => {
@@ -165,7 +172,7 @@ describe("ChatConnection: change events and the change cursor", () => {
   it("asks for no changes while it has no messages, whatever its cursor", () => {
     const { conn } = setup({ changesSince: 4 });
     conn.connect();
-    expect(FakeSocket.all[0]!.url).toBe("wss://chat.test/api/chats/7/ws?token=tok");
+    expect(FakeSocket.all[0]!.url).toBe("wss://chat.test/api/chats/7/ws?token=tok&receipts=batched");
     FakeSocket.all[0]!.accept([], 9);
     // It had a cursor: joined_chat does not move it.
     expect(conn.lastChangeId).toBe(4);

@@ -24,7 +24,7 @@ describe("ChatConnection", () => {
     conn.on("state", (s) => states.push(s.state));
     conn.connect();
     const socket = FakeSocket.all[0]!;
-    expect(socket.url).toBe("wss://chat.test/api/chats/7/ws?token=tok");
+    expect(socket.url).toBe("wss://chat.test/api/chats/7/ws?token=tok&receipts=batched");
     socket.accept();
     expect(states).toEqual(["connecting", "open"]);
     conn.startTyping();

@@ -158,7 +158,7 @@ export class ChatConnection extends ReconnectingSocket<ChatEvents> {
     this.attemptSince = this.lastMessageId;
     // Changes matter only for messages the client has: without `since` it has none.
     const changesSince = this.lastMessageId === undefined ? undefined : this.lastChangeId;
-    return socketUrl(this.options.baseUrl, `/api/chats/${this.chatId}/ws`, { token: this.api.token!, since: this.lastMessageId, changesSince });
+    return socketUrl(this.options.baseUrl, `/api/chats/${this.chatId}/ws`, { token: this.api.token!, since: this.lastMessageId, changesSince, receipts: "batched" });
   }
 
   protected onToken(token: string): void {
@@ -220,6 +220,13 @@ export class ChatConnection extends ReconnectingSocket<ChatEvents> {
         else if (this.lastMessageId === undefined || ack.messageId > this.lastMessageId) this.lastMessageId = ack.messageId;
         this.unsent.acknowledged(ack);
         this.emit(ServerEvent.MessageSent, ack);
+        return;
+      }
+      case ServerEvent.ReadsUpdated: {
+        const batch = data as ServerPayloads[typeof ServerEvent.ReadsUpdated];
+        this.emit(ServerEvent.ReadsUpdated, batch);
+        // Listeners written for one frame per marker keep working.
+        for (const read of batch.reads) this.emit(ServerEvent.ReadUpdated, { chatId: batch.chatId, ...read });
         return;
       }
       case ServerEvent.Error: {

@@ -1,7 +1,7 @@
 /** Chats and memberships. A chat object is assembled from three queries sent as one D1 batch. */
 import { and, asc, desc, eq, inArray, sql, type SQL } from "drizzle-orm";
 import { alias } from "drizzle-orm/sqlite-core";
-import type { Chat, ChatMember, Member, Role, User } from "../protocol/models";
+import type { Chat, ChatMember, Role } from "../protocol/models";
 import { toIso, type Database } from "./client";
 import { replyPreview, toMessage } from "../protocol/stored";
 import { chatMembers, chats, messages, users } from "./schema";

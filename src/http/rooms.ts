@@ -4,7 +4,7 @@ import { isUnavailable } from "../db/deadline";
 import { chatRoom } from "../objects/stubs";
 import type { AppEnv } from "./env";
 import type { Caller } from "../objects/handshake";
-import type { Refusal } from "../room/answers";
+import type { Refusal } from "../objects/answers";
 import { ApiError, notFound } from "./errors";
 import { knownChats } from "./known-chats";
 

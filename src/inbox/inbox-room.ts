@@ -1,8 +1,8 @@
 /**
  * One user's inbox: a Durable Object (named after the user id) holding that user's inbox sockets
- * (every device) and relaying what rooms and the Worker tell it. It keeps no chat state of its own:
- * `GET /api/chats` is the truth, the inbox is a live hint. Hibernation API: an idle inbox costs
- * nothing and `ping` never wakes it.
+ * (every device), relaying what rooms and the Worker tell it, and answering `GET /api/chats` from
+ * the list of the user's chats it keeps (chat-list.ts; each chat's state comes from its room).
+ * Hibernation API: an idle inbox costs nothing and `ping` never wakes it.
  *
  * It does keep one fact in D1 for the rooms: whether any socket is open (`users.inbox_open`), so a
  * busy chat calls only the inboxes someone listens to.
@@ -14,7 +14,9 @@ import { errorResponse } from "../objects/responses";
 import { safeSend } from "../objects/sockets";
 import { ErrorCode } from "../protocol/errors";
 import { encodeFrame, InboxEvent, type InboxPayloads } from "../protocol/events";
-import type { User } from "../protocol/models";
+import type { Answer } from "../objects/answers";
+import type { Chat, User } from "../protocol/models";
+import { ChatList } from "./chat-list";
 import { inboxClientFrame, type InboxClientFrame } from "../protocol/schemas";
 
 export class InboxRoom extends HibernatingObject<{ user: User; session: Session }, typeof inboxClientFrame> {
@@ -25,6 +27,25 @@ export class InboxRoom extends HibernatingObject<{ user: User; session: Session 
   private connecting = 0;
   /** Presence writes run one after another, so the last one written is the latest state. */
   private presence: Promise<void> = Promise.resolve();
+  private readonly chats = new ChatList(this.ctx.storage.kv, this.env, this.userId);
+
+  /** `GET /api/chats`: every chat of the user, newest activity first, each as its room has it now. */
+  async chatList(user: User): Promise<Answer<{ chats: Chat[] }>> {
+    return this.chats.read(user, this.db, (work) => this.ctx.waitUntil(work));
+  }
+
+  /** A user who has just registered is in no chat: the list is complete as it is. */
+  async startFresh(): Promise<void> {
+    this.chats.startFresh();
+  }
+
+  /**
+   * A chat's room decided that this user joined or left (`version`: the room's membership version;
+   * 0 for a chat's creation). One that arrives after a later decision changes nothing.
+   */
+  async membership(chatId: number, member: boolean, version: number): Promise<void> {
+    this.chats.record(chatId, member, version);
+  }
 
   /** An inbox socket the Worker has authenticated. */
   override async fetch(request: Request): Promise<Response> {

@@ -57,3 +57,15 @@ export async function announceChatAdded(env: Env, chat: Chat, userIds: number[])
 export async function announceChatRemoved(env: Env, chatId: number, userId: number): Promise<void> {
   await tellInboxes(env, new Map([[userId, [inboxFrame(InboxEvent.ChatRemoved, { chatId })]]]));
 }
+
+/**
+ * Records in users' inboxes that a chat's room decided they joined or left (their chat lists,
+ * inbox/chat-list.ts). Awaited by the caller's own request, so their next `GET /api/chats` has it;
+ * a failed call is logged, not passed on: the room's decision stands, and the list heals (a room
+ * that says "not a member" takes the chat off; an add is found in D1 within RESYNC_MS).
+ */
+export async function tellMembership(env: Env, userIds: number[], chatId: number, member: boolean, version: number): Promise<void> {
+  const results = await Promise.allSettled(await callInChunks(userIds, (id) => inboxOf(env, id).membership(chatId, member, version)));
+  const failed = results.filter((r) => r.status === "rejected").length;
+  if (failed > 0) console.error(`recording a membership failed for ${failed} of ${userIds.length} inboxes`);
+}

@@ -40,8 +40,10 @@ export const ServerEvent = {
   MessageEdited: "message_edited",
   MessageDeleted: "message_deleted",
   ReactionsUpdated: "reactions_updated",
-  /** A member's read marker moved (to every socket of the chat, for "seen by"). */
+  /** A member's read marker moved (to every socket of the chat, for "seen by"): one frame per moved marker, per window. */
   ReadUpdated: "read_updated",
+  /** Every read marker that moved in the last window, in one frame (sockets opened with `receipts=batched`). */
+  ReadsUpdated: "reads_updated",
   Error: "error",
 } as const;
 export type ServerEventName = (typeof ServerEvent)[keyof typeof ServerEvent];
@@ -83,6 +85,12 @@ export interface ErrorPayload {
   clientId?: string;
 }
 
+/** A member's read marker: the newest message they have read. */
+export interface ReadMarker {
+  user: User;
+  lastReadMessageId: number;
+}
+
 export interface ServerPayloads {
   /** `lastChangeId`: the chat's newest change id now (the `changesSince` of a later reconnect). */
   joined_chat: { chatId: number; message: string; online: User[]; lastChangeId: number };
@@ -106,7 +114,8 @@ export interface ServerPayloads {
   message_edited: { chatId: number; messageId: number; content: string; editedAt: string; changeId: number };
   message_deleted: { chatId: number; messageId: number; deletedAt: string; changeId: number };
   reactions_updated: { chatId: number; messageId: number; reactions: Reaction[]; changeId: number };
-  read_updated: { chatId: number; user: User; lastReadMessageId: number };
+  read_updated: ReadMarker & { chatId: number };
+  reads_updated: { chatId: number; reads: ReadMarker[] };
   authenticated: SessionPayload;
   error: ErrorPayload;
 }

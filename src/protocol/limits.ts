@@ -26,6 +26,8 @@ export const limits = {
   userSearchMax: 20,
   /** A typing state ends this long after the last `typing_start`. */
   typingTimeoutMs: 6000,
+  /** Read markers that move within this window reach each socket as one frame at its end. */
+  readReceiptWindowMs: 1000,
   /** Longest token an `auth` frame may carry (ours are about 200 bytes). */
   tokenMax: 2048,
   /** Distinct emoji on one message. */

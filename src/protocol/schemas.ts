@@ -145,7 +145,12 @@ export const userSearchQuery = z.object({ q: z.string().max(limits.usernameMax).
 /** `since=0` asks for the chat from its first message: what a client with an empty history sends. */
 /** `GET …/changes?after=`: a change id, 0 for all. */
 export const changesQuery = z.object({ after: idOrZero.default(0) });
-export const socketQuery = z.object({ since: idOrZero.optional(), changesSince: idOrZero.optional() });
+export const socketQuery = z.object({
+  since: idOrZero.optional(),
+  changesSince: idOrZero.optional(),
+  /** `batched`: read receipts as one `reads_updated` per window (docs/PROTOCOL.md, "Read receipts"). */
+  receipts: z.enum(["batched"]).optional(),
+});
 
 // ---- WebSocket frames from clients ----
 const optionalChatId = id.optional();

@@ -8,7 +8,7 @@
 import { ErrorCode } from "../protocol/errors";
 import { serverFrame, ServerEvent } from "../protocol/events";
 import type { Member, Role, User } from "../protocol/models";
-import { refuse, type Answer } from "./answers";
+import { refuse, type Answer } from "../objects/answers";
 import { readChat, renameChat } from "./log/chat";
 import type { RoomMembers } from "./log/members";
 import { nextMembershipVersion, type LogDatabase } from "./log/open";
@@ -22,9 +22,10 @@ export type Administration =
 
 /** What a change did, for the room to announce. `changed` false: it asked for what already was. */
 export type Administered =
-  | { kind: "add"; member: Member }
+  /** `version`: the membership version of the join or leave, for the user's inbox (inbox/chat-list.ts). */
+  | { kind: "add"; member: Member; version: number }
   | { kind: "role"; member: Member; changed: boolean }
-  | { kind: "remove"; removed: User; promoted: Member | null }
+  | { kind: "remove"; removed: User; promoted: Member | null; version: number }
   | { kind: "rename"; name: string; changed: boolean };
 
 const asMember = (row: { userId: number; username: string; role: Role }): Member => ({ id: row.userId, username: row.username, role: row.role });
@@ -48,8 +49,9 @@ export function administer(store: LogDatabase, members: RoomMembers, actor: User
     case "add": {
       if (!change.user) return refuse(ErrorCode.NotFound, `user ${change.userId} not found`);
       if (members.activeRow(change.user.id)) return refuse(ErrorCode.Conflict, "already a member");
-      members.join(change.user, now, nextVersion());
-      return { ok: true, done: { kind: "add", member: { ...change.user, role: "member" } } };
+      const version = nextVersion();
+      members.join(change.user, now, version);
+      return { ok: true, done: { kind: "add", member: { ...change.user, role: "member" }, version } };
     }
     case "role": {
       const target = members.activeRow(change.userId);
@@ -63,7 +65,8 @@ export function administer(store: LogDatabase, members: RoomMembers, actor: User
       const target = members.activeRow(change.userId);
       if (!target) return refuse(ErrorCode.NotFound, "not a member of this chat");
       const removed = { id: target.userId, username: target.username };
-      members.leave(removed, nextVersion());
+      const version = nextVersion();
+      members.leave(removed, version);
       // A group always has an admin while it has members: the longest-standing one inherits.
       let promoted: Member | null = null;
       const heir = target.role === "admin" && members.activeAdmins() === 0 ? members.longestStanding() : undefined;
@@ -71,7 +74,7 @@ export function administer(store: LogDatabase, members: RoomMembers, actor: User
         members.setRole(heir.userId, "admin", nextVersion());
         promoted = { ...asMember(heir), role: "admin" };
       }
-      return { ok: true, done: { kind: "remove", removed, promoted } };
+      return { ok: true, done: { kind: "remove", removed, promoted, version } };
     }
   }
 }

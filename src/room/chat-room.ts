@@ -17,11 +17,10 @@ import { ClientEvent, JOINED_MESSAGE, serverFrame, ServerEvent, type ErrorPayloa
 import { limits } from "../protocol/limits";
 import type { ChangePage, Chat, Message, MessagePage, Upload, User } from "../protocol/models";
 import { clientFrame, type ParsedClientFrame } from "../protocol/schemas";
-import { toIso, type StoredAttachment } from "../protocol/stored";
+import type { StoredAttachment } from "../protocol/stored";
 import { ActivityAnnouncer } from "./activity";
 import { administer, announcements, type Administered, type Administration } from "./administration";
-import { readChat } from "./log/chat";
-import { refuse, type Answer, type Refusal } from "./answers";
+import { refuse, type Answer, type Refusal } from "../objects/answers";
 import { earliest } from "./copy-schedule";
 import { D1Copy } from "./d1-copy";
 import { FilePurge } from "./file-purge";
@@ -30,8 +29,9 @@ import { RoomMembers } from "./log/members";
 import { MessageLog, type HistoryCursor } from "./log/messages";
 import { toStored, Uploads } from "./log/uploads";
 import { openLog, type LogDatabase } from "./log/open";
-import type { LogMemberRow } from "./log/schema";
 import { RateLimiter } from "./rate-limiter";
+import { ReadReceipts } from "./read-receipts";
+import { ReadState } from "./read-state";
 import { RoomLoader } from "./room-loader";
 import { replay } from "./replay";
 import { SocketTyping, type SocketAttachment } from "./typing-sockets";
@@ -67,10 +67,14 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
   private log!: MessageLog;
   private members!: RoomMembers;
   private loader!: RoomLoader;
+  private reads!: ReadState;
   private readonly limiter: RateLimiter;
   private readonly typing: SocketTyping;
   private readonly activity: ActivityAnnouncer;
+  private readonly receipts: ReadReceipts;
   private pendingSends: (Send & { from: WebSocket })[] = [];
+  /** Sockets whose `typing_start` came after one of their sends still waiting in `pendingSends`. */
+  private readonly typingAfterStore = new Set<WebSocket>();
   private uploads!: Uploads;
   private d1Copy!: D1Copy;
   private filePurge!: FilePurge;
@@ -84,9 +88,15 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
       sockets: (userId) => (userId === undefined ? ctx.getWebSockets() : ctx.getWebSockets(String(userId))),
       attachment: (ws) => this.attachment(ws), reattach: (ws, a) => this.reattach(ws, a), broadcast: (f, except) => this.broadcast(f, except),
     });
+    this.receipts = new ReadReceipts(this.chatId, ({ batched, oneByOne }) => {
+      for (const ws of ctx.getWebSockets()) {
+        if (this.attachment(ws).batchedReceipts) safeSend(ws, batched);
+        else for (const frame of oneByOne) safeSend(ws, frame);
+      }
+    });
     this.activity = new ActivityAnnouncer(env, this.chatId, {
       newest: () => this.log.newest(),
-      readState: (userId) => this.readState(userId),
+      readState: (userId) => this.reads.of(userId),
     });
     void ctx.blockConcurrencyWhile(async () => {
       this.store = await openLog(ctx.storage);
@@ -99,6 +109,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
       this.filePurge = new FilePurge(this.uploads, () => this.env.FILES, scheduleAlarm);
       this.d1Copy = new D1Copy({ ...parts, activity: this.activity, d1: () => this.d1, waitUntil: (p) => ctx.waitUntil(p), scheduleAlarm });
       this.loader = new RoomLoader({ ...parts, d1Copy: this.d1Copy, db: () => this.db });
+      this.reads = new ReadState({ ...parts, d1Copy: this.d1Copy });
       this.messageChanges = new MessageChanges({ ...parts, uploads: this.uploads, filePurge: this.filePurge, d1Copy: this.d1Copy, broadcast: (f) => this.broadcast(f) });
       // An outbox left by an eviction or a crash resumes at once.
       if (this.d1Copy.at !== null) this.scheduleAlarm();
@@ -122,7 +133,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
     const changesSince = query.get("changesSince");
 
     const firstOfUser = this.openSockets(user.id).length === 0;
-    const { socket, response } = this.accept({ user, session });
+    const { socket, response } = this.accept({ user, session, ...(query.get("receipts") === "batched" ? { batchedReceipts: true as const } : {}) });
     this.scheduleAlarm();
     safeSend(socket, this.joined());
     if (firstOfUser) this.broadcast(serverFrame(ServerEvent.UserOnline, { chatId: this.chatId, user }), user.id);
@@ -189,15 +200,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
    * the caller's own writes, and need no D1.
    */
   async chat(user: User): Promise<Answer<{ chat: Chat }>> {
-    const refused = await this.refuseNonMember(user.id);
-    if (refused) return refused;
-    const chat = readChat(this.store)!;
-    const own = this.readState(user.id)!;
-    const members = this.members.active().map((m) => ({ id: m.userId, username: m.username, role: m.role, lastReadMessageId: this.markerOf(m) }));
-    return {
-      ok: true,
-      chat: { id: chat.id, type: chat.type, name: chat.name, createdAt: toIso(chat.createdAt), members, lastMessage: this.log.newest(), ...own },
-    };
+    return (await this.refuseNonMember(user.id)) ?? { ok: true, chat: this.reads.chatFor(user) };
   }
 
   /** An edit, delete or reaction change over HTTP: same rules, same order, same fan-out as the socket's. */
@@ -235,6 +238,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
     if (first) this.broadcast(first);
     if (done.kind === "remove") {
       this.activity.forget(done.removed.id);
+      this.receipts.forget(done.removed.id);
       this.typing.end(done.removed);
       for (const ws of this.ctx.getWebSockets(String(done.removed.id))) ws.close(CloseCode.Removed, "removed from the chat");
     }
@@ -265,11 +269,12 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
           safeSend(ws, this.joined());
           return;
         case ClientEvent.TypingStart:
-          this.typing.start(ws, user);
-          // Only ever moved earlier: a typing state that is renewed costs no alarm write.
-          this.scheduleAlarm();
+          // After a send still waiting to be stored, it is announced after that message, in the order it came.
+          if (this.pendingSends.some((p) => p.from === ws)) this.typingAfterStore.add(ws);
+          else this.startTyping(ws, user);
           return;
         case ClientEvent.TypingStop:
+          this.typingAfterStore.delete(ws);
           this.typing.end(user);
           return;
         case ClientEvent.MarkRead: {
@@ -330,6 +335,8 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
   private storePending() {
     const batch = this.pendingSends;
     this.pendingSends = [];
+    const typingAfter = [...this.typingAfterStore];
+    this.typingAfterStore.clear();
     for (const p of batch) {
       try {
         const stored = this.storeMessage(p);
@@ -339,6 +346,13 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
         safeSend(p.from, this.error(ErrorCode.Internal, "message not stored; resend it with the same clientId", { event: ClientEvent.SendMessage, ...(p.clientId ? { clientId: p.clientId } : {}) }));
       }
     }
+    for (const ws of typingAfter) if (ws.readyState === WebSocket.OPEN) this.startTyping(ws, this.attachment(ws).user);
+  }
+
+  private startTyping(ws: WebSocket, user: User) {
+    this.typing.start(ws, user);
+    // Only ever moved earlier: a typing state that is renewed costs no alarm write.
+    this.scheduleAlarm();
   }
 
   /**
@@ -353,8 +367,11 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
   private storeMessage({ user, session, content, clientId, replyToId, attachmentIds, from }: Send & { from: WebSocket | null }): Message | Refusal {
     const now = Date.now();
     // Checked again here, at the commit: a send that arrived before a removal or a logout but is
-    // stored after it is refused, so nothing from a removed member follows `member_removed`.
-    if (this.members.access(user.id) !== "member") return refuse(ErrorCode.Forbidden, "you are no longer a member of this chat");
+    // stored after it is refused, so nothing from a removed member follows `member_removed`. Its
+    // socket was closed by the removal: a re-add since does not bring its frames back.
+    if (this.members.access(user.id) !== "member" || (from && from.readyState !== WebSocket.OPEN)) {
+      return refuse(ErrorCode.Forbidden, "you are no longer a member of this chat");
+    }
     const ended = this.refuseEndedSession(user, session, now);
     if (ended) return ended;
     const earlier = clientId === undefined ? undefined : this.log.byClient(user.id, clientId, now);
@@ -429,7 +446,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
     const moved = this.members.markRead(user.id, messageId) && messageId > (this.d1Copy.ownMarker(user.id) ?? 0);
     if (moved) {
       this.d1Copy.request();
-      this.broadcast(serverFrame(ServerEvent.ReadUpdated, { chatId: this.chatId, user, lastReadMessageId: messageId }));
+      this.receipts.move({ user, lastReadMessageId: messageId });
       // chat_read means the marker moved; a backward read changes nothing and says nothing.
       this.ctx.waitUntil(this.activity.readMoved(user.id));
     }
@@ -461,19 +478,6 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
   /** A token revoked (logout, password change) or expired since the Worker checked it: 401. */
   private refuseEndedSession(user: User, session: Session, now = Date.now()): Refusal | null {
     return this.sessionValid(user, session, now) ? null : refuse(ErrorCode.Unauthorized, "session ended; sign in again");
-  }
-
-  private readState(userId: number) {
-    const row = this.members.row(userId);
-    if (!row?.active) return null;
-    const lastRead = this.markerOf(row);
-    return { lastReadMessageId: lastRead, unreadCount: this.log.unreadCount(userId, lastRead) };
-  }
-
-  /** A member's read marker: the stored one, or their own newest message if that is further on. */
-  private markerOf(row: LogMemberRow): number | null {
-    const own = this.d1Copy.ownMarker(row.userId) ?? null;
-    return own !== null && own > (row.lastRead ?? 0) ? own : row.lastRead;
   }
 
   /** One alarm serves typing expiry, the copy, session expiry and file deletion. */

@@ -11,7 +11,7 @@ import { limits } from "../protocol/limits";
 import type { Message, User } from "../protocol/models";
 import type { ParsedClientFrame } from "../protocol/schemas";
 import { toIso, toReactions } from "../protocol/stored";
-import { refuse, type Answer } from "./answers";
+import { refuse, type Answer } from "../objects/answers";
 import type { D1Copy } from "./d1-copy";
 import type { FilePurge } from "./file-purge";
 import type { RoomMembers } from "./log/members";

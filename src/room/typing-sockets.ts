@@ -14,6 +14,8 @@ export interface SocketAttachment {
   session: Session;
   /** Set while the user types on this socket: when that state ends unless renewed. */
   typingUntil?: number;
+  /** Opened with `receipts=batched`: read receipts come as one `reads_updated` per window. */
+  batchedReceipts?: true;
 }
 
 /** The room's sockets, as typing reads and marks them. */

@@ -184,8 +184,8 @@ export class ChatView {
       this.online.clear();
       for (const u of online) this.online.set(u.id, u);
       this.renderOnline();
-      // Markers that moved before this socket opened never come as read_updated: ask once per
-      // connection (the chat object is at most about a second behind).
+      // Markers that moved before this socket opened never come as receipts: ask once per
+      // connection (the chat object is the room's own, current).
       void this.api.getChat(this.chat.id).then((c) => this.refresh(c), () => {});
     });
     // After a long absence the connection pages what the replay left out: those arrive here as
@@ -230,7 +230,12 @@ export class ChatView {
     conn.on(ServerEvent.MessageDeleted, (e) => e.chatId === this.chat.id && this.change(e.messageId, (m) => ({ ...m, deleted: true, content: "", reactions: [] })));
     conn.on(ServerEvent.ReactionsUpdated, (e) => e.chatId === this.chat.id && this.change(e.messageId, (m) => ({ ...m, reactions: e.reactions })));
     conn.on(ConnectionEvent.MessageChanged, ({ chatId, message }) => chatId === this.chat.id && this.change(message.id, () => message));
-    conn.on(ServerEvent.ReadUpdated, (e) => e.chatId === this.chat.id && e.user.id !== this.me.id && this.moveMarker(e.user, e.lastReadMessageId));
+    // A window's receipts in one frame: "seen by" is drawn once for all of them.
+    conn.on(ServerEvent.ReadsUpdated, ({ chatId, reads }) => {
+      if (chatId !== this.chat.id) return;
+      for (const { user, lastReadMessageId } of reads) if (user.id !== this.me.id) this.moveMarker(user, lastReadMessageId, false);
+      this.renderSeen();
+    });
     conn.on(ServerEvent.Error, (e) => this.refused(e));
     conn.on(ServerEvent.UserOnline, ({ user }) => (this.online.set(user.id, user), this.renderOnline()));
     conn.on(ServerEvent.UserOffline, ({ user }) => (this.online.delete(user.id), this.renderOnline()));

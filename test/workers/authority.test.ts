@@ -94,6 +94,25 @@ describe("sends are checked when they are stored", () => {
     c.close();
   });
 
+  it("frames held at the store step from a socket the removal closed stay refused when the member is added back before the store", async () => {
+    const { ann, bob, cid, chat } = await threeInAGroup();
+    const b = await connect(chat.id, bob.token);
+    const c = await connect(chat.id, cid.token);
+    const held = await holdNext(chat.id, "storePending");
+    for (let i = 0; i < 5; i++) b.sendJson(ClientEvent.SendMessage, { content: `before re-add ${i}`, clientId: `ra${i}` });
+    await held.reached();
+    await until(async () => (await pendingSends(chat.id)) === 5, "5 sends waiting to be stored");
+    expect((await api("DELETE", `/api/chats/${chat.id}/members/${bob.user.id}`, { token: ann.token })).status).toBe(204);
+    expect((await api("POST", `/api/chats/${chat.id}/members`, { token: ann.token, body: { userId: bob.user.id } })).status).toBe(201);
+    await held.release();
+    await until(async () => (await pendingSends(chat.id)) === 0, "the store step");
+    const probe = await api("POST", `/api/chats/${chat.id}/messages`, { token: ann.token, body: { content: "probe" } });
+    await c.until((s) => s.of(ServerEvent.ReceiveMessage).some((m) => m.id === probe.body.id), "the probe");
+    expect(c.of(ServerEvent.ReceiveMessage).map((m) => m.content)).toEqual(["probe"]);
+    expect((await api("GET", `/api/chats/${chat.id}/messages`, { token: bob.token })).body.messages.map((m: Message) => m.content)).toEqual(["probe"]);
+    c.close();
+  });
+
   it("an HTTP send whose session ends (logout) before it is stored is refused with 401", async () => {
     const { ann, bob, chat } = await threeInAGroup();
     const held = await holdNext(chat.id, "ready");
@@ -240,10 +259,19 @@ describe("what the room promises", () => {
     a.sendJson(ClientEvent.SendMessage, { content: "probe", clientId: "t2" });
     await b.next(ServerEvent.ReceiveMessage, 2);
     const typing = b.frames.filter((f) => f !== "pong" && (f.event === ServerEvent.UserTyping || f.event === ServerEvent.UserStoppedTyping));
-    // Typing, stopped by the send, typing again, stopped by the probe's send: never stopped by a store after it.
+    // Typing, stopped by the send, the message, typing again (announced after the message it came
+    // after), stopped by the probe's send: never stopped by a store after it.
     expect(typing.map((f) => f !== "pong" && f.event)).toEqual([ServerEvent.UserTyping, ServerEvent.UserStoppedTyping, ServerEvent.UserTyping, ServerEvent.UserStoppedTyping]);
     const frames = b.frames.filter((f) => f !== "pong").map((f) => (f.event === ServerEvent.ReceiveMessage ? `m:${(f.data as Message).content}` : f.event));
-    expect(frames.indexOf(ServerEvent.UserTyping, frames.indexOf(ServerEvent.UserStoppedTyping))).toBeLessThan(frames.indexOf("m:probe"));
+    expect(frames).toEqual([
+      ServerEvent.JoinedChat,
+      ServerEvent.UserTyping,
+      ServerEvent.UserStoppedTyping,
+      "m:sent",
+      ServerEvent.UserTyping,
+      ServerEvent.UserStoppedTyping,
+      "m:probe",
+    ]);
     a.close();
     b.close();
   });

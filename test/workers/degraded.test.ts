@@ -26,7 +26,7 @@ describe("the Worker with a degraded database", () => {
     const app = createApp();
     const started = Date.now();
     for (const [method, path, body] of [
-      ["GET", "/api/chats", undefined],
+      ["GET", "/api/search?q=a", undefined],
       ["POST", "/api/auth/login", { username: user.user.username, password: user.password }],
       ["GET", "/api/users?q=a", undefined],
     ] as const) {
@@ -41,7 +41,7 @@ describe("the Worker with a degraded database", () => {
     }
     expect(Date.now() - started).toBeLessThan(3000);
     // The same app works again as soon as the database does.
-    const ok = await app.request("/api/chats", { headers: { Authorization: `Bearer ${user.token}` } }, env);
+    const ok = await app.request("/api/search?q=a", { headers: { Authorization: `Bearer ${user.token}` } }, env);
     expect(ok.status).toBe(200);
   });
 });
@@ -221,10 +221,13 @@ describe("D1 failing in any way: routes that can answer without it do, the other
     const renamed = await call("PATCH", c, ann.token, { name: "renamed while D1 is down" });
     expect(renamed.status).toBe(200);
     expect(renamed.body.name).toBe("renamed while D1 is down");
+    // So is the chat list: the inbox knows the user's chats, and each room its own state.
+    const list = await call("GET", "/api/chats", bob.token);
+    expect(list.status).toBe(200);
+    expect(list.body.chats.find((x: { id: number }) => x.id === chat.id)).toMatchObject({ name: "renamed while D1 is down", lastMessage: { id: ack.messageId }, unreadCount: 0 });
 
     // Needs D1: says so, with Retry-After, in the contract's shape.
     for (const [method, path, token, body] of [
-      ["GET", "/api/chats", ann.token],
       ["POST", "/api/chats", ann.token, { type: "direct", userId: stranger.user.id }],
       // An add looks the user up in D1 first.
       ["POST", `${c}/members`, ann.token, { userId: stranger.user.id }],

@@ -14,6 +14,7 @@ import { requireUser } from "../middleware/auth";
 import { authAnswer } from "../openapi/answers";
 import { describe, type RouteDoc } from "../openapi/describe";
 import { validate } from "../validate";
+import { inboxOf } from "../../objects/stubs";
 
 /** The answer of register, login, refresh and a password change, from what the write just returned. */
 async function signedIn(c: Context<AppEnv>, user: User, version: number, status: 200 | 201) {
@@ -70,6 +71,8 @@ export const authRoutes = new Hono<AppEnv>()
     const { username, password } = c.req.valid("json");
     const user = await createUser(c.var.db, username, await hashPassword(password));
     if (!user) throw new ApiError(ErrorCode.Conflict, "username is taken");
+    // A new user is in no chat: their inbox's list is complete from the start and never needs D1.
+    await inboxOf(c.env, user.id).startFresh().catch((err) => console.error("a new inbox could not be started", err instanceof Error ? err.message : String(err)));
     return signedIn(c, user, 0, 201);
   })
   .post("/login", describe(docs.login), validate("json", credentialsBody), async (c) => {

@@ -1,8 +1,9 @@
 import { Hono, type Context } from "hono";
-import { createGroupChat, existingUserIds, loadChat, loadChats, openDirectChat } from "../../db/chats";
+import { createGroupChat, existingUserIds, loadChat, openDirectChat } from "../../db/chats";
+import { inboxOf } from "../../objects/stubs";
 import { findUser } from "../../db/users";
 import { addMemberBody, chatParams, createChatBody, memberParams, renameChatBody, updateMemberBody } from "../../protocol/schemas";
-import { announceChatAdded, announceChatRemoved } from "../../inbox/notify";
+import { announceChatAdded, announceChatRemoved, tellMembership } from "../../inbox/notify";
 import type { Administered, Administration } from "../../room/administration";
 import type { Chat } from "../../protocol/models";
 import type { AppEnv } from "../env";
@@ -86,10 +87,14 @@ export const chatRoutes = new Hono<AppEnv>()
     }
     knownChats.add(chatId);
     const chat = (await loadChat(c.var.db, me, chatId))!;
-    if (created) c.executionCtx.waitUntil(announceChatAdded(c.env, chat, chat.members.map((m) => m.id)));
+    if (created) {
+      const others = chat.members.map((m) => m.id).filter((id) => id !== me);
+      await tellMembership(c.env, [me], chatId, true, 0);
+      c.executionCtx.waitUntil(tellMembership(c.env, others, chatId, true, 0).then(() => announceChatAdded(c.env, chat, chat.members.map((m) => m.id))));
+    }
     return c.json(chat, created ? 201 : 200);
   })
-  .get("/", describe(docs.list), async (c) => c.json({ chats: await loadChats(c.var.db, c.var.user.id) }))
+  .get("/", describe(docs.list), async (c) => c.json({ chats: unwrap(await inboxOf(c.env, c.var.user.id).chatList(c.var.user)).chats }))
   .get("/:chatId", describe(docs.get), validate("param", chatParams), async (c) => {
     const { chatId } = c.req.valid("param");
     return c.json(await chatAsSeenBy(c, chatId));
@@ -106,6 +111,7 @@ export const chatRoutes = new Hono<AppEnv>()
     const user = await findUser(c.var.db, userId);
     const done = await administer(c, chatId, { kind: "add", userId, user });
     if (done.kind !== "add") throw new Error("the room answered another change");
+    await tellMembership(c.env, [userId], chatId, true, done.version);
     const { role: _, ...added } = done.member;
     c.executionCtx.waitUntil(
       (async () => {
@@ -124,7 +130,9 @@ export const chatRoutes = new Hono<AppEnv>()
   })
   .delete("/:chatId/members/:userId", describe(docs.removeMember), validate("param", memberParams), async (c) => {
     const { chatId, userId } = c.req.valid("param");
-    await administer(c, chatId, { kind: "remove", userId });
+    const done = await administer(c, chatId, { kind: "remove", userId });
+    if (done.kind !== "remove") throw new Error("the room answered another change");
+    await tellMembership(c.env, [userId], chatId, false, done.version);
     c.executionCtx.waitUntil(announceChatRemoved(c.env, chatId, userId));
     return c.body(null, 204);
   });

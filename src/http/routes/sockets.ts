@@ -48,11 +48,12 @@ export const chatSocketRoutes = new Hono<AppEnv>().get(
   validate("query", socketQuery),
   async (c) => {
     const { chatId } = c.req.valid("param");
-    const { since, changesSince } = c.req.valid("query");
+    const { since, changesSince, receipts } = c.req.valid("query");
     requireAllowedOrigin(c);
     const url = new URL("https://room/ws");
     if (since !== undefined) url.searchParams.set("since", String(since));
     if (changesSince !== undefined) url.searchParams.set("changesSince", String(changesSince));
+    if (receipts !== undefined) url.searchParams.set("receipts", receipts);
     return forwardToObject(c, await existingRoom(c, chatId), url);
   },
 );

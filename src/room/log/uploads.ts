@@ -7,7 +7,7 @@ import { and, asc, desc, eq, gt, inArray, isNull, lte, min, or, sql, sum } from 
 import type { StoredAttachment } from "../../protocol/stored";
 import { ErrorCode } from "../../protocol/errors";
 import { limits } from "../../protocol/limits";
-import { refuse, type Refusal } from "../answers";
+import { refuse, type Refusal } from "../../objects/answers";
 import type { LogDatabase } from "./open";
 import { logAttachments, type LogAttachmentRow } from "./schema";
 

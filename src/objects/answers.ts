@@ -1,5 +1,5 @@
 /** What a room's RPC methods answer the Worker: a value, or a refusal in the contract's terms. */
-import type { HttpErrorCode } from "../objects/responses";
+import type { HttpErrorCode } from "./responses";
 
 export interface Refusal {
   ok: false;

@@ -1,0 +1,87 @@
+/**
+ * Read receipts are coalesced per chat (docs/PROTOCOL.md, Read markers): a burst of reads reaches
+ * each socket as one frame per window carrying every marker that moved. The window is held open by
+ * taking its timer from the room; the test closes it once every read has been answered.
+ */
+import { runInDurableObject, SELF } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { ClientEvent, ServerEvent } from "../../src/protocol/events";
+import type { ChatRoom } from "../../src/room/chat-room";
+import type { ReadReceipts } from "../../src/room/read-receipts";
+import { api, BASE, connect, createGroup, register, roomStub, TestSocket } from "./helpers";
+
+/** Takes over the room's receipt timer: returns a function that ends the window now. */
+async function holdReceiptWindow(chatId: number) {
+  const windows: (() => void)[] = [];
+  await runInDurableObject(roomStub(chatId), (room: ChatRoom) => {
+    (room as unknown as { receipts: ReadReceipts }).receipts.schedule = (fn) => windows.push(fn);
+  });
+  return {
+    opened: () => windows.length,
+    close: () => runInDurableObject(roomStub(chatId), () => windows.shift()!()),
+  };
+}
+
+async function connectOneByOne(chatId: number, token: string): Promise<TestSocket> {
+  const res = await SELF.fetch(`${BASE}/api/chats/${chatId}/ws`, { headers: { Upgrade: "websocket", Authorization: `Bearer ${token}` } });
+  res.webSocket!.accept();
+  const socket = new TestSocket(res.webSocket!);
+  await socket.next(ServerEvent.JoinedChat);
+  return socket;
+}
+
+describe("read receipts", () => {
+  it("a burst of reads from many members reaches each socket as one frame per window, with every moved marker", async () => {
+    const users = await Promise.all(Array.from({ length: 8 }, (_, i) => register(`rr${i}`)));
+    const [ann, ...readers] = users as [(typeof users)[0], ...typeof users];
+    const chat = await createGroup(ann, readers);
+    const batched = await Promise.all(users.map((u) => connect(chat.id, u.token, "?receipts=batched")));
+    const legacy = await connectOneByOne(chat.id, ann.token);
+    const posted = await api("POST", `/api/chats/${chat.id}/messages`, { token: ann.token, body: { content: "read me" } });
+    expect(posted.status).toBe(201);
+    const window = await holdReceiptWindow(chat.id);
+
+    // Half read over HTTP, half on their sockets; each marker moves once more within the window.
+    for (const [i, reader] of readers.entries()) {
+      if (i % 2 === 0) expect((await api("POST", `/api/chats/${chat.id}/read`, { token: reader.token, body: { messageId: posted.body.id } })).status).toBe(204);
+      else batched[i + 1]!.sendJson(ClientEvent.MarkRead, { chatId: chat.id, messageId: posted.body.id });
+    }
+    // A probe after the socket reads: once Ann has it, the room has handled every frame before it.
+    const probe = await api("POST", `/api/chats/${chat.id}/messages`, { token: readers[0]!.token, body: { content: "probe" } });
+    for (const s of batched) await s.until((x) => x.of(ServerEvent.ReceiveMessage).some((m) => m.id === probe.body.id), "the probe");
+    expect((await api("POST", `/api/chats/${chat.id}/read`, { token: ann.token, body: { messageId: probe.body.id } })).status).toBe(204);
+    expect(window.opened()).toBe(1);
+    for (const s of [...batched, legacy]) {
+      expect(s.of(ServerEvent.ReadsUpdated)).toEqual([]);
+      expect(s.of(ServerEvent.ReadUpdated)).toEqual([]);
+    }
+
+    await window.close();
+    const expected = [
+      // The probe's sender read only what they marked: their own message is not a receipt (it arrived as itself).
+      ...readers.map((r) => ({ user: r.user, lastReadMessageId: posted.body.id })),
+      { user: ann.user, lastReadMessageId: probe.body.id },
+    ];
+    const byUser = (a: { user: { id: number } }, b: { user: { id: number } }) => a.user.id - b.user.id;
+    for (const s of batched) {
+      await s.next(ServerEvent.ReadsUpdated);
+      const [frame] = s.of(ServerEvent.ReadsUpdated);
+      expect(frame!.chatId).toBe(chat.id);
+      expect([...frame!.reads].sort(byUser)).toEqual([...expected].sort(byUser));
+      expect(s.of(ServerEvent.ReadUpdated)).toEqual([]);
+    }
+    // A socket that did not ask for batches gets one read_updated per marker that moved.
+    await legacy.next(ServerEvent.ReadUpdated, expected.length);
+    expect(legacy.of(ServerEvent.ReadUpdated).map(({ chatId, ...read }) => (expect(chatId).toBe(chat.id), read)).sort(byUser)).toEqual([...expected].sort(byUser));
+    expect(legacy.of(ServerEvent.ReadsUpdated)).toEqual([]);
+
+    // The next window is one frame again, and a window in which nothing moved sends nothing.
+    expect((await api("POST", `/api/chats/${chat.id}/read`, { token: readers[1]!.token, body: { messageId: probe.body.id } })).status).toBe(204);
+    expect((await api("POST", `/api/chats/${chat.id}/read`, { token: readers[1]!.token, body: { messageId: posted.body.id } })).status).toBe(204);
+    await window.close();
+    for (const s of batched) await s.next(ServerEvent.ReadsUpdated, 2);
+    expect(batched[0]!.of(ServerEvent.ReadsUpdated)[1]!.reads).toEqual([{ user: readers[1]!.user, lastReadMessageId: probe.body.id }]);
+    expect(window.opened()).toBe(0);
+    for (const s of [...batched, legacy]) s.close();
+  });
+});
