@@ -85,7 +85,7 @@ async function counters(reset = false) {
 let run = null;
 const runs = [];
 function newRun(spec) {
-  return { ...spec, n: runs.length, sent: 0, acked: 0, delivered: 0, duplicates: 0, gaps: 0, errors: 0, late: 0, latencies: [], frames: {}, framesIn: {}, lastFrameAt: performance.now() };
+  return { ...spec, n: runs.length, sent: 0, acked: 0, delivered: 0, duplicates: 0, gaps: 0, errors: 0, late: 0, latencies: [], typistLatencies: [], frames: {}, framesIn: {}, lastFrameAt: performance.now() };
 }
 let errorsShown = 0;
 
@@ -130,6 +130,7 @@ try {
             expectNext[sender] = seq + 1;
             run.delivered++;
             run.latencies.push(performance.now() - at);
+            if (sender >= SENDERS) run.typistLatencies.push(performance.now() - at);
           }
         } else if (event === ServerEvent.MessageSent) {
           if (Number(data.clientId?.split("-")[1]) === run.n) run.acked++;
@@ -258,6 +259,7 @@ try {
       drain_ms: drainMs,
       deliveries_per_s: Math.round(run.delivered / run.seconds),
       latency_ms: percentiles(run.latencies),
+      typists_latency_ms: percentiles(run.typistLatencies),
       frames: { total: totalFrames, per_message_per_member: sent ? +(totalFrames / sent / C).toFixed(3) : null, by_event: byEvent },
       frames_in_per_message: Object.fromEntries(Object.entries(run.framesIn).map(([e, n]) => [e, per(n)])),
     };
@@ -289,7 +291,7 @@ try {
 
   function printRun(r) {
     console.error(`\n  sent ${num(r.sent)} (senders ${SENDERS} × ${R} chats at ${r.rate}/s${r.typing && TYPISTS ? `, typists ${TYPISTS} × ${R}` : ""}), acked ${num(r.acked)}, delivered ${num(r.delivered)}/${num(r.expected_deliveries)}, lost ${r.lost}, duplicates ${r.duplicates}, gaps ${r.gaps}, errors ${r.errors}${r.late ? `, late (from an earlier run) ${r.late}` : ""}`);
-    console.error(`  delivery latency p50 ${r.latency_ms.p50} ms, p99 ${r.latency_ms.p99} ms, max ${r.latency_ms.max} ms (all arrived ${r.drain_ms} ms after the last send)`);
+    console.error(`  delivery latency p50 ${r.latency_ms.p50} ms, p99 ${r.latency_ms.p99} ms, max ${r.latency_ms.max} ms (all arrived ${r.drain_ms} ms after the last send)${r.typists_latency_ms.p50 === null ? "" : `; the typists' messages alone p50 ${r.typists_latency_ms.p50} / p99 ${r.typists_latency_ms.p99} ms`}`);
     console.error(`\n  frames received per message sent (${num(r.sent)} messages; ${C} members per chat; reads ${r.reads ? "on" : "off"}, typing ${r.typing && TYPISTS ? "on" : "off"}, receipts=${r.receipts}):`);
     console.error(`    ${"event".padEnd(22)}${"frames".padStart(12)}${"per message".padStart(14)}${"per message per member".padStart(25)}`);
     for (const [event, e] of Object.entries(r.frames.by_event)) console.error(`    ${event.padEnd(22)}${num(e.frames).padStart(12)}${String(e.per_message).padStart(14)}${String(e.per_message_per_member).padStart(25)}`);
