@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Soak: 1,000 sockets over 50 chats with a real chat's traffic (`npm run soak`; not in CI: it takes
-// ~2.5 min). In every chat of 20 members:
+// ~2 min). In every chat of 20 members:
 // - two senders send at a steady pace (--rate messages a second each, in lockstep across chats);
 // - a typing pair: two other members type the way the web app does (src/web/chat-view.ts: one
 //   `typing_start` when typing begins and again while typing once more than 3 s passed since the last,
