@@ -178,7 +178,8 @@ test("D1 locked for 25 s: the chat keeps going from the room, D1's routes say 50
     const chat = await check(`${phase} GET chat`, 200, http("GET", c, { token: bob.token }));
     assert.equal(chat.lastReadMessageId, posted.id, `${phase}: the chat object has the caller's own read`);
     // Need D1.
-    await check(`${phase} GET chats`, 503, http("GET", "/api/chats", { token: ann.token }));
+    const list = await check(`${phase} GET chats`, 200, http("GET", "/api/chats", { token: ann.token }));
+    assert.equal(list.chats.find((x) => x.id === chatId)?.lastMessage?.id, Math.max(...acked.values()), `${phase}: the chat list has the newest message`);
     await check(`${phase} GET users`, 503, http("GET", "/api/users?q=b", { token: ann.token }));
     await check(`${phase} GET search`, 503, http("GET", "/api/search?q=before", { token: ann.token }));
     await check(`${phase} POST login`, 503, http("POST", "/api/auth/login", { body: { username: ann.user.username, password } }));
@@ -202,7 +203,7 @@ test("D1 locked for 25 s: the chat keeps going from the room, D1's routes say 50
   // The lock lasts 25 s, or as long as the checks took if longer: all of them ran under it, and D1
   // still refuses right before it ends.
   await sleep(Math.max(0, held.at + LOCK_MS - Date.now()));
-  await check("end GET chats", 503, http("GET", "/api/chats", { token: ann.token }));
+  await check("end GET users", 503, http("GET", "/api/users?q=b", { token: ann.token }));
   const socketAcks = [...acked.keys()].filter((k) => /^s\d+$/.test(k));
   assert.equal(socketAcks.length, SOCKET_SENDS, "every socket send acknowledged while locked");
   assert.equal(of(b, "receive_message").filter((m) => /^locked \d+$/.test(m.content)).length, SOCKET_SENDS, "and delivered");
