@@ -99,7 +99,7 @@ async function showApp(session: AuthResponse): Promise<void> {
     detachView();
     // No local zeroing of its unread count: the list draws no badge for the open chat, and the count
     // falls to 0 when the read marker the view sends comes back as `chat_read` (the room's own number).
-    list.activeId = chat.id;
+    list.select(chat.id);
     notifications.dismiss(chat.id);
     shell.classList.add("in-chat");
     const opened = (view = new ChatView(api, me, chat, {
