@@ -22,7 +22,15 @@
 //   generated messages straight into D1 through a room's copy (src/db/room-copy.ts roomCopier, so
 //   they are indexed in search blocks as a room's copies index them), `perCopy` of a chat's messages
 //   per copy, spread over the chats, for the search bench (bench/search.mjs). Setup only: not counted.
+// - GET /__bench/chats-from-d1 (Bearer token): the caller's chat list as GET /api/chats answered it
+//   before issue 25, from D1 (src/db/chats.ts loadChats) through the same delayed, counted binding and
+//   deadline, after the same token signature check (the token version is left out: the Worker caches
+//   it, so it costs no D1 either way). For bench/chatlist.mjs to compare with the inbox's list.
 // Locally the Worker and every Durable Object share one isolate, so module-level counters see them all.
+import { signingKeyFor, verifyToken } from "../src/auth/token";
+import { loadChats } from "../src/db/chats";
+import { database } from "../src/db/client";
+import { withDeadline } from "../src/db/deadline";
 import { roomCopier } from "../src/db/room-copy";
 import app, { ChatRoom as BaseChatRoom, InboxRoom as BaseInboxRoom } from "../src/index";
 
@@ -243,6 +251,7 @@ export default {
     }
     if (pathname === "/__bench/d1") return Response.json(d1Report());
     if (pathname === "/__bench/seed-search" && request.method === "POST") return seedSearch(env.DB, await request.json());
+    if (pathname === "/__bench/chats-from-d1") return chatsFromD1(request, env);
     billed.worker_requests++;
     return app.fetch(request, instrumented(env), ctx);
   },
@@ -279,4 +288,13 @@ async function seedSearch(db, { chatIds, senderId, from, count, seed, vocabulary
     }),
   );
   return Response.json({ seeded: rows.length });
+}
+
+/** The chat list as it was read before issue 25: one D1 query set through the bench's delayed binding. */
+async function chatsFromD1(request, env) {
+  const token = /^Bearer (.+)$/.exec(request.headers.get("Authorization") ?? "")?.[1];
+  const claims = token ? await verifyToken(token, signingKeyFor(env.JWT_SECRET)) : null;
+  if (!claims) return Response.json({ error: "token", code: "unauthorized" }, { status: 401 });
+  const db = database(withDeadline(instrumented(env).DB, Number(env.D1_TIMEOUT_MS)));
+  return Response.json({ chats: await loadChats(db, claims.user.id) });
 }

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { performance } from "node:perf_hooks";
+import { chatlist } from "./chatlist.mjs";
 import { cost } from "./cost.mjs";
 import { connect, history, idle, messaging } from "./scenarios.mjs";
 import { cpuSeconds, rssMb, startService } from "./server.mjs";
@@ -43,6 +44,7 @@ const SCENARIOS = {
   inbox: [inbox, {}],
   cost: [cost, { messages: quick ? 60 : 100 }],
   search: [search, { messages: quick ? 20_000 : 100_000, rounds: quick ? 20 : 50 }],
+  chatlist: [chatlist, { chats: 20, messagesPerChat: 3, rounds: S(200), d1Rounds: S(50) }],
 };
 const wanted = positionals.filter((p) => p !== "quick" && p !== "serve");
 for (const w of wanted) if (!SCENARIOS[w]) throw new Error(`unknown scenario ${w}; known: ${Object.keys(SCENARIOS).join(", ")}`);
@@ -136,7 +138,7 @@ await stop();
 
 const rows = [["scenario", "rate", "p50 ms", "p99 ms", "lost", "dup", "notes"]];
 for (const [name, r] of Object.entries(report.results)) {
-  const lat = r.ack_ms && r.params.clients === 2 ? r.ack_ms : r.delivery_ms ?? r.connect_ms ?? r.page_ms ?? r.wake_delivery_ms ?? r.withInboxes ?? {};
+  const lat = r.ack_ms && r.params.clients === 2 ? r.ack_ms : r.delivery_ms ?? r.connect_ms ?? r.page_ms ?? r.wake_delivery_ms ?? r.withInboxes ?? r.list_ms ?? {};
   const rate =
     r.error ? "ERROR" :
     r.skipped ? "skipped" :
@@ -146,6 +148,7 @@ for (const [name, r] of Object.entries(report.results)) {
     r.queries_per_s != null ? `${r.queries_per_s} queries/s over ${r.messages} messages` :
     r.pages_per_s != null ? `${r.pages_per_s} pages/s (${r.messages_per_s} msg/s)` :
     r.rss_kb_per_socket != null ? `${r.rss_kb_per_socket} KB/socket` :
+    r.list_ms ? `${r.list_rounds} lists of ${r.chats} chats` :
     r.inboxEvents ? `${r.inboxEvents.perMessage} events/msg` :
     r.rows ? r.rows.map((row) => `${row.case}: $${row.usd_per_million_messages}/M`).join("; ") : "-";
   const notes =
@@ -156,6 +159,7 @@ for (const [name, r] of Object.entries(report.results)) {
         ? `ack p99 ${r.ack_ms.p99} ms, ${r.acked}/${r.sent} acked` +
           (r.d1 ? `; D1 ${r.d1.statements_per_message} statements/msg, ack→D1 lag p50 ${r.d1.lag_ms.p50} / p99 ${r.d1.lag_ms.p99} ms${r.d1.caught_up ? "" : " (NOT caught up)"}` : "")
       : r.by_query ? Object.entries(r.by_query).map(([kind, l]) => `${kind} p50/p99 ${l.p50}/${l.p99}`).join("; ")
+      : r.from_d1_ms ? `GET /api/chats from the inbox; the same list from D1 as before issue 25: p50/p99 ${r.from_d1_ms.p50}/${r.from_d1_ms.p99} ms (${r.from_d1_rounds} reads); ${r.failures} failures`
       : r.inboxEvents ? `sender ack with ${r.inboxOnly} inboxes (p50/p99 left) vs none: ${r.withoutInboxes.p50}/${r.withoutInboxes.p99} ms; final state ${r.inboxEvents.finalStateCorrect}`
       : "");
   rows.push([name, rate, lat.p50 ?? "-", lat.p99 ?? "-", r.lost ?? "-", r.duplicates ?? "-", notes]);

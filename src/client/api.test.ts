@@ -215,3 +215,44 @@ describe("ApiClient.search", () => {
     ]);
   });
 });
+
+describe("ApiClient D1 bookmark", () => {
+  const B1 = "00000000-00000001-00000000-00000000000000000000000000000000";
+  const B2 = "00000000-00000002-00000000-00000000000000000000000000000000";
+  /** A fake server answering each request with the next of `bookmarks` (null: no header). */
+  const server = (bookmarks: (string | null)[]) => {
+    const sent: (string | null)[] = [];
+    const fetchImpl = (async (_input: RequestInfo | URL, init?: RequestInit) => {
+      sent.push(new Headers(init?.headers).get("X-D1-Bookmark"));
+      const bookmark = bookmarks.shift() ?? null;
+      return new Response(JSON.stringify({ users: [], chats: [] }), { status: 200, headers: bookmark ? { "X-D1-Bookmark": bookmark } : {} });
+    }) as typeof fetch;
+    return { api: new ApiClient("https://chat.test", "tok", fetchImpl), sent };
+  };
+
+  it("sends none before the server gave one, then the last one it received on every request", async () => {
+    const { api, sent } = server([B1, null, B2, null]);
+    await api.searchUsers("a");
+    await api.listChats();
+    await api.searchUsers("b");
+    await api.me();
+    // The second request carries B1; a request answered without a header keeps it; B2 replaces it.
+    expect(sent).toEqual([null, B1, B1, B2]);
+    expect(api.bookmark).toBe(B2);
+  });
+
+  it("an older bookmark answered late does not replace a newer one", async () => {
+    const { api, sent } = server([B2, B1, null]);
+    await api.searchUsers("a");
+    await api.searchUsers("b");
+    await api.listChats();
+    expect(sent).toEqual([null, B2, B2]);
+  });
+
+  it("an error answer's bookmark is kept too", async () => {
+    const fetchImpl = (async () => new Response(JSON.stringify({ error: "no", code: "not_found" }), { status: 404, headers: { "X-D1-Bookmark": B1 } })) as typeof fetch;
+    const api = new ApiClient("https://chat.test", "tok", fetchImpl);
+    await api.getChat(1).catch(() => undefined);
+    expect(api.bookmark).toBe(B1);
+  });
+});

@@ -68,6 +68,7 @@ interface XhrLike {
   onload: (() => void) | null;
   onerror: (() => void) | null;
   onabort: (() => void) | null;
+  getResponseHeader?(name: string): string | null;
   readonly status: number;
   readonly statusText: string;
   readonly responseText: string;
@@ -75,7 +76,17 @@ interface XhrLike {
 
 export type NewChat = { type: Extract<ChatType, "direct">; userId: number } | { type: Extract<ChatType, "group">; name: string; memberIds?: number[] };
 
+/** The header that carries D1's read-replication bookmark both ways (docs/PROTOCOL.md). */
+export const BOOKMARK_HEADER = "X-D1-Bookmark";
+
 export class ApiClient {
+  /**
+   * The latest D1 bookmark the server answered, sent with every request so that a D1 replica that
+   * serves the next read (sign-in, user search) already has what this client wrote. Opaque; they
+   * compare as strings, so an answer that arrives late never replaces a newer one.
+   */
+  bookmark: string | null = null;
+
   constructor(
     readonly baseUrl: string,
     public token: string | null = null,
@@ -86,15 +97,25 @@ export class ApiClient {
     return this.baseUrl.replace(/\/$/, "") + path;
   }
 
+  private withBookmark(headers: Record<string, string>): Record<string, string> {
+    if (this.bookmark !== null) headers[BOOKMARK_HEADER] = this.bookmark;
+    return headers;
+  }
+
+  private keepBookmark(answered: string | null | undefined): void {
+    if (answered && (this.bookmark === null || answered > this.bookmark)) this.bookmark = answered;
+  }
+
   private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
     const headers: Record<string, string> = {};
     if (this.token) headers["Authorization"] = `Bearer ${this.token}`;
     if (body !== undefined) headers["Content-Type"] = "application/json";
     const res = await this.fetchImpl(this.url(path), {
       method,
-      headers,
+      headers: this.withBookmark(headers),
       body: body === undefined ? undefined : JSON.stringify(body),
     });
+    this.keepBookmark(res.headers?.get(BOOKMARK_HEADER));
     return this.answer<T>(method, path, res.status, res.statusText, res.ok, await res.text());
   }
 
@@ -169,6 +190,7 @@ export class ApiClient {
     const name = options.name ?? (file as Blob & { name?: string }).name ?? "file";
     const headers: Record<string, string> = { "Content-Type": file.type || "application/octet-stream", "X-File-Name": encodeURIComponent(name) };
     if (this.token) headers["Authorization"] = `Bearer ${this.token}`;
+    this.withBookmark(headers);
     const Xhr = (globalThis as { XMLHttpRequest?: new () => XhrLike }).XMLHttpRequest;
     if (options.onProgress && Xhr) {
       const { signal } = options;
@@ -181,7 +203,10 @@ export class ApiClient {
           xhr.open("POST", this.url(path));
           for (const [k, v] of Object.entries(headers)) xhr.setRequestHeader(k, v);
           xhr.upload.onprogress = (e) => options.onProgress!(e.loaded, e.lengthComputable ? e.total : file.size);
-          xhr.onload = () => resolve({ status: xhr.status, statusText: xhr.statusText, text: xhr.responseText });
+          xhr.onload = () => {
+            this.keepBookmark(xhr.getResponseHeader?.(BOOKMARK_HEADER));
+            resolve({ status: xhr.status, statusText: xhr.statusText, text: xhr.responseText });
+          };
           xhr.onerror = () => reject(new TypeError("upload failed"));
           xhr.onabort = () => reject(new DOMException("upload cancelled", "AbortError"));
           signal?.addEventListener("abort", abort, { once: true });
@@ -194,6 +219,7 @@ export class ApiClient {
       }
     }
     const res = await this.fetchImpl(this.url(path), { method: "POST", headers, body: file, ...(options.signal ? { signal: options.signal } : {}) });
+    this.keepBookmark(res.headers?.get(BOOKMARK_HEADER));
     const answer = this.answer<Upload>("POST", path, res.status, res.statusText, res.ok, await res.text());
     options.onProgress?.(file.size, file.size);
     return answer;

@@ -3,16 +3,18 @@ import { fillPlaceholders, type SQL } from "drizzle-orm";
 import { SQLiteAsyncDialect } from "drizzle-orm/sqlite-core";
 import * as schema from "./schema";
 
-const create = (d1: D1Database) => drizzle(d1, { schema });
+// A read-replication session (src/db/bookmarks.ts) has the binding's `prepare` and `batch`, all
+// that Drizzle's D1 driver calls on a query's path; its types name only the binding.
+const create = (d1: D1Database | D1DatabaseSession) => drizzle(d1 as D1Database, { schema });
 export type Database = ReturnType<typeof create>;
 
-const instances = new WeakMap<D1Database, Database>();
+const instances = new WeakMap<D1Database | D1DatabaseSession, Database>();
 
 /**
  * Drizzle over a D1 binding, built once per binding object: building it walks the whole schema,
  * work that showed in the Worker's CPU profile when it was repeated for every request and flush.
  */
-export function database(d1: D1Database): Database {
+export function database(d1: D1Database | D1DatabaseSession): Database {
   let db = instances.get(d1);
   if (!db) instances.set(d1, (db = create(d1)));
   return db;

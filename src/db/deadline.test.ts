@@ -10,6 +10,7 @@ import { brokenD1 } from "../../test/workers/helpers";
 import { database } from "./client";
 import { classify, DatabaseUnavailable, isUnavailable, withDeadline } from "./deadline";
 import { findTokenVersion } from "./users";
+import { createApp } from "../http/app";
 
 /** Messages D1 and its local emulation fail with, as they reach the Worker. */
 const D1_FAILURES: [string, () => unknown][] = [
@@ -83,6 +84,24 @@ describe("withDeadline", () => {
         expect(isUnavailable(err)).toBe(true);
       }
     }
+  });
+
+  it("wraps a read-replication session alike: its failures, hangs and answers, and its bookmark passes through", async () => {
+    for (const mode of ["fail", "hang"] as const) {
+      const session = withDeadline(brokenD1(mode).withSession("first-unconstrained"), 50);
+      await expect(session.prepare("SELECT 1").first()).rejects.toBeInstanceOf(DatabaseUnavailable);
+      await expect(session.batch([session.prepare("SELECT 1")])).rejects.toBeInstanceOf(DatabaseUnavailable);
+      expect(isUnavailable(await findTokenVersion(database(session), 1).catch((e: unknown) => e))).toBe(true);
+    }
+    const real = withDeadline(env.DB.withSession("first-primary"), 5000);
+    expect(await real.prepare("SELECT ?1 AS x").bind(3).first()).toEqual({ x: 3 });
+    expect(real.getBookmark()).toMatch(/^[0-9a-f]{8}-/);
+  });
+
+  it("a session that cannot be started is a 503, not a 500", async () => {
+    const throwing = { ...env, DB: brokenD1("throw"), D1_TIMEOUT_MS: "100" };
+    const res = await createApp().request("https://chat.test/api/auth/login", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ username: "nobody", password: "long enough" }) }, throwing);
+    expect(res.status).toBe(503);
   });
 
   it("passes answers through, and a real constraint violation stays a constraint violation", async () => {

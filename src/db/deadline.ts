@@ -76,22 +76,24 @@ async function race<T>(call: () => Promise<T>, ms: number): Promise<T> {
 }
 
 const RUNS = new Set<PropertyKey>(["first", "all", "run", "raw"]);
-const wrappers = new WeakMap<D1Database, Map<number, D1Database>>();
+type Binding = D1Database | D1DatabaseSession;
+const wrappers = new WeakMap<Binding, Map<number, Binding>>();
 
 /**
  * The binding with every query racing `ms`, and every failure classified. One wrapper per binding and
  * deadline, so callers that ask per request or per object get the same one (and `database()` its one
- * Drizzle instance). All D1 access in the Worker and the objects goes through it.
+ * Drizzle instance). All D1 access in the Worker and the objects goes through it, a read-replication
+ * session (src/db/bookmarks.ts) included: it has the binding's `prepare` and `batch`, wrapped alike.
  */
-export function withDeadline(d1: D1Database, ms: number): D1Database {
+export function withDeadline<B extends Binding>(d1: B, ms: number): B {
   let byDeadline = wrappers.get(d1);
   if (!byDeadline) wrappers.set(d1, (byDeadline = new Map()));
   let wrapped = byDeadline.get(ms);
   if (!wrapped) byDeadline.set(ms, (wrapped = raceEveryQuery(d1, ms)));
-  return wrapped;
+  return wrapped as B;
 }
 
-function raceEveryQuery(d1: D1Database, ms: number): D1Database {
+function raceEveryQuery<B extends Binding>(d1: B, ms: number): B {
   const originals = new WeakMap<object, D1PreparedStatement>();
   const wrap = (statement: D1PreparedStatement): D1PreparedStatement => {
     const proxy = new Proxy(statement, {
@@ -111,7 +113,7 @@ function raceEveryQuery(d1: D1Database, ms: number): D1Database {
       if (prop === "batch") {
         return (statements: D1PreparedStatement[]) => race(() => target.batch(statements.map((s) => originals.get(s) ?? s)), ms);
       }
-      if (prop === "exec") return (query: string) => race(() => target.exec(query), ms);
+      if (prop === "exec" && "exec" in target) return (query: string) => race(() => target.exec(query), ms);
       const value = Reflect.get(target, prop, target);
       return typeof value === "function" ? value.bind(target) : value;
     },

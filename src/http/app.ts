@@ -3,8 +3,8 @@ import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { ConfigError, signingKeyFor } from "../auth/token";
-import { database } from "../db/client";
-import { unavailableCause, withDeadline } from "../db/deadline";
+import { BOOKMARK_HEADER, parseBookmark, RequestDatabases } from "../db/bookmarks";
+import { unavailableCause } from "../db/deadline";
 import { ErrorCode } from "../protocol/errors";
 import { limits } from "../protocol/limits";
 import type { AppEnv } from "./env";
@@ -28,8 +28,24 @@ export function createApp() {
   app.use("*", async (c, next) => {
     // A missing or short secret throws here, for every request (ConfigError below).
     c.set("signingKey", signingKeyFor(c.env.JWT_SECRET));
-    c.set("db", database(withDeadline(c.env.DB, Number(c.env.D1_TIMEOUT_MS))));
+    // A malformed bookmark is ignored, not refused: the header only lets a replica serve the read, and
+    // the answer carries a good bookmark, so a client that sent junk mends itself on its next request.
+    const databases = new RequestDatabases(c.env.DB, Number(c.env.D1_TIMEOUT_MS), parseBookmark(c.req.header(BOOKMARK_HEADER)));
+    c.set("db", databases.replica);
+    c.set("primary", databases.primary);
     await next();
+    const bookmark = databases.bookmark();
+    // A 101 carries the socket and is not the client's HTTP answer; other answers (an error's too) say
+    // how new the data they were made from was, so the client's next read is at least that new.
+    if (bookmark !== null && c.res.status !== 101) {
+      try {
+        c.res.headers.set(BOOKMARK_HEADER, bookmark);
+      } catch {
+        // A response passed on from an object or R2 has immutable headers: copy it.
+        c.res = new Response(c.res.body, c.res);
+        c.res.headers.set(BOOKMARK_HEADER, bookmark);
+      }
+    }
   });
   app.use("/api/*", apiCors);
   const limitBody = bodyLimit({

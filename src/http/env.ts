@@ -6,7 +6,13 @@ import type { User } from "../protocol/models";
 export interface AppEnv {
   Bindings: Env;
   Variables: {
+    /**
+     * D1 for reads that may come from a replica at least as new as the client's bookmark (writes
+     * through it still go to the primary). See src/db/bookmarks.ts.
+     */
     db: Database;
+    /** D1's primary: reads that must not miss another's write (a revocation), and routes that write. */
+    primary: Database;
     signingKey: Uint8Array;
     /** The authenticated caller; set by `requireUser`. */
     user: User;

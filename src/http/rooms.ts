@@ -14,7 +14,10 @@ import { knownChats } from "./known-chats";
  * storage for a chat it already holds.
  */
 export async function existingRoom(c: Context<AppEnv>, chatId: number, missing = "chat not found") {
-  if ((await knownChats.check(chatId, () => chatExists(c.var.db, chatId), isUnavailable)) === "missing") throw notFound(missing);
+  // A replica has every chat created before the caller's bookmark; one created by another a moment
+  // ago may not be there yet, so the primary confirms a "missing" before it is answered 404.
+  const exists = async () => (await chatExists(c.var.db, chatId)) || chatExists(c.var.primary, chatId);
+  if ((await knownChats.check(chatId, exists, isUnavailable)) === "missing") throw notFound(missing);
   return chatRoom(c.env, chatId);
 }
 

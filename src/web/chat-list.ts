@@ -40,6 +40,12 @@ export class ChatList {
     this.render();
   }
 
+  /** Marks the open chat (highlighted, and drawn without an unread badge). */
+  select(chatId: number): void {
+    this.activeId = chatId;
+    this.render();
+  }
+
   remove(chatId: number): void {
     this.chats.delete(chatId);
     this.render();

@@ -252,6 +252,9 @@ export class ChatView {
   }
 
   close(): void {
+    // A marker still waiting for its once-a-second slot goes now: leaving the chat must not leave
+    // what was read counted as unread in the list.
+    if (this.readTimer !== undefined) this.reportRead();
     this.closed = true;
     clearTimeout(this.readTimer);
     document.removeEventListener("visibilitychange", this.onVisible);

@@ -97,8 +97,9 @@ async function showApp(session: AuthResponse): Promise<void> {
   const openChat = async (chat: Chat, focusId?: number) => {
     view?.close();
     detachView();
-    list.activeId = chat.id;
-    list.update(chat.id, { unreadCount: 0 });
+    // No local zeroing of its unread count: the list draws no badge for the open chat, and the count
+    // falls to 0 when the read marker the view sends comes back as `chat_read` (the room's own number).
+    list.select(chat.id);
     notifications.dismiss(chat.id);
     shell.classList.add("in-chat");
     const opened = (view = new ChatView(api, me, chat, {
@@ -130,8 +131,9 @@ async function showApp(session: AuthResponse): Promise<void> {
   inbox.on(InboxEvent.ChatActivity, ({ chatId, lastMessage, unreadCount }) => {
     const chat = list.chats.get(chatId);
     if (!chat) return void api.getChat(chatId).then((c) => list.upsert(c), () => {});
-    // The open chat counts as read only while the tab is seen (no read marker goes out while hidden).
-    list.update(chatId, { lastMessage, unreadCount: chatId === list.activeId && !document.hidden ? 0 : unreadCount });
+    // The room's count as it is. The open chat shows no badge; what it reads goes out as a read marker
+    // (never while the tab is hidden) and comes back as `chat_read`.
+    list.update(chatId, { lastMessage, unreadCount });
     if (lastMessage) notifications.arrived(chat, lastMessage, list.activeId);
   });
   inbox.on(InboxEvent.ChatAdded, ({ chat }) => list.upsert(chat));

@@ -2,9 +2,10 @@
 // and benchmarks. Migrations are applied first, exactly as `npm start` does.
 import { spawn, spawnSync } from "node:child_process";
 import { after, before } from "node:test";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
 import { fileURLToPath } from "node:url";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
@@ -97,4 +98,28 @@ export function useDevServer(options) {
     await dev.server?.stop();
   });
   return dev;
+}
+
+/** The local D1 database's file under wrangler's state (not the object's metadata.sqlite beside it). */
+export function d1File(persistTo) {
+  const dir = join(persistTo, "v3", "d1", "miniflare-D1DatabaseObject");
+  const files = readdirSync(dir).filter((f) => f.endsWith(".sqlite") && f !== "metadata.sqlite");
+  if (files.length !== 1) throw new Error(`expected one D1 database file in ${dir}, found: ${files}`);
+  return join(dir, files[0]);
+}
+
+/**
+ * A chat's messages as the local D1 has them now (`[clientId, id]` in id order), read from the file
+ * itself: the API serves chats from their rooms, so only this shows what the copy to D1 wrote.
+ * Empty while the Worker holds the file (read again then).
+ */
+export function messagesInD1(persistTo, chatId) {
+  const db = new DatabaseSync(d1File(persistTo), { readOnly: true });
+  try {
+    return db.prepare("SELECT id, client_id, content FROM messages WHERE chat_id = ? ORDER BY id").all(chatId);
+  } catch {
+    return [];
+  } finally {
+    db.close();
+  }
 }

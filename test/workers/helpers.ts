@@ -210,7 +210,9 @@ export function brokenD1(mode: "hang" | "fail" | "throw", fault: () => unknown =
   }
   const answer = () => (mode === "hang" ? new Promise<never>(() => {}) : Promise.reject(fault()));
   const statement = { bind: () => statement, first: answer, all: answer, run: answer, raw: answer } as unknown as D1PreparedStatement;
-  return { prepare: () => statement, batch: answer, exec: answer, dump: answer, withSession: () => ({}) } as unknown as D1Database;
+  // A read-replication session (src/db/bookmarks.ts) fails the same way as the binding.
+  const session = { prepare: () => statement, batch: answer, getBookmark: () => null };
+  return { prepare: () => statement, batch: answer, exec: answer, dump: answer, withSession: () => session } as unknown as D1Database;
 }
 
 /** D1's copy of a chat: how many rows, how many distinct ids, and the rows in id order. */

@@ -19,10 +19,11 @@ export const apiCors = createMiddleware<AppEnv>((c, next) =>
       if (!allowed) return "*";
       return allowed.has(origin) ? origin : null;
     },
-    // X-File-Name names an upload; Range and If-None-Match make downloads resumable and cacheable.
-    allowHeaders: ["Authorization", "Content-Type", "X-File-Name", "Range", "If-None-Match"],
+    // X-File-Name names an upload; Range and If-None-Match make downloads resumable and cacheable;
+    // X-D1-Bookmark lets a D1 replica serve the read (src/db/bookmarks.ts).
+    allowHeaders: ["Authorization", "Content-Type", "X-File-Name", "Range", "If-None-Match", "X-D1-Bookmark"],
     allowMethods: ["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
-    exposeHeaders: ["Retry-After", "Content-Range", "Content-Disposition", "ETag"],
+    exposeHeaders: ["Retry-After", "Content-Range", "Content-Disposition", "ETag", "X-D1-Bookmark"],
     maxAge: 600,
   })(c, next),
 );

@@ -14,7 +14,11 @@ document is a bug.
 
 Every error answer is \`{ "error": "<message for a person>", "code": "<code>" }\`. Every body is
 JSON, at most 64 KiB (an attachment upload is the file's bytes, up to its own limit). Tokens come from register, login, refresh or a password change and go in
-\`Authorization: Bearer <token>\`.`;
+\`Authorization: Bearer <token>\`.
+
+An answer that used the user database carries \`X-D1-Bookmark\`; a client may send the latest one it
+received as \`X-D1-Bookmark\` on every request, so that a database replica near it serves the read and
+it still sees its own writes. Optional; a malformed one is ignored (docs/PROTOCOL.md, Conventions).`;
 
 export function openApiDocument(app: Hono<AppEnv>) {
   return openAPIRouteHandler(app, {

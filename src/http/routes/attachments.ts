@@ -173,7 +173,7 @@ const downloadCaller = createMiddleware<AppEnv>(async (c, next) => {
   if (!wellFormed || !(await verifyDownload(c.var.signingKey, c.req.param("id") ?? "", signer, Number(expires), sig))) {
     throw new ApiError(ErrorCode.Unauthorized, "the link is invalid or expired");
   }
-  const current = await tokenVersions.current(signer.userId, () => findTokenVersion(c.var.db, signer.userId), isUnavailable);
+  const current = await tokenVersions.current(signer.userId, () => findTokenVersion(c.var.primary, signer.userId), isUnavailable);
   if (current !== signer.version) throw new ApiError(ErrorCode.Unauthorized, "the link's session has ended; sign in again");
   c.set("downloaderId", signer.userId);
   return next();

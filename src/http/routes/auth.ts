@@ -69,7 +69,7 @@ const docs = {
 export const authRoutes = new Hono<AppEnv>()
   .post("/register", describe(docs.register), validate("json", credentialsBody), async (c) => {
     const { username, password } = c.req.valid("json");
-    const user = await createUser(c.var.db, username, await hashPassword(password));
+    const user = await createUser(c.var.primary, username, await hashPassword(password));
     if (!user) throw new ApiError(ErrorCode.Conflict, "username is taken");
     // A new user is in no chat: their inbox's list is complete from the start and never needs D1.
     await inboxOf(c.env, user.id).startFresh().catch((err) => console.error("a new inbox could not be started", err instanceof Error ? err.message : String(err)));
@@ -79,13 +79,27 @@ export const authRoutes = new Hono<AppEnv>()
     const { username, password } = c.req.valid("json");
     // Cloudflare sets CF-Connecting-IP at the edge; a client cannot choose it.
     const keys = throttleKeys(username, c.req.header("CF-Connecting-IP"));
+    // The throttle's count and the credentials come from a replica near the caller (the session
+    // starts from their bookmark). The throttle was never exact (two guesses at once both pass the
+    // check before either is counted); a replica behind by its lag lets through at most the
+    // failures of that lag more, and every failure is counted on the primary.
     const wait = await loginBlockedFor(c.var.db, keys);
     if (wait > 0) {
       throw new ApiError(ErrorCode.RateLimited, "too many failed logins; try again later", { "Retry-After": String(wait) });
     }
-    const row = await findCredentials(c.var.db, username);
+    let row = await findCredentials(c.var.db, username);
     // An unknown user costs the same hash as a wrong password.
-    const ok = await verifyPassword(password, row ? { hash: row.passwordHash, salt: row.passwordSalt } : DUMMY_HASH);
+    let ok = await verifyPassword(password, row ? { hash: row.passwordHash, salt: row.passwordSalt } : DUMMY_HASH);
+    if (!row || !ok) {
+      // A replica may not have an account registered or a password changed a moment ago on another
+      // device: the primary confirms a refusal. (An old password a stale replica still accepts signs
+      // a token with the old token version, which the primary's version refuses at its first use.)
+      const current = await findCredentials(c.var.primary, username);
+      if (current && current.passwordHash !== row?.passwordHash) {
+        row = current;
+        ok = await verifyPassword(password, { hash: current.passwordHash, salt: current.passwordSalt });
+      }
+    }
     if (!row || !ok) {
       await recordLoginFailure(c.var.db, keys);
       throw new ApiError(ErrorCode.Unauthorized, "wrong username or password");
@@ -98,20 +112,21 @@ export const authRoutes = new Hono<AppEnv>()
   .post("/refresh", describe(docs.refresh), requireUser(), (c) => signedIn(c, c.var.user, c.var.session.version, 200))
   .post("/logout", describe(docs.logout), requireUser(), async (c) => {
     // Revokes every token of the user: logout means logout everywhere, open sockets included.
-    const version = await bumpTokenVersion(c.var.db, c.var.user.id);
+    const version = await bumpTokenVersion(c.var.primary, c.var.user.id);
     tokenVersions.remember(c.var.user.id, version);
-    await endSessions(c.env, c.var.db, c.var.user.id, version);
+    await endSessions(c.env, c.var.primary, c.var.user.id, version);
     return c.body(null, 204);
   })
   .post("/password", describe(docs.password), requireUser(), validate("json", changePasswordBody), async (c) => {
     const { currentPassword, newPassword } = c.req.valid("json");
-    const row = await findCredentialsById(c.var.db, c.var.user.id);
+    // On the primary: the current password is checked against the latest one, not a replica's.
+    const row = await findCredentialsById(c.var.primary, c.var.user.id);
     if (!row || !(await verifyPassword(currentPassword, { hash: row.passwordHash, salt: row.passwordSalt }))) {
       throw new ApiError(ErrorCode.Forbidden, "current password is wrong");
     }
-    const version = await setPassword(c.var.db, row.id, await hashPassword(newPassword));
+    const version = await setPassword(c.var.primary, row.id, await hashPassword(newPassword));
     // Older tokens stop working at once in this isolate, within FRESH_MS in the others.
     tokenVersions.remember(row.id, version);
-    await endSessions(c.env, c.var.db, row.id, version);
+    await endSessions(c.env, c.var.primary, row.id, version);
     return signedIn(c, { id: row.id, username: row.username }, version, 200);
   });

@@ -73,20 +73,23 @@ export const chatRoutes = new Hono<AppEnv>()
   .post("/", describe(docs.create), validate("json", createChatBody), async (c) => {
     const body = c.req.valid("json");
     const me = c.var.user.id;
+    // On the primary: the users named may have registered a moment ago, and the chat is read back
+    // right after it is written.
+    const db = c.var.primary;
     let chatId: number;
     let created = true;
     if (body.type === "direct") {
       if (body.userId === me) throw badRequest("a direct chat needs another user");
-      if (!(await findUser(c.var.db, body.userId))) throw notFound(`user ${body.userId} not found`);
-      ({ chatId, created } = await openDirectChat(c.var.db, me, body.userId));
+      if (!(await findUser(db, body.userId))) throw notFound(`user ${body.userId} not found`);
+      ({ chatId, created } = await openDirectChat(db, me, body.userId));
     } else {
-      const found = await existingUserIds(c.var.db, body.memberIds);
+      const found = await existingUserIds(db, body.memberIds);
       const missing = body.memberIds.find((id) => !found.has(id));
       if (missing !== undefined) throw notFound(`user ${missing} not found`);
-      chatId = await createGroupChat(c.var.db, me, body.name, body.memberIds);
+      chatId = await createGroupChat(db, me, body.name, body.memberIds);
     }
     knownChats.add(chatId);
-    const chat = (await loadChat(c.var.db, me, chatId))!;
+    const chat = (await loadChat(db, me, chatId))!;
     if (created) {
       const others = chat.members.map((m) => m.id).filter((id) => id !== me);
       await tellMembership(c.env, [me], chatId, true, 0);
@@ -108,7 +111,8 @@ export const chatRoutes = new Hono<AppEnv>()
   .post("/:chatId/members", describe(docs.addMember), validate("param", chatParams), validate("json", addMemberBody), async (c) => {
     const { chatId } = c.req.valid("param");
     const { userId } = c.req.valid("json");
-    const user = await findUser(c.var.db, userId);
+    // On the primary: the user added may have registered a moment ago, on another's bookmark.
+    const user = await findUser(c.var.primary, userId);
     const done = await administer(c, chatId, { kind: "add", userId, user });
     if (done.kind !== "add") throw new Error("the room answered another change");
     await tellMembership(c.env, [userId], chatId, true, done.version);

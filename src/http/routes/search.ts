@@ -27,7 +27,10 @@ export const searchRoutes = new Hono<AppEnv>().get("/", describe(docs.search), v
   const { q, chatId, limit = limits.searchDefaultLimit, before } = c.req.valid("query");
   if (chatId !== undefined) await requireMember(c, chatId);
   const terms = searchTerms(q);
-  const found = terms.match === null ? [] : await findMessages(c.var.db, c.var.user.id, { terms: { match: terms.match, matcher: terms.matcher }, chatId, limit, before });
+  // On the primary: the query itself picks the caller's chats from chat_members, and a replica behind
+  // by its lag would still search a chat the caller was just removed from (another's write, which
+  // the caller's bookmark does not cover).
+  const found = terms.match === null ? [] : await findMessages(c.var.primary, c.var.user.id, { terms: { match: terms.match, matcher: terms.matcher }, chatId, limit, before });
   const page = found.slice(0, limit);
   const last = page.at(-1);
   const hasMore = found.length > limit;
