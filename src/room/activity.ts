@@ -57,8 +57,14 @@ export class ActivityAnnouncer {
     return newlySeen.length > 0 ? this.announce(newlySeen) : Promise.resolve();
   }
 
-  /** A member's marker moved by a read: all their devices learn it, whether or not the room knew their inbox open. */
+  /**
+   * A member's marker moved by a read: all their devices learn it, if they have an inbox open as far
+   * as the room knows (or before the room has learnt who has). An inbox opened since the last copy
+   * hears the marker with the room's next copy (`inboxesOpen`), and reads its list when it opens: a
+   * call per read to an inbox nobody listens to would cost a request per marker moved.
+   */
   readMoved(userId: number): Promise<void> {
+    if (this.learnt && !this.open.has(userId)) return Promise.resolve();
     const state = this.source.readState(userId);
     if (!state || state.lastReadMessageId === null) return Promise.resolve();
     this.announced.set(userId, state.lastReadMessageId);

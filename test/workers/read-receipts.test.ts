@@ -8,7 +8,9 @@ import { describe, expect, it } from "vitest";
 import { ClientEvent, ServerEvent } from "../../src/protocol/events";
 import type { ChatRoom } from "../../src/room/chat-room";
 import type { ReadReceipts } from "../../src/room/read-receipts";
-import { api, BASE, connect, createGroup, register, roomStub, TestSocket } from "./helpers";
+import { InboxEvent } from "../../src/protocol/events";
+import { api, BASE, connect, connectInbox, copyToD1Now, createGroup, register, roomStub, TestSocket } from "./helpers";
+import { deliveriesTo } from "./inbox-hooks";
 
 /** Takes over the room's receipt timer: returns a function that ends the window now. */
 async function holdReceiptWindow(chatId: number) {
@@ -83,5 +85,20 @@ describe("read receipts", () => {
     expect(batched[0]!.of(ServerEvent.ReadsUpdated)[1]!.reads).toEqual([{ user: readers[1]!.user, lastReadMessageId: probe.body.id }]);
     expect(window.opened()).toBe(0);
     for (const s of [...batched, legacy]) s.close();
+  });
+
+  it("a read tells the reader's other devices through their inbox only when an inbox of theirs is open", async () => {
+    const [ann, bob, cid] = await Promise.all([register("ib"), register("ib"), register("ib")]);
+    const chat = await createGroup(ann, [bob, cid]);
+    const cidInbox = await connectInbox(cid.token);
+    const posted = await api("POST", `/api/chats/${chat.id}/messages`, { token: ann.token, body: { content: "hi" } });
+    // The room learns who has an inbox open with its copy to D1.
+    expect(await copyToD1Now(chat.id)).toBe(true);
+    const [bobBefore, cidBefore] = [await deliveriesTo(bob.user.id), await deliveriesTo(cid.user.id)];
+    for (const reader of [bob, cid]) expect((await api("POST", `/api/chats/${chat.id}/read`, { token: reader.token, body: { messageId: posted.body.id } })).status).toBe(204);
+    expect(await cidInbox.next(InboxEvent.ChatRead)).toEqual({ chatId: chat.id, lastReadMessageId: posted.body.id, unreadCount: 0 });
+    expect(await deliveriesTo(cid.user.id)).toBeGreaterThan(cidBefore);
+    expect(await deliveriesTo(bob.user.id)).toBe(bobBefore);
+    cidInbox.close();
   });
 });
