@@ -1,8 +1,8 @@
 // Browser tests: two people in two Chromium contexts use the real web app against `wrangler dev`.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { ClientEvent } from "../../src/protocol/events.ts";
-import { messages, openChatWith, openListed, register, send, textBecomes, useBrowser, WAIT } from "../support/browser.mjs";
+import { ClientEvent, ServerEvent } from "../../src/protocol/events.ts";
+import { api, messages, openChatWith, openListed, register, send, textBecomes, tokenOf, useBrowser, WAIT } from "../support/browser.mjs";
 import { startDevServer } from "../support/dev-server.mjs";
 
 const PORT = Number(process.env.BROWSER_TEST_PORT ?? 8792);
@@ -205,6 +205,36 @@ test("a group admin removes a member, whose view says so", async () => {
   await cid.page.getByTestId("chat-list").getByText("Book club").waitFor({ state: "detached", ...WAIT });
   await ann.context.close();
   await cid.context.close();
+});
+
+test("seen by names every reader whose receipt came in the same batched window", async () => {
+  const ann = await person("wann");
+  const bob = await person("wbob");
+  const cid = await person("wcid");
+  const url = ctx.server.url;
+  const idOf = async (who) => (await api(url, await tokenOf(who.page), "/api/me")).id;
+  await api(url, await tokenOf(ann.page), "/api/chats", { type: "group", name: "Readers three", memberIds: [await idOf(bob), await idOf(cid)] });
+
+  // The receipts Ann's page is sent: the app's client asks for them batched, one frame per window.
+  const batches = [];
+  ann.page.on("websocket", (ws) => ws.on("framereceived", ({ payload }) => {
+    if (!String(payload).includes(`"${ServerEvent.ReadsUpdated}"`)) return; // also "pong", not JSON
+    batches.push(JSON.parse(String(payload)).data.reads.map((r) => r.user.username).sort());
+  }));
+  await ann.page.reload();
+  await openListed(ann.page, "Readers three");
+  await send(ann.page, "read me, both of you");
+  await ann.page.locator(".msg.mine:not(.pending)").filter({ hasText: "read me, both of you" }).waitFor(WAIT);
+
+  // Bob and Cid open the chat at once (each reads the message on opening): one window, one frame.
+  for (const who of [bob, cid]) await who.page.getByTestId("chat-list").getByText("Readers three", { exact: true }).waitFor(WAIT);
+  await Promise.all([bob, cid].map((who) => openListed(who.page, "Readers three")));
+  const names = [bob.username, cid.username];
+  const both = new RegExp(`^Seen by (${names.join(", ")}|${[...names].reverse().join(", ")})$`);
+  await message(ann.page, "read me, both of you").getByTestId("seen-by").filter({ hasText: both }).waitFor(WAIT);
+  // The premise: both receipts came in one frame (else this would not test the batch's handling).
+  assert.ok(batches.some((b) => JSON.stringify(b) === JSON.stringify([...names].sort())), `one reads_updated frame carried both readers (frames: ${JSON.stringify(batches)})`);
+  for (const who of [ann, bob, cid]) await who.context.close();
 });
 
 test("scrolling up loads older pages of history", async () => {
