@@ -228,8 +228,9 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
     const refused = (await this.refuseNonMember(user.id)) ?? this.refuseEndedSession(user, session);
     if (refused) return refused;
     const answer = administer(this.store, this.members, user, change, Date.now());
-    if (answer.ok) this.announce(answer.done);
-    if (answer.ok) await this.d1Copy.runNow();
+    if (!answer.ok) return answer;
+    this.announce(answer.done);
+    await this.d1Copy.runNow();
     return answer;
   }
 
