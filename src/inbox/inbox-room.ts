@@ -62,7 +62,7 @@ export class InboxRoom extends HibernatingObject<{ user: User; session: Session 
       await this.recordPresence();
     } catch (err) {
       console.error("inbox presence write failed", err instanceof Error ? err.message : String(err));
-      return errorResponse(ErrorCode.Unavailable, "the inbox is unavailable; try again shortly", { "Retry-After": "1" });
+      return errorResponse(ErrorCode.Unavailable, "the inbox is unavailable; try again shortly");
     } finally {
       this.connecting--;
     }

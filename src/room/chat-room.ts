@@ -126,7 +126,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
     // A token revoked moments ago may still pass another isolate's cached check; not here.
     if (!this.sessionValid(user, session)) return errorResponse(ErrorCode.Unauthorized, "session ended; sign in again");
     const refused = await this.refuseNonMember(user.id);
-    if (refused) return errorResponse(refused.code, refused.error, refused.code === ErrorCode.Unavailable ? { "Retry-After": "1" } : {});
+    if (refused) return errorResponse(refused.code, refused.error);
     if (!isUpgrade(request)) return errorResponse(ErrorCode.UpgradeRequired, "this route only speaks WebSocket");
     const query = new URL(request.url).searchParams;
     const since = query.get("since");
