@@ -114,7 +114,6 @@ export const chatRoutes = new Hono<AppEnv>()
     // On the primary: the user added may have registered a moment ago, on another's bookmark.
     const user = await findUser(c.var.primary, userId);
     const done = await administer(c, chatId, { kind: "add", userId, user });
-    if (done.kind !== "add") throw new Error("the room answered another change");
     await tellMembership(c.env, [userId], chatId, true, done.version);
     const { role: _, ...added } = done.member;
     c.executionCtx.waitUntil(
@@ -129,28 +128,33 @@ export const chatRoutes = new Hono<AppEnv>()
     const { chatId, userId } = c.req.valid("param");
     const { role } = c.req.valid("json");
     const done = await administer(c, chatId, { kind: "role", userId, role });
-    if (done.kind !== "role") throw new Error("the room answered another change");
     return c.json(done.member);
   })
   .delete("/:chatId/members/:userId", describe(docs.removeMember), validate("param", memberParams), async (c) => {
     const { chatId, userId } = c.req.valid("param");
     const done = await administer(c, chatId, { kind: "remove", userId });
-    if (done.kind !== "remove") throw new Error("the room answered another change");
     await tellMembership(c.env, [userId], chatId, false, done.version);
     c.executionCtx.waitUntil(announceChatRemoved(c.env, chatId, userId));
     return c.body(null, 204);
   });
 
-/**
- * The chat's room decides every administrative change, in one order with sends and the other
- * changes (src/room/administration.ts); it has written D1's copy (or will retry it) when it answers.
- */
 /** The chat object from the chat's room: current, the caller's own writes included, without D1. */
 async function chatAsSeenBy(c: Context<AppEnv>, chatId: number): Promise<Chat> {
   return unwrap(await (await existingRoom(c, chatId)).chat(c.var.user)).chat;
 }
 
-async function administer(c: Context<AppEnv>, chatId: number, change: Administration): Promise<Administered> {
+/**
+ * The chat's room decides every administrative change, in one order with sends and the other
+ * changes (src/room/administration.ts); it has written D1's copy (or will retry it) when it answers.
+ * What it did is of the kind asked for.
+ */
+async function administer<K extends Administration["kind"]>(
+  c: Context<AppEnv>,
+  chatId: number,
+  change: Extract<Administration, { kind: K }>,
+): Promise<Extract<Administered, { kind: K }>> {
   const room = await existingRoom(c, chatId);
-  return unwrap(await room.administer(callerOf(c), change)).done;
+  const { done } = unwrap(await room.administer(callerOf(c), change));
+  if (done.kind !== change.kind) throw new Error(`the room answered ${done.kind} to ${change.kind}`);
+  return done as Extract<Administered, { kind: K }>;
 }
