@@ -35,6 +35,7 @@ import { ReadState } from "./read-state";
 import { RoomLoader } from "./room-loader";
 import { replay } from "./replay";
 import { SocketTyping, type SocketAttachment } from "./typing-sockets";
+import { UnwrittenMarkers } from "./unwritten-markers";
 
 /**
  * How long socket sends gather before they are stored as one group. Each group is one implicit
@@ -66,6 +67,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
   private store!: LogDatabase;
   private log!: MessageLog;
   private members!: RoomMembers;
+  private markers!: UnwrittenMarkers;
   private loader!: RoomLoader;
   private reads!: ReadState;
   private readonly limiter: RateLimiter;
@@ -102,14 +104,15 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
       this.store = await openLog(ctx.storage);
       this.log = new MessageLog(this.store, this.chatId);
       this.members = new RoomMembers(this.store);
+      this.markers = new UnwrittenMarkers(this.members);
       this.uploads = new Uploads(this.store);
       await this.readAlarm();
-      const parts = { chatId: this.chatId, store: this.store, log: this.log, members: this.members };
+      const parts = { chatId: this.chatId, store: this.store, log: this.log, members: this.members, markers: this.markers };
       const scheduleAlarm = () => this.scheduleAlarm();
       this.filePurge = new FilePurge(this.uploads, () => this.env.FILES, scheduleAlarm);
       this.d1Copy = new D1Copy({ ...parts, activity: this.activity, d1: () => this.d1, waitUntil: (p) => ctx.waitUntil(p), scheduleAlarm });
       this.loader = new RoomLoader({ ...parts, d1Copy: this.d1Copy, db: () => this.db });
-      this.reads = new ReadState({ ...parts, d1Copy: this.d1Copy });
+      this.reads = new ReadState(parts);
       this.messageChanges = new MessageChanges({ ...parts, uploads: this.uploads, filePurge: this.filePurge, d1Copy: this.d1Copy, broadcast: (f) => this.broadcast(f) });
       // An outbox left by an eviction or a crash resumes at once.
       if (this.d1Copy.at !== null) this.scheduleAlarm();
@@ -405,7 +408,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
     });
     this.acknowledge(from, message, clientId);
     // A user's own messages count as read by them (written to storage with the next copy).
-    this.d1Copy.sentBy(user.id, message.id);
+    this.markers.sent(user.id, message.id);
     const frame = serverFrame(ServerEvent.ReceiveMessage, message);
     for (const ws of this.ctx.getWebSockets()) if (ws !== from) safeSend(ws, frame);
     this.activity.messageStored();
@@ -439,12 +442,13 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
 
   /**
    * A read marker moves forward only; one that moved reaches the reader's devices (`chat_read`, from
-   * what this write knew) and D1 with the next copy, so a reader costs no D1 write per read.
+   * what this read knew), the room's storage by the end of the window (unwritten-markers.ts) and D1
+   * with the next copy: a reader costs no D1 write per read and at most one storage row per window.
    */
   private moveMarker(user: User, messageId: number): Answer<{ moved: boolean }> {
     if (!this.log.has(messageId)) return refuse(ErrorCode.BadRequest, "no such message in this chat");
-    // Past the stored marker, and past the user's own newest message (which already counts as read).
-    const moved = this.members.markRead(user.id, messageId) && messageId > (this.d1Copy.ownMarker(user.id) ?? 0);
+    // Past the marker as it is now: stored, read but unwritten, or the user's own newest message.
+    const moved = this.markers.read(user.id, messageId);
     if (moved) {
       this.d1Copy.request();
       this.receipts.move({ user, lastReadMessageId: messageId });

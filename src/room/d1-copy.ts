@@ -14,6 +14,7 @@ import type { MessageLog } from "./log/messages";
 import { nameCopied, nameToCopy } from "./log/chat";
 import { MetaKey, readMeta, writeMeta, type LogDatabase } from "./log/open";
 import type { LogMemberRow } from "./log/schema";
+import type { UnwrittenMarkers } from "./unwritten-markers";
 
 /** A member's row as the copy carries it to D1. */
 const toCopiedMember = (r: LogMemberRow): CopiedMember => ({ userId: r.userId, role: r.role, active: r.active, joinedAt: r.joinedAt, lastRead: r.lastRead });
@@ -24,6 +25,7 @@ export interface CopySource {
   store: LogDatabase;
   log: MessageLog;
   members: RoomMembers;
+  markers: UnwrittenMarkers;
   activity: ActivityAnnouncer;
   /** D1 as the room reaches it now (behind its deadline). */
   d1(): D1Database;
@@ -41,16 +43,12 @@ export class D1Copy {
   /** The copy under way, if any: a second caller waits for it instead of starting another. */
   private copying: Promise<void> | null = null;
   private copier: { d1: D1Database; copy: ReturnType<typeof roomCopier> } | null = null;
-  /**
-   * Senders' own newest messages, whose read markers are moved in storage only when the next copy to
-   * D1 starts (one row per sender per copy, not per message). Rebuilt on wake from the outbox, which
-   * holds every message whose move may not have been written yet.
-   */
-  private readonly ownMarkers = new Map<number, number>();
 
   /** Must run inside `blockConcurrencyWhile`, once the log is open. */
   constructor(private readonly room: CopySource) {
-    for (const [userId, id] of room.log.newestBySenderAfter(this.through())) this.ownMarkers.set(userId, id);
+    // Senders' own markers are written with the copy at the latest; the outbox holds every message
+    // whose marker may not have been written yet, so they are rebuilt from it.
+    for (const [userId, id] of room.log.newestBySenderAfter(this.through())) room.markers.sent(userId, id);
     // An outbox left by an eviction or a crash resumes on its own, at once: its changes are old.
     if (this.pending()) {
       const now = Date.now();
@@ -71,25 +69,15 @@ export class D1Copy {
 
   /** Whether anything is not in D1 yet. */
   pending(): boolean {
-    const { log, members, store } = this.room;
+    const { log, members, store, markers } = this.room;
     return (
-      this.ownMarkers.size > 0 ||
+      markers.size > 0 ||
       log.newestId() > this.through() ||
       log.lastChangeId() > (readMeta(store, MetaKey.D1ChangesThrough) ?? 0) ||
       members.markersToCopy().length > 0 ||
       members.toCopy().length > 0 ||
       nameToCopy(store) !== null
     );
-  }
-
-  /** `userId`'s newest own message not yet counted in their stored read marker. */
-  ownMarker(userId: number): number | undefined {
-    return this.ownMarkers.get(userId);
-  }
-
-  /** A user's own message counts as read by them (written to storage with the next copy). */
-  sentBy(userId: number, messageId: number): void {
-    this.ownMarkers.set(userId, messageId);
   }
 
   /**
@@ -143,8 +131,8 @@ export class D1Copy {
 
   private async copyOnce(): Promise<void> {
     const { log, members, store } = this.room;
-    for (const [userId, id] of this.ownMarkers) members.markRead(userId, id);
-    this.ownMarkers.clear();
+    // D1 gets markers from storage: the ones still in memory go there first.
+    this.room.markers.write();
     const startedAt = Date.now();
     // Messages stored from here on are the next copy's.
     const carried = this.outbox?.messages ?? 0;

@@ -1,22 +1,20 @@
 /**
  * What each member has read, and the chat as one member sees it: their marker is the stored one,
- * or their own newest message where that is further on (a sender's own messages count as read and
- * reach storage only with the next copy, see D1Copy.sentBy).
+ * or the one not written yet where that is further on (unwritten-markers.ts).
  */
 import type { Chat, User } from "../protocol/models";
 import { toIso } from "../protocol/stored";
-import type { D1Copy } from "./d1-copy";
 import { readChat } from "./log/chat";
 import type { RoomMembers } from "./log/members";
 import type { MessageLog } from "./log/messages";
 import type { LogDatabase } from "./log/open";
-import type { LogMemberRow } from "./log/schema";
+import type { UnwrittenMarkers } from "./unwritten-markers";
 
 export interface ReadParts {
   store: LogDatabase;
   log: MessageLog;
   members: RoomMembers;
-  d1Copy: D1Copy;
+  markers: UnwrittenMarkers;
 }
 
 export class ReadState {
@@ -26,7 +24,7 @@ export class ReadState {
   of(userId: number): { lastReadMessageId: number | null; unreadCount: number } | null {
     const row = this.room.members.row(userId);
     if (!row?.active) return null;
-    const lastRead = this.markerOf(row);
+    const lastRead = this.room.markers.markerOf(row);
     return { lastReadMessageId: lastRead, unreadCount: this.room.log.unreadCount(userId, lastRead) };
   }
 
@@ -34,12 +32,8 @@ export class ReadState {
   chatFor(user: User): Chat {
     const { store, members, log } = this.room;
     const chat = readChat(store)!;
-    const all = members.active().map((m) => ({ id: m.userId, username: m.username, role: m.role, lastReadMessageId: this.markerOf(m) }));
+    const all = members.active().map((m) => ({ id: m.userId, username: m.username, role: m.role, lastReadMessageId: this.room.markers.markerOf(m) }));
     return { id: chat.id, type: chat.type, name: chat.name, createdAt: toIso(chat.createdAt), members: all, lastMessage: log.newest(), ...this.of(user.id)! };
   }
 
-  private markerOf(row: LogMemberRow): number | null {
-    const own = this.room.d1Copy.ownMarker(row.userId) ?? null;
-    return own !== null && own > (row.lastRead ?? 0) ? own : row.lastRead;
-  }
 }

@@ -8,6 +8,9 @@ import { describe, expect, it } from "vitest";
 import { ClientEvent, ServerEvent } from "../../src/protocol/events";
 import type { ChatRoom } from "../../src/room/chat-room";
 import type { ReadReceipts } from "../../src/room/read-receipts";
+import type { RoomMembers } from "../../src/room/log/members";
+import { MARKER_WRITE_WINDOW_MS, type UnwrittenMarkers } from "../../src/room/unwritten-markers";
+import { env } from "cloudflare:test";
 import { InboxEvent } from "../../src/protocol/events";
 import { api, BASE, connect, connectInbox, copyToD1Now, createGroup, register, roomStub, TestSocket } from "./helpers";
 import { deliveriesTo } from "./inbox-hooks";
@@ -100,5 +103,57 @@ describe("read receipts", () => {
     expect(await deliveriesTo(cid.user.id)).toBeGreaterThan(cidBefore);
     expect(await deliveriesTo(bob.user.id)).toBe(bobBefore);
     cidInbox.close();
+  });
+});
+
+/** Takes over the room's marker-write timer; `stored` reads a member's marker from the room's storage. */
+async function holdMarkerWrites(chatId: number) {
+  const windows: { fn: () => void; ms: number }[] = [];
+  type Parts = { markers: UnwrittenMarkers; members: RoomMembers };
+  await runInDurableObject(roomStub(chatId), (room: ChatRoom) => {
+    (room as unknown as Parts).markers.schedule = (fn, ms) => windows.push({ fn, ms });
+  });
+  return {
+    windows,
+    write: () => runInDurableObject(roomStub(chatId), () => windows.shift()!.fn()),
+    stored: (userId: number) => runInDurableObject(roomStub(chatId), (room: ChatRoom) => (room as unknown as Parts).members.row(userId)!.lastRead),
+  };
+}
+
+describe("read markers written once per window", () => {
+  it("a reader's marker is current for them at once and reaches storage once, at the window's end", async () => {
+    const [ann, bob] = await Promise.all([register("mw"), register("mw")]);
+    const chat = await createGroup(ann, [bob]);
+    const ids: number[] = [];
+    for (const content of ["one", "two", "three"]) ids.push((await api("POST", `/api/chats/${chat.id}/messages`, { token: ann.token, body: { content } })).body.id);
+    const held = await holdMarkerWrites(chat.id);
+
+    for (const id of ids) expect((await api("POST", `/api/chats/${chat.id}/read`, { token: bob.token, body: { messageId: id } })).status).toBe(204);
+    // A backward read inside the window moves nothing.
+    expect((await api("POST", `/api/chats/${chat.id}/read`, { token: bob.token, body: { messageId: ids[0] } })).status).toBe(204);
+    expect(held.windows.map((w) => w.ms)).toEqual([MARKER_WRITE_WINDOW_MS]);
+    expect(await held.stored(bob.user.id)).toBeNull();
+    // Bob's own view does not wait for the write.
+    const seen = await api("GET", `/api/chats/${chat.id}`, { token: bob.token });
+    expect(seen.body).toMatchObject({ lastReadMessageId: ids[2], unreadCount: 0 });
+    expect(seen.body.members.find((m: { id: number }) => m.id === bob.user.id).lastReadMessageId).toBe(ids[2]);
+
+    await held.write();
+    expect(await held.stored(bob.user.id)).toBe(ids[2]);
+    expect(held.windows).toEqual([]);
+  });
+
+  it("the copy to D1 writes unwritten markers first, so D1 gets them without waiting for the window", async () => {
+    const [ann, bob] = await Promise.all([register("mc"), register("mc")]);
+    const chat = await createGroup(ann, [bob]);
+    const posted = await api("POST", `/api/chats/${chat.id}/messages`, { token: ann.token, body: { content: "copy me" } });
+    const held = await holdMarkerWrites(chat.id);
+    expect((await api("POST", `/api/chats/${chat.id}/read`, { token: bob.token, body: { messageId: posted.body.id } })).status).toBe(204);
+    expect(await held.stored(bob.user.id)).toBeNull();
+
+    expect(await copyToD1Now(chat.id)).toBe(true);
+    expect(await held.stored(bob.user.id)).toBe(posted.body.id);
+    const inD1 = await env.DB.prepare("SELECT last_read_message_id AS lastRead FROM chat_members WHERE chat_id = ? AND user_id = ?").bind(chat.id, bob.user.id).first<{ lastRead: number }>();
+    expect(inD1?.lastRead).toBe(posted.body.id);
   });
 });
