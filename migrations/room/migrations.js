@@ -4,6 +4,7 @@ import m0001 from './0001_message_lifecycle.sql';
 import m0002 from './0002_attachments.sql';
 import m0003 from './0003_client_ids_in_memory.sql';
 import m0004 from './0004_membership_of_record.sql';
+import m0005 from './0005_safety.sql';
 
   export default {
     journal,
@@ -12,7 +13,8 @@ import m0004 from './0004_membership_of_record.sql';
 m0001,
 m0002,
 m0003,
-m0004
+m0004,
+m0005
     }
   }
   

@@ -18,7 +18,9 @@ export class ApiError extends Error {
   }
 }
 
-const codeByStatus = new Map<number, ErrorCode>(Object.entries(statusOf).map(([code, status]) => [status, code as ErrorCode]));
+/** The general code of each status (the first listed: `forbidden` for 403, not `blocked`). */
+const codeByStatus = new Map<number, ErrorCode>();
+for (const [code, status] of Object.entries(statusOf)) if (!codeByStatus.has(status)) codeByStatus.set(status, code as ErrorCode);
 
 /** The contract's code for an HTTP status (`internal` for statuses it does not name, e.g. 502). */
 export function codeForStatus(status: number): ErrorCode {

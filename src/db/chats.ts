@@ -4,7 +4,7 @@ import { alias } from "drizzle-orm/sqlite-core";
 import type { Chat, ChatMember, Role } from "../protocol/models";
 import { toIso, type Database } from "./client";
 import { replyPreview, toMessage } from "../protocol/stored";
-import { chatMembers, chats, messages, users } from "./schema";
+import { blocks, chatMembers, chats, messages, users } from "./schema";
 
 /** The message a chat's last message replies to, and its sender, in the chat-list query. */
 const original = alias(messages, "original");
@@ -21,13 +21,14 @@ function viewerChatIds(db: Database, viewerId: number, chatId?: number) {
 /**
  * The viewer's chats (newest activity first) with members, last message, read marker and unread
  * count, from D1's copy of the rooms' logs (at most one copy delay behind the rooms). Unread =
- * messages from others after the viewer's marker, counted on the (chat_id, id, sender_id) index.
+ * messages from others after the viewer's marker, not from a user the viewer blocks.
  */
 export async function loadChats(db: Database, viewerId: number, chatId?: number): Promise<Chat[]> {
   const ids = viewerChatIds(db, viewerId, chatId);
   const unread = sql<number>`(SELECT count(*) FROM ${messages} WHERE ${messages.chatId} = ${chats.id}
     AND ${messages.id} > coalesce(${chatMembers.lastReadMessageId}, 0) AND ${messages.senderId} != ${viewerId}
-    AND ${messages.deletedAt} IS NULL)`;
+    AND ${messages.deletedAt} IS NULL
+    AND ${messages.senderId} NOT IN (SELECT ${blocks.blockedId} FROM ${blocks} WHERE ${blocks.blockerId} = ${viewerId}))`;
   const newestId = sql`(SELECT max(m.id) FROM ${messages} m WHERE m.chat_id = ${chats.id})`;
   // Creation or latest message time: the chat list's sort key.
   const lastActivity = sql<number>`coalesce((SELECT m.created_at FROM ${messages} m WHERE m.chat_id = ${chats.id} AND m.id = ${newestId}), ${chats.createdAt})`;
@@ -86,6 +87,8 @@ export async function loadChats(db: Database, viewerId: number, chatId?: number)
     lastMessage: lastOf.get(chat.id) ?? null,
     lastReadMessageId: lastRead,
     unreadCount: Number(count),
+    slowModeSeconds: chat.slowModeSeconds,
+    retentionSeconds: chat.retentionSeconds,
   }));
 }
 

@@ -5,6 +5,7 @@
 import { and, asc, eq, gt, sql } from "drizzle-orm";
 import type { Role } from "../protocol/models";
 import type { CopiedMessage } from "../protocol/stored";
+import { blocksAmongMembers, type BlockPair } from "./blocks";
 import { compile, type Database } from "./client";
 import { chatMembers, chats, messages, users } from "./schema";
 
@@ -27,11 +28,26 @@ export interface CopiedMember {
   lastRead: number | null;
 }
 
-/** The room's membership changes D1 does not have yet: members' states, and the name if it changed. */
+/** The room's membership changes D1 does not have yet: members' states, and the name and settings if they changed. */
 export interface CopiedMembership {
   members: readonly CopiedMember[];
   /** Absent: unchanged. */
-  name?: string | null;
+  chat?: { name: string | null; slowModeSeconds: number; retentionSeconds: number | null };
+}
+
+/** Retention deleted the room's messages `after` < id ≤ `through`: D1 deletes its copies and their search entries. */
+export type CopiedExpiry = {
+  after: number;
+  through: number;
+};
+
+/** Messages one copy deletes from D1 at most (retention); the next copy goes on where it stopped. */
+export const EXPIRE_ROWS_PER_COPY = 5000;
+
+/** What a copy did beyond writing: who has an inbox open, and how far D1 has deleted what retention deleted (null: nothing asked). */
+export interface CopyResult {
+  open: Set<number>;
+  expiredThrough: number | null;
 }
 
 const encoder = new TextEncoder();
@@ -103,9 +119,10 @@ const isNew = (chatId: number) => sql`NOT EXISTS (SELECT 1 FROM ${messages} AS h
  *    sending one again after a room restarted costs nothing;
  * 3. which members have an inbox open, read in the same transaction (see ActivityAnnouncer).
  * Membership goes first (before the markers, which need a re-added member's row): each member's
- * current state as the room decided it, joined or left, and the chat's name. The room runs one copy
- * at a time and each carries the state at its start, so D1 ends as the room is, whatever order
- * requests came in.
+ * current state as the room decided it, joined or left, and the chat's name and settings. The room
+ * runs one copy at a time and each carries the state at its start, so D1 ends as the room is,
+ * whatever order requests came in. Before all of them, when retention deleted messages in the room,
+ * the statements that delete them from D1 (expiryStatements).
  */
 export function roomCopier(d1: D1Database, chatId: number) {
   const p = sql.placeholder;
@@ -143,46 +160,101 @@ export function roomCopier(d1: D1Database, chatId: number) {
     sql`DELETE FROM ${chatMembers} WHERE ${chatMembers.chatId} = ${chatId}
       AND ${chatMembers.userId} IN (SELECT ${field("u")} FROM json_each(${p("members")}))`,
   );
-  const renamed = compile<{ name: string | null }>(
+  const chatRow = compile<{ name: string | null; slow: number; retention: number | null }>(
     d1,
-    sql`UPDATE ${chats} SET name = ${p("name")} WHERE ${chats.id} = ${chatId} AND ${chats.name} IS NOT ${p("name")}`,
+    sql`UPDATE ${chats} SET name = ${p("name")}, slow_mode_seconds = ${p("slow")}, retention_seconds = ${p("retention")} WHERE ${chats.id} = ${chatId}`,
   );
+  const expiry = expiryStatements(d1, chatId);
   const openInboxes = compile<Record<string, never>>(
     d1,
     sql`SELECT ${users.id} AS id FROM ${users} WHERE ${users.inboxOpen} = 1
       AND ${users.id} IN (SELECT ${chatMembers.userId} FROM ${chatMembers} WHERE ${chatMembers.chatId} = ${chatId})`,
   );
 
-  /** Runs one copy; resolves with the members whose inbox is open at the time it committed. */
-  return async function copy(rows: readonly CopiedMessage[], moved: readonly CopiedMarker[], membership: CopiedMembership = { members: [] }): Promise<Set<number>> {
-    const statements = chunkMessages(rows).map((chunk) => insert.bind({ rows: chunk }));
+  /**
+   * Runs one copy; resolves with the members whose inbox is open at the time it committed and, when
+   * `expire` asked for it, how far D1 has now deleted (EXPIRE_ROWS_PER_COPY at most per copy).
+   */
+  return async function copy(
+    rows: readonly CopiedMessage[],
+    moved: readonly CopiedMarker[],
+    membership: CopiedMembership = { members: [] },
+    expire?: CopiedExpiry,
+  ): Promise<CopyResult> {
+    // First: no row the copy writes is ever one retention deleted (the room no longer has them).
+    const statements = expire ? expiry.map((s) => s.bind(expire)) : [];
+    statements.push(...chunkMessages(rows).map((chunk) => insert.bind({ rows: chunk })));
     const stillIn = membership.members.filter((m) => m.active).map((m) => ({ u: m.userId, r: m.role, j: m.joinedAt, l: m.lastRead }));
     for (const chunk of chunkByBytes(stillIn)) statements.push(joined.bind({ members: chunk }));
     for (const chunk of chunkByBytes(membership.members.filter((m) => !m.active).map((m) => ({ u: m.userId })))) statements.push(left.bind({ members: chunk }));
-    if (membership.name !== undefined) statements.push(renamed.bind({ name: membership.name }));
+    if (membership.chat) statements.push(chatRow.bind({ name: membership.chat.name, slow: membership.chat.slowModeSeconds, retention: membership.chat.retentionSeconds }));
     for (const chunk of chunkByBytes(moved.map((m) => ({ u: m.userId, r: m.lastRead })))) statements.push(markers.bind({ markers: chunk }));
     statements.push(openInboxes.bind({}));
     const results = await d1.batch<{ id: number }>(statements);
-    return new Set(results.at(-1)!.results.map((r) => r.id));
+    const expired = expire ? (results[expiry.length - 1]!.results[0] as unknown as { through: number }).through : null;
+    return { open: new Set(results.at(-1)!.results.map((r) => r.id)), expiredThrough: expired };
   };
 }
 
-export interface RoomStart {
-  chat: { id: number; type: "direct" | "group"; name: string | null; createdAt: number };
-  members: { id: number; username: string; role: Role; lastRead: number | null; joinedAt: number }[];
+/**
+ * Deleting what retention deleted, by key range (never an id list: D1 binds 100 parameters and takes
+ * 100 KB per statement), up to EXPIRE_ROWS_PER_COPY messages: `X`, the last of them. The search index
+ * holds blocks of messages (migration 0009); a block's document goes with its first message (the
+ * delete trigger). A block that straddles `X` keeps messages after it: before the delete, they
+ * become a block of their own, named by their first id, with a document of their text (the
+ * straddling block's document, which held the deleted messages' words too, goes with its first).
+ * The last statement says how far D1 has deleted.
+ */
+function expiryStatements(d1: D1Database, chatId: number) {
+  const p = sql.placeholder;
+  const last = sql`(SELECT max(id) FROM (SELECT id FROM ${messages} WHERE chat_id = ${chatId} AND id > ${p("after")} AND id <= ${p("through")}
+    ORDER BY id LIMIT ${sql.raw(String(EXPIRE_ROWS_PER_COPY))}))`;
+  // The messages after `last` in a block that started at or before it (a block spans at most SEARCH_BLOCK_SPAN ids).
+  const rest = sql`chat_id = ${chatId} AND id > ${last} AND id <= ${last} + ${sql.raw(String(SEARCH_BLOCK_SPAN))} AND search_block <= ${last}`;
+  const text = sql`group_concat(CASE WHEN deleted_at IS NULL THEN content END, ' ')`;
+  return [
+    compile<CopiedExpiry>(
+      d1,
+      sql`INSERT INTO message_search (rowid, content) SELECT ${chatId} * 4294967296 + min(id), ${text} FROM ${messages} WHERE ${rest}
+        HAVING count(*) > 0 AND ${text} IS NOT NULL`,
+    ),
+    compile<CopiedExpiry>(
+      d1,
+      sql`UPDATE ${messages} SET search_block = b.first, search_last = CASE WHEN ${messages.id} = b.first THEN b.last END
+        FROM (SELECT min(id) AS first, max(id) AS last FROM ${messages} WHERE ${rest}) AS b
+        WHERE ${messages.chatId} = ${chatId} AND ${messages.id} > ${last} AND ${messages.id} <= ${last} + ${sql.raw(String(SEARCH_BLOCK_SPAN))}
+          AND ${messages.searchBlock} <= ${last}`,
+    ),
+    compile<CopiedExpiry>(d1, sql`DELETE FROM ${messages} WHERE ${messages.chatId} = ${chatId} AND ${messages.id} > ${p("after")} AND ${messages.id} <= ${last}`),
+    compile<CopiedExpiry>(
+      d1,
+      sql`SELECT coalesce((SELECT min(id) - 1 FROM ${messages} WHERE chat_id = ${chatId} AND id > ${p("after")} AND id <= ${p("through")}), ${p("through")}) AS through`,
+    ),
+  ];
 }
 
-/** A chat and its members as D1 has them, or null when the chat does not exist. */
+export interface RoomStart {
+  chat: { id: number; type: "direct" | "group"; name: string | null; createdAt: number; slowModeSeconds: number; retentionSeconds: number | null };
+  members: { id: number; username: string; role: Role; lastRead: number | null; joinedAt: number }[];
+  /** Who blocks whom among the members. */
+  blocks: BlockPair[];
+}
+
+/** A chat, its members and the blocks among them as D1 has them (one batch), or null when the chat does not exist. */
 export async function loadRoomStart(db: Database, chatId: number): Promise<RoomStart | null> {
-  const [chat, members] = await db.batch([
-    db.select({ id: chats.id, type: chats.type, name: chats.name, createdAt: chats.createdAt }).from(chats).where(eq(chats.id, chatId)),
+  const [chat, members, blocks] = await db.batch([
+    db
+      .select({ id: chats.id, type: chats.type, name: chats.name, createdAt: chats.createdAt, slowModeSeconds: chats.slowModeSeconds, retentionSeconds: chats.retentionSeconds })
+      .from(chats)
+      .where(eq(chats.id, chatId)),
     db
       .select({ id: users.id, username: users.username, role: chatMembers.role, lastRead: chatMembers.lastReadMessageId, joinedAt: chatMembers.joinedAt })
       .from(chatMembers)
       .innerJoin(users, eq(users.id, chatMembers.userId))
       .where(eq(chatMembers.chatId, chatId)),
+    blocksAmongMembers(db, chatId),
   ]);
-  return chat[0] ? { chat: chat[0], members } : null;
+  return chat[0] ? { chat: chat[0], members, blocks } : null;
 }
 
 /** A page of a chat's messages in D1, oldest first, for a room importing what it does not have. */

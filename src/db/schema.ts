@@ -53,6 +53,9 @@ export const chats = sqliteTable(
     /** "minUserId:maxUserId" for direct chats, so a pair has at most one. */
     directKey: text("direct_key"),
     createdAt: integer("created_at").notNull(),
+    /** A group's settings as its room decided them (copied behind, like the name). */
+    slowModeSeconds: integer("slow_mode_seconds").notNull().default(0),
+    retentionSeconds: integer("retention_seconds"),
   },
   (t) => [uniqueIndex("chats_direct_key").on(t.directKey)],
 );
@@ -121,3 +124,22 @@ export const messages = sqliteTable(
 );
 
 export type MessageRow = typeof messages.$inferSelect;
+
+/**
+ * Who blocks whom: the record (a user's own fact, not a chat's). Rooms keep the pairs among their
+ * members (told by the Worker on every change, and reading them when a member joins).
+ */
+export const blocks = sqliteTable(
+  "blocks",
+  {
+    blockerId: integer("blocker_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    blockedId: integer("blocked_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    createdAt: integer("created_at").notNull(),
+  },
+  // The key answers "whom does X block"; the index "who blocks X" (a room learning a new member's blocks).
+  (t) => [primaryKey({ columns: [t.blockerId, t.blockedId] }), index("blocks_blocked").on(t.blockedId, t.blockerId)],
+);

@@ -15,8 +15,10 @@ import { describe } from "./openapi/describe";
 import { openApiDocument } from "./openapi/document";
 import { downloadRoutes, isUpload, uploadRoutes } from "./routes/attachments";
 import { authRoutes } from "./routes/auth";
+import { blockRoutes } from "./routes/blocks";
 import { chatRoutes } from "./routes/chats";
 import { messageRoutes } from "./routes/messages";
+import { reportRoutes } from "./routes/reports";
 import { searchRoutes } from "./routes/search";
 import { chatSocketRoutes, inboxSocketRoutes } from "./routes/sockets";
 import { meRoutes, userRoutes } from "./routes/users";
@@ -69,9 +71,11 @@ export function createApp() {
   app.use("/api/*", requireUser());
   app.route("/api/me", meRoutes);
   app.route("/api/users", userRoutes);
+  app.route("/api/users", blockRoutes);
   app.route("/api/chats", chatRoutes);
   app.route("/api/chats", messageRoutes);
   app.route("/api/chats", uploadRoutes);
+  app.route("/api/chats", reportRoutes);
   app.route("/api/search", searchRoutes);
 
   app.notFound(() => errorResponse(ErrorCode.NotFound, "no such route"));

@@ -18,6 +18,10 @@ export const ErrorCode = {
   RangeNotSatisfiable: "range_not_satisfiable",
   UpgradeRequired: "upgrade_required",
   RateLimited: "rate_limited",
+  /** A send in a direct chat whose other member blocked the sender, or a direct chat or group add they refuse. */
+  Blocked: "blocked",
+  /** A send within the chat's slow-mode period after the sender's last message (with `retryAfter`). */
+  SlowMode: "slow_mode",
   Internal: "internal",
   Unavailable: "unavailable",
   /** WebSocket only: a frame named a chat other than the socket's own. */
@@ -29,6 +33,7 @@ export const statusOf: Record<Exclude<ErrorCode, "wrong_chat">, number> = {
   bad_request: 400,
   unauthorized: 401,
   forbidden: 403,
+  blocked: 403,
   not_found: 404,
   conflict: 409,
   gone: 410,
@@ -39,6 +44,7 @@ export const statusOf: Record<Exclude<ErrorCode, "wrong_chat">, number> = {
   range_not_satisfiable: 416,
   upgrade_required: 426,
   rate_limited: 429,
+  slow_mode: 429,
   internal: 500,
   unavailable: 503,
 };

@@ -44,6 +44,8 @@ export const ServerEvent = {
   ReadUpdated: "read_updated",
   /** Every read marker that moved in the last window, in one frame (sockets opened with `receipts=batched`). */
   ReadsUpdated: "reads_updated",
+  /** Retention deleted every message up to `throughId`: clients drop them. */
+  MessagesExpired: "messages_expired",
   Error: "error",
 } as const;
 export type ServerEventName = (typeof ServerEvent)[keyof typeof ServerEvent];
@@ -83,6 +85,8 @@ export interface ErrorPayload {
   code: ErrorCode;
   event?: string;
   clientId?: string;
+  /** `slow_mode`: seconds until the sender may send again. */
+  retryAfter?: number;
 }
 
 /** A member's read marker: the newest message they have read. */
@@ -103,7 +107,8 @@ export interface ServerPayloads {
   member_added: { chatId: number; user: User; role: Role };
   member_removed: { chatId: number; user: User };
   member_updated: { chatId: number; user: User; role: Role };
-  chat_updated: { chatId: number; name: string };
+  /** The group's name and settings as they are now (any of them changed). */
+  chat_updated: { chatId: number; name: string; slowModeSeconds: number; retentionSeconds: number | null };
   /**
    * `lastId`: the newest message id the socket has now been sent (the last one replayed, or `since`
    * when nothing was newer). `hasMore`: messages newer than `lastId` were left out of the replay
@@ -116,6 +121,8 @@ export interface ServerPayloads {
   reactions_updated: { chatId: number; messageId: number; reactions: Reaction[]; changeId: number };
   read_updated: ReadMarker & { chatId: number };
   reads_updated: { chatId: number; reads: ReadMarker[] };
+  /** Every message with an id up to `throughId` is gone (the chat's retention). */
+  messages_expired: { chatId: number; throughId: number };
   authenticated: SessionPayload;
   error: ErrorPayload;
 }

@@ -56,4 +56,17 @@ export const limits = {
   searchMaxLimit: 50,
   /** Words a search snippet shows around its first match. */
   snippetWords: 24,
+  /** A group's slow mode: seconds a member waits between two messages (0: off). */
+  slowModeMaxSeconds: 3600,
+  /**
+   * A chat's retention: messages older than this many seconds are deleted. At least a minute
+   * (a deployment's test-only `RETENTION_MIN_SECONDS` may lower it), at most ten 365-day years.
+   */
+  retentionMinSeconds: 60,
+  retentionMaxSeconds: 10 * 365 * 24 * 60 * 60,
+  /** A report's reason, in characters. */
+  reportReasonMax: 500,
+  /** Reports per page of `GET …/reports`. */
+  reportsDefaultLimit: 50,
+  reportsMaxLimit: 100,
 } as const;

@@ -75,6 +75,20 @@ export interface Chat {
   lastMessage: Message | null;
   lastReadMessageId: number | null;
   unreadCount: number;
+  /** Seconds a member (not an admin) waits between two messages; 0: off. Always 0 in a direct chat. */
+  slowModeSeconds: number;
+  /** Messages older than this many seconds are deleted; null: kept. */
+  retentionSeconds: number | null;
+}
+
+/** A member's report of a message, as a group's admins see it (`GET /api/chats/:chatId/reports`). */
+export interface Report {
+  id: number;
+  /** The message in its current state. */
+  message: Message;
+  reporter: User;
+  reason: string;
+  createdAt: string;
 }
 
 export interface AuthResponse {

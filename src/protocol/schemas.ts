@@ -82,7 +82,30 @@ export const createChatBody = z.discriminatedUnion("type", [
   z.object({ type: z.literal("direct"), userId: id }),
   z.object({ type: z.literal("group"), name: chatName, memberIds: z.array(id).max(1000).default([]) }),
 ]);
-export const renameChatBody = z.object({ name: chatName });
+/**
+ * `PATCH /api/chats/:chatId`: any of the group's name and settings, at least one. Retention's floor
+ * of 60 s is checked by the route against the deployment's `RETENTION_MIN_SECONDS` (test-only).
+ */
+export const updateChatBody = z
+  .object({
+    name: chatName.optional(),
+    slowModeSeconds: z.number().int().min(0).max(limits.slowModeMaxSeconds).optional(),
+    retentionSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(limits.retentionMaxSeconds)
+      .nullable()
+      .optional()
+      .meta({ description: `null (keep messages), or ${limits.retentionMinSeconds}–${limits.retentionMaxSeconds} seconds` }),
+  })
+  .refine((b) => b.name !== undefined || b.slowModeSeconds !== undefined || b.retentionSeconds !== undefined, "give name, slowModeSeconds or retentionSeconds");
+export const reportBody = z.object({
+  reason: z
+    .string()
+    .max(limits.reportReasonMax)
+    .refine((s) => s.trim().length >= 1, "must not be empty"),
+});
 export const addMemberBody = z.object({ userId: id });
 export const updateMemberBody = z.object({ role });
 export const sendMessageBody = z.object(messageDraft).refine(hasContentOrFiles, contentOrFiles);
@@ -92,6 +115,7 @@ export const readMarkerBody = z.object({ messageId: id });
 // ---- HTTP params and queries ----
 export const chatParams = z.object({ chatId: idString });
 export const memberParams = z.object({ chatId: idString, userId: idString });
+export const userParams = z.object({ userId: idString });
 export const messageParams = z.object({ chatId: idString, messageId: idString });
 export const reactionParams = z.object({ chatId: idString, messageId: idString, emoji });
 export const attachmentParams = z.object({ id: attachmentId });
@@ -141,6 +165,8 @@ export const searchQuery = z.object({
     .transform((s, ctx) => decodeSearchCursor(s) ?? (ctx.addIssue({ code: "custom", message: "must be a cursor from nextBefore" }), z.NEVER))
     .optional(),
 });
+/** `GET …/reports`: newest first; `before` a report id. */
+export const reportsQuery = z.object({ before: idString.optional(), limit: limitParam(limits.reportsMaxLimit).optional() });
 export const userSearchQuery = z.object({ q: z.string().max(limits.usernameMax).default("") });
 /** `since=0` asks for the chat from its first message: what a client with an empty history sends. */
 /** `GET …/changes?after=`: a change id, 0 for all. */
@@ -181,4 +207,8 @@ export function describeIssues(error: { issues: readonly { path: readonly Proper
   const where = first.path.length ? first.path.map(String).join(".") + ": " : "";
   return `${where}${first.message}`;
 }
+// ---- WebSocket frames from the server that clients check before acting on them ----
+/** `messages_expired`: a client deletes what it holds up to `throughId`, so it checks the frame first. */
+export const messagesExpiredPayload = z.object({ chatId: id, throughId: id });
+
 export type InboxClientFrame = z.infer<typeof inboxClientFrame>;

@@ -2,23 +2,28 @@
  * Group administration, decided by the chat's room against its member list of record, in the
  * order requests reach it: adding, removing (or leaving), changing a role, renaming. A request that
  * arrives after a later change is judged by the state that change left (a role change for a member
- * removed since is `404`, never a way back in). Each change takes the next number of the room's
+ * removed since is `404`, never a way back in). A group's settings (slow mode, retention) change
+ * here too, with its name. Each change takes the next number of the room's
  * membership counter; D1's copy follows by those numbers.
  */
 import { ErrorCode } from "../protocol/errors";
 import { serverFrame, ServerEvent } from "../protocol/events";
 import type { Member, Role, User } from "../protocol/models";
 import { refuse, type Answer } from "../objects/answers";
-import { readChat, renameChat } from "./log/chat";
+import { readChat, updateChat, type ChatSettings } from "./log/chat";
 import type { RoomMembers } from "./log/members";
 import { nextMembershipVersion, type LogDatabase } from "./log/open";
 
 export type Administration =
-  /** `user` null: no such user (answered after the caller's own checks, as the contract orders them). */
-  | { kind: "add"; userId: number; user: User | null }
+  /**
+   * `user` null: no such user (answered after the caller's own checks, as the contract orders them).
+   * `blocked`: the user blocks the caller (D1, read by the Worker), answered `403 blocked` after those.
+   */
+  | { kind: "add"; userId: number; user: User | null; blocked?: boolean }
   | { kind: "role"; userId: number; role: Role }
   | { kind: "remove"; userId: number }
-  | { kind: "rename"; name: string };
+  /** The name and settings given (at least one). */
+  | ({ kind: "update" } & Partial<ChatSettings>);
 
 /** What a change did, for the room to announce. `changed` false: it asked for what already was. */
 export type Administered =
@@ -26,7 +31,7 @@ export type Administered =
   | { kind: "add"; member: Member; version: number }
   | { kind: "role"; member: Member; changed: boolean }
   | { kind: "remove"; removed: User; promoted: Member | null; version: number }
-  | { kind: "rename"; name: string; changed: boolean };
+  | { kind: "update"; chat: ChatSettings & { name: string }; changed: boolean };
 
 const asMember = (row: { userId: number; username: string; role: Role }): Member => ({ id: row.userId, username: row.username, role: row.role });
 
@@ -41,14 +46,21 @@ export function administer(store: LogDatabase, members: RoomMembers, actor: User
   if (!selfService && members.activeRow(actor.id)?.role !== "admin") return refuse(ErrorCode.Forbidden, "only a group admin can do this");
   const nextVersion = () => nextMembershipVersion(store);
   switch (change.kind) {
-    case "rename": {
-      const changed = readChat(store)?.name !== change.name;
-      if (changed) renameChat(store, change.name, nextVersion());
-      return { ok: true, done: { kind: "rename", name: change.name, changed } };
+    case "update": {
+      const { kind: _, ...given } = change;
+      // Left out (or undefined, as RPC may carry it): unchanged.
+      const asked = Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)) as Partial<ChatSettings>;
+      const now = readChat(store)!;
+      const was: ChatSettings = { name: now.name, slowModeSeconds: now.slowModeSeconds, retentionSeconds: now.retentionSeconds };
+      const settings = { ...was, ...asked };
+      const changed = (Object.keys(was) as (keyof ChatSettings)[]).some((k) => settings[k] !== was[k]);
+      if (changed) updateChat(store, settings, nextVersion());
+      return { ok: true, done: { kind: "update", chat: { ...settings, name: settings.name ?? "" }, changed } };
     }
     case "add": {
       if (!change.user) return refuse(ErrorCode.NotFound, `user ${change.userId} not found`);
       if (members.activeRow(change.user.id)) return refuse(ErrorCode.Conflict, "already a member");
+      if (change.blocked) return refuse(ErrorCode.Blocked, `${change.user.username} does not accept being added by you`);
       const version = nextVersion();
       members.join(change.user, now, version);
       return { ok: true, done: { kind: "add", member: { ...change.user, role: "member" }, version } };
@@ -83,8 +95,8 @@ export function administer(store: LogDatabase, members: RoomMembers, actor: User
 export function announcements(chatId: number, done: Administered): string[] {
   const memberFrame = (event: typeof ServerEvent.MemberAdded | typeof ServerEvent.MemberUpdated, { role, ...user }: Member) => serverFrame(event, { chatId, user, role });
   switch (done.kind) {
-    case "rename":
-      return done.changed ? [serverFrame(ServerEvent.ChatUpdated, { chatId, name: done.name })] : [];
+    case "update":
+      return done.changed ? [serverFrame(ServerEvent.ChatUpdated, { chatId, ...done.chat })] : [];
     case "add":
       return [memberFrame(ServerEvent.MemberAdded, done.member)];
     case "role":

@@ -15,18 +15,23 @@ import { safeSend } from "../objects/sockets";
 import { CloseCode, ErrorCode } from "../protocol/errors";
 import { ClientEvent, JOINED_MESSAGE, serverFrame, ServerEvent, type ErrorPayload } from "../protocol/events";
 import { limits } from "../protocol/limits";
-import type { ChangePage, Chat, Message, MessagePage, Upload, User } from "../protocol/models";
+import type { ChangePage, Chat, Message, MessagePage, Report, Upload, User } from "../protocol/models";
 import { clientFrame, type ParsedClientFrame } from "../protocol/schemas";
 import type { StoredAttachment } from "../protocol/stored";
 import { ActivityAnnouncer } from "./activity";
+import { BlockSync, RoomBlocks } from "./blocks";
 import { administer, announcements, type Administered, type Administration } from "./administration";
 import { refuse, type Answer, type Refusal } from "../objects/answers";
 import { earliest } from "./copy-schedule";
 import { D1Copy } from "./d1-copy";
 import { FilePurge } from "./file-purge";
 import { changeOf, MessageChanges, type MessageChange } from "./message-changes";
+import { readChat } from "./log/chat";
 import { RoomMembers } from "./log/members";
 import { MessageLog, type HistoryCursor } from "./log/messages";
+import { MetaKey, readMeta } from "./log/open";
+import type { LogChatRow } from "./log/schema";
+import { ReportLog } from "./log/reports";
 import { toStored, Uploads } from "./log/uploads";
 import { openLog, type LogDatabase } from "./log/open";
 import { RateLimiter } from "./rate-limiter";
@@ -34,6 +39,8 @@ import { ReadReceipts } from "./read-receipts";
 import { ReadState } from "./read-state";
 import { RoomLoader } from "./room-loader";
 import { replay } from "./replay";
+import { Retention } from "./retention";
+import { SlowMode } from "./slow-mode";
 import { SocketTyping, type SocketAttachment } from "./typing-sockets";
 import { UnwrittenMarkers } from "./unwritten-markers";
 
@@ -59,7 +66,7 @@ interface Send {
 
 export type { MessageChange };
 
-type FrameContext = Pick<ErrorPayload, "event" | "clientId">;
+type FrameContext = Pick<ErrorPayload, "event" | "clientId" | "retryAfter">;
 
 export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientFrame> {
   private readonly chatId = this.namedAfter;
@@ -81,6 +88,13 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
   private d1Copy!: D1Copy;
   private filePurge!: FilePurge;
   private messageChanges!: MessageChanges;
+  private blocks!: RoomBlocks;
+  private blockSync!: BlockSync;
+  private slowMode!: SlowMode;
+  private retention!: Retention;
+  private reports!: ReportLog;
+  /** The chat's row (type, name, settings), read once and again after each change: sends read it. */
+  private chatRow: LogChatRow | undefined;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -109,13 +123,26 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
       await this.readAlarm();
       const parts = { chatId: this.chatId, store: this.store, log: this.log, members: this.members, markers: this.markers };
       const scheduleAlarm = () => this.scheduleAlarm();
+      const broadcast = (f: string) => this.broadcast(f);
+      this.blocks = new RoomBlocks(this.store);
+      this.reports = new ReportLog(this.store);
+      this.slowMode = new SlowMode((since) => this.log.recentSends(since));
       this.filePurge = new FilePurge(this.uploads, () => this.env.FILES, scheduleAlarm);
       this.d1Copy = new D1Copy({ ...parts, activity: this.activity, d1: () => this.d1, waitUntil: (p) => ctx.waitUntil(p), scheduleAlarm });
-      this.loader = new RoomLoader({ ...parts, d1Copy: this.d1Copy, db: () => this.db });
-      this.reads = new ReadState(parts);
-      this.messageChanges = new MessageChanges({ ...parts, uploads: this.uploads, filePurge: this.filePurge, d1Copy: this.d1Copy, broadcast: (f) => this.broadcast(f) });
-      // An outbox left by an eviction or a crash resumes at once.
-      if (this.d1Copy.at !== null) this.scheduleAlarm();
+      this.retention = new Retention({ ...parts, uploads: this.uploads, reports: this.reports, filePurge: this.filePurge, d1Copy: this.d1Copy, broadcast, scheduleAlarm, transaction: (fn) => ctx.storage.transactionSync(fn) });
+      this.blockSync = new BlockSync({
+        blocks: this.blocks,
+        db: () => this.db,
+        kv: ctx.storage.kv,
+        activeMemberIds: () => this.members.active().map((m) => m.userId),
+        membershipCopied: () => this.members.toCopy().length === 0,
+        scheduleAlarm,
+      });
+      this.loader = new RoomLoader({ ...parts, d1Copy: this.d1Copy, blocks: this.blocks, settingsLoaded: () => this.settingsChanged(), db: () => this.db });
+      this.reads = new ReadState({ ...parts, blocks: this.blocks });
+      this.messageChanges = new MessageChanges({ ...parts, uploads: this.uploads, filePurge: this.filePurge, d1Copy: this.d1Copy, broadcast });
+      // An outbox left by an eviction or a crash resumes at once; so does retention's next round.
+      if (this.d1Copy.at !== null || this.retention.at !== null || this.blockSync.at !== null) this.scheduleAlarm();
     });
   }
 
@@ -139,6 +166,9 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
     const { socket, response } = this.accept({ user, session, ...(query.get("receipts") === "batched" ? { batchedReceipts: true as const } : {}) });
     this.scheduleAlarm();
     safeSend(socket, this.joined());
+    // A client that held messages retention deleted since drops them before anything else arrives.
+    const expired = readMeta(this.store, MetaKey.ExpiredThrough);
+    if (expired) safeSend(socket, serverFrame(ServerEvent.MessagesExpired, { chatId: this.chatId, throughId: expired }));
     if (firstOfUser) this.broadcast(serverFrame(ServerEvent.UserOnline, { chatId: this.chatId, user }), user.id);
     if (since !== null || changesSince !== null) replay(socket, this.log, this.chatId, since === null ? null : Number(since), changesSince === null ? null : Number(changesSince));
     return response;
@@ -234,10 +264,66 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
     if (!answer.ok) return answer;
     this.announce(answer.done);
     await this.d1Copy.runNow();
+    // After the copy put the membership in D1 (see blocks.ts for why then): the newcomer's blocks.
+    if (answer.done.kind === "add") await this.blockSync.joined(answer.done.member.id);
     return answer;
   }
 
+  // ---------------------------------------------------------------- safety: blocks and reports
+
+  /**
+   * For the push path (and anything deciding per recipient): whether `recipientId` blocks
+   * `senderId`. A blocker gets no push and no unread count from the user they block. Synchronous,
+   * from the room's memory: no D1 query per message.
+   */
+  isBlockedBy(recipientId: number, senderId: number): boolean {
+    return this.blocks.isBlockedBy(recipientId, senderId);
+  }
+
+  /**
+   * The Worker changed whether `a` and `b` block each other (in D1, before calling every room the two
+   * share): the room reads the pair again. `unavailable` when D1 could not answer.
+   */
+  async blocksChanged(a: number, b: number): Promise<Answer> {
+    try {
+      if ((await this.ready()) === "no_chat") return refuse(ErrorCode.NotFound, "chat not found");
+      await this.blockSync.pair(a, b);
+      return { ok: true };
+    } catch (err) {
+      console.error("reading a block from D1 failed", err instanceof Error ? err.message : String(err));
+      return refuse(isUnavailable(err) ? ErrorCode.Unavailable : ErrorCode.Internal, "the block could not reach the chat; try again shortly");
+    }
+  }
+
+  /** A member reports a message (to the group's admins); the same reporter again keeps one report. */
+  async report({ user, session }: Caller, messageId: number, reason: string): Promise<Answer> {
+    const refused = (await this.refuseNonMember(user.id)) ?? this.refuseEndedSession(user, session);
+    if (refused) return refused;
+    const row = this.log.get(messageId);
+    if (!row) return refuse(ErrorCode.NotFound, "no such message in this chat");
+    if (row.deletedAt !== null) return refuse(ErrorCode.Gone, "the message was deleted");
+    this.reports.add(messageId, user, reason, Date.now());
+    return { ok: true };
+  }
+
+  /** The chat's reports, newest first: a group's admins only. */
+  async reportList(user: User, before: number | undefined, limit: number): Promise<Answer<{ reports: Report[]; hasMore: boolean }>> {
+    const refused = await this.refuseNonMember(user.id);
+    if (refused) return refused;
+    if (this.chatRecord().type !== "group" || this.members.activeRow(user.id)?.role !== "admin") {
+      return refuse(ErrorCode.Forbidden, "only a group's admins see its reports");
+    }
+    const { rows, hasMore } = this.reports.page(before, limit);
+    const reports = rows.flatMap((r) => {
+      const message = this.log.get(r.messageId);
+      const reporter = { id: r.reporterId, username: r.reporterName };
+      return message ? [{ id: r.id, message: this.log.toMessage(message), reporter, reason: r.reason, createdAt: new Date(r.createdAt).toISOString() }] : [];
+    });
+    return { ok: true, reports, hasMore };
+  }
+
   private announce(done: Administered) {
+    if (done.kind === "update" && done.changed) this.settingsChanged();
     const [first, ...rest] = announcements(this.chatId, done);
     if (first) this.broadcast(first);
     if (done.kind === "remove") {
@@ -327,8 +413,11 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
    */
   protected async onAlarm(): Promise<void> {
     this.typing.expire(Date.now());
+    // Before the files and the copy: what it deletes is deleted from R2 and D1 in the same alarm.
+    this.retention.onAlarm();
     await this.filePurge.onAlarm();
     await this.d1Copy.onAlarm();
+    await this.blockSync.onAlarm();
     this.scheduleAlarm();
   }
 
@@ -344,7 +433,10 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
     for (const p of batch) {
       try {
         const stored = this.storeMessage(p);
-        if ("ok" in stored) safeSend(p.from, this.error(stored.code, stored.error, { event: ClientEvent.SendMessage, ...(p.clientId ? { clientId: p.clientId } : {}) }));
+        if ("ok" in stored) {
+          const context = { event: ClientEvent.SendMessage, ...(p.clientId ? { clientId: p.clientId } : {}) };
+          safeSend(p.from, this.error(stored.code, stored.error, stored.retryAfterSeconds === undefined ? context : { ...context, retryAfter: stored.retryAfterSeconds }));
+        }
       } catch (err) {
         console.error("message store failed", err instanceof Error ? err.message : String(err));
         safeSend(p.from, this.error(ErrorCode.Internal, "message not stored; resend it with the same clientId", { event: ClientEvent.SendMessage, ...(p.clientId ? { clientId: p.clientId } : {}) }));
@@ -384,6 +476,8 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
       this.acknowledge(from, message, clientId);
       return message;
     }
+    const held = this.refuseBlocked(user.id) ?? this.refuseSlowMode(user.id, now);
+    if (held) return held;
     const badReply = this.refuseReply(replyToId);
     if (badReply) return badReply;
     let attachments: StoredAttachment[] | undefined;
@@ -407,6 +501,8 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
       return appended;
     });
     this.acknowledge(from, message, clientId);
+    this.slowMode.sent(user.id, now);
+    this.retention.stored(now);
     // A user's own messages count as read by them (written to storage with the next copy).
     this.markers.sent(user.id, message.id);
     const frame = serverFrame(ServerEvent.ReceiveMessage, message);
@@ -426,6 +522,36 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
       timestamp: message.timestamp,
       ...(clientId !== undefined ? { clientId } : {}),
     }));
+  }
+
+  /**
+   * In a direct chat, the other member blocks the sender: nothing is stored (`403 blocked`). In a
+   * group both stay members and messages flow (the blocker gets no unread count from them).
+   */
+  private refuseBlocked(senderId: number): Refusal | null {
+    const blockers = this.blocks.blockersOf(senderId);
+    if (blockers.length === 0) return null;
+    if (this.chatRecord().type !== "direct" || !blockers.some((id) => this.members.access(id) === "member")) return null;
+    return refuse(ErrorCode.Blocked, "the other member of this chat blocks you");
+  }
+
+  /** A member (not an admin) who sent within the group's slow-mode period waits (`slow_mode`, retry after). */
+  private refuseSlowMode(senderId: number, now: number): Refusal | null {
+    const period = this.chatRecord().slowModeSeconds;
+    const waitMs = this.slowMode.wait(senderId, period, now);
+    if (waitMs === 0 || this.members.activeRow(senderId)?.role === "admin") return null;
+    const seconds = Math.max(1, Math.ceil(waitMs / 1000));
+    return refuse(ErrorCode.SlowMode, `slow mode: one message every ${period} s; try again in ${seconds} s`, seconds);
+  }
+
+  private chatRecord(): LogChatRow {
+    return (this.chatRow ??= readChat(this.store)!);
+  }
+
+  /** The name or settings changed (or were loaded from D1). */
+  private settingsChanged(): void {
+    this.chatRow = undefined;
+    this.retention.settingChanged();
   }
 
   /** A reply must answer a message of this chat that still exists. */
@@ -485,9 +611,9 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
     return this.sessionValid(user, session, now) ? null : refuse(ErrorCode.Unauthorized, "session ended; sign in again");
   }
 
-  /** One alarm serves typing expiry, the copy, session expiry and file deletion. */
+  /** One alarm serves typing expiry, the copy, session expiry, file deletion, retention and block reads. */
   private scheduleAlarm() {
-    void this.alarmNoLaterThan(earliest(this.typing.nextDeadline(), this.d1Copy.at, this.nextSessionExpiry(), this.filePurge.at));
+    void this.alarmNoLaterThan(earliest(this.typing.nextDeadline(), this.d1Copy.at, this.nextSessionExpiry(), this.filePurge.at, this.retention.at, this.blockSync.at));
   }
 
   private error(code: ErrorPayload["code"], error: string, context: FrameContext): string {

@@ -11,7 +11,7 @@ import type { ActivityAnnouncer } from "./activity";
 import { COPY_BATCH, COPY_QUIET_MS, copyCheck, nextRetry, type Outbox } from "./copy-schedule";
 import type { RoomMembers } from "./log/members";
 import type { MessageLog } from "./log/messages";
-import { nameCopied, nameToCopy } from "./log/chat";
+import { chatCopied, chatToCopy } from "./log/chat";
 import { MetaKey, readMeta, writeMeta, type LogDatabase } from "./log/open";
 import type { LogMemberRow } from "./log/schema";
 import type { UnwrittenMarkers } from "./unwritten-markers";
@@ -76,8 +76,16 @@ export class D1Copy {
       log.lastChangeId() > (readMeta(store, MetaKey.D1ChangesThrough) ?? 0) ||
       members.markersToCopy().length > 0 ||
       members.toCopy().length > 0 ||
-      nameToCopy(store) !== null
+      chatToCopy(store) !== null ||
+      this.expiryToCopy() !== undefined
     );
+  }
+
+  /** Messages retention deleted here that D1 still has (or may have). */
+  private expiryToCopy(): { after: number; through: number } | undefined {
+    const through = readMeta(this.room.store, MetaKey.ExpiredThrough) ?? 0;
+    const after = readMeta(this.room.store, MetaKey.D1ExpiredThrough) ?? 0;
+    return through > after ? { after, through } : undefined;
   }
 
   /**
@@ -146,15 +154,19 @@ export class D1Copy {
       const changed = changesNow > changesThrough ? log.changedRowsAfter(changesThrough, through, COPY_BATCH) : [];
       const markers = members.markersToCopy();
       const memberRows = members.toCopy();
-      const name = nameToCopy(store);
+      const chat = chatToCopy(store);
+      const expire = this.expiryToCopy();
       const d1 = this.room.d1();
       if (this.copier?.d1 !== d1) this.copier = { d1, copy: roomCopier(d1, this.room.chatId) };
-      const open = await this.copier.copy([...changed, ...rows].map(toCopied), markers, {
-        members: memberRows.map(toCopiedMember),
-        ...(name ? { name: name.name } : {}),
-      });
+      const { open, expiredThrough } = await this.copier.copy(
+        [...changed, ...rows].map(toCopied),
+        markers,
+        { members: memberRows.map(toCopiedMember), ...(chat ? { chat } : {}) },
+        expire,
+      );
       members.copied(memberRows);
-      if (name) nameCopied(store, name.version);
+      if (chat) chatCopied(store, chat.version);
+      if (expiredThrough !== null) writeMeta(store, MetaKey.D1ExpiredThrough, expiredThrough);
       if (rows.length > 0) this.hasThrough(rows.at(-1)!.id);
       // Changes made while the copy ran have larger numbers: the next copy takes them.
       if (changesNow > changesThrough) {
@@ -162,7 +174,7 @@ export class D1Copy {
       }
       members.markersCopied(markers);
       this.failures = 0;
-      if (rows.length === COPY_BATCH || changed.length === COPY_BATCH) {
+      if (rows.length === COPY_BATCH || changed.length === COPY_BATCH || (expire && expiredThrough! < expire.through)) {
         this.at = Date.now();
       } else if (this.pending()) {
         // Changes made while D1 was committing: the next copy's, counted from when this one started.

@@ -3,6 +3,7 @@
  * or the one not written yet where that is further on (unwritten-markers.ts).
  */
 import type { Chat, User } from "../protocol/models";
+import type { RoomBlocks } from "./blocks";
 import { toIso } from "../protocol/stored";
 import { readChat } from "./log/chat";
 import type { RoomMembers } from "./log/members";
@@ -15,6 +16,7 @@ export interface ReadParts {
   log: MessageLog;
   members: RoomMembers;
   markers: UnwrittenMarkers;
+  blocks: RoomBlocks;
 }
 
 export class ReadState {
@@ -25,7 +27,8 @@ export class ReadState {
     const row = this.room.members.row(userId);
     if (!row?.active) return null;
     const lastRead = this.room.markers.markerOf(row);
-    return { lastReadMessageId: lastRead, unreadCount: this.room.log.unreadCount(userId, lastRead) };
+    // Messages from a sender the member blocks are not counted (the blocker gets no unread count from them).
+    return { lastReadMessageId: lastRead, unreadCount: this.room.log.unreadCount(userId, lastRead, this.room.blocks.blockedBy(userId)) };
   }
 
   /** The chat object as `user` (an active member) sees it, from the room's own state. */
@@ -33,7 +36,17 @@ export class ReadState {
     const { store, members, log } = this.room;
     const chat = readChat(store)!;
     const all = members.active().map((m) => ({ id: m.userId, username: m.username, role: m.role, lastReadMessageId: this.room.markers.markerOf(m) }));
-    return { id: chat.id, type: chat.type, name: chat.name, createdAt: toIso(chat.createdAt), members: all, lastMessage: log.newest(), ...this.of(user.id)! };
+    return {
+      id: chat.id,
+      type: chat.type,
+      name: chat.name,
+      createdAt: toIso(chat.createdAt),
+      members: all,
+      lastMessage: log.newest(),
+      ...this.of(user.id)!,
+      slowModeSeconds: chat.slowModeSeconds,
+      retentionSeconds: chat.retentionSeconds,
+    };
   }
 
 }

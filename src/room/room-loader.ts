@@ -7,6 +7,7 @@
  */
 import type { Database } from "../db/client";
 import { loadRoomStart, type RoomStart } from "../db/room-copy";
+import type { RoomBlocks } from "./blocks";
 import type { D1Copy } from "./d1-copy";
 import { importLegacyMessages } from "./legacy-import";
 import { importChat } from "./log/chat";
@@ -20,6 +21,9 @@ export interface LoaderParts {
   log: MessageLog;
   members: RoomMembers;
   d1Copy: D1Copy;
+  blocks: RoomBlocks;
+  /** The chat's settings were loaded: what depends on them (retention's alarm) follows. */
+  settingsLoaded(): void;
   /** D1 as the room reaches it now (behind its deadline). */
   db(): Database;
 }
@@ -39,9 +43,10 @@ export class RoomLoader {
   }
 
   private async load(): Promise<"ok" | "no_chat"> {
-    const { chatId, store, log, members, d1Copy } = this.room;
+    const { chatId, store, log, members, d1Copy, blocks } = this.room;
     const start = await loadRoomStart(this.room.db(), chatId);
     if (!start) return "no_chat";
+    blocks.replaceAll(start.blocks);
     if (readMeta(store, MetaKey.Loaded) === 1) {
       this.reconcile(start);
     } else {
@@ -53,6 +58,7 @@ export class RoomLoader {
       writeMeta(store, MetaKey.Loaded, 1);
     }
     writeMeta(store, MetaKey.Authority, 1);
+    this.room.settingsLoaded();
     return "ok";
   }
 

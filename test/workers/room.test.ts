@@ -373,7 +373,7 @@ describe("membership reaches the room", () => {
     const chat = await group();
     const a = await connect(chat.id, ann.token);
     await api("PATCH", `/api/chats/${chat.id}`, { token: ann.token, body: { name: "Renamed" } });
-    expect(await a.next(ServerEvent.ChatUpdated)).toEqual({ chatId: chat.id, name: "Renamed" });
+    expect(await a.next(ServerEvent.ChatUpdated)).toEqual({ chatId: chat.id, name: "Renamed", slowModeSeconds: 0, retentionSeconds: null });
     await api("POST", `/api/chats/${chat.id}/members`, { token: ann.token, body: { userId: dan.user.id } });
     expect(await a.next(ServerEvent.MemberAdded)).toEqual({ chatId: chat.id, user: dan.user, role: "member" });
     // The new member can connect and send at once.

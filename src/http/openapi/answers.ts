@@ -7,8 +7,9 @@ import { z } from "zod";
 import type { HttpErrorCode } from "../../objects/responses";
 import { statusOf, type ErrorBody } from "../../protocol/errors";
 import type { SignedDownload } from "../../auth/download-urls";
-import type { Attachment, AuthResponse, ChangePage, Chat, ChatMember, Member, Message, MessagePage, SearchPage, Upload, User } from "../../protocol/models";
+import type { Attachment, AuthResponse, ChangePage, Chat, ChatMember, Member, Message, MessagePage, Report, SearchPage, Upload, User } from "../../protocol/models";
 import { attachmentId, id, role } from "../../protocol/schemas";
+import { limits } from "../../protocol/limits";
 
 // A format, not zod's ISO pattern: the answers are the server's own, and the pattern is unreadable.
 const timestamp = z.string().meta({ format: "date-time", description: "ISO-8601 UTC with milliseconds" });
@@ -56,7 +57,9 @@ export const chatAnswer = z
     members: z.array(chatMemberAnswer),
     lastMessage: messageAnswer.nullable(),
     lastReadMessageId: id.nullable().describe("the caller's read marker"),
-    unreadCount: z.number().int().nonnegative().describe("messages from other members after the caller's marker"),
+    unreadCount: z.number().int().nonnegative().describe("messages from other members after the caller's marker (not from users the caller blocks)"),
+    slowModeSeconds: z.number().int().min(0).max(limits.slowModeMaxSeconds).describe("seconds a member (not an admin) waits between two messages; 0: off"),
+    retentionSeconds: z.number().int().positive().nullable().describe("messages older than this are deleted; null: kept"),
   })
   .meta({ id: "Chat" });
 export const authAnswer = z.object({ token: z.string().describe("a JWT (HS256) for `Authorization: Bearer`"), user: userAnswer }).meta({ id: "Auth" });
@@ -89,6 +92,10 @@ export const searchPageAnswer = z
     nextBefore: z.string().nullable().describe("`before` for the next page; null when `hasMore` is false"),
   })
   .meta({ id: "SearchPage" });
+export const reportAnswer = z
+  .object({ id, message: messageAnswer.describe("in its current state"), reporter: userAnswer, reason: z.string(), createdAt: timestamp })
+  .meta({ id: "Report" });
+export const reportListAnswer = z.object({ reports: z.array(reportAnswer).describe("newest first"), hasMore: z.boolean().describe("whether older reports exist (`before`: the last id)") });
 export const chatListAnswer = z.object({ chats: z.array(chatAnswer).describe("most recent activity first") });
 export const userListAnswer = z.object({ users: z.array(userAnswer) });
 
@@ -114,5 +121,6 @@ const drift: [
   Same<z.output<typeof chatListAnswer>, { chats: Chat[] }>,
   Same<z.output<typeof userListAnswer>, { users: User[] }>,
   Same<z.output<typeof errorAnswer>, ErrorBody & { code: HttpErrorCode }>,
-] = [true, true, true, true, true, true, true, true, true, true, true, true, true, true, true];
+  Same<z.output<typeof reportAnswer>, Report>,
+] = [true, true, true, true, true, true, true, true, true, true, true, true, true, true, true, true];
 void drift;

@@ -51,6 +51,8 @@ const generic: Record<HttpErrorCode, string> = {
   range_not_satisfiable: "a range past the end of the file",
   upgrade_required: "a plain GET on a WebSocket route",
   rate_limited: "too many requests or messages; retry after `Retry-After` seconds",
+  blocked: "the other user blocks the caller",
+  slow_mode: "the group's slow mode: the caller sent within its period; retry after `Retry-After` seconds",
   internal: "a bug; the answer never carries a stack trace",
   unavailable: "a store the request needs is unreachable, too slow or failing (for a token, its check; see docs/PROTOCOL.md, \"While the user database is unavailable\"); retry after `Retry-After` seconds",
 };
@@ -76,13 +78,20 @@ export function errorSchema(): SchemaObject {
 export function errorResponse(code: HttpErrorCode, when = generic[code]) {
   return {
     description: `\`${code}\`: ${when}`,
-    ...(code === "rate_limited" || code === "unavailable" ? { headers: retryAfter } : {}),
+    ...(code === "rate_limited" || code === "unavailable" || code === "slow_mode" ? { headers: retryAfter } : {}),
     content: { "application/json": { schema: { $ref: `#/components/schemas/${ERROR_SCHEMA}` } } },
   };
 }
 
+/** One answer per status; codes that share one (`forbidden` and `blocked`, say) are described together. */
 function errorResponses(errors: Partial<Record<HttpErrorCode, string>>) {
-  return Object.fromEntries(Object.entries(errors).map(([code, when]) => [statusOf[code as HttpErrorCode], errorResponse(code as HttpErrorCode, when)]));
+  const byStatus = new Map<number, ReturnType<typeof errorResponse>>();
+  for (const [code, when] of Object.entries(errors) as [HttpErrorCode, string][]) {
+    const response = errorResponse(code, when);
+    const earlier = byStatus.get(statusOf[code]);
+    byStatus.set(statusOf[code], earlier ? { ...earlier, ...response, description: `${earlier.description}; ${response.description}` } : response);
+  }
+  return Object.fromEntries(byStatus);
 }
 
 const security: Record<Access, Record<string, string[]>[]> = {

@@ -2,12 +2,15 @@ import { Hono, type Context } from "hono";
 import { createGroupChat, existingUserIds, loadChat, openDirectChat } from "../../db/chats";
 import { inboxOf } from "../../objects/stubs";
 import { findUser } from "../../db/users";
-import { addMemberBody, chatParams, createChatBody, memberParams, renameChatBody, updateMemberBody } from "../../protocol/schemas";
+import { addMemberBody, chatParams, createChatBody, memberParams, updateChatBody, updateMemberBody } from "../../protocol/schemas";
+import { blockersAmong } from "../../db/blocks";
+import { ErrorCode } from "../../protocol/errors";
+import { limits } from "../../protocol/limits";
 import { announceChatAdded, announceChatRemoved, tellMembership } from "../../inbox/notify";
 import type { Administered, Administration } from "../../room/administration";
 import type { Chat } from "../../protocol/models";
 import type { AppEnv } from "../env";
-import { badRequest, notFound } from "../errors";
+import { ApiError, badRequest, notFound } from "../errors";
 import { knownChats } from "../known-chats";
 import { callerOf, existingRoom, unwrap } from "../rooms";
 import { chatAnswer, chatListAnswer, memberAnswer } from "../openapi/answers";
@@ -26,7 +29,11 @@ const docs = {
     tag: "chats",
     access: "bearer",
     ok: { 201: ["the new chat", chatAnswer], 200: ["the direct chat the two already had", chatAnswer] },
-    errors: { bad_request: "invalid body, or a direct chat with oneself", not_found: "a user named in the body does not exist" },
+    errors: {
+      bad_request: "invalid body, or a direct chat with oneself",
+      not_found: "a user named in the body does not exist",
+      blocked: "the other user (or a user in `memberIds`) blocks the caller",
+    },
   },
   list: { summary: "The caller's chats", tag: "chats", access: "bearer", ok: { 200: ["most recent activity first", chatListAnswer] } },
   get: {
@@ -36,20 +43,21 @@ const docs = {
     ok: { 200: ["the chat", chatAnswer] },
     errors: { not_found: noChat, forbidden: notMember },
   },
-  rename: {
-    summary: "Rename a group",
-    description: "`name`: 1–100 characters, not only white space.",
+  update: {
+    summary: "Rename a group, or change its slow mode and retention",
+    description:
+      "Any of `name` (1–100 characters, not only white space), `slowModeSeconds` (0–3600; 0: off) and `retentionSeconds` (null: keep messages; or 60 s to ten 365-day years), at least one. Messages older than `retentionSeconds` are deleted everywhere within a minute of expiring.",
     tag: "members",
     access: "bearer",
-    ok: { 200: ["the renamed chat", chatAnswer] },
-    errors: { bad_request: "invalid name, or a direct chat", not_found: noChat, forbidden: notAdmin },
+    ok: { 200: ["the chat as it is now", chatAnswer] },
+    errors: { bad_request: "invalid body (a retention under the minimum included), or a direct chat", not_found: noChat, forbidden: notAdmin },
   },
   addMember: {
     summary: "Add a member to a group",
     tag: "members",
     access: "bearer",
     ok: { 201: ["the new member", memberAnswer] },
-    errors: { bad_request: "invalid body, or a direct chat", not_found: "no such chat or user", forbidden: notAdmin, conflict: "already a member" },
+    errors: { bad_request: "invalid body, or a direct chat", not_found: "no such chat or user", forbidden: notAdmin, conflict: "already a member", blocked: "the user blocks the caller" },
   },
   setRole: {
     summary: "Change a member's role",
@@ -81,11 +89,15 @@ export const chatRoutes = new Hono<AppEnv>()
     if (body.type === "direct") {
       if (body.userId === me) throw badRequest("a direct chat needs another user");
       if (!(await findUser(db, body.userId))) throw notFound(`user ${body.userId} not found`);
+      // A concurrent block may land just after this check: the room still refuses every send (DECISIONS.md, "Blocks").
+      if ((await blockersAmong(db, me, [body.userId])).length > 0) throw blockedBy("that user");
       ({ chatId, created } = await openDirectChat(db, me, body.userId));
     } else {
       const found = await existingUserIds(db, body.memberIds);
       const missing = body.memberIds.find((id) => !found.has(id));
       if (missing !== undefined) throw notFound(`user ${missing} not found`);
+      const [blocker] = await blockersAmong(db, me, body.memberIds);
+      if (blocker !== undefined) throw blockedBy(`user ${blocker}`);
       chatId = await createGroupChat(db, me, body.name, body.memberIds);
     }
     knownChats.add(chatId);
@@ -102,10 +114,19 @@ export const chatRoutes = new Hono<AppEnv>()
     const { chatId } = c.req.valid("param");
     return c.json(await chatAsSeenBy(c, chatId));
   })
-  .patch("/:chatId", describe(docs.rename), validate("param", chatParams), validate("json", renameChatBody), async (c) => {
+  .patch("/:chatId", describe(docs.update), validate("param", chatParams), validate("json", updateChatBody), async (c) => {
     const { chatId } = c.req.valid("param");
-    const { name } = c.req.valid("json");
-    await administer(c, chatId, { kind: "rename", name });
+    const { name, slowModeSeconds, retentionSeconds } = c.req.valid("json");
+    const floor = retentionFloor(c.env);
+    if (retentionSeconds !== undefined && retentionSeconds !== null && retentionSeconds < floor) {
+      throw badRequest(`invalid json: retentionSeconds: must be null or at least ${floor}`);
+    }
+    await administer(c, chatId, {
+      kind: "update",
+      ...(name !== undefined ? { name } : {}),
+      ...(slowModeSeconds !== undefined ? { slowModeSeconds } : {}),
+      ...(retentionSeconds !== undefined ? { retentionSeconds } : {}),
+    });
     return c.json(await chatAsSeenBy(c, chatId));
   })
   .post("/:chatId/members", describe(docs.addMember), validate("param", chatParams), validate("json", addMemberBody), async (c) => {
@@ -113,7 +134,10 @@ export const chatRoutes = new Hono<AppEnv>()
     const { userId } = c.req.valid("json");
     // On the primary: the user added may have registered a moment ago, on another's bookmark.
     const user = await findUser(c.var.primary, userId);
-    const done = await administer(c, chatId, { kind: "add", userId, user });
+    // Whether they block the caller: the room answers it after its own checks. A block made during the
+    // add is read by the room after it (src/room/blocks.ts); the add itself stands (DECISIONS.md, "Blocks").
+    const blocked = user !== null && (await blockersAmong(c.var.primary, c.var.user.id, [userId])).length > 0;
+    const done = await administer(c, chatId, { kind: "add", userId, user, blocked });
     await tellMembership(c.env, [userId], chatId, true, done.version);
     const { role: _, ...added } = done.member;
     c.executionCtx.waitUntil(
@@ -137,6 +161,17 @@ export const chatRoutes = new Hono<AppEnv>()
     c.executionCtx.waitUntil(announceChatRemoved(c.env, chatId, userId));
     return c.body(null, 204);
   });
+
+const blockedBy = (who: string) => new ApiError(ErrorCode.Blocked, `${who} does not accept chats from you`);
+
+/**
+ * The shortest retention a deployment accepts: the contract's minute, unless `RETENTION_MIN_SECONDS`
+ * (test-only: the end-to-end retention test runs with seconds) says less.
+ */
+export function retentionFloor(env: { RETENTION_MIN_SECONDS?: string }): number {
+  const configured = Number(env.RETENTION_MIN_SECONDS);
+  return Number.isSafeInteger(configured) && configured >= 1 && configured <= limits.retentionMinSeconds ? configured : limits.retentionMinSeconds;
+}
 
 /** The chat object from the chat's room: current, the caller's own writes included, without D1. */
 async function chatAsSeenBy(c: Context<AppEnv>, chatId: number): Promise<Chat> {

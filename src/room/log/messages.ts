@@ -6,7 +6,7 @@ import { and, asc, count, desc, eq, gt, gte, isNotNull, isNull, lt, lte, max, ne
 import { alias } from "drizzle-orm/sqlite-core";
 import { limits } from "../../protocol/limits";
 import type { ChangePage, Message, MessagePage, User } from "../../protocol/models";
-import type { LogDatabase } from "./open";
+import { MetaKey, readMeta, writeMeta, type LogDatabase } from "./open";
 import { replyPreview, toMessage, type StoredAttachment, type StoredReaction } from "../../protocol/stored";
 import { ClientIdWindow } from "./client-ids";
 import { logMessages, type LogMessageRow } from "./schema";
@@ -96,6 +96,8 @@ function prepare(db: LogDatabase) {
     insert: db
       .insert(logMessages)
       .values({
+        // Null (SQLite takes the largest id + 1) unless retention emptied the log (MessageLog.append).
+        id: p("id"),
         senderId: p("senderId"),
         senderName: p("senderName"),
         content: p("content"),
@@ -143,6 +145,27 @@ function prepare(db: LogDatabase) {
       // A deleted message is not waiting to be read.
       .where(and(gt(logMessages.id, p("marker")), ne(logMessages.senderId, p("userId")), isNull(logMessages.deletedAt)))
       .prepare(),
+    // The same, for a member who blocks some senders: theirs are not counted (`blocked`: a JSON list).
+    unreadNotBlocked: db
+      .select({ n: count() })
+      .from(logMessages)
+      .where(
+        and(
+          gt(logMessages.id, p("marker")),
+          ne(logMessages.senderId, p("userId")),
+          isNull(logMessages.deletedAt),
+          sql`${logMessages.senderId} NOT IN (SELECT value FROM json_each(${p("blocked")}))`,
+        ),
+      )
+      .prepare(),
+    // Retention walks the log from its oldest message.
+    oldestAfter: db
+      .select({ id: logMessages.id, createdAt: logMessages.createdAt })
+      .from(logMessages)
+      .where(gt(logMessages.id, p("id")))
+      .orderBy(asc(logMessages.id))
+      .limit(p("limit"))
+      .prepare(),
   };
 }
 
@@ -170,6 +193,11 @@ export class MessageLog {
   private readonly q: ReturnType<typeof prepare>;
   /** The chat's change counter: every edit, delete and reaction change takes the next number. */
   private changeCounter: number;
+  /**
+   * The id retention deleted up to, while the log is empty after it: SQLite would give the next
+   * message id 1 again (no AUTOINCREMENT), so `append` gives it the id after this. Null otherwise.
+   */
+  private idFloor: number | null;
   private readonly clientIds: ClientIdWindow;
 
   constructor(
@@ -179,7 +207,9 @@ export class MessageLog {
     options: { clientIdsInMemory?: number } = {},
   ) {
     this.q = prepare(db);
-    this.changeCounter = this.q.lastChangeId.get()?.id ?? 0;
+    this.changeCounter = Math.max(this.q.lastChangeId.get()?.id ?? 0, readMeta(db, MetaKey.ChangeFloor) ?? 0);
+    const expired = readMeta(db, MetaKey.ExpiredThrough) ?? 0;
+    this.idFloor = expired > 0 && this.newestId() <= expired ? expired : null;
     this.clientIds = new ClientIdWindow(
       (id, limit) => this.q.newestClientIds.all({ id, limit }),
       (senderId, clientId, fromId, toId, since) => this.q.clientIdInRange.get({ senderId, clientId, fromId, toId, since })?.id,
@@ -249,6 +279,7 @@ export class MessageLog {
    */
   append(draft: Draft): Message {
     const row = this.q.insert.get({
+      id: this.idFloor === null ? null : this.idFloor + 1,
       senderId: draft.sender.id,
       senderName: draft.sender.username,
       content: draft.content,
@@ -257,6 +288,7 @@ export class MessageLog {
       attachments: draft.attachments?.length ? draft.attachments : null,
       createdAt: draft.createdAt,
     })!;
+    this.idFloor = null;
     this.clientIds.add(row, draft.createdAt);
     return this.toMessage(row);
   }
@@ -314,9 +346,58 @@ export class MessageLog {
     return new Map(this.q.newestBySenderAfter.all({ id }).map((r) => [r.senderId, r.id ?? 0]));
   }
 
-  /** Messages from others after `marker`: the member's unread count. */
-  unreadCount(userId: number, marker: number | null): number {
-    return this.q.unread.get({ marker: marker ?? 0, userId })?.n ?? 0;
+  /** Messages from others after `marker`, not from a sender the member blocks: the member's unread count. */
+  unreadCount(userId: number, marker: number | null, blocked: readonly number[] = []): number {
+    if (blocked.length === 0) return this.q.unread.get({ marker: marker ?? 0, userId })?.n ?? 0;
+    return this.q.unreadNotBlocked.get({ marker: marker ?? 0, userId, blocked: JSON.stringify(blocked) })?.n ?? 0;
+  }
+
+  /**
+   * The newest id of the oldest run of messages stored at or before `cutoff` (ms), reading at most
+   * `limit` rows from the oldest; null when the oldest message is newer. `more`: the limit cut the run.
+   */
+  expiringThrough(cutoff: number, limit: number): { throughId: number; more: boolean } | null {
+    let throughId: number | null = null;
+    for (let read = 0; read < limit; ) {
+      const rows = this.q.oldestAfter.all({ id: throughId ?? 0, limit: Math.min(256, limit - read) });
+      read += rows.length;
+      for (const row of rows) {
+        if (row.createdAt > cutoff) return throughId === null ? null : { throughId, more: false };
+        throughId = row.id;
+      }
+      if (rows.length === 0) return throughId === null ? null : { throughId, more: false };
+    }
+    return throughId === null ? null : { throughId, more: true };
+  }
+
+  /** When the oldest message was stored (ms), or null for an empty log. */
+  oldestAt(): number | null {
+    return this.q.oldestAfter.get({ id: 0, limit: 1 })?.createdAt ?? null;
+  }
+
+  /**
+   * Deletes every message up to `throughId` for good (retention). Ids and change ids never go back:
+   * the next message takes an id after it even when the log is now empty, and the change counter
+   * is kept.
+   */
+  expireThrough(throughId: number): void {
+    this.db.delete(logMessages).where(lte(logMessages.id, throughId)).run();
+    writeMeta(this.db, MetaKey.ExpiredThrough, throughId);
+    writeMeta(this.db, MetaKey.ChangeFloor, this.changeCounter);
+    if (this.newestId() <= throughId) this.idFloor = throughId;
+  }
+
+  /** Senders and times of the messages stored at or after `since` (ms), newest first (slow mode's memory after a wake). */
+  *recentSends(since: number): Generator<{ senderId: number; createdAt: number }> {
+    for (let before = Number.MAX_SAFE_INTEGER; ; ) {
+      const rows = this.q.newestClientIds.all({ id: before, limit: 64 });
+      for (const row of rows) {
+        if (row.createdAt < since) return;
+        yield row;
+      }
+      if (rows.length < 64) return;
+      before = rows.at(-1)!.id;
+    }
   }
 
   /** The oldest `limit` rows after `id`: what D1 does not have yet. */

@@ -29,6 +29,12 @@ export const MetaKey = {
    * before the room was the one authority for membership reconcile with D1 once to get there.
    */
   Authority: "authority",
+  /** Retention deleted every message up to this id (the next message never takes a smaller one). */
+  ExpiredThrough: "expired_through",
+  /** The change counter when retention last deleted messages: change ids never go back. */
+  ChangeFloor: "change_floor",
+  /** How far D1's copy has deleted what retention deleted here. */
+  D1ExpiredThrough: "d1_expired_through",
 } as const;
 type MetaKey = (typeof MetaKey)[keyof typeof MetaKey];
 

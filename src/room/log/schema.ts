@@ -5,7 +5,7 @@
  * file by `npm run db:generate` and applied when the object starts.
  */
 import { sql } from "drizzle-orm";
-import { index, integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 import type { StoredAttachment, StoredReaction } from "../../protocol/stored";
 
 /** The chat's messages. `id` is the chat's own sequence: strictly increasing, never reused. */
@@ -100,10 +100,39 @@ export const logChat = sqliteTable("chat", {
   name: text("name"),
   /** ms */
   createdAt: integer("created_at").notNull().default(0),
-  /** The membership counter at the last rename; copied to D1 like a member row. */
+  /** The membership counter at the last rename or change of settings; copied to D1 like a member row. */
   version: integer("version").notNull().default(0),
   versionInD1: integer("version_in_d1").notNull().default(0),
+  /** Seconds a member (admins exempt) waits between two messages; 0: off. */
+  slowModeSeconds: integer("slow_mode_seconds").notNull().default(0),
+  /** Messages older than this many seconds are deleted by the alarm; null: kept. */
+  retentionSeconds: integer("retention_seconds"),
 });
+
+/**
+ * Who blocks whom among the chat's members (D1's `blocks` is the record; the room keeps the pairs of
+ * its members so it decides sends and unread counts without a D1 query per message).
+ */
+export const logBlocks = sqliteTable("blocks", {
+  blockerId: integer("blocker_id").notNull(),
+  blockedId: integer("blocked_id").notNull(),
+}, (t) => [primaryKey({ columns: [t.blockerId, t.blockedId] })]);
+
+/** Members' reports of messages, for the group's admins; one per message and reporter. */
+export const logReports = sqliteTable(
+  "reports",
+  {
+    id: integer("id").primaryKey(),
+    messageId: integer("message_id").notNull(),
+    reporterId: integer("reporter_id").notNull(),
+    reporterName: text("reporter_name").notNull(),
+    reason: text("reason").notNull(),
+    /** ms */
+    createdAt: integer("created_at").notNull(),
+  },
+  // Retention deletes a message's reports with it, by message id range.
+  (t) => [uniqueIndex("reports_message_reporter").on(t.messageId, t.reporterId)],
+);
 
 /** Small facts about the room, one integer each (see `MetaKey`). */
 export const logMeta = sqliteTable("meta", {
@@ -115,3 +144,4 @@ export type LogMessageRow = typeof logMessages.$inferSelect;
 export type LogMemberRow = typeof logMembers.$inferSelect;
 export type LogChatRow = typeof logChat.$inferSelect;
 export type LogAttachmentRow = typeof logAttachments.$inferSelect;
+export type LogReportRow = typeof logReports.$inferSelect;

@@ -155,6 +155,16 @@ export class Uploads {
     return this.db.update(logAttachments).set({ removing: true }).where(eq(logAttachments.messageId, messageId)).returning({ id: logAttachments.id }).all().length;
   }
 
+  /** Retention deleted the messages up to `messageId`: their files too (as `markRemoving`). Returns how many. */
+  markRemovingThrough(messageId: number): number {
+    return this.db
+      .update(logAttachments)
+      .set({ removing: true })
+      .where(and(lte(logAttachments.messageId, messageId), eq(logAttachments.removing, false)))
+      .returning({ id: logAttachments.id })
+      .all().length;
+  }
+
   /** Files to delete now: those of deleted messages, and uploads never attached in time. */
   due(now: number, limit = PURGE_BATCH): string[] {
     return this.db
