@@ -1,6 +1,6 @@
 /** REST helpers for every HTTP route of the contract, typed with the protocol's models. */
 import { statusOf, type ErrorCode } from "../protocol/errors";
-import { attachmentPath, type AuthResponse, type ChangePage, type Chat, type ChatType, type Member, type Message, type MessagePage, type Role, type SearchPage, type Upload, type User } from "../protocol/models";
+import { attachmentPath, type AuthResponse, type ChangePage, type Chat, type ChatType, type Member, type Message, type MessagePage, type Report, type Role, type SearchPage, type Upload, type User } from "../protocol/models";
 
 export class ApiError extends Error {
   constructor(
@@ -75,6 +75,9 @@ interface XhrLike {
   readonly statusText: string;
   readonly responseText: string;
 }
+
+/** `PATCH /api/chats/:chatId`: any of a group's name and settings. */
+export type ChatUpdate = Partial<Pick<Chat, "slowModeSeconds" | "retentionSeconds">> & { name?: string };
 
 export type NewChat = { type: Extract<ChatType, "direct">; userId: number } | { type: Extract<ChatType, "group">; name: string; memberIds?: number[] };
 
@@ -168,6 +171,16 @@ export class ApiClient {
   getChat = (chatId: number) => this.request<Chat>("GET", `/api/chats/${chatId}`);
   createChat = (chat: NewChat) => this.request<Chat>("POST", "/api/chats", chat);
   renameChat = (chatId: number, name: string) => this.request<Chat>("PATCH", `/api/chats/${chatId}`, { name });
+  /** A group's name and settings (admins): any of them, at least one. */
+  updateChat = (chatId: number, settings: ChatUpdate) => this.request<Chat>("PATCH", `/api/chats/${chatId}`, settings);
+  /** Blocks a user (per direction): they can no longer write to the caller in a direct chat, nor add them to groups. */
+  blockUser = (userId: number) => this.request<null>("PUT", `/api/users/${userId}/block`);
+  unblockUser = (userId: number) => this.request<null>("DELETE", `/api/users/${userId}/block`);
+  blockedUsers = async () => (await this.request<{ users: User[] }>("GET", "/api/users/me/blocked")).users;
+  /** Reports a message to the group's admins (`reason`: 1–500 characters). */
+  reportMessage = (chatId: number, messageId: number, reason: string) => this.request<null>("POST", `/api/chats/${chatId}/messages/${messageId}/report`, { reason });
+  /** A group's reports, newest first (its admins only); the next page: `before` the last id. */
+  reports = (chatId: number, cursor: { before?: number; limit?: number } = {}) => this.request<{ reports: Report[]; hasMore: boolean }>("GET", `/api/chats/${chatId}/reports${queryString(cursor)}`);
   addMember = (chatId: number, userId: number) => this.request<Member>("POST", `/api/chats/${chatId}/members`, { userId });
   setRole = (chatId: number, userId: number, role: Role) => this.request<Member>("PATCH", `/api/chats/${chatId}/members/${userId}`, { role });
   removeMember = (chatId: number, userId: number) => this.request<null>("DELETE", `/api/chats/${chatId}/members/${userId}`);

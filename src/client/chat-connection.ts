@@ -229,6 +229,14 @@ export class ChatConnection extends ReconnectingSocket<ChatEvents> {
         for (const read of batch.reads) this.emit(ServerEvent.ReadUpdated, { chatId: batch.chatId, ...read });
         return;
       }
+      case ServerEvent.MessagesExpired: {
+        const expired = data as ServerPayloads[typeof ServerEvent.MessagesExpired];
+        if (typeof expired?.throughId !== "number") return;
+        // Retention deleted them: none still held back while catching up is passed on any more.
+        this.held = this.held.filter((f) => f.event !== ServerEvent.ReceiveMessage || f.data.id > expired.throughId);
+        this.emit(ServerEvent.MessagesExpired, expired);
+        return;
+      }
       case ServerEvent.Error: {
         const error = data as ErrorPayload;
         this.unsent.refused(error);

@@ -1,5 +1,5 @@
 /** The edge chat client: REST helpers and reconnecting, typed sockets. Works in browsers and Node ≥ 22. */
-export { ApiClient, ApiError, codeForStatus, type NewChat, type SendOptions, type UploadOptions } from "./api";
+export { ApiClient, ApiError, codeForStatus, type ChatUpdate, type NewChat, type SendOptions, type UploadOptions } from "./api";
 export { ChatConnection, ConnectionEvent, type ChatConnectionOptions, type ChatEvents, type MessageChangedEvent, type SyncedEvent } from "./chat-connection";
 export { SendError, type MessageAck, type UnsentDraft } from "./send-queue";
 export { InboxConnection, type InboxConnectionOptions, type InboxEvents } from "./inbox-connection";

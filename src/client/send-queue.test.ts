@@ -86,7 +86,26 @@ describe("ChatConnection send retries", () => {
     await expect(second).rejects.toMatchObject({ payload: { code: ErrorCode.RateLimited, clientId: "c2" } });
   });
 
-  it("rejects at once on any other code", async () => {
+  it("waits out slow_mode's retryAfter and resends once it is over", async () => {
+    const { conn, socket, advance, retryTimers, sends } = setup();
+    const sent = conn.sendMessage("patient");
+    socket.push(ServerEvent.Error, { error: "slow mode", code: ErrorCode.SlowMode, retryAfter: 12, event: ClientEvent.SendMessage, clientId: "c1" });
+    expect(retryTimers()).toEqual([12_125]); // 12 s, and a quarter second of jitter at random 0.5
+    advance(12_000);
+    expect(sends()).toEqual(["c1:patient"]);
+    advance(125);
+    expect(sends()).toEqual(["c1:patient", "c1:patient"]);
+    socket.push(ServerEvent.MessageSent, { messageId: 9, chatId: 7, timestamp: "t", clientId: "c1" });
+    await expect(sent).resolves.toMatchObject({ messageId: 9 });
+  });
+
+  it("rejects at once on any other code (blocked included)", async () => {
+    const blocked = setup();
+    const refused = blocked.conn.sendMessage("no");
+    blocked.fail("c1", ErrorCode.Blocked);
+    await expect(refused).rejects.toMatchObject({ payload: { code: ErrorCode.Blocked } });
+    FakeSocket.all = [];
+    ids = 0;
     const { conn, retryTimers, fail } = setup();
     const sent = conn.sendMessage("x");
     fail("c1", ErrorCode.Forbidden);

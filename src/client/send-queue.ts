@@ -54,6 +54,17 @@ const RETRY_BASE_MS: Partial<Record<string, number>> = {
   [ErrorCode.RateLimited]: 1000,
 };
 
+/**
+ * How long to wait before resending a message the server refused with `error`, after `failures`
+ * earlier refusals; undefined when resending cannot help. Slow mode says how long (`retryAfter`
+ * seconds): the resend goes out just after, with up to a quarter second of jitter.
+ */
+export function retryDelay(error: ErrorPayload, failures: number, random: () => number): number | undefined {
+  if (error.code === ErrorCode.SlowMode) return Math.max(1, error.retryAfter ?? 1) * 1000 + Math.round(random() * 250);
+  const baseMs = RETRY_BASE_MS[error.code];
+  return baseMs === undefined ? undefined : backoffDelay(failures, random, baseMs);
+}
+
 export class SendQueue {
   /** By clientId, in the order they were sent (a Map keeps insertion order). */
   private readonly unsent = new Map<string, Unsent>();
@@ -102,11 +113,11 @@ export class SendQueue {
   refused(error: ErrorPayload): void {
     const unsent = error.clientId !== undefined ? this.unsent.get(error.clientId) : undefined;
     if (!unsent) return;
-    const baseMs = RETRY_BASE_MS[error.code];
-    // Not stored ("internal", "unavailable", "rate_limited"): try again on this socket, a bounded number of times.
-    if (baseMs !== undefined && ++unsent.failures < this.maxAttempts) {
+    const delay = retryDelay(error, unsent.failures, this.env.random);
+    // Not stored ("internal", "unavailable", "rate_limited", "slow_mode"): try again on this socket, a bounded number of times.
+    if (delay !== undefined && ++unsent.failures < this.maxAttempts) {
       unsent.waiting = true;
-      this.scheduleResend(backoffDelay(unsent.failures - 1, this.env.random, baseMs));
+      this.scheduleResend(delay);
     } else {
       this.settle(unsent);
       unsent.reject(new SendError(error));
