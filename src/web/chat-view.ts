@@ -16,6 +16,7 @@ import { excerptOf } from "../protocol/replies";
 import { chatTitle } from "./chat-list";
 import { h, replace } from "./dom";
 import { AttachmentTray, AttachmentViews, messageSummary } from "./attachments";
+import type { BlockList } from "./blocks";
 import { MembersPanel } from "./members-panel";
 import { enterSubmits, MessageItem, type MessageActions } from "./message-item";
 import { MessageList } from "./message-list";
@@ -92,10 +93,14 @@ export class ChatView {
   private readonly tray: AttachmentTray;
   private readonly files: AttachmentViews;
 
+  /** Stops listening to the block list (on close). */
+  private readonly unlistenBlocks: () => void;
+
   constructor(
     private readonly api: ApiClient,
     private readonly me: User,
     chat: Chat,
+    private readonly blocks: BlockList,
     private readonly hooks: {
       onRead(chatId: number, messageId: number): void;
       onLeft(chatId: number): void;
@@ -105,7 +110,12 @@ export class ChatView {
     },
   ) {
     this.chat = chat;
-    this.members = new MembersPanel(api, me, chat, { refresh: (c) => this.refresh(c), onLeft: (chatId) => hooks.onLeft(chatId) });
+    this.members = new MembersPanel(api, me, chat, blocks, { refresh: (c) => this.refresh(c), onLeft: (chatId) => hooks.onLeft(chatId) });
+    // Blocking or unblocking someone (here or elsewhere) collapses or shows their messages at once.
+    this.unlistenBlocks = blocks.onChange(() => {
+      for (const item of this.messages.items()) item.paint();
+      this.refresh(this.chat);
+    });
     this.takeMarkers(chat);
     this.tray = new AttachmentTray(api, chat.id);
     this.files = new AttachmentViews(api);
@@ -124,6 +134,12 @@ export class ChatView {
       },
       showOriginal: (id) => this.showOriginal(id),
       files: (m) => this.files.render(m.attachments),
+      isBlocked: (senderId) => this.blocks.has(senderId),
+      report: (m, reason) =>
+        void this.api.reportMessage(this.chat.id, m.id, reason).then(
+          () => (this.notice.textContent = this.chat.type === "group" ? "Reported to the group's admins." : "Reported."),
+          (err: Error) => (this.notice.textContent = `The report was not sent: ${err.message}`),
+        ),
     };
     this.messages = new MessageList(chat.id, this.actions, {
       nearTop: () => void this.loadOlder(),
@@ -148,12 +164,15 @@ export class ChatView {
   private header(): HTMLElement {
     const title = h("h2", { class: "title", "data-testid": "chat-title" }, chatTitle(this.chat, this.me));
     this.panelToggle = this.members.button();
+    // In a direct chat, the other person can be blocked from its header (in a group: the members panel).
+    const other = this.chat.type === "direct" ? this.chat.members.find((m) => m.id !== this.me.id) : undefined;
     return h(
       "header",
       {},
       h("button", { type: "button", class: "back", "aria-label": "Back to the chat list", onclick: () => this.hooks.onBack() }, "←"),
       h("div", { class: "title" }, title, this.onlineLine),
       this.panelToggle,
+      other ? this.members.blockButton(other, () => {}) : null,
     );
   }
 
@@ -237,6 +256,13 @@ export class ChatView {
       this.renderSeen();
     });
     conn.on(ServerEvent.Error, (e) => this.refused(e));
+    // Retention deleted them everywhere: they go from the view too.
+    conn.on(ServerEvent.MessagesExpired, ({ chatId, throughId }) => {
+      if (chatId !== this.chat.id) return;
+      this.messages.removeThrough(throughId);
+      if (this.replyingTo !== null && this.replyingTo.id <= throughId) this.setReplying(null);
+      this.renderSeen();
+    });
     conn.on(ServerEvent.UserOnline, ({ user }) => (this.online.set(user.id, user), this.renderOnline()));
     conn.on(ServerEvent.UserOffline, ({ user }) => (this.online.delete(user.id), this.renderOnline()));
     conn.on(ServerEvent.UserTyping, ({ user }) => (this.typing.set(user.id, user), this.renderTyping()));
@@ -259,6 +285,7 @@ export class ChatView {
     clearTimeout(this.readTimer);
     document.removeEventListener("visibilitychange", this.onVisible);
     this.connection.close();
+    this.unlistenBlocks();
     clearTimeout(this.typingTimer);
   }
 
@@ -349,6 +376,11 @@ export class ChatView {
 
   /** A refused change (a refused message says so on the message itself). */
   private refused(error: ErrorPayload): void {
+    // The connection resends it by itself once the period is over.
+    if (error.code === ErrorCode.SlowMode && error.event === ClientEvent.SendMessage) {
+      this.notice.textContent = `Slow mode: your message goes out in ${error.retryAfter ?? 1} s.`;
+      return;
+    }
     const what = error.event === undefined ? undefined : CHANGE_WHAT[error.event];
     if (!what) return;
     this.notice.textContent =

@@ -9,6 +9,7 @@ import { limits } from "../protocol/limits";
 import type { AuthResponse, Chat } from "../protocol/models";
 import { titleFor } from "./attention";
 import { ChatList, chatTitle } from "./chat-list";
+import { BlockList } from "./blocks";
 import { ChatView } from "./chat-view";
 import { h, replace } from "./dom";
 import { Notifications } from "./notifications";
@@ -77,6 +78,7 @@ async function showApp(session: AuthResponse): Promise<void> {
   const logOut = () => void api.logout().catch(() => {}).finally(() => endSession());
 
   const list = new ChatList(me, (chat) => void openChat(chat));
+  const blocks = new BlockList(api);
   // The unread total shows in the title while the tab is hidden.
   const retitle = () => (document.title = titleFor([...list.chats.values()].map((c) => c.unreadCount), document.hidden));
   list.onChange = retitle;
@@ -102,7 +104,7 @@ async function showApp(session: AuthResponse): Promise<void> {
     list.select(chat.id);
     notifications.dismiss(chat.id);
     shell.classList.add("in-chat");
-    const opened = (view = new ChatView(api, me, chat, {
+    const opened = (view = new ChatView(api, me, chat, blocks, {
       onRead: (chatId, messageId) => void api.markRead(chatId, messageId).catch(() => {}),
       onLeft: (chatId) => list.remove(chatId),
       onBack: () => {
@@ -134,7 +136,8 @@ async function showApp(session: AuthResponse): Promise<void> {
     // The room's count as it is. The open chat shows no badge; what it reads goes out as a read marker
     // (never while the tab is hidden) and comes back as `chat_read`.
     list.update(chatId, { lastMessage, unreadCount });
-    if (lastMessage) notifications.arrived(chat, lastMessage, list.activeId);
+    // No notification for a message from someone the user blocks.
+    if (lastMessage && !blocks.has(lastMessage.sender.id)) notifications.arrived(chat, lastMessage, list.activeId);
   });
   inbox.on(InboxEvent.ChatAdded, ({ chat }) => list.upsert(chat));
   inbox.on(InboxEvent.ChatRemoved, ({ chatId }) => list.remove(chatId));
@@ -202,7 +205,8 @@ async function showApp(session: AuthResponse): Promise<void> {
   replace(root, shell);
   search.focus();
   try {
-    const chats = await api.listChats();
+    // Without the block list (it failed to load) nothing is collapsed; the chats still open.
+    const [chats] = await Promise.all([api.listChats(), blocks.load().catch(() => {})]);
     list.set(chats);
     notifications.known(chats);
   } catch {

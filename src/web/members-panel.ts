@@ -1,11 +1,15 @@
 /**
  * A group's members panel: who is in it, and for its admins renaming, adding, promoting and
- * removing; anyone may leave. Opened by the "Members" button in the chat's header.
+ * removing, the group's settings (slow mode, retention) and its reports; anyone may leave, and block
+ * or unblock another member. Opened by the "Members" button in the chat's header.
  */
 import type { ApiClient } from "../client/api";
 import { limits } from "../protocol/limits";
 import type { Chat, User } from "../protocol/models";
+import type { BlockList } from "./blocks";
+import { chatSettings } from "./chat-settings";
 import { h, replace } from "./dom";
+import { reportsButton } from "./reports-view";
 
 export class MembersPanel {
   readonly element = h("div", { class: "panel", id: "members-panel", role: "region", "aria-label": "Members", hidden: true, "data-testid": "admin-panel" });
@@ -18,6 +22,7 @@ export class MembersPanel {
     private readonly api: ApiClient,
     private readonly me: User,
     private chat: Chat,
+    private readonly blocks: BlockList,
     private readonly hooks: {
       /** The chat as the server has it now, after a change made here. */
       refresh(chat: Chat): void;
@@ -61,6 +66,23 @@ export class MembersPanel {
     } else if (wasOpen) this.toggle?.focus();
   }
 
+  /** "Block" or "Unblock" for another user (here, and in a direct chat's header). */
+  blockButton(user: User, after: () => void): HTMLButtonElement {
+    const blocked = this.blocks.has(user.id);
+    const label = blocked ? "Unblock" : "Block";
+    const button: HTMLButtonElement = h(
+      "button",
+      {
+        type: "button",
+        "data-testid": `${blocked ? "unblock" : "block"}-${user.username}`,
+        "aria-label": `${label} ${user.username}`,
+        onclick: () => void this.blocks.set(user.id, !blocked).then(after, (err: Error) => (button.textContent = `${label} (failed: ${err.message})`)),
+      },
+      label,
+    );
+    return button;
+  }
+
   private render(): void {
     const panel = this.element;
     const meAdmin = this.chat.members.some((m) => m.id === this.me.id && m.role === "admin");
@@ -95,10 +117,13 @@ export class MembersPanel {
             h("span", {}, `${m.username}${m.role === "admin" ? " (admin)" : ""}`),
             meAdmin && m.id !== this.me.id && m.role === "member" ? h("button", { onclick: act(() => this.api.setRole(this.chat.id, m.id, "admin")) }, "Promote") : null,
             meAdmin && m.id !== this.me.id ? h("button", { onclick: act(() => this.api.removeMember(this.chat.id, m.id)), "data-testid": `remove-${m.username}` }, "Remove") : null,
+            m.id !== this.me.id ? this.blockButton(m, () => this.render()) : null,
           ),
         ),
       ),
       meAdmin ? h("form", { onsubmit: (e) => (e.preventDefault(), act(addMember)()) }, addInput, h("button", { type: "submit" }, "Add")) : null,
+      chatSettings(this.api, this.chat, meAdmin, (c) => this.hooks.refresh(c), error),
+      meAdmin ? reportsButton(this.api, this.chat.id) : null,
       h("button", { onclick: () => void this.api.removeMember(this.chat.id, this.me.id).then(() => this.hooks.onLeft(this.chat.id)), "data-testid": "leave" }, "Leave group"),
       error,
     );

@@ -26,6 +26,10 @@ export interface MessageActions {
   showOriginal(id: number): void;
   /** The message's attachments drawn (thumbnails, links), or null for none. */
   files(message: Message): HTMLElement | null;
+  /** Whether the reader blocks this sender: their messages are collapsed until clicked. */
+  isBlocked(senderId: number): boolean;
+  /** Reports the message to the group's admins. */
+  report(message: Message, reason: string): void;
 }
 
 // Formatters made once: a long history formats thousands of times.
@@ -69,6 +73,9 @@ export class MessageItem {
   private editor: { form: HTMLFormElement; input: HTMLTextAreaElement } | null = null;
   private pickerOpen = false;
   private confirmingDelete = false;
+  private reporting = false;
+  /** The reader chose to see this message although they block its sender. */
+  private revealed = false;
   /** Instead of the time: "sending…", or why it was not sent. */
   private status: string | null;
   /** When a message still sending was typed: its place in the timeline until the ack's timestamp. */
@@ -142,6 +149,9 @@ export class MessageItem {
       this.confirmingDelete = false;
     }
     const at = m.timestamp ? new Date(m.timestamp) : null;
+    const collapsed = !this.mine && !m.deleted && !this.revealed && this.act.isBlocked(m.sender.id);
+    this.element.classList.toggle("collapsed", collapsed);
+    if (collapsed) return this.paintCollapsed();
     replace(
       this.meta,
       h("span", { class: "who" }, this.mine ? "You" : m.sender.username),
@@ -166,6 +176,32 @@ export class MessageItem {
     else if (!this.files.hasChildNodes()) replace(this.files, this.act.files(m));
     replace(this.reactions, ...m.reactions.map((r) => this.reactionButton(r.emoji, r.count, r.userIds.includes(this.act.me.id))));
     replace(this.actions, ...(this.pending || m.deleted ? [] : this.actionButtons()));
+  }
+
+  /** A blocked user's message: one button that says so and shows it when clicked. */
+  private paintCollapsed(): void {
+    this.editor = null;
+    replace(this.meta);
+    replace(this.quote);
+    this.files.replaceChildren();
+    replace(this.reactions);
+    replace(this.actions);
+    const body = h(
+      "button",
+      {
+        type: "button",
+        class: "collapsed-note",
+        "data-testid": "blocked-message",
+        "aria-label": "Message from a blocked user: show it",
+        onclick: () => {
+          this.revealed = true;
+          this.paint();
+        },
+      },
+      "Message from a blocked user (show)",
+    );
+    this.body.replaceWith(body);
+    this.body = body;
   }
 
   private quoteButton(replyTo: NonNullable<Message["replyTo"]>): HTMLElement {
@@ -206,6 +242,27 @@ export class MessageItem {
   private actionButtons(): (HTMLElement | null)[] {
     const m = this.message;
     if (this.editor) return [];
+    if (this.reporting) {
+      const reason = h("input", { maxLength: limits.reportReasonMax, placeholder: "Why? (the group's admins read it)", "aria-label": "Why you report this message", "data-testid": "report-reason" });
+      const form = h(
+        "form",
+        {
+          class: "report-form",
+          onsubmit: (e) => {
+            e.preventDefault();
+            if (!reason.value.trim()) return;
+            this.reporting = false;
+            this.act.report(m, reason.value);
+            this.paint();
+          },
+        },
+        reason,
+        h("button", { type: "submit", "data-testid": "send-report" }, "Report"),
+        h("button", { type: "button", onclick: () => ((this.reporting = false), this.paint()) }, "Cancel"),
+      );
+      queueMicrotask(() => reason.focus());
+      return [form];
+    }
     if (this.confirmingDelete) {
       return [
         h("span", { class: "confirm" }, "Delete this message?"),
@@ -244,6 +301,7 @@ export class MessageItem {
       ),
       this.mine ? h("button", { type: "button", "data-testid": "edit", "aria-label": "Edit this message", onclick: () => this.openEditor() }, "Edit") : null,
       this.act.canDelete(m) ? h("button", { type: "button", "data-testid": "delete", "aria-label": "Delete this message", onclick: () => ((this.confirmingDelete = true), this.paint()) }, "Delete") : null,
+      this.mine ? null : h("button", { type: "button", "data-testid": "report", "aria-label": `Report this message from ${m.sender.username}`, onclick: () => ((this.reporting = true), this.paint()) }, "Report"),
       picker,
     ];
   }

@@ -74,6 +74,18 @@ export class MessageList {
     this.arrange(item);
   }
 
+  /** Retention deleted every message up to `id`: they go (messages still sending stay). */
+  removeThrough(id: number): void {
+    for (const [key, item] of this.rendered) {
+      if (item.message.id === 0 || item.message.id > id || item.message.chatId !== this.chatId) continue;
+      this.rendered.delete(key);
+      const below = this.byRow.get(item.row.nextElementSibling!);
+      item.row.remove();
+      this.arrange(below);
+    }
+    if (this.oldestId !== undefined && this.oldestId <= id) this.oldestId = id + 1;
+  }
+
   /** Draws the reader's own message, still sending, at the end. */
   showSending(message: Message, clientId: string): void {
     const item = this.add(pendingKey(clientId), message, true);
