@@ -267,7 +267,7 @@ export class ChatView {
     conn.on(ServerEvent.UserOffline, ({ user }) => (this.online.delete(user.id), this.renderOnline()));
     conn.on(ServerEvent.UserTyping, ({ user }) => (this.typing.set(user.id, user), this.renderTyping()));
     conn.on(ServerEvent.UserStoppedTyping, ({ user }) => (this.typing.delete(user.id), this.renderTyping()));
-    conn.on(ServerEvent.ChatUpdated, ({ name }) => this.refresh({ ...this.chat, name }));
+    conn.on(ServerEvent.ChatUpdated, ({ name, slowModeSeconds, retentionSeconds }) => this.refresh({ ...this.chat, name, slowModeSeconds, retentionSeconds }));
     for (const event of [ServerEvent.MemberAdded, ServerEvent.MemberUpdated, ServerEvent.MemberRemoved] as const) {
       conn.on(event, () => void this.api.getChat(this.chat.id).then((c) => this.refresh(c), () => {}));
     }
