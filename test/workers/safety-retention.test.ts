@@ -10,6 +10,7 @@ import { ErrorCode } from "../../src/protocol/errors";
 import { ServerEvent } from "../../src/protocol/events";
 import { limits } from "../../src/protocol/limits";
 import type { Chat, Message } from "../../src/protocol/models";
+import { messagesExpiredPayload } from "../../src/protocol/schemas";
 import type { ChatRoom } from "../../src/room/chat-room";
 import { MessageLog } from "../../src/room/log/messages";
 import { api, BASE, connect, copyToD1Now, createGroup, register, roomStub, seedMessages, type TestUser } from "./helpers";
@@ -91,7 +92,8 @@ describe("expiry", () => {
     await age(group.id, through, 10 * 60_000);
     await expireNow(group.id);
 
-    expect(await a.next(ServerEvent.MessagesExpired)).toEqual({ chatId: group.id, throughId: through });
+    const expired = await a.next(ServerEvent.MessagesExpired);
+    expect(messagesExpiredPayload.parse(expired)).toEqual({ chatId: group.id, throughId: through });
     expect((await history(bob, group.id)).map((m) => m.id)).toEqual(ids.slice(5));
     expect((await api("GET", `/api/chats/${group.id}/reports`, { token: ann.token })).body.reports.map((r: { reason: string }) => r.reason)).toEqual(["later"]);
     expect(await env.FILES.get(file.id)).toBeNull();
