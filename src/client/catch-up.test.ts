@@ -189,4 +189,22 @@ describe("ChatConnection catching up", () => {
     expect(states.at(-1)).toMatchObject({ state: "closed", error: { code: ErrorCode.Forbidden, status: 403 } });
     expect(conn.isSynced).toBe(false);
   });
+  it("messages_expired drops the held live messages it covers and is passed on", async () => {
+    const { conn, requests, log, received } = setup(10);
+    const expired: number[] = [];
+    conn.on(ServerEvent.MessagesExpired, ({ throughId }) => expired.push(throughId));
+    conn.connect();
+    const socket = FakeSocket.all[0]!;
+    socket.accept();
+    socket.push(ServerEvent.ReplayDone, { chatId: 7, lastId: 10, hasMore: true });
+    socket.push(ServerEvent.ReceiveMessage, message(20));
+    socket.push(ServerEvent.ReceiveMessage, message(21));
+    // Retention deletes up to 20 while the pages load: 20 is never emitted.
+    socket.push(ServerEvent.MessagesExpired, { chatId: 7, throughId: 20 });
+    expect(expired).toEqual([20]);
+    requests[0]!.respond(200, page([], false));
+    await settle();
+    expect(received()).toEqual([21]);
+    expect(log.at(-1)).toBe("synced@21");
+  });
 });

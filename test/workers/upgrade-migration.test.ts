@@ -77,11 +77,12 @@ describe("migrations 0004, 0005 and 0009 on a database with messages", () => {
       [11, "b2", 2, null],
     ]);
     expect(await loadRoomStart(db, 10)).toEqual({
-      chat: { id: 10, type: "group", name: "A", createdAt: expect.any(Number) },
+      chat: { id: 10, type: "group", name: "A", createdAt: expect.any(Number), slowModeSeconds: 0, retentionSeconds: null },
       members: expect.arrayContaining([
         { id: 1, username: "Ann", role: "admin", lastRead: 4, joinedAt: 100 },
         { id: 2, username: "Bob", role: "member", lastRead: 1, joinedAt: 101 },
       ]),
+      blocks: [],
     });
     expect((await messagesForImport(db, 10, 0, 10)).map((m) => [m.id, m.senderName, m.content])).toEqual([
       [1, "Ann", "a1"],
