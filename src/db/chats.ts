@@ -89,6 +89,8 @@ export async function loadChats(db: Database, viewerId: number, chatId?: number)
     unreadCount: Number(count),
     slowModeSeconds: chat.slowModeSeconds,
     retentionSeconds: chat.retentionSeconds,
+    // Mutes are the rooms' alone (src/room/log/schema.ts); this serves chats just created, never muted.
+    muted: false,
   }));
 }
 

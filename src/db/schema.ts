@@ -25,8 +25,35 @@ export const users = sqliteTable(
      * the last one went (the next call to that inbox puts it right).
      */
     inboxOpen: integer("inbox_open", { mode: "boolean" }).notNull().default(false),
+    /** Whether the user's push notifications carry the message's text (`PATCH /api/push/settings`). */
+    pushPreviews: integer("push_previews", { mode: "boolean" }).notNull().default(true),
   },
   (t) => [uniqueIndex("users_username_key").on(t.usernameKey)],
+);
+
+/**
+ * Where to send a user's push notifications: one row per browser subscription (Web Push, RFC 8030),
+ * keyed by its endpoint, which names one browser's subscription at one push service (an endpoint
+ * subscribed again by another user moves to them). `tokenVersion` is the session it was made in:
+ * logout and a password change end that session, and its subscriptions with it (a row whose version
+ * is below the user's is never sent to). Read by the queue consumer (src/push/deliver.ts).
+ */
+export const pushSubscriptions = sqliteTable(
+  "push_subscriptions",
+  {
+    endpoint: text("endpoint").primaryKey(),
+    userId: integer("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    /** The browser's P-256 public key and auth secret (base64url), as `PushSubscription.toJSON()` gives them. */
+    p256dh: text("p256dh").notNull(),
+    auth: text("auth").notNull(),
+    /** ms; the push service drops the subscription then (null: never). */
+    expiresAt: integer("expires_at"),
+    tokenVersion: integer("token_version").notNull(),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [index("push_subscriptions_user").on(t.userId, t.createdAt)],
 );
 
 /**

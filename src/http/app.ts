@@ -19,6 +19,7 @@ import { blockRoutes } from "./routes/blocks";
 import { chatRoutes } from "./routes/chats";
 import { messageRoutes } from "./routes/messages";
 import { reportRoutes } from "./routes/reports";
+import { muteRoutes, pushKeyRoutes, pushRoutes } from "./routes/push";
 import { searchRoutes } from "./routes/search";
 import { chatSocketRoutes, inboxSocketRoutes } from "./routes/sockets";
 import { meRoutes, userRoutes } from "./routes/users";
@@ -68,6 +69,8 @@ export function createApp() {
   app.route("/api/inbox", inboxSocketRoutes);
   // A download takes a signed URL instead of the token (<img> cannot send headers).
   app.route("/api/attachments", downloadRoutes);
+  // What a browser needs before it can subscribe (and before anyone signs in).
+  app.route("/api/push", pushKeyRoutes);
   app.use("/api/*", requireUser());
   app.route("/api/me", meRoutes);
   app.route("/api/users", userRoutes);
@@ -76,6 +79,8 @@ export function createApp() {
   app.route("/api/chats", messageRoutes);
   app.route("/api/chats", uploadRoutes);
   app.route("/api/chats", reportRoutes);
+  app.route("/api/chats", muteRoutes);
+  app.route("/api/push", pushRoutes);
   app.route("/api/search", searchRoutes);
 
   app.notFound(() => errorResponse(ErrorCode.NotFound, "no such route"));

@@ -50,7 +50,7 @@ export async function tellInboxes(env: Env, framesByUser: Map<number, string[]>)
 
 /** A chat appeared in users' lists; `chat` is as the first of them sees it, and fresh for the others. */
 export async function announceChatAdded(env: Env, chat: Chat, userIds: number[]): Promise<void> {
-  const fresh: Chat = { ...chat, lastReadMessageId: null, unreadCount: chat.lastMessage ? chat.unreadCount : 0 };
+  const fresh: Chat = { ...chat, lastReadMessageId: null, unreadCount: chat.lastMessage ? chat.unreadCount : 0, muted: false };
   await tellInboxes(env, new Map(userIds.map((id) => [id, [inboxFrame(InboxEvent.ChatAdded, { chat: id === userIds[0] ? chat : fresh })]])));
 }
 

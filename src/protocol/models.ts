@@ -79,6 +79,8 @@ export interface Chat {
   slowModeSeconds: number;
   /** Messages older than this many seconds are deleted; null: kept. */
   retentionSeconds: number | null;
+  /** The caller muted the chat: its messages send them no push notification. */
+  muted: boolean;
 }
 
 /** A member's report of a message, as a group's admins see it (`GET /api/chats/:chatId/reports`). */

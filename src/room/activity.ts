@@ -22,6 +22,8 @@ export interface ActivitySource {
   newest(): Message | null;
   /** null when the user is not an active member. */
   readState(userId: number): { lastReadMessageId: number | null; unreadCount: number } | null;
+  /** A copy told the room who has an inbox open (the push notices wait for it after a wake). */
+  inboxesLearnt?(): void;
 }
 
 export class ActivityAnnouncer {
@@ -43,6 +45,11 @@ export class ActivityAnnouncer {
   }
   private learnt = false;
 
+  /** Whether `userId` has an inbox open, as of the last copy (false before the room learnt it). */
+  inboxOpen(userId: number): boolean {
+    return this.open.has(userId);
+  }
+
   /** A message was stored. */
   messageStored(): void {
     if (this.open.size > 0) this.coalescer.offer(true);
@@ -53,6 +60,7 @@ export class ActivityAnnouncer {
     const newlySeen = [...open].filter((id) => !this.open.has(id));
     this.open = open;
     this.learnt = true;
+    this.source.inboxesLearnt?.();
     for (const id of this.announced.keys()) if (!open.has(id)) this.announced.delete(id);
     return newlySeen.length > 0 ? this.announce(newlySeen) : Promise.resolve();
   }

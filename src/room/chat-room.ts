@@ -34,6 +34,7 @@ import type { LogChatRow } from "./log/schema";
 import { ReportLog } from "./log/reports";
 import { toStored, Uploads } from "./log/uploads";
 import { openLog, type LogDatabase } from "./log/open";
+import { PushNotices } from "./push-notices";
 import { RateLimiter } from "./rate-limiter";
 import { ReadReceipts } from "./read-receipts";
 import { ReadState } from "./read-state";
@@ -95,6 +96,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
   private reports!: ReportLog;
   /** The chat's row (type, name, settings), read once and again after each change: sends read it. */
   private chatRow: LogChatRow | undefined;
+  private pushes!: PushNotices;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -113,6 +115,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
     this.activity = new ActivityAnnouncer(env, this.chatId, {
       newest: () => this.log.newest(),
       readState: (userId) => this.reads.of(userId),
+      inboxesLearnt: () => this.pushes?.inboxesLearnt(),
     });
     void ctx.blockConcurrencyWhile(async () => {
       this.store = await openLog(ctx.storage);
@@ -141,6 +144,12 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
       this.loader = new RoomLoader({ ...parts, d1Copy: this.d1Copy, blocks: this.blocks, settingsLoaded: () => this.settingsChanged(), db: () => this.db });
       this.reads = new ReadState({ ...parts, blocks: this.blocks });
       this.messageChanges = new MessageChanges({ ...parts, uploads: this.uploads, filePurge: this.filePurge, d1Copy: this.d1Copy, broadcast });
+      this.pushes = new PushNotices(env, {
+        ...parts,
+        online: () => new Set(this.onlineUsers().map((u) => u.id)),
+        inboxes: this.activity,
+        waitUntil: (p) => ctx.waitUntil(p),
+      });
       // An outbox left by an eviction or a crash resumes at once; so does retention's next round.
       if (this.d1Copy.at !== null || this.retention.at !== null || this.blockSync.at !== null) this.scheduleAlarm();
     });
@@ -244,6 +253,14 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
   /** Messages changed after change `after`, current state, for a client catching up over HTTP. */
   async changes(user: User, after: number): Promise<Answer<ChangePage>> {
     return (await this.refuseNonMember(user.id)) ?? { ok: true, ...this.log.changesAfter(after, this.log.newestId(), limits.historyMaxLimit) };
+  }
+
+  /** Mutes or unmutes the chat for the caller (`PUT`/`DELETE …/mute`): the room alone decides who is pushed. */
+  async setMuted(user: User, muted: boolean): Promise<Answer> {
+    const refused = await this.refuseNonMember(user.id);
+    if (refused) return refused;
+    this.members.setMuted(user.id, muted);
+    return { ok: true };
   }
 
   /** Moves the caller's read marker forward (`POST …/read`); D1 gets it with the next copy. */
@@ -508,6 +525,8 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
     const frame = serverFrame(ServerEvent.ReceiveMessage, message);
     for (const ws of this.ctx.getWebSockets()) if (ws !== from) safeSend(ws, frame);
     this.activity.messageStored();
+    // After the ack and the fan-out: a push never delays them (it is enqueued later, off this turn).
+    this.pushes.messageStored(message);
     this.d1Copy.request(true);
     this.limiter.prune(Date.now());
     return message;

@@ -35,7 +35,8 @@ export class ReadState {
   chatFor(user: User): Chat {
     const { store, members, log } = this.room;
     const chat = readChat(store)!;
-    const all = members.active().map((m) => ({ id: m.userId, username: m.username, role: m.role, lastReadMessageId: this.room.markers.markerOf(m) }));
+    const active = members.active();
+    const all = active.map((m) => ({ id: m.userId, username: m.username, role: m.role, lastReadMessageId: this.room.markers.markerOf(m) }));
     return {
       id: chat.id,
       type: chat.type,
@@ -46,6 +47,7 @@ export class ReadState {
       ...this.of(user.id)!,
       slowModeSeconds: chat.slowModeSeconds,
       retentionSeconds: chat.retentionSeconds,
+      muted: active.find((m) => m.userId === user.id)?.muted ?? false,
     };
   }
 

@@ -119,8 +119,8 @@ describe("the OpenAPI document", () => {
     expect(doc.paths["/api/chats"]!["post"]!.responses["413"]!.description).toContain("64 KiB");
   });
 
-  it("asks for a token on every route but register, login and itself, and says 401 for it", () => {
-    const publicRoutes = ["POST /api/auth/register", "POST /api/auth/login", "GET /api/openapi.json"];
+  it("asks for a token on every route but register, login, the VAPID key and itself, and says 401 for it", () => {
+    const publicRoutes = ["POST /api/auth/register", "POST /api/auth/login", "GET /api/push/vapid-public-key", "GET /api/openapi.json"];
     for (const { route, op } of operations(doc)) {
       if (publicRoutes.includes(route)) {
         expect(op.security, route).toEqual([]);

@@ -8,6 +8,7 @@ import type { HttpErrorCode } from "../../objects/responses";
 import { statusOf, type ErrorBody } from "../../protocol/errors";
 import type { SignedDownload } from "../../auth/download-urls";
 import type { Attachment, AuthResponse, ChangePage, Chat, ChatMember, Member, Message, MessagePage, Report, SearchPage, Upload, User } from "../../protocol/models";
+import type { PushSettings, VapidPublicKey } from "../../protocol/push";
 import { attachmentId, id, role } from "../../protocol/schemas";
 import { limits } from "../../protocol/limits";
 
@@ -60,6 +61,7 @@ export const chatAnswer = z
     unreadCount: z.number().int().nonnegative().describe("messages from other members after the caller's marker (not from users the caller blocks)"),
     slowModeSeconds: z.number().int().min(0).max(limits.slowModeMaxSeconds).describe("seconds a member (not an admin) waits between two messages; 0: off"),
     retentionSeconds: z.number().int().positive().nullable().describe("messages older than this are deleted; null: kept"),
+    muted: z.boolean().describe("the caller muted the chat: its messages send them no push notification"),
   })
   .meta({ id: "Chat" });
 export const authAnswer = z.object({ token: z.string().describe("a JWT (HS256) for `Authorization: Bearer`"), user: userAnswer }).meta({ id: "Auth" });
@@ -96,6 +98,10 @@ export const reportAnswer = z
   .object({ id, message: messageAnswer.describe("in its current state"), reporter: userAnswer, reason: z.string(), createdAt: timestamp })
   .meta({ id: "Report" });
 export const reportListAnswer = z.object({ reports: z.array(reportAnswer).describe("newest first"), hasMore: z.boolean().describe("whether older reports exist (`before`: the last id)") });
+export const vapidKeyAnswer = z
+  .object({ key: z.string().describe("the VAPID public key: an uncompressed P-256 point, base64url (`applicationServerKey`)") })
+  .meta({ id: "VapidPublicKey" });
+export const pushSettingsAnswer = z.object({ previews: z.boolean().describe("whether a push carries the message's text") }).meta({ id: "PushSettings" });
 export const chatListAnswer = z.object({ chats: z.array(chatAnswer).describe("most recent activity first") });
 export const userListAnswer = z.object({ users: z.array(userAnswer) });
 
@@ -122,5 +128,7 @@ const drift: [
   Same<z.output<typeof userListAnswer>, { users: User[] }>,
   Same<z.output<typeof errorAnswer>, ErrorBody & { code: HttpErrorCode }>,
   Same<z.output<typeof reportAnswer>, Report>,
-] = [true, true, true, true, true, true, true, true, true, true, true, true, true, true, true, true];
+  Same<z.output<typeof vapidKeyAnswer>, VapidPublicKey>,
+  Same<z.output<typeof pushSettingsAnswer>, PushSettings>,
+] = [true, true, true, true, true, true, true, true, true, true, true, true, true, true, true, true, true, true];
 void drift;

@@ -9,7 +9,7 @@ import type { HttpErrorCode } from "../../objects/responses";
 import { statusOf } from "../../protocol/errors";
 import { errorAnswer } from "./answers";
 
-export type Tag = "auth" | "users" | "chats" | "members" | "messages" | "attachments" | "search" | "sockets" | "docs";
+export type Tag = "auth" | "users" | "chats" | "members" | "messages" | "attachments" | "search" | "push" | "sockets" | "docs";
 
 /**
  * - `public`: no token.

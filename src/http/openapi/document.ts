@@ -32,6 +32,7 @@ export function openApiDocument(app: Hono<AppEnv>) {
         { name: "messages", description: "history, sending and read markers" },
         { name: "attachments", description: "files shared in chats: upload, download, signed URLs" },
         { name: "search", description: "full-text search of the messages of the caller's chats" },
+        { name: "push", description: "Web Push notifications: the VAPID key, subscriptions, previews, per-chat mute" },
         { name: "sockets", description: "WebSocket upgrades; the frames are in docs/PROTOCOL.md" },
         { name: "docs", description: "this document" },
       ],

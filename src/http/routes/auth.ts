@@ -4,6 +4,7 @@ import { DUMMY_HASH, hashPassword, verifyPassword } from "../../auth/password";
 import { signToken, tokenTtlSeconds } from "../../auth/token";
 import { tokenVersions } from "../../auth/token-versions";
 import { endSessions } from "../../objects/end-sessions";
+import { endSubscriptionsBefore } from "../../db/push";
 import { bumpTokenVersion, createUser, findCredentials, findCredentialsById, setPassword } from "../../db/users";
 import { ErrorCode } from "../../protocol/errors";
 import type { AuthResponse, User } from "../../protocol/models";
@@ -51,14 +52,14 @@ const docs = {
   },
   logout: {
     summary: "Revoke every token of the caller",
-    description: "Logout means everywhere: refused at once by the server instance that revoked, within 10 s by the others.",
+    description: "Logout means everywhere: refused at once by the server instance that revoked, within 10 s by the others. The caller's push subscriptions end with it.",
     tag: "auth",
     access: "bearer",
     ok: { 204: ["revoked"] },
   },
   password: {
     summary: "Change the password",
-    description: "Revokes every token of the caller and answers a fresh one.",
+    description: "Revokes every token of the caller and answers a fresh one. Push subscriptions made before end (subscribe again with the new token).",
     tag: "auth",
     access: "bearer",
     ok: { 200: ["the user with a fresh token", authAnswer] },
@@ -114,6 +115,8 @@ export const authRoutes = new Hono<AppEnv>()
     // Revokes every token of the user: logout means logout everywhere, open sockets included.
     const version = await bumpTokenVersion(c.var.primary, c.var.user.id);
     tokenVersions.remember(c.var.user.id, version);
+    // The session's push subscriptions end with it (a subscribe racing this is never sent to: src/db/push.ts).
+    await endSubscriptionsBefore(c.var.primary, c.var.user.id, version);
     await endSessions(c.env, c.var.primary, c.var.user.id, version);
     return c.body(null, 204);
   })
@@ -127,6 +130,8 @@ export const authRoutes = new Hono<AppEnv>()
     const version = await setPassword(c.var.primary, row.id, await hashPassword(newPassword));
     // Older tokens stop working at once in this isolate, within FRESH_MS in the others.
     tokenVersions.remember(row.id, version);
+    // Every subscription made before ends, this device's too: it subscribes again with its new token.
+    await endSubscriptionsBefore(c.var.primary, row.id, version);
     await endSessions(c.env, c.var.primary, row.id, version);
     return signedIn(c, { id: row.id, username: row.username }, version, 200);
   });

@@ -101,13 +101,13 @@ export const chatRoutes = new Hono<AppEnv>()
       chatId = await createGroupChat(db, me, body.name, body.memberIds);
     }
     knownChats.add(chatId);
+    // A direct chat the two already had comes from its room: the caller may have muted it (the room's alone).
+    if (!created) return c.json(await chatAsSeenBy(c, chatId), 200);
     const chat = (await loadChat(db, me, chatId))!;
-    if (created) {
-      const others = chat.members.map((m) => m.id).filter((id) => id !== me);
-      await tellMembership(c.env, [me], chatId, true, 0);
-      c.executionCtx.waitUntil(tellMembership(c.env, others, chatId, true, 0).then(() => announceChatAdded(c.env, chat, chat.members.map((m) => m.id))));
-    }
-    return c.json(chat, created ? 201 : 200);
+    const others = chat.members.map((m) => m.id).filter((id) => id !== me);
+    await tellMembership(c.env, [me], chatId, true, 0);
+    c.executionCtx.waitUntil(tellMembership(c.env, others, chatId, true, 0).then(() => announceChatAdded(c.env, chat, chat.members.map((m) => m.id))));
+    return c.json(chat, 201);
   })
   .get("/", describe(docs.list), async (c) => c.json({ chats: unwrap(await inboxOf(c.env, c.var.user.id).chatList(c.var.user)).chats }))
   .get("/:chatId", describe(docs.get), validate("param", chatParams), async (c) => {

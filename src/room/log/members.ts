@@ -34,6 +34,12 @@ export class RoomMembers {
    */
   private readonly accessOf = new Map<number, Access>();
 
+  /**
+   * Counts every change of who is an active member, or of a member's mute: whoever keeps a view of
+   * the active members (the push notices) rebuilds it when this moved.
+   */
+  changes = 0;
+
   /** `former`: removed; `unknown`: never a member. The room's word is final: D1 is not asked. */
   access(userId: number): Access {
     let access = this.accessOf.get(userId);
@@ -61,6 +67,7 @@ export class RoomMembers {
    */
   importFromD1(member: Member, lastRead: number | null, joinedAt: number): void {
     this.accessOf.delete(member.id);
+    this.changes++;
     this.db
       .insert(logMembers)
       .values({ userId: member.id, username: member.username, role: member.role, active: true, lastRead, lastReadInD1: lastRead, joinedAt })
@@ -77,13 +84,14 @@ export class RoomMembers {
       .run();
   }
 
-  /** Joins (or re-joins) as a plain member; a former member keeps the marker they had. */
+  /** Joins (or re-joins) as a plain, unmuted member; a former member keeps the marker they had. */
   join(user: User, joinedAt: number, version: number): void {
     this.accessOf.delete(user.id);
+    this.changes++;
     this.db
       .insert(logMembers)
       .values({ userId: user.id, username: user.username, role: "member", active: true, lastRead: null, lastReadInD1: null, joinedAt, version })
-      .onConflictDoUpdate({ target: logMembers.userId, set: { role: "member", active: true, joinedAt, version } })
+      .onConflictDoUpdate({ target: logMembers.userId, set: { role: "member", active: true, joinedAt, version, muted: false } })
       .run();
   }
 
@@ -94,11 +102,19 @@ export class RoomMembers {
   /** Keeps the row, inactive: the removal is a fact the room remembers, and D1's copy follows it. */
   leave(user: User, version: number): void {
     this.accessOf.delete(user.id);
+    this.changes++;
     this.db
       .insert(logMembers)
       .values({ userId: user.id, username: user.username, role: "member", active: false, lastRead: null, lastReadInD1: null, version })
       .onConflictDoUpdate({ target: logMembers.userId, set: { active: false, role: "member", version } })
       .run();
+  }
+
+  /** Mutes or unmutes the chat for an active member (no push for its messages); false for anyone else. */
+  setMuted(userId: number, muted: boolean): boolean {
+    this.changes++;
+    const rows = this.db.update(logMembers).set({ muted }).where(and(eq(logMembers.userId, userId), eq(logMembers.active, true))).returning({ userId: logMembers.userId }).all();
+    return rows.length > 0;
   }
 
   /** Marks a row as changed without changing it, so the next copy writes its state to D1 again. */

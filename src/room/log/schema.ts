@@ -89,6 +89,11 @@ export const logMembers = sqliteTable(
     version: integer("version").notNull().default(0),
     /** The version D1's copy has: a larger `version` is copied in the next flush. */
     versionInD1: integer("version_in_d1").notNull().default(0),
+    /**
+     * The member muted the chat: no push notification for its messages (src/room/push-notices.ts).
+     * The room's alone (D1 has no copy: nothing else decides a push); a new membership starts unmuted.
+     */
+    muted: integer("muted", { mode: "boolean" }).notNull().default(false),
   },
   (t) => [index("members_to_copy").on(t.userId).where(sql`version > version_in_d1`)],
 );

@@ -1,0 +1,1 @@
+ALTER TABLE `members` ADD `muted` integer DEFAULT false NOT NULL;

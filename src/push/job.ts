@@ -1,0 +1,34 @@
+/**
+ * A push waiting in the queue: what a room enqueues for one member and the consumer sends to each
+ * of that member's subscriptions (or, once split off for a retry, to one of them). RFC 8030's
+ * headers are decided here, once for every push.
+ */
+import type { PushPayload } from "../protocol/push";
+
+export interface PushJob {
+  userId: number;
+  /** The payload with its preview; the consumer drops the preview for a user who turned previews off. */
+  payload: PushPayload;
+  /** Only this subscription (a retry split off from a push that reached the user's other ones). */
+  endpoint?: string;
+}
+
+/**
+ * How long a push service keeps an undelivered push (RFC 8030 §5.2), counted from the message: a
+ * notification a day late is still news, older is not. A retry sends what is left of it.
+ */
+export const PUSH_TTL_SECONDS = 24 * 60 * 60;
+
+/** RFC 8030 §5.3: "normal" is the urgency of a chat message (its table's example). */
+export const PUSH_URGENCY = "normal";
+
+/**
+ * RFC 8030 §5.4: a push service replaces an undelivered push of the same topic, so a device that was
+ * offline wakes to one notification per chat. At most 32 characters of the base64url alphabet.
+ */
+export const topicOf = (chatId: number) => `chat${chatId}`;
+
+/** Seconds of the TTL left for a push of a message sent at `sentAt` (ISO), at `now`; 0 when it is spent. */
+export function ttlLeft(sentAt: string, now: number): number {
+  return Math.max(0, PUSH_TTL_SECONDS - Math.floor((now - Date.parse(sentAt)) / 1000));
+}
