@@ -21,7 +21,8 @@ export function retryAfterSeconds(header: string | null, now: number): number | 
   if (header === null) return null;
   const value = header.trim();
   if (/^\d+$/.test(value)) return Number(value);
-  const at = Date.parse(value);
+  // An HTTP-date names its month (Date.parse would also take "-5" as a year).
+  const at = /[A-Za-z]{3}/.test(value) ? Date.parse(value) : NaN;
   return Number.isNaN(at) ? null : Math.max(0, Math.ceil((at - now) / 1000));
 }
 
