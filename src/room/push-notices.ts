@@ -99,19 +99,20 @@ export class PushNotices {
     return this.view;
   }
 
-  /** Enqueues the pushes due by `now`, each checked again, and sets the timer for the next. */
+  /**
+   * Enqueues the pushes due by `now`, each checked again, and sets the timer for the next. Until the
+   * room knows who has an inbox open (or has waited long enough), due pushes wait for it.
+   */
   private flush(now: number): void {
-    const due = this.pacer.due(now);
-    if (due.length > 0 && !this.room.inboxes.knowsInboxes && now < this.wokeAt + INBOXES_UNKNOWN_WAIT_MS) {
-      for (const userId of due) this.pacer.defer(userId, this.wokeAt + INBOXES_UNKNOWN_WAIT_MS);
-    } else if (due.length > 0) {
-      const jobs = this.jobs(due, now);
-      if (jobs.length > 0) {
-        this.room.waitUntil(this.enqueue(jobs).catch((err) => console.error(`push: ${jobs.length} jobs could not be enqueued`, err instanceof Error ? err.message : String(err))));
-      }
+    const waitForInboxes = !this.room.inboxes.knowsInboxes && now < this.wokeAt + INBOXES_UNKNOWN_WAIT_MS;
+    const due = waitForInboxes ? [] : this.pacer.due(now);
+    const jobs = due.length > 0 ? this.jobs(due, now) : [];
+    if (jobs.length > 0) {
+      this.room.waitUntil(this.enqueue(jobs).catch((err) => console.error(`push: ${jobs.length} jobs could not be enqueued`, err instanceof Error ? err.message : String(err))));
     }
     this.pacer.prune(now);
-    this.arm(this.pacer.next());
+    const next = this.pacer.next();
+    this.arm(next !== null && waitForInboxes ? Math.max(next, this.wokeAt + INBOXES_UNKNOWN_WAIT_MS) : next);
   }
 
   private jobs(due: number[], now: number): PushJob[] {

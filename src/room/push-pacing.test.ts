@@ -55,16 +55,6 @@ describe("PushPacer", () => {
     expect(pacer.take(7, 5000)).toEqual({ count: 1, newestId: 3 });
   });
 
-  it("defers a due push, never earlier than it was due", () => {
-    const pacer = new PushPacer(5000);
-    pacer.offer(1, 1, 0);
-    pacer.defer(1, 2000);
-    expect(pacer.due(1999)).toEqual([]);
-    expect(pacer.due(2000)).toEqual([1]);
-    pacer.defer(1, 500);
-    expect(pacer.next()).toBe(2000);
-  });
-
   it("paces each member on their own", () => {
     const pacer = new PushPacer(5000);
     pacer.offer(1, 1, 0);

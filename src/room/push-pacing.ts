@@ -46,12 +46,6 @@ export class PushPacer {
     return next;
   }
 
-  /** Holds `userId`'s waiting push until `at` (no earlier than it was due). */
-  defer(userId: number, at: number): void {
-    const entry = this.entries.get(userId);
-    if (entry?.dueAt != null) entry.dueAt = Math.max(entry.dueAt, at);
-  }
-
   /** The push for `userId` goes now: what it stands for (null when nothing waited). */
   take(userId: number, now: number): { count: number; newestId: number } | null {
     const entry = this.entries.get(userId);
