@@ -3,7 +3,7 @@
  * the queue consumer reads them once per batch and deletes those a push service says are gone
  * (src/push/deliver.ts). Rooms never read them: who is pushed is decided without D1.
  */
-import { and, count, desc, eq, inArray, lt, notInArray } from "drizzle-orm";
+import { and, count, desc, eq, inArray, lt, notInArray, sql } from "drizzle-orm";
 import type { PushSubscriptionJson } from "../protocol/push";
 import type { Database } from "./client";
 import { pushSubscriptions, users } from "./schema";
@@ -88,8 +88,8 @@ export async function recipientsOf(db: Database, userIds: readonly number[]): Pr
         p256dh: pushSubscriptions.p256dh,
         auth: pushSubscriptions.auth,
         expiresAt: pushSubscriptions.expiresAt,
-        tokenVersion: pushSubscriptions.tokenVersion,
-        userVersion: users.tokenVersion,
+        // Compared in SQL: D1 answers a batch's rows by column name, and both tables name it token_version.
+        current: sql<number>`${pushSubscriptions.tokenVersion} >= ${users.tokenVersion}`.as("current_session"),
         previews: users.pushPreviews,
       })
       .from(pushSubscriptions)
@@ -98,5 +98,5 @@ export async function recipientsOf(db: Database, userIds: readonly number[]): Pr
   const [first, ...rest] = chunks([...new Set(userIds)]).map(query);
   if (!first) return [];
   const results = await db.batch([first, ...rest]);
-  return results.flat().map(({ tokenVersion, userVersion, ...r }) => ({ ...r, current: tokenVersion >= userVersion }));
+  return results.flat().map((r) => ({ ...r, current: Boolean(r.current) }));
 }
