@@ -7,7 +7,7 @@ import type { Role } from "../protocol/models";
 import type { CopiedMessage } from "../protocol/stored";
 import { blocksAmongMembers, type BlockPair } from "./blocks";
 import { compile, type Database } from "./client";
-import { chatMembers, chats, messages, users } from "./schema";
+import { chatMembers, chats, messages, pushSubscriptions, users } from "./schema";
 
 export type { CopiedMessage };
 
@@ -46,7 +46,10 @@ export const EXPIRE_ROWS_PER_COPY = 5000;
 
 /** What a copy did beyond writing: who has an inbox open, and how far D1 has deleted what retention deleted (null: nothing asked). */
 export interface CopyResult {
+  /** Members with an inbox open. */
   open: Set<number>;
+  /** Members with a push subscription. */
+  pushable: Set<number>;
   expiredThrough: number | null;
 }
 
@@ -117,7 +120,9 @@ const isNew = (chatId: number) => sql`NOT EXISTS (SELECT 1 FROM ${messages} AS h
  * 2. the read markers that moved, forward only, in chunks like the messages (a large group's
  *    markers can outgrow one statement); a marker D1 already has (or passed) writes no row, so
  *    sending one again after a room restarted costs nothing;
- * 3. which members have an inbox open, read in the same transaction (see ActivityAnnouncer).
+ * 3. which members have an inbox open (see ActivityAnnouncer) and which have a push subscription
+ *    (see PushNotices), read in the same transaction: what the room knows of its members beyond
+ *    itself comes from this one read per copy, never from a query per message.
  * Membership goes first (before the markers, which need a re-added member's row): each member's
  * current state as the room decided it, joined or left, and the chat's name and settings. The room
  * runs one copy at a time and each carries the state at its start, so D1 ends as the room is,
@@ -165,14 +170,16 @@ export function roomCopier(d1: D1Database, chatId: number) {
     sql`UPDATE ${chats} SET name = ${p("name")}, slow_mode_seconds = ${p("slow")}, retention_seconds = ${p("retention")} WHERE ${chats.id} = ${chatId}`,
   );
   const expiry = expiryStatements(d1, chatId);
-  const openInboxes = compile<Record<string, never>>(
+  const subscribed = sql`EXISTS (SELECT 1 FROM ${pushSubscriptions} WHERE ${pushSubscriptions.userId} = ${users.id})`;
+  const presence = compile<Record<string, never>>(
     d1,
-    sql`SELECT ${users.id} AS id FROM ${users} WHERE ${users.inboxOpen} = 1
+    sql`SELECT ${users.id} AS id, ${users.inboxOpen} AS open, ${subscribed} AS push FROM ${users}
+      WHERE (${users.inboxOpen} = 1 OR ${subscribed})
       AND ${users.id} IN (SELECT ${chatMembers.userId} FROM ${chatMembers} WHERE ${chatMembers.chatId} = ${chatId})`,
   );
 
   /**
-   * Runs one copy; resolves with the members whose inbox is open at the time it committed and, when
+   * Runs one copy; resolves with the members whose inbox is open and those with a push subscription at the time it committed and, when
    * `expire` asked for it, how far D1 has now deleted (EXPIRE_ROWS_PER_COPY at most per copy).
    */
   return async function copy(
@@ -189,10 +196,11 @@ export function roomCopier(d1: D1Database, chatId: number) {
     for (const chunk of chunkByBytes(membership.members.filter((m) => !m.active).map((m) => ({ u: m.userId })))) statements.push(left.bind({ members: chunk }));
     if (membership.chat) statements.push(chatRow.bind({ name: membership.chat.name, slow: membership.chat.slowModeSeconds, retention: membership.chat.retentionSeconds }));
     for (const chunk of chunkByBytes(moved.map((m) => ({ u: m.userId, r: m.lastRead })))) statements.push(markers.bind({ markers: chunk }));
-    statements.push(openInboxes.bind({}));
-    const results = await d1.batch<{ id: number }>(statements);
+    statements.push(presence.bind({}));
+    const results = await d1.batch<{ id: number; open: number; push: number }>(statements);
     const expired = expire ? (results[expiry.length - 1]!.results[0] as unknown as { through: number }).through : null;
-    return { open: new Set(results.at(-1)!.results.map((r) => r.id)), expiredThrough: expired };
+    const seen = results.at(-1)!.results;
+    return { open: new Set(seen.filter((r) => r.open).map((r) => r.id)), pushable: new Set(seen.filter((r) => r.push).map((r) => r.id)), expiredThrough: expired };
   };
 }
 

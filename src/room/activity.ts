@@ -22,8 +22,6 @@ export interface ActivitySource {
   newest(): Message | null;
   /** null when the user is not an active member. */
   readState(userId: number): { lastReadMessageId: number | null; unreadCount: number } | null;
-  /** A copy told the room who has an inbox open (the push notices wait for it after a wake). */
-  inboxesLearnt?(): void;
 }
 
 export class ActivityAnnouncer {
@@ -60,7 +58,6 @@ export class ActivityAnnouncer {
     const newlySeen = [...open].filter((id) => !this.open.has(id));
     this.open = open;
     this.learnt = true;
-    this.source.inboxesLearnt?.();
     for (const id of this.announced.keys()) if (!open.has(id)) this.announced.delete(id);
     return newlySeen.length > 0 ? this.announce(newlySeen) : Promise.resolve();
   }

@@ -115,7 +115,6 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
     this.activity = new ActivityAnnouncer(env, this.chatId, {
       newest: () => this.log.newest(),
       readState: (userId) => this.reads.of(userId),
-      inboxesLearnt: () => this.pushes?.inboxesLearnt(),
     });
     void ctx.blockConcurrencyWhile(async () => {
       this.store = await openLog(ctx.storage);
@@ -131,7 +130,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
       this.reports = new ReportLog(this.store);
       this.slowMode = new SlowMode((since) => this.log.recentSends(since));
       this.filePurge = new FilePurge(this.uploads, () => this.env.FILES, scheduleAlarm);
-      this.d1Copy = new D1Copy({ ...parts, activity: this.activity, d1: () => this.d1, waitUntil: (p) => ctx.waitUntil(p), scheduleAlarm });
+      this.d1Copy = new D1Copy({ ...parts, activity: this.activity, d1: () => this.d1, waitUntil: (p) => ctx.waitUntil(p), scheduleAlarm, pushable: (ids, asOf) => this.pushes?.learnt(ids, asOf) });
       this.retention = new Retention({ ...parts, uploads: this.uploads, reports: this.reports, filePurge: this.filePurge, d1Copy: this.d1Copy, broadcast, scheduleAlarm, transaction: (fn) => ctx.storage.transactionSync(fn) });
       this.blockSync = new BlockSync({
         blocks: this.blocks,

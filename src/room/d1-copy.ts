@@ -30,6 +30,8 @@ export interface CopySource {
   /** D1 as the room reaches it now (behind its deadline). */
   d1(): D1Database;
   waitUntil(promise: Promise<unknown>): void;
+  /** A copy that started at `asOf` read which members have push subscriptions (after the activity learnt the open inboxes). */
+  pushable(userIds: Set<number>, asOf: number): void;
   /** The copy's next look (`at`) moved earlier: the room's alarm must fire by then. */
   scheduleAlarm(): void;
 }
@@ -158,7 +160,7 @@ export class D1Copy {
       const expire = this.expiryToCopy();
       const d1 = this.room.d1();
       if (this.copier?.d1 !== d1) this.copier = { d1, copy: roomCopier(d1, this.room.chatId) };
-      const { open, expiredThrough } = await this.copier.copy(
+      const { open, pushable, expiredThrough } = await this.copier.copy(
         [...changed, ...rows].map(toCopied),
         markers,
         { members: memberRows.map(toCopiedMember), ...(chat ? { chat } : {}) },
@@ -185,6 +187,7 @@ export class D1Copy {
         this.at = null;
       }
       this.room.waitUntil(this.room.activity.inboxesOpen(open));
+      this.room.pushable(pushable, startedAt);
     } catch (err) {
       if (this.outbox) this.outbox.messages += carried;
       ({ failures: this.failures, at: this.at } = nextRetry(this.failures, Date.now()));

@@ -1,11 +1,16 @@
 /**
  * Who hears of a message by push, decided by the room from what it already knows, with no D1 query
  * per message: an active member who is not its sender, has not muted the chat (the member list of
- * record), has no socket open on the chat (the room's sockets) and no inbox socket open (as the
- * room learnt with its last copy to D1, see activity.ts). Each member's pushes are paced
- * (push-pacing.ts); a push that is due is checked again (they may have come back, muted, left or
- * read it meanwhile) and enqueued as a job (src/push/job.ts) after the message was acknowledged,
- * never on its path. The queue consumer sends it (src/push/deliver.ts).
+ * record), has no socket open on the chat (the room's sockets), no inbox socket open, and a push
+ * subscription (both as the room's last copy to D1 read them: one read per copy, see
+ * src/db/room-copy.ts). Each member's pushes are paced (push-pacing.ts); a push that is due is
+ * checked again (they may have come back, muted, left or read it meanwhile) and enqueued as a job
+ * (src/push/job.ts) after the message was acknowledged, never on its path. The queue consumer sends
+ * it (src/push/deliver.ts).
+ *
+ * A member the last copy did not see subscribed may have subscribed since: their messages wait for
+ * the next copy (every message brings one, about a second after the chat pauses) before they are
+ * pushed or dropped. That includes everyone after the room wakes, until its first copy.
  */
 import type { Message } from "../protocol/models";
 import { vapidKeys } from "../push/config";
@@ -17,14 +22,6 @@ import type { MessageLog } from "./log/messages";
 import type { LogDatabase } from "./log/open";
 import { PushPacer } from "./push-pacing";
 
-/**
- * A room that has just woken does not know who has an inbox open until its first copy to D1 (about a
- * second after its first message). Pushes due before then wait for it, at most this long after the
- * room woke; after that they go (a copy that keeps failing means D1 is down, and a push too many
- * beats a push lost).
- */
-export const INBOXES_UNKNOWN_WAIT_MS = 5000;
-
 /** Jobs per `sendBatch` (Cloudflare Queues' limit: 100 messages, 256 KB; a job is under 1 KB). */
 const ENQUEUE_BATCH = 100;
 
@@ -34,19 +31,21 @@ export interface PushParts {
   members: RoomMembers;
   /** Users with a socket open on the chat now. */
   online(): Set<number>;
-  /** What the room knows of open inboxes (activity.ts). */
-  inboxes: { readonly knowsInboxes: boolean; inboxOpen(userId: number): boolean };
+  /** Whether a user has an inbox open, as the room's last copy read it (activity.ts). */
+  inboxes: { inboxOpen(userId: number): boolean };
   waitUntil(promise: Promise<unknown>): void;
 }
 
 export class PushNotices {
   private readonly pacer = new PushPacer();
   private readonly enabled: boolean;
-  private readonly wokeAt = Date.now();
   private timer: { at: number; handle: ReturnType<typeof setTimeout> } | null = null;
   /** Active members and whether each muted the chat, as of `members.changes` = `viewAt`. */
   private view = new Map<number, { muted: boolean }>();
   private viewAt = -1;
+  /** Members with a push subscription, as of the copy that started at `pushableAsOf` (none, after a wake). */
+  private pushable = new Set<number>();
+  private pushableAsOf = -Infinity;
 
   /**
    * Where jobs go: the push queue. A field so that tests can watch what a room enqueues
@@ -80,8 +79,13 @@ export class PushNotices {
     this.flush(now);
   }
 
-  /** The room learnt who has an inbox open: pushes held until it knew go now. */
-  inboxesLearnt(): void {
+  /**
+   * A copy to D1 that started at `asOf` read who has a push subscription (and who an inbox open):
+   * what waited for it is decided.
+   */
+  learnt(pushable: Set<number>, asOf: number): void {
+    this.pushable = pushable;
+    this.pushableAsOf = asOf;
     if (this.enabled) this.flush(Date.now());
   }
 
@@ -99,23 +103,20 @@ export class PushNotices {
     return this.view;
   }
 
-  /**
-   * Enqueues the pushes due by `now`, each checked again, and sets the timer for the next. Until the
-   * room knows who has an inbox open (or has waited long enough), due pushes wait for it.
-   */
+  /** Enqueues the pushes due by `now`, each checked again, and sets the timer for the next. */
   private flush(now: number): void {
-    const waitForInboxes = !this.room.inboxes.knowsInboxes && now < this.wokeAt + INBOXES_UNKNOWN_WAIT_MS;
-    const due = waitForInboxes ? [] : this.pacer.due(now);
-    const jobs = due.length > 0 ? this.jobs(due, now) : [];
+    const waitingForCopy = new Set<number>();
+    const jobs = this.jobs(this.pacer.due(now), now, waitingForCopy);
     if (jobs.length > 0) {
       this.room.waitUntil(this.enqueue(jobs).catch((err) => console.error(`push: ${jobs.length} jobs could not be enqueued`, err instanceof Error ? err.message : String(err))));
     }
     this.pacer.prune(now);
-    const next = this.pacer.next();
-    this.arm(next !== null && waitForInboxes ? Math.max(next, this.wokeAt + INBOXES_UNKNOWN_WAIT_MS) : next);
+    // Those waiting for a copy are looked at again when it comes (`learnt`), not by the timer.
+    this.arm(this.pacer.next(waitingForCopy));
   }
 
-  private jobs(due: number[], now: number): PushJob[] {
+  private jobs(due: number[], now: number, waitingForCopy: Set<number>): PushJob[] {
+    if (due.length === 0) return [];
     const members = this.members();
     const online = this.room.online();
     const chat = readChat(this.room.store);
@@ -124,6 +125,12 @@ export class PushNotices {
       const member = members.get(userId);
       if (!member || member.muted || this.inApp(userId, online)) {
         this.pacer.clear(userId);
+        continue;
+      }
+      if (!this.pushable.has(userId)) {
+        // Not subscribed as of a copy that came after these messages: nothing to push to.
+        if (this.pushableAsOf >= (this.pacer.waitingSince(userId) ?? now)) this.pacer.clear(userId);
+        else waitingForCopy.add(userId);
         continue;
       }
       const taken = this.pacer.take(userId, now);

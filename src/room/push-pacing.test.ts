@@ -55,6 +55,18 @@ describe("PushPacer", () => {
     expect(pacer.take(7, 5000)).toEqual({ count: 1, newestId: 3 });
   });
 
+  it("knows since when a member's messages wait, and skips members it is told to when naming the next due", () => {
+    const pacer = new PushPacer(5000);
+    pacer.offer(1, 1, 100);
+    pacer.offer(1, 2, 300);
+    pacer.offer(2, 3, 50);
+    expect(pacer.waitingSince(1)).toBe(100);
+    expect(pacer.next()).toBe(50);
+    expect(pacer.next(new Set([2]))).toBe(100);
+    pacer.take(1, 400);
+    expect(pacer.waitingSince(1)).toBeNull();
+  });
+
   it("paces each member on their own", () => {
     const pacer = new PushPacer(5000);
     pacer.offer(1, 1, 0);

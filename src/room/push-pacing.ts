@@ -17,6 +17,8 @@ interface Entry {
   newestId: number | null;
   /** When they are to be pushed; null when nothing waits. */
   dueAt: number | null;
+  /** When the first of them came. */
+  since: number | null;
 }
 
 export class PushPacer {
@@ -27,9 +29,10 @@ export class PushPacer {
   /** A message `userId` should hear of: returns when the push that carries it is due. */
   offer(userId: number, messageId: number, now: number): number {
     let entry = this.entries.get(userId);
-    if (!entry) this.entries.set(userId, (entry = { lastSentAt: null, count: 0, newestId: null, dueAt: null }));
+    if (!entry) this.entries.set(userId, (entry = { lastSentAt: null, count: 0, newestId: null, dueAt: null, since: null }));
     entry.count++;
     entry.newestId = messageId;
+    entry.since ??= now;
     entry.dueAt ??= entry.lastSentAt === null ? now : Math.max(now, entry.lastSentAt + this.intervalMs);
     return entry.dueAt;
   }
@@ -39,11 +42,16 @@ export class PushPacer {
     return [...this.entries].filter(([, e]) => e.dueAt !== null && e.dueAt <= now).map(([userId]) => userId);
   }
 
-  /** The earliest time a push is due, or null when none waits. */
-  next(): number | null {
+  /** The earliest time a push is due (of members not in `except`), or null when none waits. */
+  next(except?: ReadonlySet<number>): number | null {
     let next: number | null = null;
-    for (const { dueAt } of this.entries.values()) if (dueAt !== null && (next === null || dueAt < next)) next = dueAt;
+    for (const [userId, { dueAt }] of this.entries) if (dueAt !== null && !except?.has(userId) && (next === null || dueAt < next)) next = dueAt;
     return next;
+  }
+
+  /** When the oldest message waiting for `userId` came, or null. */
+  waitingSince(userId: number): number | null {
+    return this.entries.get(userId)?.since ?? null;
   }
 
   /** The push for `userId` goes now: what it stands for (null when nothing waited). */
@@ -51,7 +59,7 @@ export class PushPacer {
     const entry = this.entries.get(userId);
     if (!entry || entry.count === 0 || entry.newestId === null) return null;
     const taken = { count: entry.count, newestId: entry.newestId };
-    Object.assign(entry, { lastSentAt: now, count: 0, newestId: null, dueAt: null });
+    Object.assign(entry, { lastSentAt: now, count: 0, newestId: null, dueAt: null, since: null });
     return taken;
   }
 
@@ -61,7 +69,7 @@ export class PushPacer {
    */
   clear(userId: number): void {
     const entry = this.entries.get(userId);
-    if (entry) Object.assign(entry, { count: 0, newestId: null, dueAt: null });
+    if (entry) Object.assign(entry, { count: 0, newestId: null, dueAt: null, since: null });
   }
 
   /** Forgets members with nothing waiting whose last push no longer holds the next one back. */

@@ -10,6 +10,7 @@ import { pushPayload } from "../../src/protocol/push";
 import type { PushJob } from "../../src/push/job";
 import type { ChatRoom } from "../../src/room/chat-room";
 import { api, connect, connectInbox, createGroup, register, roomStub, type TestUser } from "./helpers";
+import { newSubscriber } from "../support/push-receiver";
 import { knowsInboxes, learnInboxes, pushesWaiting, until, watchPushes } from "./push-hooks";
 
 const send = async (chatId: number, from: TestUser, content: string) => {
@@ -20,9 +21,21 @@ const send = async (chatId: number, from: TestUser, content: string) => {
 
 const pushedTo = (jobs: PushJob[]) => jobs.map((j) => j.userId);
 
-/** Three members; the room knows who has an inbox open (none yet) and hands its jobs to `jobs`. */
+let seq = 0;
+/** A browser of `user` subscribes (the room's jobs are watched: nothing is sent to it). */
+async function subscribe(user: TestUser) {
+  const { keys } = await newSubscriber();
+  const res = await api("POST", "/api/push/subscriptions", { token: user.token, body: { endpoint: `https://push.test/decide/${seq++}`, expirationTime: null, keys } });
+  expect(res.status).toBe(201);
+}
+
+/**
+ * Three members, each with a push subscription; the room has loaded and copied once (so it knows who
+ * has an inbox open and who is subscribed) and hands its jobs to `jobs`.
+ */
 async function threeInAGroup(name = "Team") {
   const [ann, bob, cid] = await Promise.all([register("ann"), register("bob"), register("cid")]);
+  await Promise.all([ann, bob, cid].map(subscribe));
   const chat = await createGroup(ann, [bob, cid], name);
   const jobs = await watchPushes(chat.id);
   // The room's one load from D1 in its life, then a copy.
@@ -57,8 +70,28 @@ describe("who is pushed", () => {
     b.close();
   });
 
+  it("a member without a push subscription is not pushed; once subscribed, from the room's next copy on", async () => {
+    const [ann, bob] = await Promise.all([register("ann"), register("bob")]);
+    const chat = await createGroup(ann, [bob]);
+    const jobs = await watchPushes(chat.id);
+    expect((await api("GET", `/api/chats/${chat.id}`, { token: ann.token })).status).toBe(200);
+    await learnInboxes(chat.id);
+    await send(chat.id, ann, "bob has no browser subscribed");
+    // The room waits for its next copy, which may have seen a subscription made since: it has not.
+    await learnInboxes(chat.id);
+    expect(await pushesWaiting(chat.id)).toBe(false);
+    expect(jobs).toEqual([]);
+
+    await subscribe(bob);
+    const later = await send(chat.id, ann, "bob subscribed since the last copy");
+    expect(jobs).toEqual([]);
+    await learnInboxes(chat.id);
+    expect(jobs.map((j) => [j.userId, j.payload.messageId, j.payload.count])).toEqual([[bob.user.id, later.id, 1]]);
+  });
+
   it("a direct chat's push names no chat", async () => {
     const [ann, bob] = await Promise.all([register("ann"), register("bob")]);
+    await subscribe(bob);
     const chat = (await api("POST", "/api/chats", { token: ann.token, body: { type: "direct", userId: bob.user.id } })).body;
     const jobs = await watchPushes(chat.id);
     await learnInboxes(chat.id);
@@ -143,6 +176,7 @@ describe("pacing", () => {
 describe("deciding costs no D1 and never holds the ack", () => {
   it("a room that just woke waits for its first copy to learn who has an inbox open", async () => {
     const [ann, bob, cid] = await Promise.all([register("ann"), register("bob"), register("cid")]);
+    await Promise.all([bob, cid].map(subscribe));
     const chat = await createGroup(ann, [bob, cid]);
     const inbox = await connectInbox(cid.token);
     const jobs = await watchPushes(chat.id);
