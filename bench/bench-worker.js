@@ -11,7 +11,10 @@
 //   Worker requests; Durable Object requests by kind (RPC calls, fetches, alarms, and incoming
 //   WebSocket messages, which Cloudflare bills 20:1); Durable Object storage rows written (the SQL
 //   cursors' `rowsWritten`, plus kv puts and alarm sets, one row each); RPC calls by object and method
-//   (`rpc_by_method`: `InboxRoom.relay` is the inbox calls rooms make).
+//   (`rpc_by_method`: `InboxRoom.relay` is the inbox calls rooms make); Queue operations of the push
+//   queue as Cloudflare bills them (each message written by `send`/`sendBatch`, read by a delivery to
+//   the consumer, and deleted by its ack: `queue_writes`, `queue_reads`, `queue_deletes`; a retry is
+//   one more read later) and the consumer's invocations (`queue_invocations`, billed as requests).
 // - Rows by statement, always on (`by_statement` in GET /__bench/d1): for D1 and for Durable Object
 //   storage, statements run and rows written per SQL text (whitespace collapsed, cut at 90 characters),
 //   and alarm sets by how far ahead they were set: what each row written per message is.
@@ -140,13 +143,47 @@ function wrapDatabase(db, ms) {
 /** One wrapper per binding and delay, so the Worker's per-binding caches (Drizzle, deadlines) still hit. */
 const wrappedDbs = new WeakMap();
 
+/** The push queue's producer with every message written counted. */
+function countedQueue(queue) {
+  return {
+    send: (body, options) => ((billed.queue_writes += 1), queue.send(body, options)),
+    sendBatch: (messages, options) => {
+      const list = [...messages];
+      billed.queue_writes += list.length;
+      return queue.sendBatch(list, options);
+    },
+  };
+}
+const wrappedQueues = new WeakMap();
+
 function instrumented(env) {
   const ms = Number(env.D1_DELAY_MS ?? 0);
   const db = env.DB;
   if (!wrappedDbs.has(db)) wrappedDbs.set(db, new Map());
   const byDelay = wrappedDbs.get(db);
   if (!byDelay.has(ms)) byDelay.set(ms, wrapDatabase(db, ms));
-  return { ...env, DB: byDelay.get(ms) };
+  if (env.PUSH_QUEUE && !wrappedQueues.has(env.PUSH_QUEUE)) wrappedQueues.set(env.PUSH_QUEUE, countedQueue(env.PUSH_QUEUE));
+  return { ...env, DB: byDelay.get(ms), ...(env.PUSH_QUEUE ? { PUSH_QUEUE: wrappedQueues.get(env.PUSH_QUEUE) } : {}) };
+}
+
+/** A batch whose messages count their acks (deletes) and retries; everything else passes through. */
+function countedBatch(batch) {
+  const count = (message) =>
+    new Proxy(message, {
+      get(target, prop) {
+        if (prop === "ack") return () => ((billed.queue_deletes += 1), target.ack());
+        if (prop === "retry") return (options) => ((billed.queue_retries += 1), target.retry(options));
+        const value = Reflect.get(target, prop, target);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+  const messages = batch.messages.map(count);
+  return {
+    queue: batch.queue,
+    messages,
+    ackAll: () => ((billed.queue_deletes += messages.length), batch.ackAll()),
+    retryAll: (options) => ((billed.queue_retries += messages.length), batch.retryAll(options)),
+  };
 }
 
 function percentile(sorted, p) {
@@ -170,7 +207,21 @@ function d1Report() {
 let roomsConstructed = 0;
 /** RPC calls by object and method ("InboxRoom.relay": the inbox calls a room makes), reset with the rest. */
 const rpcByMethod = {};
-const billed = { worker_requests: 0, do_rpc: 0, do_fetch: 0, do_alarm: 0, do_ws_incoming: 0, do_rows_written: 0, do_kv_puts: 0, do_alarm_sets: 0 };
+const billed = {
+  worker_requests: 0,
+  do_rpc: 0,
+  do_fetch: 0,
+  do_alarm: 0,
+  do_ws_incoming: 0,
+  do_rows_written: 0,
+  do_kv_puts: 0,
+  do_alarm_sets: 0,
+  queue_writes: 0,
+  queue_reads: 0,
+  queue_deletes: 0,
+  queue_retries: 0,
+  queue_invocations: 0,
+};
 
 /** Counts what the object's storage writes; its own behaviour is unchanged. */
 function countStorage(ctx) {
@@ -254,6 +305,12 @@ export default {
     if (pathname === "/__bench/chats-from-d1") return chatsFromD1(request, env);
     billed.worker_requests++;
     return app.fetch(request, instrumented(env), ctx);
+  },
+  /** The push queue's consumer: each delivery is a read of each message in the batch. */
+  queue(batch, env, ctx) {
+    billed.queue_invocations++;
+    billed.queue_reads += batch.messages.length;
+    return app.queue(countedBatch(batch), instrumented(env), ctx);
   },
 };
 

@@ -150,7 +150,7 @@ for (const [name, r] of Object.entries(report.results)) {
     r.rss_kb_per_socket != null ? `${r.rss_kb_per_socket} KB/socket` :
     r.list_ms ? `${r.list_rounds} lists of ${r.chats} chats` :
     r.inboxEvents ? `${r.inboxEvents.perMessage} events/msg` :
-    r.rows ? r.rows.map((row) => `${row.case}: $${row.usd_per_million_messages}/M`).join("; ") : "-";
+    r.rows ? r.rows.map((row) => `${row.case}: $${row.usd_per_million_messages}/M${row.pushes ? ` (pushes: ${row.pushes.per_message}/msg, $${row.pushes.usd_per_million_pushes}/M pushes)` : ""}`).join("; ") : "-";
   const notes =
     r.error ?? r.skipped ??
     (name === "idle"

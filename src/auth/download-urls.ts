@@ -12,28 +12,14 @@
 import { limits } from "../protocol/limits";
 import { attachmentPath } from "../protocol/models";
 import { base64url, fromBase64url } from "./base64url";
+import { purposeKey } from "./purpose-keys";
 
 const encoder = new TextEncoder();
 // v2: the token version is signed too (URLs of v1 stop verifying, as they should: they carried none).
 const PURPOSE = "edge-chat attachment download v2";
 
-const keys = new WeakMap<Uint8Array, Promise<CryptoKey>>();
-
-function hmac(raw: Uint8Array): Promise<CryptoKey> {
-  return crypto.subtle.importKey("raw", raw, { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]);
-}
-
 /** The download key for a signing secret, derived once per isolate. */
-function downloadKey(secret: Uint8Array): Promise<CryptoKey> {
-  let key = keys.get(secret);
-  if (!key) {
-    key = hmac(secret)
-      .then((root) => crypto.subtle.sign("HMAC", root, encoder.encode(PURPOSE)))
-      .then((derived) => hmac(new Uint8Array(derived)));
-    keys.set(secret, key);
-  }
-  return key;
-}
+const downloadKey = (secret: Uint8Array) => purposeKey(secret, PURPOSE);
 
 /** Who a signed URL is for: the user and the token version of the session that signed it. */
 export interface DownloadSigner {

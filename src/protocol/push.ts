@@ -14,6 +14,8 @@ export const pushLimits = {
   payloadMaxBytes: 4096,
   /** The longest endpoint URL a subscription may have. */
   endpointMax: 2048,
+  /** At most one push per chat per user this often (a burst's later messages go together at its end). */
+  pacingMs: 5000,
 } as const;
 
 /** `GET /api/push/vapid-public-key`: the VAPID public key, an uncompressed P-256 point, base64url. */

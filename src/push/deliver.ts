@@ -8,6 +8,7 @@
  * that were reached are split off as jobs of their own, so a retry never pushes a device twice.
  */
 import { encryptNotification } from "@block65/webcrypto-web-push";
+import { signingKeyFor } from "../auth/token";
 import { database } from "../db/client";
 import { withDeadline } from "../db/deadline";
 import { deleteSubscriptions, recipientsOf, type Recipient } from "../db/push";
@@ -28,7 +29,7 @@ type Fetcher = (input: string, init: RequestInit) => Promise<Response>;
 const originOf = (endpoint: string) => new URL(endpoint).origin;
 
 /** Sends one push to one subscription; never throws (a failure is an outcome). */
-async function pushTo(target: Recipient, job: PushJob, keys: VapidKeys, attempts: number, now: number, fetcher: Fetcher): Promise<Outcome> {
+async function pushTo(target: Recipient, job: PushJob, keys: VapidKeys, topic: string, attempts: number, now: number, fetcher: Fetcher): Promise<Outcome> {
   try {
     const payload = encodePayload(target.previews ? job.payload : withoutPreview(job.payload));
     const body = await encryptNotification({ endpoint: target.endpoint, expirationTime: target.expiresAt, keys: { p256dh: target.p256dh, auth: target.auth } }, payload);
@@ -38,7 +39,7 @@ async function pushTo(target: Recipient, job: PushJob, keys: VapidKeys, attempts
         Authorization: await vapidAuthorization(keys, target.endpoint),
         TTL: String(ttlLeft(job.payload.sentAt, now)),
         Urgency: PUSH_URGENCY,
-        Topic: topicOf(job.payload.chatId),
+        Topic: topic,
         "Content-Encoding": "aes128gcm",
         "Content-Type": "application/octet-stream",
       },
@@ -88,7 +89,8 @@ export async function deliverPushes(batch: MessageBatch<PushJob>, env: Env, fetc
       const ended = targets.filter((t) => !t.current || (t.expiresAt !== null && t.expiresAt <= now));
       const live = targets.filter((t) => !ended.includes(t));
       gone.push(...ended.map((t) => t.endpoint));
-      const outcomes = await Promise.all(live.map((t) => pushTo(t, job, keys, message.attempts, now, fetcher)));
+      const topic = await topicOf(signingKeyFor(env.JWT_SECRET), job.userId, job.payload.chatId);
+      const outcomes = await Promise.all(live.map((t) => pushTo(t, job, keys, topic, message.attempts, now, fetcher)));
       const retries: { endpoint: string; afterSeconds: number }[] = [];
       outcomes.forEach((outcome, i) => {
         if (outcome.kind === "gone") gone.push(live[i]!.endpoint);

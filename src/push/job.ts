@@ -3,6 +3,8 @@
  * of that member's subscriptions (or, once split off for a retry, to one of them). RFC 8030's
  * headers are decided here, once for every push.
  */
+import { base64url } from "../auth/base64url";
+import { purposeKey } from "../auth/purpose-keys";
 import type { PushPayload } from "../protocol/push";
 
 export interface PushJob {
@@ -24,9 +26,15 @@ export const PUSH_URGENCY = "normal";
 
 /**
  * RFC 8030 §5.4: a push service replaces an undelivered push of the same topic, so a device that was
- * offline wakes to one notification per chat. At most 32 characters of the base64url alphabet.
+ * offline wakes to one notification per chat. The push service reads the topic (it cannot read the
+ * payload): it is an HMAC of the user and the chat under a key derived from the signing secret, so it
+ * names no chat, and the members of one chat do not share it (a push service cannot tell who chats
+ * with whom from topics). 22 characters of base64url (RFC 8030 allows 32).
  */
-export const topicOf = (chatId: number) => `chat${chatId}`;
+export async function topicOf(secret: Uint8Array, userId: number, chatId: number): Promise<string> {
+  const mac = await crypto.subtle.sign("HMAC", await purposeKey(secret, "edge-chat push topic"), new TextEncoder().encode(`${userId}:${chatId}`));
+  return base64url(new Uint8Array(mac).subarray(0, 16));
+}
 
 /** Seconds of the TTL left for a push of a message sent at `sentAt` (ISO), at `now`; 0 when it is spent. */
 export function ttlLeft(sentAt: string, now: number): number {

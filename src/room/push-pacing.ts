@@ -4,9 +4,10 @@
  * and go as one push, which counts them. A burst of any length is so at most one push per interval
  * plus one (ten messages in a few seconds: two pushes). Pure: the room calls it with the time.
  */
+import { pushLimits } from "../protocol/push";
 
 /** "Every few seconds": long enough to fold a burst, short enough that a reply a moment later is not held back long. */
-export const PUSH_INTERVAL_MS = 5000;
+export const PUSH_INTERVAL_MS = pushLimits.pacingMs;
 
 interface Entry {
   /** When the last push for this member went, or null. */
@@ -24,7 +25,7 @@ interface Entry {
 export class PushPacer {
   private readonly entries = new Map<number, Entry>();
 
-  constructor(private readonly intervalMs = PUSH_INTERVAL_MS) {}
+  constructor(private readonly intervalMs: number = PUSH_INTERVAL_MS) {}
 
   /** A message `userId` should hear of: returns when the push that carries it is due. */
   offer(userId: number, messageId: number, now: number): number {

@@ -28,6 +28,12 @@ const CEILINGS = {
   "group of 10, 3 online + typing pair": { do_requests: 0.95, do_rows_written: 1.55, d1_statements: 0.16, d1_rows_written: 1.22, usd: 2.9 },
   // measured: 4.547, 3.133, 0.100, 1.700 [2.667], $5.52 [$6.47]
   "group of 100, 20 online + typing pair": { do_requests: 5.0, do_rows_written: 3.35, d1_statements: 0.16, d1_rows_written: 1.8, usd: 5.95 },
+  // Push notifications (issue 26): the 7 offline members have a browser subscribed; pushes are paced
+  // per member (2 each here), each 3 Queue operations and a seventh of a consumer invocation and of
+  // its D1 read (2026-12-04 23:17 UTC). measured: DO requests 0.857, DO rows 1.417, D1 statements
+  // 0.133, D1 rows 1.133, queue operations 0.700, $2.97. A job per offline member per message
+  // (unpaced) would be 21 queue operations a message; one more round of pushes, 0.35 more.
+  "group of 10, 3 online, 7 pushed + typing pair": { do_requests: 0.95, do_rows_written: 1.55, d1_statements: 0.2, d1_rows_written: 1.22, queue_operations: 0.85, usd: 3.2 },
 };
 
 let service;

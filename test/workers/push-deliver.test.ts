@@ -97,10 +97,34 @@ describe("the queue consumer", () => {
     expect(service.received.map((r) => r.endpoint).sort()).toEqual([phone, laptop].sort());
     for (const push of service.received) {
       expect(push.payload).toEqual(payload);
-      expect(push.headers).toMatchObject({ "content-encoding": "aes128gcm", "content-type": "application/octet-stream", urgency: "normal", topic: "chat4242" });
+      expect(push.headers).toMatchObject({ "content-encoding": "aes128gcm", "content-type": "application/octet-stream", urgency: "normal" });
       expect(Number(push.headers["ttl"])).toBeGreaterThan(PUSH_TTL_SECONDS - 60);
       expect(Number(push.headers["ttl"])).toBeLessThanOrEqual(PUSH_TTL_SECONDS);
     }
+  });
+
+  it("names each user's chat by an opaque Topic: one per user and chat, shared by no other member", async () => {
+    const [ann, bob, cid] = await Promise.all([register("ann"), register("bob"), register("cid")]);
+    const subscribers = new Map<string, Subscriber>();
+    const [phone, laptop] = [await subscribeBrowser(bob, subscribers, "phone"), await subscribeBrowser(bob, subscribers, "laptop")];
+    const cids = await subscribeBrowser(cid, subscribers);
+    const service = pushService(subscribers);
+    const jobs = [
+      { userId: bob.user.id, payload: payloadFor(ann, { chatId: 4242 }) },
+      { userId: cid.user.id, payload: payloadFor(ann, { chatId: 4242 }) },
+    ];
+    await deliver(jobs, service.fetcher);
+    await deliver([{ userId: bob.user.id, payload: payloadFor(ann, { chatId: 4243 }) }, jobs[0]!], service.fetcher);
+    const topic = (endpoint: string, chatId: number) => [...new Set(service.received.filter((r) => r.endpoint === endpoint && r.payload.chatId === chatId).map((r) => r.headers["topic"]))];
+    const bobs = topic(phone, 4242);
+    expect(bobs).toHaveLength(1);
+    expect(bobs[0]).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    expect(bobs[0]).not.toContain("4242");
+    expect(topic(laptop, 4242)).toEqual(bobs);
+    expect(topic(cids, 4242)).toHaveLength(1);
+    expect(topic(cids, 4242)).not.toEqual(bobs);
+    expect(topic(phone, 4243)).toHaveLength(1);
+    expect(topic(phone, 4243)).not.toEqual(bobs);
   });
 
   it("leaves the preview out for a user who turned previews off", async () => {
@@ -109,8 +133,9 @@ describe("the queue consumer", () => {
     await subscribeBrowser(bob, subscribers);
     expect((await api("PATCH", "/api/push/settings", { token: bob.token, body: { previews: false } })).status).toBe(200);
     const service = pushService(subscribers);
-    const { preview: _, ...withoutPreview } = payloadFor(ann);
-    await deliver([{ userId: bob.user.id, payload: payloadFor(ann) }], service.fetcher);
+    const payload = payloadFor(ann);
+    const { preview: _, ...withoutPreview } = payload;
+    await deliver([{ userId: bob.user.id, payload }], service.fetcher);
     expect(service.received.map((r) => r.payload)).toEqual([withoutPreview]);
   });
 
