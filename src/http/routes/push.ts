@@ -2,7 +2,7 @@
  * Push notifications' routes (docs/PROTOCOL.md, "Push notifications"): the VAPID public key (no
  * token), the caller's subscriptions and previews setting (D1), and per-chat mute (the chat's room).
  */
-import { Hono } from "hono";
+import { Hono, type Context } from "hono";
 import { fromBase64url } from "../../auth/base64url";
 import { deleteSubscription, pushPreviews, saveSubscription, setPushPreviews } from "../../db/push";
 import { ErrorCode } from "../../protocol/errors";
@@ -113,13 +113,13 @@ export const pushRoutes = new Hono<AppEnv>()
     return c.json(body);
   });
 
-/** `PUT` / `DELETE /api/chats/:chatId/mute`: the chat's room records it (it alone decides who is pushed). */
+/** The chat's room records a mute (it alone decides who is pushed). */
+async function setMuted(c: Context<AppEnv>, chatId: number, muted: boolean) {
+  unwrap(await (await existingRoom(c, chatId)).setMuted(c.var.user, muted));
+  return c.body(null, 204);
+}
+
+/** `PUT` / `DELETE /api/chats/:chatId/mute`. */
 export const muteRoutes = new Hono<AppEnv>()
-  .put("/:chatId/mute", describe(docs.mute), validate("param", chatParams), async (c) => {
-    unwrap(await (await existingRoom(c, c.req.valid("param").chatId)).setMuted(c.var.user, true));
-    return c.body(null, 204);
-  })
-  .delete("/:chatId/mute", describe(docs.unmute), validate("param", chatParams), async (c) => {
-    unwrap(await (await existingRoom(c, c.req.valid("param").chatId)).setMuted(c.var.user, false));
-    return c.body(null, 204);
-  });
+  .put("/:chatId/mute", describe(docs.mute), validate("param", chatParams), (c) => setMuted(c, c.req.valid("param").chatId, true))
+  .delete("/:chatId/mute", describe(docs.unmute), validate("param", chatParams), (c) => setMuted(c, c.req.valid("param").chatId, false));
