@@ -147,6 +147,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
         ...parts,
         online: () => new Set(this.onlineUsers().map((u) => u.id)),
         inboxes: this.activity,
+        isBlockedBy: (recipientId, senderId) => this.isBlockedBy(recipientId, senderId),
         waitUntil: (p) => ctx.waitUntil(p),
       });
       // An outbox left by an eviction or a crash resumes at once; so does retention's next round.

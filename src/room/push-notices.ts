@@ -1,7 +1,8 @@
 /**
  * Who hears of a message by push, decided by the room from what it already knows, with no D1 query
  * per message: an active member who is not its sender, has not muted the chat (the member list of
- * record), has no socket open on the chat (the room's sockets), no inbox socket open, and a push
+ * record) nor blocked the sender (the room's copy of blocks, blocks.ts), has no socket open on the
+ * chat (the room's sockets), no inbox socket open, and a push
  * subscription (both as the room's last copy to D1 read them: one read per copy, see
  * src/db/room-copy.ts). Each member's pushes are paced (push-pacing.ts); a push that is due is
  * checked again (they may have come back, muted, left or read it meanwhile) and enqueued as a job
@@ -21,6 +22,7 @@ import type { RoomMembers } from "./log/members";
 import type { MessageLog } from "./log/messages";
 import type { LogDatabase } from "./log/open";
 import { PushPacer } from "./push-pacing";
+import type { UnwrittenMarkers } from "./unwritten-markers";
 
 /** Jobs per `sendBatch` (Cloudflare Queues' limit: 100 messages, 256 KB; a job is under 1 KB). */
 const ENQUEUE_BATCH = 100;
@@ -29,10 +31,14 @@ export interface PushParts {
   store: LogDatabase;
   log: MessageLog;
   members: RoomMembers;
+  /** Read markers as they are now (some not written to storage yet). */
+  markers: Pick<UnwrittenMarkers, "markerOf">;
   /** Users with a socket open on the chat now. */
   online(): Set<number>;
   /** Whether a user has an inbox open, as the room's last copy read it (activity.ts). */
   inboxes: { inboxOpen(userId: number): boolean };
+  /** Whether `recipientId` blocks `senderId` (blocks.ts): no push to them from that sender. */
+  isBlockedBy(recipientId: number, senderId: number): boolean;
   waitUntil(promise: Promise<unknown>): void;
 }
 
@@ -74,7 +80,8 @@ export class PushNotices {
     for (const [userId, { muted }] of this.members()) {
       if (userId === message.sender.id) continue;
       if (muted || this.inApp(userId, online)) this.pacer.clear(userId);
-      else this.pacer.offer(userId, message.id, now);
+      // A message from someone they block is neither pushed nor counted.
+      else if (!this.room.isBlockedBy(userId, message.sender.id)) this.pacer.offer(userId, message.id, now);
     }
     this.flush(now);
   }
@@ -136,9 +143,10 @@ export class PushNotices {
       const taken = this.pacer.take(userId, now);
       if (!taken || !chat) continue;
       const row = this.room.log.get(taken.newestId);
-      // Read meanwhile (on another device, over HTTP), or deleted: nothing to tell.
-      const read = this.room.members.row(userId)?.lastRead ?? 0;
-      if (!row || row.deletedAt !== null || read >= row.id) continue;
+      // Read meanwhile (on another device, over HTTP), deleted, or its sender blocked since: nothing to tell.
+      const stored = this.room.members.row(userId);
+      const read = (stored && this.room.markers.markerOf(stored)) ?? 0;
+      if (!row || row.deletedAt !== null || read >= row.id || this.room.isBlockedBy(userId, row.senderId)) continue;
       jobs.push({ userId, payload: messagePayload(chat, this.room.log.toMessage(row), taken.count) });
     }
     return jobs;

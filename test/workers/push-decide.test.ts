@@ -128,6 +128,15 @@ describe("who is pushed", () => {
     expect(jobs[1]!.payload.count).toBe(1);
   });
 
+  it("a member who blocks the sender is neither pushed nor counted their messages; others' still are", async () => {
+    const { ann, bob, cid, chat, jobs } = await threeInAGroup();
+    expect((await api("PUT", `/api/users/${ann.user.id}/block`, { token: cid.token })).status).toBe(204);
+    await send(chat.id, ann, "cid blocks ann");
+    expect(pushedTo(jobs)).toEqual([bob.user.id]);
+    const fromBob = await send(chat.id, bob, "bob writes");
+    expect(jobs.filter((j) => j.userId === cid.user.id).map((j) => [j.payload.messageId, j.payload.count, j.payload.sender.id])).toEqual([[fromBob.id, 1, bob.user.id]]);
+  });
+
   it("a removed member is never pushed, not even a push that was waiting for its time", async () => {
     const { ann, bob, cid, chat, jobs } = await threeInAGroup();
     await send(chat.id, ann, "one");
