@@ -100,6 +100,72 @@ describe("ApiClient: messages that live, over HTTP", () => {
   });
 });
 
+describe("ApiClient: push notifications and mute", () => {
+  /** A fetch that records each request (headers too) and answers with the status and body given per call. */
+  const recording = () => {
+    const seen: { method: string; url: string; auth: string | null; type: string | null; body: unknown }[] = [];
+    const answers: [number, string][] = [];
+    const fetchImpl = (async (input: RequestInfo | URL, init?: RequestInit) => {
+      const headers = new Headers(init?.headers);
+      seen.push({ method: init?.method ?? "GET", url: String(input), auth: headers.get("authorization"), type: headers.get("content-type"), body: init?.body === undefined ? undefined : JSON.parse(String(init.body)) });
+      const [status, body] = answers.shift() ?? [204, ""];
+      return new Response(body === "" ? null : body, { status });
+    }) as typeof fetch;
+    const api = new ApiClient("https://chat.test", "tok", fetchImpl);
+    return { api, seen, answer: (status: number, body: unknown) => answers.push([status, JSON.stringify(body)]) };
+  };
+  const subscription = { endpoint: "https://push.example/send/abc", expirationTime: null, keys: { p256dh: "B".padEnd(87, "A"), auth: "A".repeat(22) } };
+
+  it("reads the VAPID key without a token", async () => {
+    const { api, seen, answer } = recording();
+    api.token = null;
+    answer(200, { key: "BKey" });
+    expect(await api.vapidPublicKey()).toBe("BKey");
+    expect(seen).toEqual([{ method: "GET", url: "https://chat.test/api/push/vapid-public-key", auth: null, type: null, body: undefined }]);
+  });
+
+  it("subscribes with a browser's PushSubscription (its toJSON) or the JSON itself, and unsubscribes by endpoint", async () => {
+    const { api, seen, answer } = recording();
+    answer(201, {});
+    answer(200, {});
+    await api.subscribePush({ toJSON: () => subscription, endpoint: "ignored: only toJSON is sent" });
+    await api.subscribePush(subscription);
+    expect(await api.unsubscribePush(subscription.endpoint)).toBeNull();
+    expect(seen).toEqual([
+      { method: "POST", url: "https://chat.test/api/push/subscriptions", auth: "Bearer tok", type: "application/json", body: subscription },
+      { method: "POST", url: "https://chat.test/api/push/subscriptions", auth: "Bearer tok", type: "application/json", body: subscription },
+      { method: "DELETE", url: "https://chat.test/api/push/subscriptions", auth: "Bearer tok", type: "application/json", body: { endpoint: subscription.endpoint } },
+    ]);
+  });
+
+  it("reads and sets the previews setting", async () => {
+    const { api, seen, answer } = recording();
+    answer(200, { previews: true });
+    answer(200, { previews: false });
+    expect(await api.pushSettings()).toEqual({ previews: true });
+    expect(await api.setPushPreviews(false)).toEqual({ previews: false });
+    expect(seen.map(({ method, url, body }) => ({ method, url, body }))).toEqual([
+      { method: "GET", url: "https://chat.test/api/push/settings", body: undefined },
+      { method: "PATCH", url: "https://chat.test/api/push/settings", body: { previews: false } },
+    ]);
+  });
+
+  it("mutes and unmutes a chat", async () => {
+    const { api, seen } = recording();
+    expect(await api.muteChat(9)).toBeNull();
+    expect(await api.unmuteChat(9)).toBeNull();
+    expect(seen.map(({ method, url }) => `${method} ${url}`)).toEqual(["PUT https://chat.test/api/chats/9/mute", "DELETE https://chat.test/api/chats/9/mute"]);
+  });
+
+  it("a refused subscription is an ApiError with the contract's code", async () => {
+    const { api, answer } = recording();
+    answer(400, { error: "endpoint must be an https: URL", code: "bad_request" });
+    expect(await caught(api.subscribePush({ ...subscription, endpoint: "http://push.example/x" }))).toMatchObject({ status: 400, code: "bad_request", fromApi: true });
+    answer(401, { error: "missing token", code: "unauthorized" });
+    expect(await caught(api.muteChat(9))).toMatchObject({ status: 401, code: "unauthorized" });
+  });
+});
+
 describe("ApiClient attachments", () => {
   it("uploads the file as the body with its type and percent-encoded name, and reports the end as progress", async () => {
     const upload = { id: "7-AAAAAAAAAAAAAAAAAAAAAA", name: "ünd 1.png", size: 3, contentType: "image/png" };

@@ -1,5 +1,6 @@
 /** REST helpers for every HTTP route of the contract, typed with the protocol's models. */
 import { statusOf, type ErrorCode } from "../protocol/errors";
+import type { PushSettings, PushSubscriptionJson, VapidPublicKey } from "../protocol/push";
 import { attachmentPath, type AuthResponse, type ChangePage, type Chat, type ChatType, type Member, type Message, type MessagePage, type Report, type Role, type SearchPage, type Upload, type User } from "../protocol/models";
 
 export class ApiError extends Error {
@@ -192,6 +193,25 @@ export class ApiClient {
   deleteMessage = (chatId: number, messageId: number) => this.request<null>("DELETE", `/api/chats/${chatId}/messages/${messageId}`);
   addReaction = (chatId: number, messageId: number, emoji: string) => this.request<null>("PUT", reactionPath(chatId, messageId, emoji));
   removeReaction = (chatId: number, messageId: number, emoji: string) => this.request<null>("DELETE", reactionPath(chatId, messageId, emoji));
+  /** Stops (`muteChat`) or resumes push notifications for one chat; the chat's `muted` says which. */
+  muteChat = (chatId: number) => this.request<null>("PUT", mutePath(chatId));
+  unmuteChat = (chatId: number) => this.request<null>("DELETE", mutePath(chatId));
+
+  /** The server's VAPID public key (base64url), for `pushManager.subscribe({ applicationServerKey })`; needs no token. */
+  vapidPublicKey = async () => (await this.request<VapidPublicKey>("GET", "/api/push/vapid-public-key")).key;
+  /**
+   * Registers a push subscription for the signed-in user: a browser's PushSubscription (sent as its
+   * `toJSON()`) or that JSON. The same endpoint again replaces it.
+   */
+  subscribePush = async (subscription: PushSubscriptionJson | { toJSON(): unknown }) => {
+    await this.request<unknown>("POST", "/api/push/subscriptions", "toJSON" in subscription ? subscription.toJSON() : subscription);
+  };
+  /** Ends a push subscription (also one already gone). */
+  unsubscribePush = (endpoint: string) => this.request<null>("DELETE", "/api/push/subscriptions", { endpoint });
+  pushSettings = () => this.request<PushSettings>("GET", "/api/push/settings");
+  /** Whether pushes carry the message's text (`preview`). */
+  setPushPreviews = (previews: boolean) => this.request<PushSettings>("PATCH", "/api/push/settings", { previews });
+
   /** Messages changed after change id `after` (0: all), in their current state, in change order, at most 100. */
   changes = (chatId: number, after: number) => this.request<ChangePage>("GET", `/api/chats/${chatId}/changes?${new URLSearchParams({ after: String(after) })}`);
 
@@ -265,6 +285,8 @@ function queryString(options: Record<string, string | number | undefined>): stri
   for (const [key, value] of Object.entries(options)) if (value !== undefined) params.set(key, String(value));
   return params.size ? `?${params}` : "";
 }
+
+const mutePath = (chatId: number) => `/api/chats/${chatId}/mute`;
 
 /** An emoji is a path segment: percent-encoded (its UTF-8 bytes), as the contract asks. */
 const reactionPath = (chatId: number, messageId: number, emoji: string) => `/api/chats/${chatId}/messages/${messageId}/reactions/${encodeURIComponent(emoji)}`;

@@ -8,5 +8,6 @@ export { browserEnvironment, ConnectionError, type ConnectionState, type SocketE
 export { backoffDelay } from "./backoff";
 export * from "../protocol/events";
 export type * from "../protocol/models";
+export type { PushPayload, PushSettings, PushSubscriptionJson } from "../protocol/push";
 export { CloseCode, ErrorCode, FINAL_CLOSE_CODES } from "../protocol/errors";
 export { limits } from "../protocol/limits";
