@@ -14,7 +14,7 @@ describe("titleFor", () => {
 
 describe("shouldNotify", () => {
   const arrival = { chatId: 5, messageId: 10, senderId: 2, deleted: false };
-  const context = { me: 1, openChatId: 7, hidden: false, enabled: true, lastNotified: undefined };
+  const context = { me: 1, openChatId: 7, hidden: false, enabled: true, muted: false, lastNotified: undefined };
 
   it("notifies for another chat, or for the open one while the tab is hidden", () => {
     expect(shouldNotify(arrival, context)).toBe(true);
@@ -22,7 +22,9 @@ describe("shouldNotify", () => {
     expect(shouldNotify(arrival, { ...context, openChatId: 5, hidden: true })).toBe(true);
   });
 
-  it("never for one's own message, a deleted one, one already notified, or when not opted in", () => {
+  it("never for one's own message, a deleted one, one already notified, a muted chat, or when not opted in", () => {
+    expect(shouldNotify(arrival, { ...context, muted: true })).toBe(false);
+    expect(shouldNotify(arrival, { ...context, muted: true, hidden: true })).toBe(false);
     expect(shouldNotify({ ...arrival, senderId: 1 }, context)).toBe(false);
     expect(shouldNotify({ ...arrival, deleted: true }, context)).toBe(false);
     expect(shouldNotify(arrival, { ...context, lastNotified: 10 })).toBe(false);

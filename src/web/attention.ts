@@ -20,14 +20,14 @@ export interface Arrival {
 
 /**
  * A notification is due for a new message from someone else, in a chat that is not open or while the
- * tab is hidden, once per message (the inbox may repeat a chat's latest state), and only if the user
- * opted in and the browser allowed it.
+ * tab is hidden, once per message (the inbox may repeat a chat's latest state), only if the user
+ * opted in and the browser allowed it, and never for a chat the user muted (as its pushes).
  */
 export function shouldNotify(
   arrival: Arrival,
-  context: { me: number; openChatId: number | null; hidden: boolean; enabled: boolean; lastNotified: number | undefined },
+  context: { me: number; openChatId: number | null; hidden: boolean; enabled: boolean; muted: boolean; lastNotified: number | undefined },
 ): boolean {
-  if (!context.enabled || arrival.deleted || arrival.senderId === context.me) return false;
+  if (!context.enabled || context.muted || arrival.deleted || arrival.senderId === context.me) return false;
   if (context.lastNotified !== undefined && arrival.messageId <= context.lastNotified) return false;
   return context.hidden || arrival.chatId !== context.openChatId;
 }

@@ -61,12 +61,13 @@ export class ChatList {
         const unread = chat.unreadCount > 0 && chat.id !== this.activeId;
         return h(
           "li",
-          { class: chat.id === this.activeId ? "active" : "", "data-chat-id": chat.id },
+          { class: chat.id === this.activeId ? "active" : "", "data-chat-id": chat.id, "data-muted": chat.muted || undefined },
           // One button per chat: reachable with Tab, opened with Enter or Space.
           h(
             "button",
             { type: "button", class: "open", "aria-current": chat.id === this.activeId ? "true" : undefined, onclick: () => this.onSelect(chat) },
             h("span", { class: "name" }, chatTitle(chat, this.me)),
+            chat.muted ? h("span", { class: "sr-only" }, "(muted)") : null,
             unread ? h("span", { class: "sr-only" }, "unread messages:") : null,
             unread ? h("span", { class: "badge", "data-testid": "unread" }, String(chat.unreadCount)) : null,
             h("span", { class: "last" }, chat.lastMessage ? `${chat.lastMessage.sender.username}: ${messageSummary(chat.lastMessage)}` : "No messages yet"),

@@ -49,6 +49,8 @@ export class ChatView {
   private readonly input = enterSubmits(h("textarea", { placeholder: "Message (Shift+Enter for a new line)", rows: 1, maxLength: limits.contentMax, "aria-label": "Message", "data-testid": "composer" }));
   /** The header's "Members" button, when the chat is a group. */
   private panelToggle: HTMLButtonElement | null = null;
+  /** The header's "Mute"/"Unmute" button (pushes and notifications of this chat). */
+  private muteToggle: HTMLButtonElement | null = null;
   private readonly replyBar = h("div", { class: "reply-bar", hidden: true, "data-testid": "reply-bar" });
   /** Why a change did not happen (refused by the server), until the next action. */
   private readonly notice = h("div", { class: "notice", role: "status", "data-testid": "notice" });
@@ -107,6 +109,8 @@ export class ChatView {
       onBack(): void;
       /** The token was refused (expired or revoked): the user must log in again. */
       onSessionEnded?(): void;
+      /** The user muted or unmuted this chat. */
+      onMuted?(chatId: number, muted: boolean): void;
     },
   ) {
     this.chat = chat;
@@ -166,14 +170,37 @@ export class ChatView {
     this.panelToggle = this.members.button();
     // In a direct chat, the other person can be blocked from its header (in a group: the members panel).
     const other = this.chat.type === "direct" ? this.chat.members.find((m) => m.id !== this.me.id) : undefined;
+    this.muteToggle = h("button", { type: "button", onclick: () => void this.toggleMute(), "data-testid": "mute" });
+    this.paintMute();
     return h(
       "header",
       {},
       h("button", { type: "button", class: "back", "aria-label": "Back to the chat list", onclick: () => this.hooks.onBack() }, "←"),
       h("div", { class: "title" }, title, this.onlineLine),
+      this.muteToggle,
       this.panelToggle,
       other ? this.members.blockButton(other, () => {}) : null,
     );
+  }
+
+  private paintMute(): void {
+    const muted = this.chat.muted === true;
+    this.muteToggle!.textContent = muted ? "Unmute" : "Mute";
+    this.muteToggle!.title = muted ? "Notify me of this chat's messages again" : "No notifications for this chat, in this tab or pushed";
+  }
+
+  /** Mutes or unmutes the chat; the button says so once the server has it. */
+  private async toggleMute(): Promise<void> {
+    const muted = !this.chat.muted;
+    try {
+      await (muted ? this.api.muteChat(this.chat.id) : this.api.unmuteChat(this.chat.id));
+    } catch (err) {
+      this.notice.textContent = `The chat was not ${muted ? "muted" : "unmuted"}: ${(err as Error).message}`;
+      return;
+    }
+    this.chat = { ...this.chat, muted };
+    this.paintMute();
+    this.hooks.onMuted?.(this.chat.id, muted);
   }
 
   /**

@@ -10,6 +10,7 @@ import type { AuthResponse, Chat } from "../protocol/models";
 import { titleFor } from "./attention";
 import { ChatList, chatTitle } from "./chat-list";
 import { BlockList } from "./blocks";
+import { APP_PATH, chatLink, isOpenChatMessage, linkedChatId } from "./chat-link";
 import { ChatView } from "./chat-view";
 import { h, replace } from "./dom";
 import { Notifications } from "./notifications";
@@ -69,13 +70,18 @@ async function showApp(session: AuthResponse): Promise<void> {
     refresher.stop();
     inbox.close();
     view?.close();
+    void notifications.stop();
     document.removeEventListener("visibilitychange", retitle);
+    navigator.serviceWorker?.removeEventListener("message", fromWorker);
+    window.removeEventListener("hashchange", followLink);
+    history.replaceState(null, "", APP_PATH);
     clearSession();
     showLogin(notice);
   };
-  // Logout revokes the session everywhere (every device's sockets close); local sign-out follows
-  // whether or not the server could be reached.
-  const logOut = () => void api.logout().catch(() => {}).finally(() => endSession());
+  // Logout ends this browser's push subscription (while the token still works), then revokes the
+  // session everywhere (every device's sockets close); local sign-out follows whether or not the
+  // server could be reached.
+  const logOut = () => void notifications.stop().then(() => api.logout()).catch(() => {}).finally(() => endSession());
 
   const list = new ChatList(me, (chat) => void openChat(chat));
   const blocks = new BlockList(api);
@@ -83,10 +89,20 @@ async function showApp(session: AuthResponse): Promise<void> {
   const retitle = () => (document.title = titleFor([...list.chats.values()].map((c) => c.unreadCount), document.hidden));
   list.onChange = retitle;
   document.addEventListener("visibilitychange", retitle);
-  const notifications = new Notifications(me, (chatId) => {
+  /** Opens a chat by id: from the list, or asked of the server (a search result, a link, a push). */
+  const openById = (chatId: number, focusId?: number) => {
     const chat = list.chats.get(chatId);
-    if (chat) void openChat(chat);
-  });
+    void (chat ? Promise.resolve(chat) : api.getChat(chatId)).then((c) => openChat(c, focusId), () => {});
+  };
+  /** A chat asked for from outside (a link, a push's notification): opened unless it is open already. */
+  const showChat = (chatId: number | null) => {
+    if (chatId !== null && !(view && list.activeId === chatId)) openById(chatId);
+  };
+  const notifications = new Notifications(me, api, showChat);
+  const fromWorker = (event: MessageEvent) => {
+    if (isOpenChatMessage(event.data)) showChat(event.data.chatId);
+  };
+  const followLink = () => showChat(linkedChatId(location.hash));
   const inbox = new InboxConnection({ baseUrl: location.origin, token: session.token, env: browserEnvironment() });
   // The token is refreshed before it expires and handed to the open sockets, so a tab left open stays signed in.
   const refresher = new TokenRefresher(api, browserEnvironment());
@@ -103,15 +119,19 @@ async function showApp(session: AuthResponse): Promise<void> {
     // falls to 0 when the read marker the view sends comes back as `chat_read` (the room's own number).
     list.select(chat.id);
     notifications.dismiss(chat.id);
+    // The address names the open chat: a reload comes back to it, and a push's click finds this tab.
+    history.replaceState(null, "", chatLink(chat.id));
     shell.classList.add("in-chat");
     const opened = (view = new ChatView(api, me, chat, blocks, {
       onRead: (chatId, messageId) => void api.markRead(chatId, messageId).catch(() => {}),
       onLeft: (chatId) => list.remove(chatId),
       onBack: () => {
         shell.classList.remove("in-chat");
+        history.replaceState(null, "", APP_PATH);
         list.focus(chat.id);
       },
       onSessionEnded: () => endSession(SESSION_ENDED),
+      onMuted: (chatId, muted) => list.update(chatId, { muted }),
     }));
     detachView = refresher.attach(opened.connection);
     pane.replaceWith(opened.element);
@@ -124,10 +144,7 @@ async function showApp(session: AuthResponse): Promise<void> {
       const chat = list.chats.get(chatId);
       return chat ? chatTitle(chat, me) : null;
     },
-    open: ({ chatId, message }) => {
-      const chat = list.chats.get(chatId);
-      void (chat ? Promise.resolve(chat) : api.getChat(chatId)).then((c) => openChat(c, message.id), () => {});
-    },
+    open: ({ chatId, message }) => openById(chatId, message.id),
   });
 
   inbox.on(InboxEvent.ChatActivity, ({ chatId, lastMessage, unreadCount }) => {
@@ -194,7 +211,7 @@ async function showApp(session: AuthResponse): Promise<void> {
           list.upsert(chat);
           await openChat(chat);
         })()) }, groupName, h("button", { type: "submit", "data-testid": "create-group" }, "Create")),
-        notifications.button,
+        notifications.element,
         error,
       ),
       messageSearch.element,
@@ -215,6 +232,10 @@ async function showApp(session: AuthResponse): Promise<void> {
   }
   inbox.connect();
   refresher.start();
+  notifications.start();
+  navigator.serviceWorker?.addEventListener("message", fromWorker);
+  window.addEventListener("hashchange", followLink);
+  followLink();
 }
 
 const session = loadSession();
