@@ -184,7 +184,7 @@ export class ChatView {
   }
 
   private paintMute(): void {
-    const muted = this.chat.muted === true;
+    const muted = this.chat.muted;
     this.muteToggle!.textContent = muted ? "Unmute" : "Mute";
     this.muteToggle!.title = muted ? "Notify me of this chat's messages again" : "No notifications for this chat, in this tab or pushed";
   }

@@ -90,7 +90,7 @@ export class Notifications {
   /** A chat's newest message, as the inbox reported it: notified if it deserves it. */
   arrived(chat: Chat, message: Message, openChatId: number | null): void {
     const arrival = { chatId: chat.id, messageId: message.id, senderId: message.sender.id, deleted: message.deleted };
-    const due = shouldNotify(arrival, { me: this.me.id, openChatId, hidden: document.hidden, enabled: this.enabled, muted: chat.muted === true, lastNotified: this.lastNotified.get(chat.id) });
+    const due = shouldNotify(arrival, { me: this.me.id, openChatId, hidden: document.hidden, enabled: this.enabled, muted: chat.muted, lastNotified: this.lastNotified.get(chat.id) });
     this.seen(chat.id, message.id);
     if (!due) return;
     const body = notificationBody({ isGroup: chat.type === "group", sender: message.sender.username, count: 1, preview: this.previews ? messageSummary(message) : undefined });
