@@ -94,9 +94,9 @@ async function showApp(session: AuthResponse): Promise<void> {
     const chat = list.chats.get(chatId);
     void (chat ? Promise.resolve(chat) : api.getChat(chatId)).then((c) => openChat(c, focusId), () => {});
   };
-  /** A chat asked for from outside (a link, a push's notification): opened unless it is open already. */
+  /** A chat asked for from outside (a link, a push's notification): opened unless it is open and shown already. */
   const showChat = (chatId: number | null) => {
-    if (chatId !== null && !(view && list.activeId === chatId)) openById(chatId);
+    if (chatId !== null && !(view && list.activeId === chatId && shell.classList.contains("in-chat"))) openById(chatId);
   };
   const notifications = new Notifications(me, api, showChat);
   const fromWorker = (event: MessageEvent) => {
