@@ -26,7 +26,8 @@ export async function subscribe(api: ApiClient): Promise<void> {
     await subscription.unsubscribe();
     subscription = null;
   }
-  subscription ??= await registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: key });
+  // The key as bytes: every browser takes those (not all take the base64url string).
+  subscription ??= await registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: fromBase64url(key) });
   await api.subscribePush(subscription);
 }
 

@@ -157,7 +157,8 @@ function fakePushManager() {
     const stored = JSON.parse(localStorage.getItem(KEY));
     return stored && subscription(stored);
   };
-  PushManager.prototype.subscribe = async ({ applicationServerKey }) => {
+  PushManager.prototype.subscribe = async (options) => {
+    const applicationServerKey = b64url(options.applicationServerKey);
     const pair = await crypto.subtle.generateKey({ name: "ECDH", namedCurve: "P-256" }, true, ["deriveBits"]);
     const json = {
       endpoint: `http://127.0.0.1:9/push/${crypto.randomUUID()}`,
