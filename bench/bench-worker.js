@@ -35,7 +35,7 @@ import { loadChats } from "../src/db/chats";
 import { database } from "../src/db/client";
 import { withDeadline } from "../src/db/deadline";
 import { roomCopier } from "../src/db/room-copy";
-import app, { ChatRoom as BaseChatRoom, InboxRoom as BaseInboxRoom } from "../src/index";
+import app, { ChatRoom as BaseChatRoom, FanoutShard as BaseFanoutShard, InboxRoom as BaseInboxRoom } from "../src/index";
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const real = new WeakMap();
@@ -279,7 +279,7 @@ function countRequests(label, Base, rpcMethods) {
   return Counted;
 }
 
-const CountedChatRoom = countRequests("ChatRoom", BaseChatRoom, ["history", "post", "markRead", "applyMembership"]);
+const CountedChatRoom = countRequests("ChatRoom", BaseChatRoom, ["history", "post", "markRead", "applyMembership", "joinRemote", "fromShard"]);
 export class ChatRoom extends CountedChatRoom {
   constructor(ctx, env) {
     super(ctx, env);
@@ -288,6 +288,7 @@ export class ChatRoom extends CountedChatRoom {
 }
 
 export const InboxRoom = countRequests("InboxRoom", BaseInboxRoom, ["relay"]);
+export const FanoutShard = countRequests("FanoutShard", BaseFanoutShard, ["deliver", "roster"]);
 
 export default {
   async fetch(request, env, ctx) {

@@ -5,6 +5,7 @@ import { deliverPushes } from "./push/deliver";
 
 export { ChatRoom } from "./room/chat-room";
 export { InboxRoom } from "./inbox/inbox-room";
+export { FanoutShard } from "./fanout/shard";
 
 const app = createApp();
 

@@ -1,4 +1,5 @@
 import type { Context } from "hono";
+import { NEAR_HEADER, nearestHint, SHARD_HEADER, shardStub } from "../fanout/placement";
 import { VERIFIED_CALLER_HEADER, type Caller } from "../objects/handshake";
 import type { AppEnv } from "./env";
 
@@ -7,10 +8,24 @@ import type { AppEnv } from "./env";
  * to a Durable Object. The object trusts only what the Worker sets: the verified user, with their
  * token's version and expiry, in a header (a client's own copy is overwritten); never the token.
  */
-export function forwardToObject(c: Context<AppEnv>, target: { fetch(request: Request): Promise<Response> }, url: URL): Promise<Response> {
+export function forwardToObject(c: Context<AppEnv>, target: { fetch(request: Request): Promise<Response> }, url: URL, near?: string): Promise<Response> {
   const headers = new Headers(c.req.raw.headers);
   headers.delete("Authorization");
+  headers.delete(NEAR_HEADER);
+  if (near !== undefined) headers.set(NEAR_HEADER, near);
   const caller: Caller = { user: c.var.user, session: c.var.session };
   headers.set(VERIFIED_CALLER_HEADER, JSON.stringify(caller));
   return target.fetch(new Request(url, { headers }));
+}
+
+/**
+ * A chat socket: the room decides (404, 403, 426, or accepted), unless it already holds its share
+ * of sockets; then it names a fan-out shard of the caller's region, and the upgrade goes there
+ * (the shard has the room check it again). The room's placement answer never reaches the client.
+ */
+export async function connectChatSocket(c: Context<AppEnv>, room: { fetch(request: Request): Promise<Response> }, url: URL): Promise<Response> {
+  // An incoming request's `cf` (absent locally) says where the caller connects from.
+  const answer = await forwardToObject(c, room, url, nearestHint(c.req.raw.cf as IncomingRequestCfProperties | undefined));
+  const shard = answer.headers.get(SHARD_HEADER);
+  return shard === null ? answer : forwardToObject(c, shardStub(c.env, shard), url);
 }

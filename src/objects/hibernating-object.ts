@@ -31,12 +31,12 @@ export abstract class HibernatingObject<Attachment extends { user: User; session
   /** The frames this object's sockets may send. */
   protected abstract readonly frameSchema: Frames;
 
-  constructor(ctx: DurableObjectState, env: Env) {
+  /** `key`: the number the object stands for, when its name is not just that number (a fan-out shard's). */
+  constructor(ctx: DurableObjectState, env: Env, key = Number(ctx.id.name)) {
     super(ctx, env);
     // Answered by the runtime without waking the object.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING, PONG));
     this.d1 = withDeadline(env.DB, Number(env.D1_TIMEOUT_MS));
-    const key = Number(ctx.id.name);
     if (!Number.isSafeInteger(key) || key <= 0) throw new Error("objects are named after a positive integer id");
     this.namedAfter = key;
   }
@@ -45,10 +45,10 @@ export abstract class HibernatingObject<Attachment extends { user: User; session
     return database(this.d1);
   }
 
-  /** Accepts a socket for `attachment.user`, tagged with the user id so their sockets can be found. */
-  protected accept(attachment: Attachment): { socket: WebSocket; response: Response } {
+  /** Accepts a socket for `attachment.user`, tagged with the user id (and `tags`) so their sockets can be found. */
+  protected accept(attachment: Attachment, tags: string[] = []): { socket: WebSocket; response: Response } {
     const { 0: client, 1: server } = new WebSocketPair();
-    this.ctx.acceptWebSocket(server, [String(attachment.user.id)]);
+    this.ctx.acceptWebSocket(server, [String(attachment.user.id), ...tags]);
     server.serializeAttachment(attachment);
     this.attachments.set(server, attachment);
     if (this.earliestExpiry !== undefined) this.earliestExpiry = Math.min(this.earliestExpiry ?? Infinity, attachment.session.expiresAt);
@@ -70,9 +70,17 @@ export abstract class HibernatingObject<Attachment extends { user: User; session
     this.attachments.set(ws, attachment);
   }
 
+  /**
+   * Every socket of the object (or of one user), open or closing. An object whose sockets live
+   * elsewhere too (the chat room's, on fan-out shards) adds them here: presence and sessions
+   * see them all.
+   */
+  protected sockets(userId?: number): WebSocket[] {
+    return userId === undefined ? this.ctx.getWebSockets() : this.ctx.getWebSockets(String(userId));
+  }
+
   protected openSockets(userId?: number, except?: WebSocket): WebSocket[] {
-    const sockets = userId === undefined ? this.ctx.getWebSockets() : this.ctx.getWebSockets(String(userId));
-    return sockets.filter((ws) => ws !== except && ws.readyState === WebSocket.OPEN);
+    return this.sockets(userId).filter((ws) => ws !== except && ws.readyState === WebSocket.OPEN);
   }
 
   /** The users with an open socket here. */

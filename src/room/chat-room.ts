@@ -18,6 +18,8 @@ import { limits } from "../protocol/limits";
 import type { ChangePage, Chat, Message, MessagePage, Report, Upload, User } from "../protocol/models";
 import { clientFrame, type ParsedClientFrame } from "../protocol/schemas";
 import type { StoredAttachment } from "../protocol/stored";
+import type { FromShard, Position, RemoteJoin } from "../fanout/batch";
+import { NEAR_HEADER, SHARD_HEADER } from "../fanout/placement";
 import { ActivityAnnouncer } from "./activity";
 import { BlockSync, RoomBlocks } from "./blocks";
 import { administer, announcements, type Administered, type Administration } from "./administration";
@@ -42,6 +44,7 @@ import { RoomLoader } from "./room-loader";
 import { replay } from "./replay";
 import { Retention } from "./retention";
 import { SlowMode } from "./slow-mode";
+import { Shards } from "./shards";
 import { SocketTyping, type SocketAttachment } from "./typing-sockets";
 import { UnwrittenMarkers } from "./unwritten-markers";
 
@@ -97,13 +100,15 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
   /** The chat's row (type, name, settings), read once and again after each change: sends read it. */
   private chatRow: LogChatRow | undefined;
   private pushes!: PushNotices;
+  /** Sockets on fan-out shards, past FANOUT_SHARD_SOCKETS of the room's own (shards.ts). */
+  private shards!: Shards;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.limiter = new RateLimiter(Number(env.MESSAGE_RATE_PER_SECOND), Number(env.MESSAGE_BURST));
     this.typing = new SocketTyping({
       chatId: this.chatId,
-      sockets: (userId) => (userId === undefined ? ctx.getWebSockets() : ctx.getWebSockets(String(userId))),
+      sockets: (userId) => this.sockets(userId),
       attachment: (ws) => this.attachment(ws), reattach: (ws, a) => this.reattach(ws, a), broadcast: (f, except) => this.broadcast(f, except),
     });
     this.receipts = new ReadReceipts(this.chatId, ({ batched, oneByOne }) => {
@@ -111,6 +116,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
         if (this.attachment(ws).batchedReceipts) safeSend(ws, batched);
         else for (const frame of oneByOne) safeSend(ws, frame);
       }
+      this.shards.receipts({ batched, oneByOne });
     });
     this.activity = new ActivityAnnouncer(env, this.chatId, {
       newest: () => this.log.newest(),
@@ -150,6 +156,11 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
         isBlockedBy: (recipientId, senderId) => this.isBlockedBy(recipientId, senderId),
         waitUntil: (p) => ctx.waitUntil(p),
       });
+      this.shards = new Shards({
+        chatId: this.chatId, env, kv: ctx.storage.kv,
+        logPosition: () => ({ messageId: this.log.newestId(), changeId: this.log.lastChangeId() }),
+        closed: (ws, attachment) => this.onClose(ws, attachment),
+      });
       // An outbox left by an eviction or a crash resumes at once; so does retention's next round.
       if (this.d1Copy.at !== null || this.retention.at !== null || this.blockSync.at !== null) this.scheduleAlarm();
     });
@@ -167,20 +178,60 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
     const refused = await this.refuseNonMember(user.id);
     if (refused) return errorResponse(refused.code, refused.error);
     if (!isUpgrade(request)) return errorResponse(ErrorCode.UpgradeRequired, "this route only speaks WebSocket");
+    // Past its share of sockets the room sends the Worker on to a fan-out shard near the caller.
+    const shard = this.shards.place(this.ctx.getWebSockets().length, request.headers.get(NEAR_HEADER));
+    if (shard) return new Response(null, { status: 204, headers: { [SHARD_HEADER]: shard } });
     const query = new URL(request.url).searchParams;
-    const since = query.get("since");
-    const changesSince = query.get("changesSince");
-
+    const cursor = (name: string) => (query.has(name) ? Number(query.get(name)) : null);
+    await this.shards.ready();
     const firstOfUser = this.openSockets(user.id).length === 0;
     const { socket, response } = this.accept({ user, session, ...(query.get("receipts") === "batched" ? { batchedReceipts: true as const } : {}) });
+    this.welcome(socket, user, firstOfUser, cursor("since"), cursor("changesSince"));
+    return response;
+  }
+
+  /**
+   * A socket a fan-out shard holds: checked here as an upgrade is, then in the room's presence and
+   * order. Answers the frames the socket starts with, and the position after which the shard's
+   * operations are its own (shards.ts).
+   */
+  async joinRemote(shard: string, socket: string, { user, session }: Caller, join: RemoteJoin): Promise<Answer<{ frames: string[]; after: Position }>> {
+    await this.shards.ready();
+    if (!this.sessionValid(user, session)) return refuse(ErrorCode.Unauthorized, "session ended; sign in again");
+    const refused = await this.refuseNonMember(user.id);
+    if (refused) return refused;
+    const firstOfUser = this.openSockets(user.id).length === 0;
+    const { after } = this.shards.join(shard, socket, { user, session, ...(join.batchedReceipts ? { batchedReceipts: true as const } : {}) });
+    const frames: string[] = [];
+    // The frames are the shard's to send: they go back in the answer, ahead of any later operation.
+    this.welcome({ send: (frame: string) => frames.push(frame) } as unknown as WebSocket, user, firstOfUser, join.since, join.changesSince);
+    return { ok: true, frames, after };
+  }
+
+  /** Frames and closes of a shard's sockets, in their order: each as if it came from a socket of the room's. */
+  async fromShard(shard: string, items: FromShard[]): Promise<void> {
+    await this.shards.ready();
+    for (const item of items) {
+      if ("left" in item) {
+        const ws = this.shards.left(item.socket);
+        if (ws) await this.onClose(ws, this.attachment(ws));
+        continue;
+      }
+      const ws = this.shards.get(item.socket);
+      if (ws) await this.onFrame(ws, item.frame);
+      else this.shards.unknown(shard, item.socket);
+    }
+  }
+
+  /** A socket's first frames (`joined_chat`, the replay it asked for), and its user's arrival if new. */
+  private welcome(ws: WebSocket, user: User, firstOfUser: boolean, since: number | null, changesSince: number | null) {
     this.scheduleAlarm();
-    safeSend(socket, this.joined());
+    safeSend(ws, this.joined());
     // A client that held messages retention deleted since drops them before anything else arrives.
     const expired = readMeta(this.store, MetaKey.ExpiredThrough);
-    if (expired) safeSend(socket, serverFrame(ServerEvent.MessagesExpired, { chatId: this.chatId, throughId: expired }));
+    if (expired) safeSend(ws, serverFrame(ServerEvent.MessagesExpired, { chatId: this.chatId, throughId: expired }));
     if (firstOfUser) this.broadcast(serverFrame(ServerEvent.UserOnline, { chatId: this.chatId, user }), user.id);
-    if (since !== null || changesSince !== null) replay(socket, this.log, this.chatId, since === null ? null : Number(since), changesSince === null ? null : Number(changesSince));
-    return response;
+    if (since !== null || changesSince !== null) replay(ws, this.log, this.chatId, since, changesSince);
   }
 
   /** A page of history, from the log: it always includes the caller's own acknowledged messages. */
@@ -348,6 +399,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
       this.receipts.forget(done.removed.id);
       this.typing.end(done.removed);
       for (const ws of this.ctx.getWebSockets(String(done.removed.id))) ws.close(CloseCode.Removed, "removed from the chat");
+      this.shards.closeUser(done.removed.id, CloseCode.Removed, "removed from the chat");
     }
     for (const frame of rest) this.broadcast(frame);
   }
@@ -373,6 +425,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
       }
       switch (frame.event) {
         case ClientEvent.JoinChat:
+          await this.shards.ready();
           safeSend(ws, this.joined());
           return;
         case ClientEvent.TypingStart:
@@ -419,6 +472,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
   }
 
   protected async onClose(ws: WebSocket, { user }: SocketAttachment): Promise<void> {
+    await this.shards.ready();
     if (this.openSockets(user.id, ws).length > 0) return;
     this.typing.end(user);
     this.broadcast(serverFrame(ServerEvent.UserOffline, { chatId: this.chatId, user }));
@@ -524,6 +578,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
     this.markers.sent(user.id, message.id);
     const frame = serverFrame(ServerEvent.ReceiveMessage, message);
     for (const ws of this.ctx.getWebSockets()) if (ws !== from) safeSend(ws, frame);
+    this.shards.all(frame, { socket: from });
     this.activity.messageStored();
     // After the ack and the fan-out: a push never delays them (it is enqueued later, off this turn).
     this.pushes.messageStored(message);
@@ -628,6 +683,28 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
   /** A token revoked (logout, password change) or expired since the Worker checked it: 401. */
   private refuseEndedSession(user: User, session: Session, now = Date.now()): Refusal | null {
     return this.sessionValid(user, session, now) ? null : refuse(ErrorCode.Unauthorized, "session ended; sign in again");
+  }
+
+  // ---------------------------------------------------------------- sockets on fan-out shards (shards.ts)
+
+  protected override sockets(userId?: number): WebSocket[] {
+    // Typing reads the sockets while the room is constructed, before it knows its shards' (typing
+    // on a shard is kept in memory only: a room never sleeps within a typing state's 6 s).
+    const shards = this.shards as Shards | undefined;
+    return shards ? [...super.sockets(userId), ...shards.sockets(userId)] : super.sockets(userId);
+  }
+
+  protected override broadcast(frame: string, exceptUser?: number): void {
+    super.broadcast(frame, exceptUser);
+    this.shards.all(frame, { user: exceptUser });
+  }
+
+  /** A revocation closes the user's sockets on the shards too, before the Worker answers. */
+  override async endSessions(userId: number, version: number): Promise<number> {
+    const closed = await super.endSessions(userId, version);
+    this.shards.closeUser(userId, CloseCode.SessionEnded, "session revoked", version);
+    await this.shards.drained();
+    return closed;
   }
 
   /** One alarm serves typing expiry, the copy, session expiry, file deletion, retention and block reads. */

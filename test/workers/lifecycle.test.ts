@@ -88,6 +88,8 @@ describe("reactions", () => {
     const { ann, bob, a, b } = await twoInAChat("li", "lj");
     const id = await sent(a, "react to me");
     b.sendJson(ClientEvent.AddReaction, { messageId: id, emoji: "👍" });
+    // Bob's first: two sockets' frames are ordered by when the room gets them (one may be on a fan-out shard).
+    await a.next(ServerEvent.ReactionsUpdated);
     a.sendJson(ClientEvent.AddReaction, { messageId: id, emoji: "👍" });
     a.sendJson(ClientEvent.AddReaction, { messageId: id, emoji: "👍" }); // again: no change, no event
     a.sendJson(ClientEvent.AddReaction, { messageId: id, emoji: "👨‍👩‍👧" });

@@ -7,7 +7,7 @@ import { ApiError } from "../errors";
 import { requireUser } from "../middleware/auth";
 import { requireAllowedOrigin } from "../middleware/origin";
 import { describe, type RouteDoc } from "../openapi/describe";
-import { forwardToObject } from "../upgrade";
+import { connectChatSocket, forwardToObject } from "../upgrade";
 import { validate } from "../validate";
 import { existingRoom } from "../rooms";
 
@@ -54,7 +54,7 @@ export const chatSocketRoutes = new Hono<AppEnv>().get(
     if (since !== undefined) url.searchParams.set("since", String(since));
     if (changesSince !== undefined) url.searchParams.set("changesSince", String(changesSince));
     if (receipts !== undefined) url.searchParams.set("receipts", receipts);
-    return forwardToObject(c, await existingRoom(c, chatId), url);
+    return connectChatSocket(c, await existingRoom(c, chatId), url);
   },
 );
 
