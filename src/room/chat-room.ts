@@ -178,12 +178,12 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
     const refused = await this.refuseNonMember(user.id);
     if (refused) return errorResponse(refused.code, refused.error);
     if (!isUpgrade(request)) return errorResponse(ErrorCode.UpgradeRequired, "this route only speaks WebSocket");
+    await this.shards.ready();
     // Past its share of sockets the room sends the Worker on to a fan-out shard near the caller.
     const shard = this.shards.place(this.ctx.getWebSockets().length, request.headers.get(NEAR_HEADER));
     if (shard) return new Response(null, { status: 204, headers: { [SHARD_HEADER]: shard } });
     const query = new URL(request.url).searchParams;
     const cursor = (name: string) => (query.has(name) ? Number(query.get(name)) : null);
-    await this.shards.ready();
     const firstOfUser = this.openSockets(user.id).length === 0;
     const { socket, response } = this.accept({ user, session, ...(query.get("receipts") === "batched" ? { batchedReceipts: true as const } : {}) });
     this.welcome(socket, user, firstOfUser, cursor("since"), cursor("changesSince"));
@@ -208,18 +208,20 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
     return { ok: true, frames, after };
   }
 
-  /** Frames and closes of a shard's sockets, in their order: each as if it came from a socket of the room's. */
+  /**
+   * Frames and closes of a shard's sockets, in their order, each handled as if it came from a socket
+   * of the room's: started in order, and (like a socket's own events) not waiting for each other's
+   * I/O, so one `auth` checking its token does not hold up the shard's other sockets.
+   */
   async fromShard(shard: string, items: FromShard[]): Promise<void> {
     await this.shards.ready();
     for (const item of items) {
-      if ("left" in item) {
-        const ws = this.shards.left(item.socket);
-        if (ws) await this.onClose(ws, this.attachment(ws));
-        continue;
+      const ws = "left" in item ? this.shards.left(item.socket) : this.shards.get(item.socket);
+      if (!ws) {
+        if (!("left" in item)) this.shards.unknown(shard, item.socket);
+      } else {
+        void ("left" in item ? this.onClose(ws, this.attachment(ws)) : this.onFrame(ws, item.frame));
       }
-      const ws = this.shards.get(item.socket);
-      if (ws) await this.onFrame(ws, item.frame);
-      else this.shards.unknown(shard, item.socket);
     }
   }
 
