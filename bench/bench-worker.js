@@ -18,7 +18,8 @@
 // - Rows by statement, always on (`by_statement` in GET /__bench/d1): for D1 and for Durable Object
 //   storage, statements run and rows written per SQL text (whitespace collapsed, cut at 90 characters),
 //   and alarm sets by how far ahead they were set: what each row written per message is.
-// - GET /__bench/rooms: how many ChatRoom instances were constructed so far. A room is constructed
+// - GET /__bench/rooms: how many ChatRoom instances were constructed so far (and `shard_upgrades`:
+//   how many socket upgrades reached a fan-out shard). A room is constructed
 //   when it starts and again each time it wakes after being evicted, so the count across an idle
 //   period proves (or disproves) hibernation.
 // - POST /__bench/seed-search { chatIds, senderId, from, count, seed, perCopy }: writes `count`
@@ -288,12 +289,20 @@ export class ChatRoom extends CountedChatRoom {
 }
 
 export const InboxRoom = countRequests("InboxRoom", BaseInboxRoom, ["relay"]);
-export const FanoutShard = countRequests("FanoutShard", BaseFanoutShard, ["deliver", "roster"]);
+const CountedFanoutShard = countRequests("FanoutShard", BaseFanoutShard, ["deliver", "roster"]);
+/** Sockets the rooms placed on fan-out shards (upgrades that reached one), never reset. */
+let shardUpgrades = 0;
+export class FanoutShard extends CountedFanoutShard {
+  fetch(request) {
+    shardUpgrades++;
+    return super.fetch(request);
+  }
+}
 
 export default {
   async fetch(request, env, ctx) {
     const { pathname, searchParams } = new URL(request.url);
-    if (pathname === "/__bench/rooms") return Response.json({ constructed: roomsConstructed });
+    if (pathname === "/__bench/rooms") return Response.json({ constructed: roomsConstructed, shard_upgrades: shardUpgrades });
     if ((pathname === "/__bench/d1/reset" && request.method === "POST") || (pathname === "/__bench/d1" && searchParams.get("reset") === "1")) {
       Object.assign(counters, { statements: 0, calls: 0, rows_written: 0, lags: [] });
       for (const m of Object.values(byStatement)) m.clear();

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run bench [-- quick] [-- serve] [-- scenario ...] [-- --d1-delay 150] [-- --url http://...] [-- --keep]`
+// `npm run bench [-- quick] [-- serve] [-- scenario ...] [-- --d1-delay 150] [-- --shard-sockets 100] [-- --url http://...] [-- --keep]`
 // Starts the service on fresh local state (unless --url), runs the scenarios one after another,
 // prints a table and workerd's memory before and after, writes JSON to bench-results/.
 // Exit 1 if any scenario lost, duplicated or failed anything.
@@ -15,6 +15,7 @@ import { connect, history, idle, messaging } from "./scenarios.mjs";
 import { cpuSeconds, rssMb, startService } from "./server.mjs";
 import { profileWorker } from "./profile.mjs";
 import { search } from "./search.mjs";
+import { shards } from "./shards.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const { values: opt, positionals } = parseArgs({
@@ -26,6 +27,8 @@ const { values: opt, positionals } = parseArgs({
     keep: { type: "boolean", default: false },
     "via-proxy": { type: "boolean", default: false },
     profile: { type: "boolean", default: false },
+    // FANOUT_SHARD_SOCKETS for the service: sockets a room holds before it places new ones on fan-out shards.
+    "shard-sockets": { type: "string" },
   },
 });
 const quick = positionals.includes("quick");
@@ -45,6 +48,7 @@ const SCENARIOS = {
   cost: [cost, { messages: quick ? 60 : 100 }],
   search: [search, { messages: quick ? 20_000 : 100_000, rounds: quick ? 20 : 50 }],
   chatlist: [chatlist, { chats: 20, messagesPerChat: 3, rounds: S(200), d1Rounds: S(50) }],
+  shards: [shards, { rooms: 1, clients: quick ? 200 : 1000, senders: 1, messages: S(500), window: 20 }],
 };
 const wanted = positionals.filter((p) => p !== "quick" && p !== "serve");
 for (const w of wanted) if (!SCENARIOS[w]) throw new Error(`unknown scenario ${w}; known: ${Object.keys(SCENARIOS).join(", ")}`);
@@ -74,7 +78,7 @@ if (!url) {
   service = await startService({
     port: Number(opt.port),
     entry: "bench/bench-worker.js",
-    vars: delay ? { D1_DELAY_MS: delay } : {},
+    vars: { ...(delay ? { D1_DELAY_MS: delay } : {}), ...(opt["shard-sockets"] ? { FANOUT_SHARD_SOCKETS: opt["shard-sockets"] } : {}) },
   });
   url = opt["via-proxy"] ? service.proxyUrl : service.url;
   console.error(`service: ${url} (runtime workerd pid ${service.workerdPid()}, wrangler dev proxy ${service.proxyUrl} pid ${service.proxyPid})`);
@@ -97,7 +101,7 @@ if (opt.profile) {
   await makeChats(http, await makeUsers(http, `warm${Date.now() % 100000}`, 2), 1, "warm-up");
 }
 const memory = () => ({ workerd_rss_mb: rssMb(service?.workerdPid()), proxy_workerd_rss_mb: rssMb(service?.proxyPid) });
-const report = { started: new Date().toISOString(), quick, d1_delay_ms: delay, url, memory_before: memory(), results: {} };
+const report = { started: new Date().toISOString(), quick, d1_delay_ms: delay, shard_sockets: opt["shard-sockets"] ?? "wrangler.toml", url, memory_before: memory(), results: {} };
 console.error(`workerd RSS before: ${report.memory_before.workerd_rss_mb} MB`);
 let failed = false;
 for (const name of names) {
@@ -155,6 +159,7 @@ for (const [name, r] of Object.entries(report.results)) {
     r.error ?? r.skipped ??
     (name === "idle"
       ? `${r.open} open, ${r.pongs} pongs; ${r.rooms_evicted_and_rebuilt ?? "?"} rooms evicted during the hold and rebuilt on wake, ${r.rooms_woken_and_delivered} delivered after waking; RSS ${r.rss_mb.before}->${r.rss_mb.held} MB`
+      : r.fanout ? `${r.fanout.sockets_in_room} sockets in the room, ${r.fanout.sockets_on_shards} on shards; ${r.fanout.deliver_calls_per_message} shard calls/msg; ack p99 ${r.ack_ms.p99} ms`
       : r.accepted_per_s != null
         ? `ack p99 ${r.ack_ms.p99} ms, ${r.acked}/${r.sent} acked` +
           (r.d1 ? `; D1 ${r.d1.statements_per_message} statements/msg, ack→D1 lag p50 ${r.d1.lag_ms.p50} / p99 ${r.d1.lag_ms.p99} ms${r.d1.caught_up ? "" : " (NOT caught up)"}` : "")

@@ -27,6 +27,14 @@ describe("Pipe", () => {
     expect(pipe.busy).toBe(false);
   });
 
+  it("splits a long queue into calls of at most perCall items, in order", async () => {
+    const calls: number[][] = [];
+    const pipe = new Pipe<number>(async (items) => void calls.push(items), () => null, 2);
+    for (let i = 1; i <= 5; i++) pipe.push(i);
+    await pipe.idle();
+    expect(calls).toEqual([[1, 2], [3, 4], [5]]);
+  });
+
   it("hands a failed call's items back, retries after the wait asked (even with nothing new), and stops on null", async () => {
     const calls: number[][] = [];
     const failures: number[][] = [];

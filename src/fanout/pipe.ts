@@ -13,11 +13,12 @@ export class Pipe<T> {
   /**
    * `failed` gets the items of a call that threw; it may push some back, and answers how long to
    * wait before the next call (made even if nothing is queued), or null to stop until something new
-   * is pushed.
+   * is pushed. A call carries at most `perCall` items (a call's size is bounded).
    */
   constructor(
     private readonly send: (items: T[]) => Promise<void>,
     private readonly failed: (items: T[], error: unknown) => number | null,
+    private readonly perCall = Infinity,
   ) {}
 
   push(item: T): void {
@@ -50,8 +51,7 @@ export class Pipe<T> {
 
   private async run(): Promise<void> {
     while (this.queue.length > 0 || this.due) {
-      const items = this.queue;
-      this.queue = [];
+      const items = this.queue.splice(0, this.perCall);
       this.due = false;
       try {
         await this.send(items);

@@ -8,6 +8,11 @@ import { Pipe } from "../fanout/pipe";
 import { shardStub } from "../fanout/placement";
 import type { SocketAttachment } from "./typing-sockets";
 
+/**
+ * Operations per delivery call: a burst behind a slow shard goes in several calls of bounded size
+ * (a frame is at most ~12 KB: a 4,000-character message; 500 of them stay far below an RPC's limit).
+ */
+const OPS_PER_CALL = 500;
 /** Waits between attempts after a failed delivery; after the last, the shard is given up on until the next operation. */
 const RETRY_MS = [100, 250, 500, 1000, 2000, 4000, 8000, 15_000, 30_000];
 
@@ -42,6 +47,7 @@ export class ShardLink {
     this.pipe = new Pipe(
       (ops) => this.deliver(ops),
       (ops, err) => this.failed(ops, err),
+      OPS_PER_CALL,
     );
   }
 
