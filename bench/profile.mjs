@@ -44,5 +44,34 @@ export function summarise(profile) {
   }
   const busy = total - (fns.get("(idle) :0") ?? 0);
   const top = [...fns].sort((a, b) => b[1] - a[1]).slice(0, 25).map(([fn, us]) => ({ fn, ms: Math.round(us / 1000), pct_of_busy: +((100 * us) / busy).toFixed(1) }));
-  return { sampled_ms: Math.round(total / 1000), busy_ms: Math.round(busy / 1000), top };
+  return { sampled_ms: Math.round(total / 1000), busy_ms: Math.round(busy / 1000), by_object: byObject(profile, self, busy), top };
+}
+
+/**
+ * Busy time by the object whose code was running: each sample goes to the nearest frame of our
+ * own source on its stack (a runtime call such as a socket send counts for the code that made it),
+ * then to the fan-out shards (src/fanout/shard.ts), the rooms (src/room), the Worker (src/http) or
+ * other code of ours; samples with none of ours on the stack are the runtime's.
+ */
+function byObject(profile, self, busy) {
+  const parent = new Map();
+  for (const n of profile.nodes) for (const child of n.children ?? []) parent.set(child, n.id);
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const owner = (id) => {
+    for (let at = id; at !== undefined; at = parent.get(at)) {
+      const url = byId.get(at).callFrame.url;
+      const src = url.indexOf("/src/");
+      if (src < 0) continue;
+      const file = url.slice(src + 1);
+      return file === "src/fanout/shard.ts" ? "shards" : file.startsWith("src/room/") ? "rooms" : file.startsWith("src/http/") ? "worker" : "other src";
+    }
+    return "runtime";
+  };
+  const ms = {};
+  for (const [id, us] of self) {
+    if (byId.get(id).callFrame.functionName === "(idle)") continue;
+    const who = owner(id);
+    ms[who] = (ms[who] ?? 0) + us;
+  }
+  return Object.fromEntries(Object.entries(ms).map(([who, us]) => [who, { ms: Math.round(us / 1000), pct_of_busy: +((100 * us) / busy).toFixed(1) }]));
 }
