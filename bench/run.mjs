@@ -159,9 +159,10 @@ for (const [name, r] of Object.entries(report.results)) {
     r.error ?? r.skipped ??
     (name === "idle"
       ? `${r.open} open, ${r.pongs} pongs; ${r.rooms_evicted_and_rebuilt ?? "?"} rooms evicted during the hold and rebuilt on wake, ${r.rooms_woken_and_delivered} delivered after waking; RSS ${r.rss_mb.before}->${r.rss_mb.held} MB`
-      : r.fanout ? `${r.fanout.sockets_in_room} sockets in the room, ${r.fanout.sockets_on_shards} on shards; ${r.fanout.deliver_calls_per_message} shard calls/msg; ack p99 ${r.ack_ms.p99} ms`
+      : r.fanout ? `${r.fanout.sockets_in_room} sockets in the room, ${r.fanout.sockets_on_shards} on shards; ${r.fanout.deliver_calls_per_message} shard calls/msg; workerd CPU ${r.workerd_cpu_us_per_delivery} µs/delivery; ack p99 ${r.ack_ms.p99} ms`
       : r.accepted_per_s != null
         ? `ack p99 ${r.ack_ms.p99} ms, ${r.acked}/${r.sent} acked` +
+          (r.workerd_cpu_us_per_delivery != null && r.params.clients > 2 ? `; workerd CPU ${r.workerd_cpu_us_per_delivery} µs/delivery` : "") +
           (r.d1 ? `; D1 ${r.d1.statements_per_message} statements/msg, ack→D1 lag p50 ${r.d1.lag_ms.p50} / p99 ${r.d1.lag_ms.p99} ms${r.d1.caught_up ? "" : " (NOT caught up)"}` : "")
       : r.by_query ? Object.entries(r.by_query).map(([kind, l]) => `${kind} p50/p99 ${l.p50}/${l.p99}`).join("; ")
       : r.from_d1_ms ? `GET /api/chats from the inbox; the same list from D1 as before issue 25: p50/p99 ${r.from_d1_ms.p50}/${r.from_d1_ms.p99} ms (${r.from_d1_rounds} reads); ${r.failures} failures`

@@ -4,7 +4,7 @@ import { performance } from "node:perf_hooks";
 import { ServerEvent } from "../src/protocol/events.ts";
 import { api, makeChats, makeUsers, openSocket, percentiles, pool } from "./client.mjs";
 import { inspectWorker } from "./inspector.mjs";
-import { rssMb } from "./server.mjs";
+import { cpuSeconds, rssMb } from "./server.mjs";
 
 const tag = () => Math.random().toString(36).slice(2, 8);
 
@@ -12,7 +12,7 @@ const tag = () => Math.random().toString(36).slice(2, 8);
  * R chats × C sockets; the first S sockets of each chat send M messages each, at most W unacked.
  * Every other socket must receive every message exactly once; every send must be acked once.
  */
-export async function messaging({ url }, { rooms: R, clients: C, senders: S, messages: M, window: W }) {
+export async function messaging({ url, service }, { rooms: R, clients: C, senders: S, messages: M, window: W }) {
   const http = api(url);
   const run = tag();
   const users = await makeUsers(http, `f${run}`, C);
@@ -59,6 +59,9 @@ export async function messaging({ url }, { rooms: R, clients: C, senders: S, mes
     });
   }
   const d1Before = await benchD1(url, "reset");
+  // The runtime's CPU over the timed phase alone: per delivery, what a loaded machine's wall clock hides.
+  const pid = service?.workerdPid();
+  const cpu0 = pid ? cpuSeconds(pid) : null;
   const t0 = performance.now();
   for (const { sock, idx, state } of senders) {
     state.next = () => {
@@ -75,6 +78,7 @@ export async function messaging({ url }, { rooms: R, clients: C, senders: S, mes
   const timeoutS = Math.max(30, (R * S * M) / 200, expected / 5000);
   const timedOut = await Promise.race([allDone.then(() => false), new Promise((r) => setTimeout(() => r(true), timeoutS * 1000))]);
   const secs = (performance.now() - t0) / 1000;
+  const cpuUs = cpu0 !== null ? (cpuSeconds(pid) - cpu0) * 1e6 : null;
   // Late duplicates would show up here.
   await new Promise((r) => setTimeout(r, 200));
   // Before the sockets close, so the counts are the messages' alone (not the disconnects').
@@ -85,6 +89,7 @@ export async function messaging({ url }, { rooms: R, clients: C, senders: S, mes
     ...(d1?.d1_lag_timeout ? { d1_lag_timeout: d1.d1_lag_timeout } : {}),
     accepted_per_s: Math.round(acked / secs),
     deliveries_per_s: Math.round(delivered / secs),
+    ...(cpuUs !== null ? { workerd_cpu_us_per_delivery: +(cpuUs / Math.max(1, delivered)).toFixed(2) } : {}),
     seconds: +secs.toFixed(2),
     ack_ms: percentiles(ackLatencies.subarray(0, acked)),
     delivery_ms: percentiles(latencies.subarray(0, delivered)),

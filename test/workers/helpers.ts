@@ -103,10 +103,12 @@ export class TestSocket<P = ServerPayloads> {
   }
 }
 
-export async function connect(chatId: number, token: string, query = ""): Promise<TestSocket> {
+/** `init`: more of the request (headers a client might forge, a `cf` object as the edge would set). */
+export async function connect(chatId: number, token: string, query = "", init: { headers?: Record<string, string>; cf?: unknown } = {}): Promise<TestSocket> {
   const res = await SELF.fetch(`${BASE}/api/chats/${chatId}/ws${query}`, {
-    headers: { Upgrade: "websocket", Authorization: `Bearer ${token}` },
-  });
+    ...init,
+    headers: { Upgrade: "websocket", Authorization: `Bearer ${token}`, ...init.headers },
+  } as RequestInit);
   if (res.status !== 101 || !res.webSocket) throw new Error(`upgrade failed: ${res.status} ${await res.text()}`);
   res.webSocket.accept();
   const socket = new TestSocket(res.webSocket);

@@ -13,7 +13,7 @@ import type { FanoutShard } from "../../src/fanout/shard";
 import { CloseCode, ErrorCode } from "../../src/protocol/errors";
 import { ClientEvent, ServerEvent } from "../../src/protocol/events";
 import type { ChatRoom } from "../../src/room/chat-room";
-import { api, BASE, connect, createGroup, register, roomStub, TestSocket, type TestUser } from "./helpers";
+import { api, BASE, connect, createGroup, register, roomStub, TestSocket, twoInAChat } from "./helpers";
 
 afterEach(() => vi.restoreAllMocks());
 
@@ -57,22 +57,12 @@ async function threeInAGroup() {
   return { ann, bob, cid, chat };
 }
 
-/** A socket upgrade with extra request options (a `cf` object, headers a client might forge). */
-async function connectWith(chatId: number, user: TestUser, init: RequestInit & { cf?: unknown }, query = "") {
-  const res = await SELF.fetch(`${BASE}/api/chats/${chatId}/ws${query}`, { ...init, headers: { Upgrade: "websocket", Authorization: `Bearer ${user.token}`, ...(init.headers as Record<string, string>) } });
-  if (res.status !== 101) throw new Error(`upgrade failed: ${res.status} ${await res.text()}`);
-  res.webSocket!.accept();
-  const socket = new TestSocket(res.webSocket!);
-  await socket.next(ServerEvent.JoinedChat);
-  return socket;
-}
-
 describe("placement", () => {
   it("the room holds its share; later sockets go to shards of the caller's region, and a forged region header is ignored", async () => {
     const { ann, bob, cid, chat } = await threeInAGroup();
     const a = await connect(chat.id, ann.token);
-    const b = await connectWith(chat.id, bob, { headers: { "X-Edge-Chat-Near": "eeur" } });
-    const c = await connectWith(chat.id, cid, { cf: { continent: "EU", longitude: "2.35" } });
+    const b = await connect(chat.id, bob.token, "", { headers: { "X-Edge-Chat-Near": "eeur" } });
+    const c = await connect(chat.id, cid.token, "", { cf: { continent: "EU", longitude: "2.35" } });
     expect(await spread(chat.id)).toEqual({ own: 1, remote: 2, names: [`${chat.id}/any/0`, `${chat.id}/weur/0`] });
     // Nothing about the placement reaches a client, and presence spans the room and its shards.
     expect(c.of(ServerEvent.JoinedChat)[0]!.online.map((u) => u.id).sort()).toEqual([ann.user.id, bob.user.id, cid.user.id].sort());
@@ -97,9 +87,7 @@ describe("placement", () => {
 describe("exactly once when deliveries go wrong", () => {
   it("a failed delivery closes the shard's sockets with 1012; a reconnect with since gets what they missed, once, in order", async () => {
     vi.spyOn(console, "error").mockImplementation(() => {});
-    const { ann, bob, chat } = await threeInAGroup();
-    const a = await connect(chat.id, ann.token);
-    const b = await connect(chat.id, bob.token);
+    const { bob, chat, a, b } = await twoInAChat("sa", "sb");
     await sent(a, "one");
     await b.until((s) => contents(s).length === 1, "one");
     // The next call to Bob's shard fails (as a call to an overloaded or moving object can).
@@ -158,9 +146,7 @@ describe("exactly once when deliveries go wrong", () => {
   });
 
   it("a room that restarts without a record that its last operations went out closes its shards' sockets, which miss nothing", async () => {
-    const { ann, bob, chat } = await threeInAGroup();
-    const a = await connect(chat.id, ann.token);
-    const b = await connect(chat.id, bob.token);
+    const { bob, chat, a, b } = await twoInAChat("sa", "sb");
     await sent(a, "one");
     await b.until((s) => contents(s).length === 1, "one");
     // As after a crash between storing a message and sending it to the shards: the record is behind the log.
@@ -182,9 +168,7 @@ describe("exactly once when deliveries go wrong", () => {
   });
 
   it("a shard that restarted and lost its sockets without a word is found out at the next delivery: its users go offline", async () => {
-    const { ann, bob, chat } = await threeInAGroup();
-    const a = await connect(chat.id, ann.token);
-    const b = await connect(chat.id, bob.token);
+    const { bob, chat, a, b } = await twoInAChat("sa", "sb");
     const name = `${chat.id}/any/0`;
     // A crash tells nobody: the shard's closes never reach the room.
     await runInDurableObject(shardStub(name), (shard: FanoutShard) => void ((shard as unknown as ShardInternals).toRoom.push = () => {}));
