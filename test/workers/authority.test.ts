@@ -11,7 +11,7 @@ import { ClientEvent, ServerEvent } from "../../src/protocol/events";
 import type { Message } from "../../src/protocol/models";
 import type { ChatRoom } from "../../src/room/chat-room";
 import type { Uploads } from "../../src/room/log/uploads";
-import { api, BASE, connect, copyToD1Now, createGroup, register, roomStub, type TestUser } from "./helpers";
+import { api, BASE, connect, copyToD1Now, register, roomStub, threeInAGroup, type TestUser } from "./helpers";
 
 afterEach(() => vi.restoreAllMocks());
 
@@ -60,11 +60,6 @@ const memberIds = async (chatId: number, viewer: TestUser) =>
 const inD1 = async (chatId: number, userId: number) =>
   (await env.DB.prepare("SELECT role FROM chat_members WHERE chat_id = ? AND user_id = ?").bind(chatId, userId).first<{ role: string }>())?.role ?? null;
 
-async function threeInAGroup() {
-  const [ann, bob, cid] = await Promise.all([register("adm"), register("bob"), register("cid")]);
-  const chat = await createGroup(ann, [bob, cid]);
-  return { ann, bob, cid, chat };
-}
 
 describe("sends are checked when they are stored", () => {
   it("frames sent before a removal but stored after it are refused; nothing from the removed member follows member_removed", async () => {

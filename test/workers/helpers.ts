@@ -125,6 +125,13 @@ export async function twoInAChat(first: string, second: string) {
   return { ann, bob, chat, a, b };
 }
 
+/** Three new users in a new group of the first's. */
+export async function threeInAGroup(prefixes: [string, string, string] = ["adm", "bob", "cid"]) {
+  const [ann, bob, cid] = await Promise.all(prefixes.map((p) => register(p)));
+  const chat = await createGroup(ann!, [bob!, cid!]);
+  return { ann: ann!, bob: bob!, cid: cid!, chat };
+}
+
 export async function connectInbox(token: string): Promise<TestSocket<InboxPayloads>> {
   const res = await SELF.fetch(`${BASE}/api/inbox/ws`, { headers: { Upgrade: "websocket", Authorization: `Bearer ${token}` } });
   if (res.status !== 101 || !res.webSocket) throw new Error(`inbox upgrade failed: ${res.status} ${await res.text()}`);

@@ -13,7 +13,7 @@ import type { FanoutShard } from "../../src/fanout/shard";
 import { CloseCode, ErrorCode } from "../../src/protocol/errors";
 import { ClientEvent, ServerEvent } from "../../src/protocol/events";
 import type { ChatRoom } from "../../src/room/chat-room";
-import { api, BASE, connect, createGroup, register, roomStub, TestSocket, twoInAChat } from "./helpers";
+import { api, BASE, connect, roomStub, TestSocket, threeInAGroup, twoInAChat } from "./helpers";
 
 afterEach(() => vi.restoreAllMocks());
 
@@ -51,15 +51,10 @@ async function sent(socket: TestSocket, content: string) {
 
 const contents = (s: TestSocket) => s.of(ServerEvent.ReceiveMessage).map((m) => m.content);
 
-async function threeInAGroup() {
-  const [ann, bob, cid] = await Promise.all([register("sa"), register("sb"), register("sc")]);
-  const chat = await createGroup(ann, [bob, cid]);
-  return { ann, bob, cid, chat };
-}
 
 describe("placement", () => {
   it("the room holds its share; later sockets go to shards of the caller's region, and a forged region header is ignored", async () => {
-    const { ann, bob, cid, chat } = await threeInAGroup();
+    const { ann, bob, cid, chat } = await threeInAGroup(["sa", "sb", "sc"]);
     const a = await connect(chat.id, ann.token);
     const b = await connect(chat.id, bob.token, "", { headers: { "X-Edge-Chat-Near": "eeur" } });
     const c = await connect(chat.id, cid.token, "", { cf: { continent: "EU", longitude: "2.35" } });
@@ -110,7 +105,7 @@ describe("exactly once when deliveries go wrong", () => {
   });
 
   it("a join the room answered after later operations reached the shard gets them from the shard, once, after its replay", async () => {
-    const { ann, bob, chat } = await threeInAGroup();
+    const { ann, bob, chat } = await threeInAGroup(["sa", "sb", "sc"]);
     const a = await connect(chat.id, ann.token);
     await sent(a, "before");
     const name = `${chat.id}/any/0`;
@@ -184,7 +179,7 @@ describe("exactly once when deliveries go wrong", () => {
 
 describe("closes reach every shard", () => {
   it("a removal closes the member's sockets on every shard with 4003; a logout closes another's with 4001 before its answer", async () => {
-    const { ann, bob, cid, chat } = await threeInAGroup();
+    const { ann, bob, cid, chat } = await threeInAGroup(["sa", "sb", "sc"]);
     const a = await connect(chat.id, ann.token);
     const bobs = [await connect(chat.id, bob.token), await connect(chat.id, bob.token)];
     const cids = [await connect(chat.id, cid.token), await connect(chat.id, cid.token)];
@@ -206,7 +201,7 @@ describe("closes reach every shard", () => {
 
 describe("batches", () => {
   it("a burst reaches each shard in few calls, every socket in the room's order", async () => {
-    const { ann, bob, cid, chat } = await threeInAGroup();
+    const { ann, bob, cid, chat } = await threeInAGroup(["sa", "sb", "sc"]);
     const sockets = [await connect(chat.id, ann.token), await connect(chat.id, bob.token), await connect(chat.id, cid.token), await connect(chat.id, cid.token)];
     // Counts the deliveries Bob's shard answers, and the operations it applies.
     await runInDurableObject(shardStub(`${chat.id}/any/0`), (shard: FanoutShard) => {
