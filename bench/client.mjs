@@ -85,12 +85,15 @@ export function openSocket(base, chatId, user, options = {}) {
     };
     ws.onmessage = ({ data: text }) => {
       if (text === PONG) return void sock.pongs++;
-      const { event, data } = JSON.parse(text);
-      if (event === ServerEvent.JoinedChat) {
-        clearTimeout(timer);
-        resolve(sock);
+      // One `{ event, data }`, or (sockets opened with `frames=batched`) an array of them.
+      const parsed = JSON.parse(text);
+      for (const { event, data } of Array.isArray(parsed) ? parsed : [parsed]) {
+        if (event === ServerEvent.JoinedChat) {
+          clearTimeout(timer);
+          resolve(sock);
+        }
+        sock.handler(event, data);
       }
-      sock.handler(event, data);
     };
     ws.onerror = (e) => (clearTimeout(timer), reject(new Error(`socket error: ${e.message ?? "upgrade failed"}`)));
     ws.onclose = () => (sock.closed = true);

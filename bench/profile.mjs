@@ -16,6 +16,10 @@ export async function profileWorker(port, target = "core:user:", intervalUs = 20
   ]);
   started.catch(() => {});
   return {
+    /** Settles once the isolate answered the start commands. */
+    ready: started.catch(() => {}),
+    /** Closes the session without waiting for a profile. */
+    abandon: () => inspector.close(),
     async stop(file) {
       const failed = await started.then(() => null, (e) => e);
       if (failed) return (inspector.close(), { error: failed.message });
@@ -28,23 +32,44 @@ export async function profileWorker(port, target = "core:user:", intervalUs = 20
   };
 }
 
-/** Self time per function and per bucket (idle, GC, ours = src/, libraries, runtime). */
+/**
+ * Self time per function, and total time (self and everything it called) per function: where a
+ * scenario's busy time goes, and which of our functions it goes through.
+ */
 export function summarise(profile) {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const self = new Map();
   const dt = profile.timeDeltas;
   for (let i = 0; i < profile.samples.length; i++) self.set(profile.samples[i], (self.get(profile.samples[i]) ?? 0) + (dt[i] ?? 0));
+  const keyOf = ({ callFrame: f }) => `${f.functionName || "(anonymous)"} ${f.url.split("/").slice(-2).join("/")}:${f.lineNumber + 1}`;
   const fns = new Map();
   let total = 0;
   for (const [id, us] of self) {
-    const { callFrame: f } = byId.get(id);
-    const key = `${f.functionName || "(anonymous)"} ${f.url.split("/").slice(-2).join("/")}:${f.lineNumber + 1}`;
+    const key = keyOf(byId.get(id));
     fns.set(key, (fns.get(key) ?? 0) + us);
     total += us;
   }
+  // Total time: each node's self time counted once for every distinct function on its stack.
+  const parent = new Map();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const totals = new Map();
+  for (const [id, us] of self) {
+    const seen = new Set();
+    for (let at = id; at !== undefined; at = parent.get(at)) {
+      const key = keyOf(byId.get(at));
+      if (seen.has(key)) continue;
+      seen.add(key);
+      totals.set(key, (totals.get(key) ?? 0) + us);
+    }
+  }
   const busy = total - (fns.get("(idle) :0") ?? 0);
-  const top = [...fns].sort((a, b) => b[1] - a[1]).slice(0, 25).map(([fn, us]) => ({ fn, ms: Math.round(us / 1000), pct_of_busy: +((100 * us) / busy).toFixed(1) }));
-  return { sampled_ms: Math.round(total / 1000), busy_ms: Math.round(busy / 1000), by_object: byObject(profile, self, busy), top };
+  const rank = (m, skip) =>
+    [...m]
+      .filter(([fn]) => !skip.test(fn))
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 25)
+      .map(([fn, us]) => ({ fn, ms: Math.round(us / 1000), pct_of_busy: +((100 * us) / busy).toFixed(1) }));
+  return { sampled_ms: Math.round(total / 1000), busy_ms: Math.round(busy / 1000), by_object: byObject(profile, self, busy), top: rank(fns, /^$/), total: rank(totals, /^\((root|idle|program)\) /) };
 }
 
 /**

@@ -29,6 +29,9 @@ const { values: opt, positionals } = parseArgs({
     profile: { type: "boolean", default: false },
     // FANOUT_SHARD_SOCKETS for the service: sockets a room holds before it places new ones on fan-out shards.
     "shard-sockets": { type: "string" },
+    // A query added to every chat socket URL of the messaging scenarios, as the shared load tool's
+    // `--ws-query` (e.g. `frames=batched`).
+    "ws-query": { type: "string", default: "" },
   },
 });
 const quick = positionals.includes("quick");
@@ -41,6 +44,7 @@ const SCENARIOS = {
   fanout: [messaging, { rooms: 1, clients: 100, senders: 1, messages: S(5000), window: 50 }],
   fanout4: [messaging, { rooms: 1, clients: 100, senders: 4, messages: S(2000), window: 50 }],
   rooms: [messaging, { rooms: 50, clients: 10, senders: 1, messages: S(200), window: 20 }],
+  big: [messaging, { rooms: 1, clients: 1000, senders: 1, messages: S(500), window: 20 }],
   connect: [connect, { connections: S(2000), concurrency: 50 }],
   idle: [idle, { rooms: quick ? 20 : 100, clients: 50, hold: quick ? 15 : 30 }],
   history: [history, { messages: S(10000), readers: 4, limit: 100 }],
@@ -52,7 +56,9 @@ const SCENARIOS = {
 };
 const wanted = positionals.filter((p) => p !== "quick" && p !== "serve");
 for (const w of wanted) if (!SCENARIOS[w]) throw new Error(`unknown scenario ${w}; known: ${Object.keys(SCENARIOS).join(", ")}`);
-const names = wanted.length ? wanted : Object.keys(SCENARIOS);
+// `big` (1 chat × 1,000 sockets, as compare.sh's) registers 1,000 users: run it when named.
+const names = wanted.length ? wanted : Object.keys(SCENARIOS).filter((n) => n !== "big");
+const wsQuery = Object.fromEntries(new URLSearchParams(opt["ws-query"]));
 
 /** The inbox scenario lives in bench/inbox.mjs (its own script, `npm run bench:inbox`); run it if present. */
 async function inbox({ url }) {
@@ -99,6 +105,15 @@ if (opt.profile) {
   const { api, makeUsers, makeChats } = await import("./client.mjs");
   const http = api(url);
   await makeChats(http, await makeUsers(http, `warm${Date.now() % 100000}`, 2), 1, "warm-up");
+  // The first inspector session on the Worker isolate was never answered in these runs (the next
+  // ones were): spend it here, nudging the isolate with requests, so the scenarios' profiles work.
+  if (service) {
+    const warm = await profileWorker(service.inspectorPort, "core:user:").catch(() => null);
+    const poke = setInterval(() => fetch(`${url}/api/me`).catch(() => {}), 100);
+    await Promise.race([warm?.ready, new Promise((r) => setTimeout(r, 5000))]);
+    clearInterval(poke);
+    warm?.abandon();
+  }
 }
 const memory = () => ({ workerd_rss_mb: rssMb(service?.workerdPid()), proxy_workerd_rss_mb: rssMb(service?.proxyPid) });
 const report = { started: new Date().toISOString(), quick, d1_delay_ms: delay, shard_sockets: opt["shard-sockets"] ?? "wrangler.toml", url, memory_before: memory(), results: {} };
@@ -110,21 +125,35 @@ for (const name of names) {
   let result;
   const pid = service?.workerdPid();
   const cpu0 = cpuSeconds(pid), proxyCpu0 = cpuSeconds(service?.proxyPid), wall0 = performance.now();
-  const profilers = {};
-  if (opt.profile && service) {
-    for (const [isolate, target] of [["worker", "core:user:"], ["d1", "d1:db"]]) {
-      profilers[isolate] = await profileWorker(service.inspectorPort, target).catch((e) => ({ stop: async () => ({ error: e.message }) }));
-    }
-  }
+  // A scenario that calls `timed.start()` / `timed.stop()` (messaging does, around its timed part)
+  // is profiled over just that part; any other over its whole run, setup included.
+  let profilers = null, profile = null;
+  const timed = {
+    async start() {
+      if (!opt.profile || !service || profilers) return;
+      profilers = {};
+      for (const [isolate, target] of [["worker", "core:user:"], ["d1", "d1:db"]]) {
+        profilers[isolate] = await profileWorker(service.inspectorPort, target).catch((e) => ({ stop: async () => ({ error: e.message }) }));
+      }
+    },
+    async stop() {
+      if (!profilers || profile) return;
+      profile = {};
+      // The inspector answers only while the isolate runs something: keep it busy with a cheap request.
+      const poke = setInterval(() => fetch(`${url}/api/me`).catch(() => {}), 100);
+      for (const [isolate, p] of Object.entries(profilers)) profile[isolate] = await p.stop(join(root, "bench-results", `profile-${name}-${isolate}-${Date.now()}.cpuprofile`));
+      clearInterval(poke);
+    },
+  };
+  const scenarioTimed = fn === messaging ? timed : null;
+  if (!scenarioTimed) await timed.start();
   try {
-    result = await fn({ url, service }, params);
+    result = await fn({ url, service, wsQuery, timed: scenarioTimed }, params);
   } catch (e) {
     result = { error: e.message };
   }
-  if (opt.profile) {
-    result.profile = {};
-    for (const [isolate, p] of Object.entries(profilers)) result.profile[isolate] = await p.stop(join(root, "bench-results", `profile-${name}-${isolate}-${Date.now()}.cpuprofile`));
-  }
+  await timed.stop();
+  if (profile) result.profile = profile;
   // Share of one core workerd used over the scenario (setup included): near 100% means the
   // single-threaded isolate that runs the Worker and every room is the bottleneck.
   if (pid) result.workerd_cpu_pct = Math.round(((cpuSeconds(pid) - cpu0) / ((performance.now() - wall0) / 1000)) * 100);

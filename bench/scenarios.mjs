@@ -12,7 +12,7 @@ const tag = () => Math.random().toString(36).slice(2, 8);
  * R chats × C sockets; the first S sockets of each chat send M messages each, at most W unacked.
  * Every other socket must receive every message exactly once; every send must be acked once.
  */
-export async function messaging({ url, service }, { rooms: R, clients: C, senders: S, messages: M, window: W }) {
+export async function messaging({ url, service, wsQuery = {}, timed = null }, { rooms: R, clients: C, senders: S, messages: M, window: W }) {
   const http = api(url);
   const run = tag();
   const users = await makeUsers(http, `f${run}`, C);
@@ -20,7 +20,7 @@ export async function messaging({ url, service }, { rooms: R, clients: C, sender
   const roomSockets = [];
   for (const chatId of chats) {
     const socks = new Array(C);
-    await pool(users.map((u, i) => [u, i]), 20, async ([u, i]) => (socks[i] = await openSocket(url, chatId, u)));
+    await pool(users.map((u, i) => [u, i]), 20, async ([u, i]) => (socks[i] = await openSocket(url, chatId, u, { query: wsQuery })));
     roomSockets.push(socks);
   }
   const expected = R * S * M * (C - 1);
@@ -59,6 +59,7 @@ export async function messaging({ url, service }, { rooms: R, clients: C, sender
     });
   }
   const d1Before = await benchD1(url, "reset");
+  await timed?.start();
   // The runtime's CPU over the timed phase alone: per delivery, what a loaded machine's wall clock hides.
   const pid = service?.workerdPid();
   const cpu0 = pid ? cpuSeconds(pid) : null;
@@ -79,6 +80,7 @@ export async function messaging({ url, service }, { rooms: R, clients: C, sender
   const timedOut = await Promise.race([allDone.then(() => false), new Promise((r) => setTimeout(() => r(true), timeoutS * 1000))]);
   const secs = (performance.now() - t0) / 1000;
   const cpuUs = cpu0 !== null ? (cpuSeconds(pid) - cpu0) * 1e6 : null;
+  await timed?.stop();
   // Late duplicates would show up here.
   await new Promise((r) => setTimeout(r, 200));
   // Before the sockets close, so the counts are the messages' alone (not the disconnects').
