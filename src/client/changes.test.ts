@@ -126,7 +126,7 @@ describe("ChatConnection: change events and the change cursor", () => {
     conn.connect();
     const first = FakeSocket.all[0]!;
     // No since: no changesSince either (a client without messages has no changes to catch up on).
-    expect(first.url).toBe("wss://chat.test/api/chats/7/ws?token=tok&receipts=batched");
+    expect(first.url).toBe("wss://chat.test/api/chats/7/ws?token=tok&receipts=batched&frames=batched");
     first.accept([], 12);
     expect(conn.lastChangeId).toBe(12);
     first.push(ServerEvent.ReceiveMessage, message(5));
@@ -146,7 +146,7 @@ describe("ChatConnection: change events and the change cursor", () => {
     expect(conn.lastChangeId).toBe(15);
     first.drop();
     advance(375);
-    expect(FakeSocket.all[1]!.url).toBe("wss://chat.test/api/chats/7/ws?token=tok&since=5&changesSince=15&receipts=batched");
+    expect(FakeSocket.all[1]!.url).toBe("wss://chat.test/api/chats/7/ws?token=tok&since=5&changesSince=15&receipts=batched&frames=batched");
   });
 
   it("with a cursor, takes the replay's word rather than joined_chat's: a drop before replay_done resumes from the old cursor", () => {
@@ -172,7 +172,7 @@ describe("ChatConnection: change events and the change cursor", () => {
   it("asks for no changes while it has no messages, whatever its cursor", () => {
     const { conn } = setup({ changesSince: 4 });
     conn.connect();
-    expect(FakeSocket.all[0]!.url).toBe("wss://chat.test/api/chats/7/ws?token=tok&receipts=batched");
+    expect(FakeSocket.all[0]!.url).toBe("wss://chat.test/api/chats/7/ws?token=tok&receipts=batched&frames=batched");
     FakeSocket.all[0]!.accept([], 9);
     // It had a cursor: joined_chat does not move it.
     expect(conn.lastChangeId).toBe(4);

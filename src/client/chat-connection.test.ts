@@ -24,7 +24,7 @@ describe("ChatConnection", () => {
     conn.on("state", (s) => states.push(s.state));
     conn.connect();
     const socket = FakeSocket.all[0]!;
-    expect(socket.url).toBe("wss://chat.test/api/chats/7/ws?token=tok&receipts=batched");
+    expect(socket.url).toBe("wss://chat.test/api/chats/7/ws?token=tok&receipts=batched&frames=batched");
     socket.accept();
     expect(states).toEqual(["connecting", "open"]);
     conn.startTyping();
@@ -33,6 +33,29 @@ describe("ChatConnection", () => {
       { event: ClientEvent.TypingStart, data: { chatId: 7 } },
       { event: ClientEvent.TypingStop, data: { chatId: 7 } },
     ]);
+  });
+
+  it("takes an array frame (frames=batched) as its events in order", async () => {
+    const { env } = fakeEnvironment();
+    const conn = connection(env);
+    const seen: string[] = [];
+    conn.on(ServerEvent.ReceiveMessage, (m) => seen.push(`message ${m.id}`));
+    conn.on(ServerEvent.UserTyping, ({ user }) => seen.push(`typing ${user.username}`));
+    conn.connect();
+    const socket = FakeSocket.all[0]!;
+    socket.accept();
+    const sent = conn.sendMessage("hello");
+    socket.onmessage?.({
+      data: JSON.stringify([
+        { event: ServerEvent.ReceiveMessage, data: message(1) },
+        { event: ServerEvent.MessageSent, data: { messageId: 2, chatId: 7, timestamp: "t", clientId: "c1" } },
+        { event: ServerEvent.ReceiveMessage, data: message(3) },
+        { event: ServerEvent.UserTyping, data: { chatId: 7, user: { id: 9, username: "zed" } } },
+      ]),
+    });
+    await expect(sent).resolves.toMatchObject({ messageId: 2 });
+    expect(seen).toEqual(["message 1", "message 3", "typing zed"]);
+    expect(conn.lastMessageId).toBe(3);
   });
 
   it("resolves sendMessage with its ack and rejects it at once with an error that is not worth retrying", async () => {

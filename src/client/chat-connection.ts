@@ -158,7 +158,13 @@ export class ChatConnection extends ReconnectingSocket<ChatEvents> {
     this.attemptSince = this.lastMessageId;
     // Changes matter only for messages the client has: without `since` it has none.
     const changesSince = this.lastMessageId === undefined ? undefined : this.lastChangeId;
-    return socketUrl(this.options.baseUrl, `/api/chats/${this.chatId}/ws`, { token: this.api.token!, since: this.lastMessageId, changesSince, receipts: "batched" });
+    return socketUrl(this.options.baseUrl, `/api/chats/${this.chatId}/ws`, {
+      token: this.api.token!,
+      since: this.lastMessageId,
+      changesSince,
+      receipts: "batched",
+      frames: "batched",
+    });
   }
 
   protected onToken(token: string): void {

@@ -155,6 +155,6 @@ describe("socketUrl", () => {
   it("is what ChatConnection connects to", () => {
     const { env } = fakeEnvironment();
     new ChatConnection({ baseUrl: "http://localhost:8787/", token: "t", chatId: 3, since: 0, env, fetch: fakeFetch().fetch }).connect();
-    expect(FakeSocket.all[0]!.url).toBe("ws://localhost:8787/api/chats/3/ws?token=t&since=0&receipts=batched");
+    expect(FakeSocket.all[0]!.url).toBe("ws://localhost:8787/api/chats/3/ws?token=t&since=0&receipts=batched&frames=batched");
   });
 });

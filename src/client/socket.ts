@@ -217,13 +217,18 @@ export abstract class ReconnectingSocket<Events extends SocketEvents> extends Em
     ws.onmessage = (ev) => {
       if (this.ws !== ws) return;
       if (typeof ev.data !== "string" || ev.data === PONG) return;
-      let frame: { event?: unknown; data?: unknown };
+      let parsed: unknown;
       try {
-        frame = JSON.parse(ev.data);
+        parsed = JSON.parse(ev.data);
       } catch {
         return;
       }
-      if (typeof frame.event === "string") this.onFrame(frame.event, frame.data);
+      // One `{ event, data }`, or several as an array (`frames=batched`, docs/PROTOCOL.md), in order.
+      for (const frame of (Array.isArray(parsed) ? parsed : [parsed]) as { event?: unknown; data?: unknown }[]) {
+        // A frame that closed this socket (a final error, say) ends what is left of the array.
+        if (this.ws !== ws) return;
+        if (typeof frame?.event === "string") this.onFrame(frame.event, frame.data);
+      }
     };
     ws.onerror = () => {
       // A close event always follows; reconnecting happens there.

@@ -7,7 +7,8 @@ export class Coalescer<T> {
   private busy = false;
 
   constructor(
-    private readonly windowMs: number,
+    /** The window, or a function of the moment each window opens (a room that became large paces itself more). */
+    private readonly windowMs: number | (() => number),
     private readonly flush: (latest: T) => Promise<void>,
     private readonly schedule: (fn: () => void, ms: number) => unknown = setTimeout,
   ) {}
@@ -16,7 +17,7 @@ export class Coalescer<T> {
     this.latest = value;
     if (this.busy) return;
     this.busy = true;
-    this.schedule(() => void this.fire(), this.windowMs);
+    this.schedule(() => void this.fire(), this.window());
   }
 
   private async fire(): Promise<void> {
@@ -28,6 +29,10 @@ export class Coalescer<T> {
       console.error("coalesced flush failed", err instanceof Error ? err.message : String(err));
     }
     if (this.latest === undefined) this.busy = false;
-    else this.schedule(() => void this.fire(), this.windowMs);
+    else this.schedule(() => void this.fire(), this.window());
+  }
+
+  private window(): number {
+    return typeof this.windowMs === "number" ? this.windowMs : this.windowMs();
   }
 }

@@ -29,6 +29,8 @@ export const ServerEvent = {
   UserStoppedTyping: "user_stopped_typing",
   UserOnline: "user_online",
   UserOffline: "user_offline",
+  /** How many users are online, in a large chat (instead of `user_online` / `user_offline`). */
+  Occupancy: "occupancy",
   MemberAdded: "member_added",
   MemberRemoved: "member_removed",
   MemberUpdated: "member_updated",
@@ -97,13 +99,19 @@ export interface ReadMarker {
 
 export interface ServerPayloads {
   /** `lastChangeId`: the chat's newest change id now (the `changesSince` of a later reconnect). */
-  joined_chat: { chatId: number; message: string; online: User[]; lastChangeId: number };
+  /**
+   * `onlineCount`: only in a large chat, whose `online` is empty: presence comes as `occupancy`
+   * counts from then on, not per user (docs/PROTOCOL.md, "Large chats").
+   */
+  joined_chat: { chatId: number; message: string; online: User[]; lastChangeId: number; onlineCount?: number };
   receive_message: Message;
   message_sent: { messageId: number; chatId: number; timestamp: string; clientId?: string };
   user_typing: { chatId: number; user: User };
   user_stopped_typing: { chatId: number; user: User };
   user_online: { chatId: number; user: User };
   user_offline: { chatId: number; user: User };
+  /** `online`: users with at least one open socket on the chat. */
+  occupancy: { chatId: number; online: number };
   member_added: { chatId: number; user: User; role: Role };
   member_removed: { chatId: number; user: User };
   member_updated: { chatId: number; user: User; role: Role };

@@ -28,6 +28,14 @@ export const limits = {
   typingTimeoutMs: 6000,
   /** Read markers that move within this window reach each socket as one frame at its end. */
   readReceiptWindowMs: 1000,
+  /** A chat is large from this many active members on, when `LARGE_ROOM_MEMBERS` does not say ("Large chats"). */
+  largeRoomMembersDefault: 1000,
+  /** Large chats: `occupancy` at most once per this window. */
+  occupancyWindowMs: 2000,
+  /** Large chats: a user's typing is announced as beginning at most once per this long. */
+  largeTypingIntervalMs: 3000,
+  /** Large chats: at most this many users are announced as typing at once. */
+  largeTypingMax: 5,
   /** Longest token an `auth` frame may carry (ours are about 200 bytes). */
   tokenMax: 2048,
   /** Distinct emoji on one message. */

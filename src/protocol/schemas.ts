@@ -176,6 +176,8 @@ export const socketQuery = z.object({
   changesSince: idOrZero.optional(),
   /** `batched`: read receipts as one `reads_updated` per window (docs/PROTOCOL.md, "Read receipts"). */
   receipts: z.enum(["batched"]).optional(),
+  /** `batched`: several events may come as one JSON array frame (docs/PROTOCOL.md, "Batched frames"). */
+  frames: z.enum(["batched"]).optional(),
 });
 
 // ---- WebSocket frames from clients ----

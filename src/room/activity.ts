@@ -16,12 +16,19 @@ import { inboxFrame, tellInboxes } from "../inbox/notify";
 
 /** How often, at most, a busy chat updates its members' inboxes. */
 const INBOX_WINDOW_MS = 250;
+/**
+ * The same in a large chat (large-room.ts), where reads are paced too: a marker that moved reaches
+ * the reader's inbox with the next window's call, not with a call of its own.
+ */
+export const LARGE_INBOX_WINDOW_MS = 2000;
 
 /** What the announcer reads from the room: the newest message and a member's read state. */
 export interface ActivitySource {
   newest(): Message | null;
   /** null when the user is not an active member. */
   readState(userId: number): { lastReadMessageId: number | null; unreadCount: number } | null;
+  /** A large chat: inbox calls are paced (LARGE_INBOX_WINDOW_MS). */
+  large(): boolean;
 }
 
 export class ActivityAnnouncer {
@@ -29,7 +36,14 @@ export class ActivityAnnouncer {
   private open = new Set<number>();
   /** The marker last announced to each member, so `chat_read` goes out only when it moved. */
   private readonly announced = new Map<number, number>();
-  private readonly coalescer = new Coalescer<true>(INBOX_WINDOW_MS, () => this.announce([...this.open]));
+  /** A message was stored since the last window: every open inbox hears of it. */
+  private messages = false;
+  /** Large chats: readers whose marker moved since the last window. */
+  private readonly readers = new Set<number>();
+  private readonly coalescer = new Coalescer<true>(
+    () => (this.source.large() ? LARGE_INBOX_WINDOW_MS : INBOX_WINDOW_MS),
+    () => this.flush(),
+  );
 
   constructor(
     private readonly env: Env,
@@ -50,7 +64,9 @@ export class ActivityAnnouncer {
 
   /** A message was stored. */
   messageStored(): void {
-    if (this.open.size > 0) this.coalescer.offer(true);
+    if (this.open.size === 0) return;
+    this.messages = true;
+    this.coalescer.offer(true);
   }
 
   /** A copy to D1 committed and read who has an inbox open; those newly seen hear the current state. */
@@ -70,6 +86,11 @@ export class ActivityAnnouncer {
    */
   readMoved(userId: number): Promise<void> {
     if (this.learnt && !this.open.has(userId)) return Promise.resolve();
+    if (this.source.large()) {
+      this.readers.add(userId);
+      this.coalescer.offer(true);
+      return Promise.resolve();
+    }
     const state = this.source.readState(userId);
     if (!state || state.lastReadMessageId === null) return Promise.resolve();
     this.announced.set(userId, state.lastReadMessageId);
@@ -80,6 +101,16 @@ export class ActivityAnnouncer {
   forget(userId: number): void {
     this.open.delete(userId);
     this.announced.delete(userId);
+    this.readers.delete(userId);
+  }
+
+  /** A window's calls: every open inbox after a message, and (large chats) the readers whose marker moved. */
+  private flush(): Promise<void> {
+    const users = new Set(this.messages ? this.open : []);
+    for (const id of this.readers) users.add(id);
+    this.messages = false;
+    this.readers.clear();
+    return this.announce([...users]);
   }
 
   private async announce(userIds: number[]): Promise<void> {

@@ -26,7 +26,9 @@ import { administer, announcements, type Administered, type Administration } fro
 import { refuse, type Answer, type Refusal } from "../objects/answers";
 import { earliest } from "./copy-schedule";
 import { D1Copy } from "./d1-copy";
+import { FanOut } from "./fan-out";
 import { FilePurge } from "./file-purge";
+import { LARGE_ROOM_KEY, largeRoomMembers } from "./large-room";
 import { changeOf, MessageChanges, type MessageChange } from "./message-changes";
 import { readChat } from "./log/chat";
 import { RoomMembers } from "./log/members";
@@ -37,6 +39,7 @@ import { ReportLog } from "./log/reports";
 import { toStored, Uploads } from "./log/uploads";
 import { openLog, type LogDatabase } from "./log/open";
 import { PushNotices } from "./push-notices";
+import { Occupancy } from "./occupancy";
 import { RateLimiter } from "./rate-limiter";
 import { ReadReceipts } from "./read-receipts";
 import { ReadState } from "./read-state";
@@ -85,6 +88,12 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
   private readonly typing: SocketTyping;
   private readonly activity: ActivityAnnouncer;
   private readonly receipts: ReadReceipts;
+  private readonly fanOut: FanOut;
+  private readonly occupancy: Occupancy;
+  /** Active members from which the chat is large (`LARGE_ROOM_MEMBERS`; tests lower it on one room). */
+  private largeFrom: number;
+  /** The chat became large (kept in storage: it stays large). */
+  private largeMark = false;
   private pendingSends: (Send & { from: WebSocket })[] = [];
   /** Sockets whose `typing_start` came after one of their sends still waiting in `pendingSends`. */
   private readonly typingAfterStore = new Set<WebSocket>();
@@ -106,10 +115,23 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.limiter = new RateLimiter(Number(env.MESSAGE_RATE_PER_SECOND), Number(env.MESSAGE_BURST));
+    this.fanOut = new FanOut({
+      sockets: () => ctx.getWebSockets(),
+      userSockets: (userId) => ctx.getWebSockets(String(userId)),
+      batched: (ws) => this.attachment(ws).batchedFrames === true,
+      elsewhere: (frame, except) => this.shards.all(frame, except),
+    });
+    this.largeFrom = largeRoomMembers(env.LARGE_ROOM_MEMBERS);
+    this.occupancy = new Occupancy({
+      sockets: () => this.sockets(),
+      userOf: (ws) => this.attachment(ws).user.id,
+      announce: (online) => this.broadcast(serverFrame(ServerEvent.Occupancy, { chatId: this.chatId, online })),
+    });
     this.typing = new SocketTyping({
       chatId: this.chatId,
       sockets: (userId) => this.sockets(userId),
       attachment: (ws) => this.attachment(ws), reattach: (ws, a) => this.reattach(ws, a), broadcast: (f, except) => this.broadcast(f, except),
+      large: () => this.isLarge(),
     });
     this.receipts = new ReadReceipts(this.chatId, ({ batched, oneByOne }) => {
       for (const ws of ctx.getWebSockets()) {
@@ -121,6 +143,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
     this.activity = new ActivityAnnouncer(env, this.chatId, {
       newest: () => this.log.newest(),
       readState: (userId) => this.reads.of(userId),
+      large: () => this.isLarge(),
     });
     void ctx.blockConcurrencyWhile(async () => {
       this.store = await openLog(ctx.storage);
@@ -128,6 +151,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
       this.members = new RoomMembers(this.store);
       this.markers = new UnwrittenMarkers(this.members);
       this.uploads = new Uploads(this.store);
+      this.largeMark = ctx.storage.kv.get(LARGE_ROOM_KEY) === 1;
       await this.readAlarm();
       const parts = { chatId: this.chatId, store: this.store, log: this.log, members: this.members, markers: this.markers };
       const scheduleAlarm = () => this.scheduleAlarm();
@@ -184,8 +208,15 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
     if (shard) return new Response(null, { status: 204, headers: { [SHARD_HEADER]: shard } });
     const query = new URL(request.url).searchParams;
     const cursor = (name: string) => (query.has(name) ? Number(query.get(name)) : null);
-    const firstOfUser = this.openSockets(user.id).length === 0;
-    const { socket, response } = this.accept({ user, session, ...(query.get("receipts") === "batched" ? { batchedReceipts: true as const } : {}) });
+    const large = this.isLarge();
+    const firstOfUser = !large && this.openSockets(user.id).length === 0;
+    const { socket, response } = this.accept({
+      user,
+      session,
+      ...(query.get("receipts") === "batched" ? { batchedReceipts: true as const } : {}),
+      ...(query.get("frames") === "batched" ? { batchedFrames: true as const } : {}),
+    });
+    if (large) this.occupancy.opened(socket, user.id);
     this.welcome(socket, user, firstOfUser, cursor("since"), cursor("changesSince"));
     return response;
   }
@@ -200,8 +231,11 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
     if (!this.sessionValid(user, session)) return refuse(ErrorCode.Unauthorized, "session ended; sign in again");
     const refused = await this.refuseNonMember(user.id);
     if (refused) return refused;
-    const firstOfUser = this.openSockets(user.id).length === 0;
+    const large = this.isLarge();
+    const firstOfUser = !large && this.openSockets(user.id).length === 0;
     const { after } = this.shards.join(shard, socket, { user, session, ...(join.batchedReceipts ? { batchedReceipts: true as const } : {}) });
+    const standIn = this.shards.get(socket);
+    if (large && standIn) this.occupancy.opened(standIn, user.id);
     const frames: string[] = [];
     // The frames are the shard's to send: they go back in the answer, ahead of any later operation.
     this.welcome({ send: (frame: string) => frames.push(frame) } as unknown as WebSocket, user, firstOfUser, join.since, join.changesSince);
@@ -404,6 +438,8 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
       this.shards.closeUser(done.removed.id, CloseCode.Removed, "removed from the chat");
     }
     for (const frame of rest) this.broadcast(frame);
+    // An add may make the chat large: its sockets hear the count from now on.
+    this.isLarge();
   }
 
   /** Every frame is checked against the sender's membership first: a removed member is closed. */
@@ -475,9 +511,11 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
 
   protected async onClose(ws: WebSocket, { user }: SocketAttachment): Promise<void> {
     await this.shards.ready();
+    const large = this.isLarge();
+    if (large) this.occupancy.closed(ws, user.id);
     if (this.openSockets(user.id, ws).length > 0) return;
     this.typing.end(user);
-    this.broadcast(serverFrame(ServerEvent.UserOffline, { chatId: this.chatId, user }));
+    if (!large) this.broadcast(serverFrame(ServerEvent.UserOffline, { chatId: this.chatId, user }));
   }
 
   /**
@@ -503,19 +541,22 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
     this.pendingSends = [];
     const typingAfter = [...this.typingAfterStore];
     this.typingAfterStore.clear();
-    for (const p of batch) {
-      try {
-        const stored = this.storeMessage(p);
-        if ("ok" in stored) {
-          const context = { event: ClientEvent.SendMessage, ...(p.clientId ? { clientId: p.clientId } : {}) };
-          safeSend(p.from, this.error(stored.code, stored.error, stored.retryAfterSeconds === undefined ? context : { ...context, retryAfter: stored.retryAfterSeconds }));
+    // The group's frames leave together at its end, one per socket for sockets that batch.
+    this.fanOut.gather(() => {
+      for (const p of batch) {
+        try {
+          const stored = this.storeMessage(p);
+          if ("ok" in stored) {
+            const context = { event: ClientEvent.SendMessage, ...(p.clientId ? { clientId: p.clientId } : {}) };
+            this.fanOut.to(p.from, this.error(stored.code, stored.error, stored.retryAfterSeconds === undefined ? context : { ...context, retryAfter: stored.retryAfterSeconds }));
+          }
+        } catch (err) {
+          console.error("message store failed", err instanceof Error ? err.message : String(err));
+          this.fanOut.to(p.from, this.error(ErrorCode.Internal, "message not stored; resend it with the same clientId", { event: ClientEvent.SendMessage, ...(p.clientId ? { clientId: p.clientId } : {}) }));
         }
-      } catch (err) {
-        console.error("message store failed", err instanceof Error ? err.message : String(err));
-        safeSend(p.from, this.error(ErrorCode.Internal, "message not stored; resend it with the same clientId", { event: ClientEvent.SendMessage, ...(p.clientId ? { clientId: p.clientId } : {}) }));
       }
-    }
-    for (const ws of typingAfter) if (ws.readyState === WebSocket.OPEN) this.startTyping(ws, this.attachment(ws).user);
+      for (const ws of typingAfter) if (ws.readyState === WebSocket.OPEN) this.startTyping(ws, this.attachment(ws).user);
+    });
   }
 
   private startTyping(ws: WebSocket, user: User) {
@@ -578,9 +619,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
     this.retention.stored(now);
     // A user's own messages count as read by them (written to storage with the next copy).
     this.markers.sent(user.id, message.id);
-    const frame = serverFrame(ServerEvent.ReceiveMessage, message);
-    for (const ws of this.ctx.getWebSockets()) if (ws !== from) safeSend(ws, frame);
-    this.shards.all(frame, { socket: from });
+    this.fanOut.all(serverFrame(ServerEvent.ReceiveMessage, message), { socket: from });
     this.activity.messageStored();
     // After the ack and the fan-out: a push never delays them (it is enqueued later, off this turn).
     this.pushes.messageStored(message);
@@ -592,7 +631,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
   /** `message_sent` to the socket that sent the message (none for an HTTP post). */
   private acknowledge(from: WebSocket | null, message: Message, clientId: string | undefined): void {
     if (!from) return;
-    safeSend(from, serverFrame(ServerEvent.MessageSent, {
+    this.fanOut.to(from, serverFrame(ServerEvent.MessageSent, {
       messageId: message.id,
       chatId: message.chatId,
       timestamp: message.timestamp,
@@ -638,8 +677,25 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
     return original.deletedAt === null ? null : refuse(ErrorCode.Gone, "the message replied to was deleted");
   }
 
+  /** In a large chat, who is online is a count (`onlineCount`, then `occupancy`), not a list. */
   private joined(): string {
-    return serverFrame(ServerEvent.JoinedChat, { chatId: this.chatId, message: JOINED_MESSAGE, online: this.onlineUsers(), lastChangeId: this.log.lastChangeId() });
+    const lastChangeId = this.log.lastChangeId();
+    return this.isLarge()
+      ? serverFrame(ServerEvent.JoinedChat, { chatId: this.chatId, message: JOINED_MESSAGE, online: [], lastChangeId, onlineCount: this.occupancy.count() })
+      : serverFrame(ServerEvent.JoinedChat, { chatId: this.chatId, message: JOINED_MESSAGE, online: this.onlineUsers(), lastChangeId });
+  }
+
+  /**
+   * Whether the chat is large (large-room.ts): it is from the moment it has `largeFrom` active
+   * members, and stays so. Becoming large is announced: every socket gets the count at once.
+   */
+  private isLarge(): boolean {
+    if (this.largeMark) return true;
+    if (this.members.activeCount() < this.largeFrom) return false;
+    this.largeMark = true;
+    this.ctx.storage.kv.put(LARGE_ROOM_KEY, 1);
+    this.occupancy.announceNow();
+    return true;
   }
 
   /**
@@ -696,9 +752,9 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
     return shards ? [...super.sockets(userId), ...shards.sockets(userId)] : super.sockets(userId);
   }
 
+  /** Every frame for more than one socket leaves through the fan-out (fan-out.ts), the shards' too. */
   protected override broadcast(frame: string, exceptUser?: number): void {
-    super.broadcast(frame, exceptUser);
-    this.shards.all(frame, { user: exceptUser });
+    this.fanOut.all(frame, exceptUser === undefined ? undefined : { user: exceptUser });
   }
 
   /** A revocation closes the user's sockets on the shards too, before the Worker answers. */

@@ -6,6 +6,7 @@ import type { Session } from "../objects/handshake";
 import { serverFrame, ServerEvent } from "../protocol/events";
 import { limits } from "../protocol/limits";
 import type { User } from "../protocol/models";
+import { TypingThrottle } from "./large-room";
 import { TypingTracker, type TypingEntry } from "./typing";
 
 /** What each chat socket carries through hibernation. */
@@ -16,6 +17,8 @@ export interface SocketAttachment {
   typingUntil?: number;
   /** Opened with `receipts=batched`: read receipts come as one `reads_updated` per window. */
   batchedReceipts?: true;
+  /** Opened with `frames=batched`: several events may come as one JSON array frame. */
+  batchedFrames?: true;
 }
 
 /** The room's sockets, as typing reads and marks them. */
@@ -25,20 +28,31 @@ export interface TypingRoom {
   attachment(ws: WebSocket): SocketAttachment;
   reattach(ws: WebSocket, attachment: SocketAttachment): void;
   broadcast(frame: string, exceptUser?: number): void;
+  /** A large chat: typing begins at most as often as `TypingThrottle` allows, and renewals are not announced. */
+  large(): boolean;
 }
 
 export class SocketTyping {
   private readonly tracker: TypingTracker;
+  private readonly throttle = new TypingThrottle();
 
   constructor(private readonly room: TypingRoom) {
     this.tracker = new TypingTracker(limits.typingTimeoutMs, this.onSockets());
   }
 
-  /** `user` types on `ws`: the state starts or is renewed (the caller makes the alarm fire by `nextDeadline`). */
+  /**
+   * `user` types on `ws`: the state starts or is renewed (the caller makes the alarm fire by
+   * `nextDeadline`). In a large chat a start the throttle refuses is dropped: nothing is kept, so
+   * nothing ends either.
+   */
   start(ws: WebSocket, user: User): void {
-    const until = this.tracker.start(user, Date.now());
+    const now = Date.now();
+    const renewal = this.tracker.has(user.id);
+    const large = this.room.large();
+    if (large && !renewal && !this.throttle.mayBegin(user.id, this.tracker.size, now)) return;
+    const until = this.tracker.start(user, now);
     this.room.reattach(ws, { ...this.room.attachment(ws), typingUntil: until });
-    this.room.broadcast(serverFrame(ServerEvent.UserTyping, { chatId: this.room.chatId, user }), user.id);
+    if (!large || !renewal) this.room.broadcast(serverFrame(ServerEvent.UserTyping, { chatId: this.room.chatId, user }), user.id);
   }
 
   /** Ends `user`'s typing state, if any, and says so once. */

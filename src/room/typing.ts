@@ -26,6 +26,16 @@ export class TypingTracker {
     return until;
   }
 
+  /** Whether `userId` is typing now (a `typing_start` from them renews their state). */
+  has(userId: number): boolean {
+    return this.entries.has(userId);
+  }
+
+  /** How many users are typing now. */
+  get size(): number {
+    return this.entries.size;
+  }
+
   /** Ends a user's typing state; true if they were typing (so the end is announced once). */
   stop(userId: number): boolean {
     return this.entries.delete(userId);

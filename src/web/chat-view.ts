@@ -87,6 +87,8 @@ export class ChatView {
   private hasOlder = false;
   private loadingOlder = false;
   private readonly online = new Map<number, User>();
+  /** In a large chat: how many are online (the server sends no names there). */
+  private onlineCount: number | undefined;
   private readonly typing = new Map<number, User>();
   private typingSent = 0;
   private typingTimer: ReturnType<typeof setTimeout> | undefined;
@@ -226,9 +228,11 @@ export class ChatView {
     conn.lastMessageId = page.messages.at(-1)?.id ?? 0;
     conn.lastChangeId = page.lastChangeId;
     conn.on("state", ({ state, closeCode, error }) => this.showState(state, closeCode, error));
-    conn.on(ServerEvent.JoinedChat, ({ online }) => {
+    conn.on(ServerEvent.JoinedChat, ({ online, onlineCount }) => {
       this.online.clear();
       for (const u of online) this.online.set(u.id, u);
+      // A large chat counts who is online instead of naming them (PROTOCOL.md, "Large chats").
+      this.onlineCount = onlineCount;
       this.renderOnline();
       // Markers that moved before this socket opened never come as receipts: ask once per
       // connection (the chat object is the room's own, current).
@@ -292,6 +296,7 @@ export class ChatView {
     });
     conn.on(ServerEvent.UserOnline, ({ user }) => (this.online.set(user.id, user), this.renderOnline()));
     conn.on(ServerEvent.UserOffline, ({ user }) => (this.online.delete(user.id), this.renderOnline()));
+    conn.on(ServerEvent.Occupancy, ({ online }) => ((this.onlineCount = online), this.renderOnline()));
     conn.on(ServerEvent.UserTyping, ({ user }) => (this.typing.set(user.id, user), this.renderTyping()));
     conn.on(ServerEvent.UserStoppedTyping, ({ user }) => (this.typing.delete(user.id), this.renderTyping()));
     conn.on(ServerEvent.ChatUpdated, ({ name, slowModeSeconds, retentionSeconds }) => this.refresh({ ...this.chat, name, slowModeSeconds, retentionSeconds }));
@@ -553,6 +558,10 @@ export class ChatView {
   }
 
   private renderOnline(): void {
+    if (this.onlineCount !== undefined) {
+      this.onlineLine.textContent = `${this.onlineCount} online`;
+      return;
+    }
     const names = [...this.online.values()].filter((u) => u.id !== this.me.id).map((u) => u.username);
     this.onlineLine.textContent = names.length ? `online: ${names.join(", ")}` : "nobody else online";
   }

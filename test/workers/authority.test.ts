@@ -11,48 +11,9 @@ import { ClientEvent, ServerEvent } from "../../src/protocol/events";
 import type { Message } from "../../src/protocol/models";
 import type { ChatRoom } from "../../src/room/chat-room";
 import type { Uploads } from "../../src/room/log/uploads";
-import { api, BASE, connect, copyToD1Now, register, roomStub, threeInAGroup, type TestUser } from "./helpers";
+import { api, BASE, connect, copyToD1Now, holdNext, pendingSends, register, roomStub, threeInAGroup, until, type TestUser } from "./helpers";
 
 afterEach(() => vi.restoreAllMocks());
-
-type RoomMethod = "ready" | "storePending";
-
-/** Polls `condition` (plain memory, no I/O) until it holds; fails after `timeoutMs`. */
-async function until(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 5000) {
-  for (const start = Date.now(); !(await condition()); ) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
-/**
- * Holds the room's next call of `method` until `release()`; `reached()` waits until that call has
- * started. Later calls run as usual. Both cross into the room only through `runInDurableObject`
- * (or a plain flag), so each side's work stays in its own I/O context.
- */
-async function holdNext(chatId: number, method: RoomMethod) {
-  let open!: () => void;
-  const released = new Promise<void>((resolve) => (open = resolve));
-  let arrived = false;
-  await runInDurableObject(roomStub(chatId), (room: ChatRoom) => {
-    const own = room as unknown as Record<RoomMethod, ((...args: unknown[]) => unknown) | undefined>;
-    const real = own[method]!.bind(room);
-    own[method] = async (...args: unknown[]) => {
-      delete own[method];
-      arrived = true;
-      await released;
-      return real(...args);
-    };
-  });
-  return {
-    reached: () => until(() => arrived, `the room's ${method}`),
-    release: () => runInDurableObject(roomStub(chatId), () => open()),
-  };
-}
-
-async function pendingSends(chatId: number): Promise<number> {
-  return runInDurableObject(roomStub(chatId), (room: ChatRoom) => (room as unknown as { pendingSends: unknown[] }).pendingSends.length);
-}
 
 const memberIds = async (chatId: number, viewer: TestUser) =>
   ((await api("GET", `/api/chats/${chatId}`, { token: viewer.token })).body.members as { id: number }[]).map((m) => m.id);

@@ -46,14 +46,20 @@ export async function createGroup(owner: TestUser, members: TestUser[], name = "
 
 /** A WebSocket client over the Worker's fetch, with a frame inbox to await on. */
 export class TestSocket<P = ServerPayloads> {
+  /** Events in arrival order (an array frame, `frames=batched`, adds each of its events). */
   readonly frames: ({ event: string; data: unknown } | "pong")[] = [];
+  /** Per WebSocket frame received, how many events it carried. */
+  readonly eventsPerFrame: number[] = [];
   closed: { code: number; reason: string } | null = null;
   private waiters: (() => void)[] = [];
 
   constructor(readonly ws: WebSocket) {
     ws.addEventListener("message", (e) => {
       const text = typeof e.data === "string" ? e.data : "";
-      this.frames.push(text === "pong" ? "pong" : JSON.parse(text));
+      const parsed = text === "pong" ? "pong" : JSON.parse(text);
+      const events = Array.isArray(parsed) ? parsed : [parsed];
+      this.frames.push(...events);
+      this.eventsPerFrame.push(events.length);
       this.wake();
     });
     ws.addEventListener("close", (e) => {
@@ -255,4 +261,43 @@ export function countingWrites(d1: D1Database) {
     },
   });
   return { d1: counted, written, statements };
+}
+
+export type RoomMethod = "ready" | "storePending";
+
+/** Polls `condition` (plain memory, no I/O) until it holds; fails after `timeoutMs`. */
+export async function until(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 5000) {
+  for (const start = Date.now(); !(await condition()); ) {
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/**
+ * Holds the room's next call of `method` until `release()`; `reached()` waits until that call has
+ * started. Later calls run as usual. Both cross into the room only through `runInDurableObject`
+ * (or a plain flag), so each side's work stays in its own I/O context.
+ */
+export async function holdNext(chatId: number, method: RoomMethod) {
+  let open!: () => void;
+  const released = new Promise<void>((resolve) => (open = resolve));
+  let arrived = false;
+  await runInDurableObject(roomStub(chatId), (room: ChatRoom) => {
+    const own = room as unknown as Record<RoomMethod, ((...args: unknown[]) => unknown) | undefined>;
+    const real = own[method]!.bind(room);
+    own[method] = async (...args: unknown[]) => {
+      delete own[method];
+      arrived = true;
+      await released;
+      return real(...args);
+    };
+  });
+  return {
+    reached: () => until(() => arrived, `the room's ${method}`),
+    release: () => runInDurableObject(roomStub(chatId), () => open()),
+  };
+}
+
+export async function pendingSends(chatId: number): Promise<number> {
+  return runInDurableObject(roomStub(chatId), (room: ChatRoom) => (room as unknown as { pendingSends: unknown[] }).pendingSends.length);
 }

@@ -15,12 +15,12 @@ const frames = "The frames, `{ \"event\", \"data\" }` JSON text, are in docs/PRO
 const docs = {
   chat: {
     summary: "Open a chat's WebSocket",
-    description: `With \`Upgrade: websocket\`. \`since\` replays every later message first (\`since=0\`: from the first), then \`replay_done\`; \`changesSince\` also replays the edits, deletes and reactions after that change id. Checked in this order: the token (401), the path and query (400), the origin (403), the chat (404), membership (403), the upgrade (426). ${frames} (WebSocket).`,
+    description: `With \`Upgrade: websocket\`. \`since\` replays every later message first (\`since=0\`: from the first), then \`replay_done\`; \`changesSince\` also replays the edits, deletes and reactions after that change id. \`receipts=batched\`: read receipts as one \`reads_updated\` per window; \`frames=batched\`: several events may come as one JSON array frame. Checked in this order: the token (401), the path and query (400), the origin (403), the chat (404), membership (403), the upgrade (426). ${frames} (WebSocket).`,
     tag: "sockets",
     access: "socket",
     ok: { 101: ["switched to WebSocket; the first frame is `joined_chat`"] },
     errors: {
-      bad_request: "a `chatId`, `since` or `changesSince` that is not an integer (`since` and `changesSince` may be 0)",
+      bad_request: "a `chatId`, `since` or `changesSince` that is not an integer (`since` and `changesSince` may be 0), or `receipts` or `frames` other than `batched`",
       forbidden: "not a member of the chat, or a browser origin not in ALLOWED_ORIGINS",
       not_found: "no such chat",
       upgrade_required: "not a WebSocket request",
@@ -48,12 +48,13 @@ export const chatSocketRoutes = new Hono<AppEnv>().get(
   validate("query", socketQuery),
   async (c) => {
     const { chatId } = c.req.valid("param");
-    const { since, changesSince, receipts } = c.req.valid("query");
+    const { since, changesSince, receipts, frames } = c.req.valid("query");
     requireAllowedOrigin(c);
     const url = new URL("https://room/ws");
     if (since !== undefined) url.searchParams.set("since", String(since));
     if (changesSince !== undefined) url.searchParams.set("changesSince", String(changesSince));
     if (receipts !== undefined) url.searchParams.set("receipts", receipts);
+    if (frames !== undefined) url.searchParams.set("frames", frames);
     return connectChatSocket(c, await existingRoom(c, chatId), url);
   },
 );

@@ -131,6 +131,17 @@ export class RoomMembers {
     return this.db.select().from(logMembers).where(eq(logMembers.active, true)).orderBy(asc(logMembers.joinedAt), asc(logMembers.userId)).limit(1).get();
   }
 
+  /** How many members are active (counted again only after `changes` moved). */
+  activeCount(): number {
+    if (this.countedAt !== this.changes) {
+      this.count = this.db.select({ n: sql<number>`count(*)` }).from(logMembers).where(eq(logMembers.active, true)).get()?.n ?? 0;
+      this.countedAt = this.changes;
+    }
+    return this.count;
+  }
+  private count = 0;
+  private countedAt = -1;
+
   /** The active members, longest-standing first (the chat object's order). */
   active(): LogMemberRow[] {
     return this.db.select().from(logMembers).where(eq(logMembers.active, true)).orderBy(asc(logMembers.joinedAt), asc(logMembers.userId)).all();
