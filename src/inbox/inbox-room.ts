@@ -19,6 +19,9 @@ import type { Chat, User } from "../protocol/models";
 import { ChatList } from "./chat-list";
 import { inboxClientFrame, type InboxClientFrame } from "../protocol/schemas";
 
+/** Where the inbox keeps what it last wrote to `users.inbox_open` (0 or 1). */
+const RECORDED_KEY = "inbox_open_recorded";
+
 export class InboxRoom extends HibernatingObject<{ user: User; session: Session }, typeof inboxClientFrame> {
   /** The user whose inbox this is. */
   private readonly userId = this.namedAfter;
@@ -34,9 +37,13 @@ export class InboxRoom extends HibernatingObject<{ user: User; session: Session 
     return this.chats.read(user, this.db, (work) => this.ctx.waitUntil(work));
   }
 
-  /** A user who has just registered is in no chat: the list is complete as it is. */
+  /**
+   * A user who has just registered is in no chat: the list is complete as it is. Their record says
+   * "closed" (the column's default), so the inbox knows it without writing it.
+   */
   async startFresh(): Promise<void> {
     this.chats.startFresh();
+    if (this.recorded === null) this.remember(false);
   }
 
   /**
@@ -101,22 +108,31 @@ export class InboxRoom extends HibernatingObject<{ user: User; session: Session 
   }
 
   /**
-   * What this instance last wrote successfully, or null when it does not know (a fresh instance, or
-   * a write that failed or timed out and may or may not have landed). Nothing else writes the user's
-   * record, so a write of the same value changes nothing and is skipped: a room that keeps calling an
-   * inbox nobody has open (each read marker it moves tells the reader's devices) would otherwise cost
-   * one D1 statement per call, most of the D1 statements a busy chat makes.
+   * What the last write put in D1, or null when it is not known (an inbox from before this was kept,
+   * or a write that failed or timed out and may or may not have landed). Nothing else writes the
+   * user's record, so a write of the same value changes nothing and is skipped: a room that keeps
+   * calling an inbox nobody has open (each read marker it moves tells the reader's devices) would
+   * otherwise cost one D1 statement per call, most of the D1 statements a busy chat makes. Kept in
+   * the object's storage, so a new instance knows it too: a chat created with 1,000 members tells
+   * 1,000 inboxes, and each fresh instance once wrote its "closed" again (1,000 D1 writes).
    */
-  private recorded: boolean | null = null;
+  private recorded: boolean | null = ((v) => (v === undefined ? null : v === 1))(this.ctx.storage.kv.get<number>(RECORDED_KEY));
+
+  private remember(open: boolean | null): void {
+    this.recorded = open;
+    if (open === null) this.ctx.storage.kv.delete(RECORDED_KEY);
+    else this.ctx.storage.kv.put(RECORDED_KEY, open ? 1 : 0);
+  }
 
   /** Writes whether any socket is open (or about to be) at the time the write runs, not when it was asked for. */
   private recordPresence(): Promise<void> {
     const write = this.presence.then(async () => {
       const open = this.connecting + this.openSockets().length > 0;
       if (open === this.recorded) return;
-      this.recorded = null;
+      // Unknown until the write is known to have landed: a crash in between must not leave a stale value.
+      this.remember(null);
       await setInboxOpen(this.db, this.userId, open);
-      this.recorded = open;
+      this.remember(open);
     });
     this.presence = write.catch(() => {});
     return write;

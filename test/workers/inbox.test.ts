@@ -239,19 +239,36 @@ describe("presence: rooms call only inboxes someone listens to", () => {
 
   it("writes its record once per change, not on every call a room makes while nobody listens", async () => {
     const mo = await register("mo");
+    let statements = 0;
+    const countStatements = () =>
+      runInDurableObject(inboxStub(mo.user.id), (inbox: InboxRoom) => {
+        const internals = inbox as unknown as { d1: D1Database };
+        const real = internals.d1;
+        internals.d1 = new Proxy(real, {
+          get: (target, prop) => (prop === "prepare" ? (query: string) => (statements++, target.prepare(query)) : (Reflect.get(target, prop, target) as unknown)),
+        });
+      });
+    /** A fresh instance (as after a restart), its D1 statements counted. */
+    const restart = async () => {
+      await evictDurableObject(inboxStub(mo.user.id));
+      await countStatements();
+    };
+    const frame = JSON.stringify({ event: InboxEvent.ChatRead, data: { chatId: 1, lastReadMessageId: 1, unreadCount: 0 } });
+    // A new user's record says "closed" (the column's default), and their inbox knows it: a chat
+    // created with them (chat_added, with nobody listening) costs no D1 write.
+    await countStatements();
+    for (let i = 0; i < 5; i++) await inboxStub(mo.user.id).relay([frame]);
+    expect(statements).toBe(0);
     (await connectInbox(mo.token)).close();
     await vi.waitFor(async () => expect(await inboxOpenOnRecord(mo)).toBe(false), { timeout: 3000 });
-    // A fresh instance (as after a restart) does not know what is on record: it writes once.
-    await evictDurableObject(inboxStub(mo.user.id));
-    let statements = 0;
-    await runInDurableObject(inboxStub(mo.user.id), (inbox: InboxRoom) => {
-      const internals = inbox as unknown as { d1: D1Database };
-      const real = internals.d1;
-      internals.d1 = new Proxy(real, {
-        get: (target, prop) => (prop === "prepare" ? (query: string) => (statements++, target.prepare(query)) : (Reflect.get(target, prop, target) as unknown)),
-      });
-    });
-    const frame = JSON.stringify({ event: InboxEvent.ChatRead, data: { chatId: 1, lastReadMessageId: 1, unreadCount: 0 } });
+    statements = 0;
+    // A fresh instance knows what is on record from its own storage: it writes nothing.
+    await restart();
+    for (let i = 0; i < 5; i++) await inboxStub(mo.user.id).relay([frame]);
+    expect(statements).toBe(0);
+    // An inbox that kept nothing (from before it did) does not know: it writes once.
+    await runInDurableObject(inboxStub(mo.user.id), (_inbox: InboxRoom, state) => void state.storage.kv.delete("inbox_open_recorded"));
+    await restart();
     for (let i = 0; i < 5; i++) await inboxStub(mo.user.id).relay([frame]);
     expect(statements).toBe(1);
     expect(await inboxOpenOnRecord(mo)).toBe(false);
@@ -271,10 +288,11 @@ describe("presence: rooms call only inboxes someone listens to", () => {
     await kitInbox.next(InboxEvent.ChatAdded);
     await vi.waitFor(async () => expect(await deliveriesTo(lee.user.id)).toBe(1), { timeout: 3000 }); // her chat_added
     // Lee's inbox has been opened once, then a close went missing: the runtime restarted her inbox
-    // (a new instance, which knows nothing of what the old one wrote) after "open" was written.
+    // (a new instance, which finds "open" as the last thing written) after "open" was written.
     (await connectInbox(lee.token)).close();
     await vi.waitFor(async () => expect(await inboxOpenOnRecord(lee)).toBe(false), { timeout: 3000 });
     await env.DB.prepare("UPDATE users SET inbox_open = 1 WHERE id = ?").bind(lee.user.id).run();
+    await runInDurableObject(inboxStub(lee.user.id), (_inbox: InboxRoom, state) => void state.storage.kv.put("inbox_open_recorded", 1));
     await evictDurableObject(inboxStub(lee.user.id));
     const before = await deliveriesTo(lee.user.id);
 
