@@ -33,6 +33,8 @@ const CASES = [
   { name: "group of 10, 3 online", members: 10, online: 3 },
   { name: "group of 100, 20 online", members: 100, online: 20 },
   { name: "group of 10, 3 online, 7 pushed", members: 10, online: 3, push: true },
+  // A large chat (LARGE_ROOM_MEMBERS, 1,000 by default): occupancy, throttled typing, paced inboxes.
+  { name: "group of 1,000, 100 online", members: 1000, online: 100, large: true },
 ];
 const RATE_PER_SECOND = 20;
 const READ_INTERVAL_MS = 1000;
@@ -192,8 +194,9 @@ async function runCase(url, { chat, members }, { name, online, push }, typing, M
   // copies to D1 ran (each reads the open inboxes once).
   const rowsPerMessage = (m) => Object.fromEntries(Object.entries(m).filter(([, e]) => e.rows_written > 0).map(([sql, e]) => [sql, +per(e.rows_written).toFixed(3)]));
   const copies = Object.entries(c.by_statement.d1).find(([sql]) => /^SELECT .*inbox_open/.test(sql))?.[1].statements ?? 0;
-  const breakdown = { copies, billed_per_message: round(Object.fromEntries(Object.entries(b).map(([k, v]) => [k, per(v)]))), do_rows_per_message: rowsPerMessage(c.by_statement.do), d1_rows_per_message: rowsPerMessage(c.by_statement.d1) };
-  const row = { case: `${name}${typing ? " + typing pair" : ""}`, acked, per_message: round(perMessage), usd_per_million_messages: +(dollars * 1e6).toFixed(2), caught_up: c.copied_messages >= MESSAGES, breakdown };
+  const rpcPerMessage = Object.fromEntries(Object.entries(c.rpc_by_method).map(([method, n]) => [method, +per(n).toFixed(3)]));
+  const breakdown = { copies, rpc_per_message: rpcPerMessage, billed_per_message: round(Object.fromEntries(Object.entries(b).map(([k, v]) => [k, per(v)]))), do_rows_per_message: rowsPerMessage(c.by_statement.do), d1_rows_per_message: rowsPerMessage(c.by_statement.d1) };
+  const row = { case: `${name}${typing ? " + typing pair" : ""}`, acked, per_message: round({ ...perMessage, do_rpc: per(b.do_rpc) }), usd_per_million_messages: +(dollars * 1e6).toFixed(2), caught_up: c.copied_messages >= MESSAGES, breakdown };
   if (!push) return row;
   // What one push costs beyond the message: the queue's operations, the consumer's invocations, and its D1 statement.
   const pushes = pushService.pushes - pushesBefore;
@@ -207,14 +210,19 @@ async function runCase(url, { chat, members }, { name, online, push }, typing, M
   };
 }
 
-/** `typing`: which variants of each kind of chat to run (the CI test runs only the one with typing, a superset). */
-export async function cost({ url }, { messages = 100, typing = [false, true] } = {}) {
+/**
+ * `typing`: which variants of each kind of chat to run (the CI test runs only the one with typing, a
+ * superset); `large`: whether to run the large chat too (it registers 1,000 users first; the CI test
+ * leaves it out).
+ */
+export async function cost({ url }, { messages = 100, typing = [false, true], large = true } = {}) {
   const http = api(url);
-  const users = await makeUsers(http, `cost${tag()}`, Math.max(...CASES.map((c) => c.members)));
+  const kinds = CASES.filter((c) => large || !c.large);
+  const users = await makeUsers(http, `cost${tag()}`, Math.max(...kinds.map((c) => c.members)));
   // The push case's users of their own: their subscriptions must not push the other cases' members.
   const pushUsers = await makeUsers(http, `costpush${tag()}`, Math.max(...CASES.filter((c) => c.push).map((c) => c.members)));
   const pushService = await startPushService();
-  const cases = CASES.flatMap((kind) => typing.map((withTyping) => ({ kind, withTyping })));
+  const cases = kinds.flatMap((kind) => typing.map((withTyping) => ({ kind, withTyping })));
   // Every chat first: creating one tells every member's inbox (chat_added) and starts objects, work
   // that must not be counted as the messages'.
   for (const c of cases) c.chat = await makeChat(http, c.kind.push ? pushUsers : users, c.kind, c.withTyping);

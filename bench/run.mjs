@@ -4,7 +4,7 @@
 // prints a table and workerd's memory before and after, writes JSON to bench-results/.
 // Exit 1 if any scenario lost, duplicated or failed anything.
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -76,6 +76,14 @@ async function inbox({ url }) {
   return { ...parsed, ...(res.status !== 0 ? { error: `bench/inbox.mjs exited ${res.status}` } : {}) };
 }
 
+/** wrangler's bundle of the Worker the service runs, if it can be found. */
+function bundleOf(service) {
+  const tmp = join(service.sourceDir, ".wrangler", "tmp");
+  if (!existsSync(tmp)) return null;
+  const found = readdirSync(tmp).map((d) => join(tmp, d, "bench-worker.js")).filter((f) => existsSync(f));
+  return found.sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0] ?? null;
+}
+
 const delay = Number(opt["d1-delay"]);
 let service = null;
 let url = opt.url;
@@ -143,6 +151,9 @@ for (const name of names) {
       const poke = setInterval(() => fetch(`${url}/api/me`).catch(() => {}), 100);
       for (const [isolate, p] of Object.entries(profilers)) profile[isolate] = await p.stop(join(root, "bench-results", `profile-${name}-${isolate}-${Date.now()}.cpuprofile`));
       clearInterval(poke);
+      // The bundle the profile's line numbers refer to.
+      const bundle = bundleOf(service);
+      if (bundle) copyFileSync(bundle, join(root, "bench-results", `profile-${name}-bundle.js`));
     },
   };
   const scenarioTimed = fn === messaging ? timed : null;
@@ -202,6 +213,15 @@ for (const [name, r] of Object.entries(report.results)) {
 const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
 for (const r of rows) console.log(r.map((c, i) => (i === 6 ? String(c) : String(c).padEnd(widths[i]))).join("  "));
 console.log(`workerd RSS: before ${report.memory_before.workerd_rss_mb} MB, after ${report.memory_after.workerd_rss_mb} MB`);
+// The cost scenario, per message: what is billed, and the RPCs and rows behind it.
+if (report.results.cost?.rows) {
+  console.log("cost per message: DO requests (RPCs of them) | DO rows written | D1 statements, rows | $ per million | RPCs by method");
+  for (const row of report.results.cost.rows) {
+    const p = row.per_message;
+    const rpcs = Object.entries(row.breakdown.rpc_per_message).map(([m, n]) => `${m} ${n}`).join(", ");
+    console.log(`  ${row.case}: ${p.do_requests} (${p.do_rpc}) | ${p.do_rows_written} | ${p.d1_statements}, ${p.d1_rows_written} | $${row.usd_per_million_messages} | ${rpcs}`);
+  }
+}
 mkdirSync(join(root, "bench-results"), { recursive: true });
 const file = join(root, "bench-results", `bench-${report.started.replace(/[:.]/g, "-")}${quick ? "-quick" : ""}${delay ? `-d1delay${delay}` : ""}.json`);
 writeFileSync(file, JSON.stringify(report, null, 2));

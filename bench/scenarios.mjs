@@ -58,6 +58,8 @@ export async function messaging({ url, service, wsQuery = {}, timed = null }, { 
       if (state) senders.push({ sock, idx, state });
     });
   }
+  // Optional: let the setup's background work (the new chat's calls to every member's inbox) finish first.
+  if (process.env.BENCH_SETTLE_MS) await new Promise((r) => setTimeout(r, Number(process.env.BENCH_SETTLE_MS)));
   const d1Before = await benchD1(url, "reset");
   await timed?.start();
   // The runtime's CPU over the timed phase alone: per delivery, what a loaded machine's wall clock hides.

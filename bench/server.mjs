@@ -75,6 +75,8 @@ export async function startService({ port = 8860, entry, vars = {}, log = () => 
     /** The runtime's own inspector: the Worker isolate is the target `core:user:<name>`, local D1 is `d1:db`. */
     inspectorPort: runtimeInspector,
     persistTo,
+    /** The copy of the sources it runs from (wrangler's bundle is under .wrangler/tmp there). */
+    sourceDir: cwd,
     output,
     workerdPid: () => runtimePid,
     async stop() {

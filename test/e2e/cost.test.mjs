@@ -45,7 +45,7 @@ after(async () => {
 });
 
 test("a message costs no more than it did: D1 statements and rows, Durable Object rows and requests", { timeout: 150_000 }, async () => {
-  const result = await cost({ url: service.url }, { messages: 60, typing: [true] });
+  const result = await cost({ url: service.url }, { messages: 60, typing: [true], large: false });
   assert.equal(result.failures, 0, `every message acknowledged and copied to D1: ${JSON.stringify(result.rows)}`);
   assert.deepEqual(result.rows.map((r) => r.case).sort(), Object.keys(CEILINGS).sort());
   const over = [];
