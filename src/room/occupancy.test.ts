@@ -16,6 +16,15 @@ function room(open: [ws: string, userId: number][]) {
 }
 
 describe("Occupancy", () => {
+  it("after a wake-up whose first event is a close, announces the count without the socket that closed", () => {
+    const r = room([["a", 1], ["b", 2]]);
+    const closing = r.sockets[1]! as unknown as { readyState: number };
+    closing.readyState = WebSocket.CLOSING;
+    r.occupancy.closed(r.sockets[1]!, 2);
+    r.endWindow();
+    expect(r.announced).toEqual([1]);
+  });
+
   it("counts users, not sockets, from the room's sockets after a wake-up", () => {
     const r = room([["a1", 1], ["a2", 1], ["b", 2]]);
     expect(r.occupancy.count()).toBe(2);
@@ -36,6 +45,10 @@ describe("Occupancy", () => {
     r.endWindow();
     expect(r.announced).toEqual([3]);
     r.occupancy.closed(b, 2);
+    r.occupancy.closed(b, 2);
+    r.endWindow();
+    expect(r.announced).toEqual([3, 2]);
+    // A close reported twice opens a window that finds nothing new.
     r.occupancy.closed(b, 2);
     r.endWindow();
     expect(r.announced).toEqual([3, 2]);

@@ -44,12 +44,15 @@ export class Occupancy {
     this.changed();
   }
 
-  /** A socket closed (again is harmless: a close and an error may both report it). */
+  /**
+   * A socket closed. Again is harmless (a close and an error may both report it): the window's end
+   * compares the count with the one last announced. So is a socket missing from a map built during
+   * its own close, after a wake-up (the count changed all the same).
+   */
   closed(ws: WebSocket, userId: number): void {
     const users = this.users();
     const sockets = users.get(userId);
-    if (!sockets?.delete(ws)) return;
-    if (sockets.size === 0) users.delete(userId);
+    if (sockets?.delete(ws) && sockets.size === 0) users.delete(userId);
     this.changed();
   }
 
