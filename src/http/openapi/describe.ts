@@ -6,7 +6,7 @@
 import { describeRoute, resolver, type GenerateSpecOptions } from "hono-openapi";
 import { z } from "zod";
 import type { HttpErrorCode } from "../../objects/responses";
-import { statusOf } from "../../protocol/errors";
+import { ErrorCode, statusOf } from "../../protocol/errors";
 import { errorAnswer } from "./answers";
 
 export type Tag = "auth" | "users" | "chats" | "members" | "messages" | "attachments" | "search" | "push" | "sockets" | "docs";
@@ -78,7 +78,7 @@ export function errorSchema(): SchemaObject {
 export function errorResponse(code: HttpErrorCode, when = generic[code]) {
   return {
     description: `\`${code}\`: ${when}`,
-    ...(code === "rate_limited" || code === "unavailable" || code === "slow_mode" ? { headers: retryAfter } : {}),
+    ...(code === ErrorCode.RateLimited || code === ErrorCode.Unavailable || code === ErrorCode.SlowMode ? { headers: retryAfter } : {}),
     content: { "application/json": { schema: { $ref: `#/components/schemas/${ERROR_SCHEMA}` } } },
   };
 }
