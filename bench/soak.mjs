@@ -24,7 +24,8 @@
 // Prints the runtime workerd's memory every 5 s (single run): it must flatten.
 // Options: --rooms 50 --clients 20 --seconds 60 --rate 2 (messages per second per sender) --no-reads
 // --no-typing --receipts batched|legacy --url (an already running service; D1/DO counts need the
-// counting Worker) --port 8890 --entry bench/bench-worker.js.
+// counting Worker) --port 8890 --entry bench/bench-worker.js --series (the slowest delivery per 100 ms
+// of send time: which burst set the p99).
 // Sweep: `npm run soak -- --sweep 0.25,0.5,1,2,4` runs each rate for --seconds (20 by default) on the
 // same 1,000 sockets, with read markers and then without (--no-reads: only without), back to back per
 // rate, and prints a table per mode and the highest rate at which delivery p99 stays under 250 ms
@@ -49,6 +50,7 @@ const { values: o } = parseArgs({
     url: { type: "string" },
     port: { type: "string", default: "8890" },
     entry: { type: "string", default: "bench/bench-worker.js" },
+    series: { type: "boolean", default: false },
   },
 });
 const [R, C, RATE] = [o.rooms, o.clients, o.rate].map(Number);
@@ -72,6 +74,19 @@ const DRAIN_MS = 60_000;
 const QUIET_MS = 1500;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * `--series`: the slowest delivery of the messages sent in each 100 ms of the run. A p99 is set by
+ * about one burst of the run: this shows which (it found the inbox calls of a room's first reads).
+ */
+function slowestBySendTime(series, started) {
+  const slowest = new Map();
+  for (const [at, ms] of series) {
+    const bucket = Math.round((at - started) / 100) * 100;
+    slowest.set(bucket, Math.max(slowest.get(bucket) ?? 0, ms));
+  }
+  return [...slowest].sort((a, b) => a[0] - b[0]).map(([t, ms]) => `${t}:${Math.round(ms)}`).join(" ");
+}
+
 const service = o.url ? null : await startService({ port: Number(o.port), entry: o.entry });
 const url = o.url ?? service.url;
 const pid = service?.workerdPid();
@@ -85,7 +100,7 @@ async function counters(reset = false) {
 let run = null;
 const runs = [];
 function newRun(spec) {
-  return { ...spec, n: runs.length, sent: 0, acked: 0, delivered: 0, duplicates: 0, gaps: 0, errors: 0, late: 0, latencies: [], typistLatencies: [], frames: {}, framesIn: {}, lastFrameAt: performance.now() };
+  return { ...spec, n: runs.length, sent: 0, acked: 0, delivered: 0, duplicates: 0, gaps: 0, errors: 0, late: 0, latencies: [], typistLatencies: [], series: [], frames: {}, framesIn: {}, lastFrameAt: performance.now() };
 }
 let errorsShown = 0;
 
@@ -130,6 +145,7 @@ try {
             expectNext[sender] = seq + 1;
             run.delivered++;
             run.latencies.push(performance.now() - at);
+            if (o.series) run.series.push([at, performance.now() - at]);
             if (sender >= SENDERS) run.typistLatencies.push(performance.now() - at);
           }
         } else if (event === ServerEvent.MessageSent) {
@@ -216,6 +232,7 @@ try {
     const drainUntil = Date.now() + DRAIN_MS;
     while ((run.acked < run.sent || run.delivered + run.duplicates < expected) && Date.now() < drainUntil) await sleep(100);
     const drainMs = Math.round(performance.now() - stopped);
+    if (o.series) console.error(`  slowest delivery by send time (ms into the run: ms): ${slowestBySendTime(run.series, started)}`);
     memory?.push({ t: "end", rssMb: rssMb(pid) });
     // The last markers, then their receipts (a batched window is 1 s), then the copies that carry
     // them to D1: counted until D1 has every message and the counters stand still.

@@ -135,8 +135,13 @@ export abstract class HibernatingObject<Attachment extends { user: User; session
     return this.closeSessions((a) => a.user.id === userId && a.session.version < version, "session revoked");
   }
 
-  /** Closes the sockets whose token expired by `now` (the alarm's job, and a frame's first check). */
+  /**
+   * Closes the sockets whose token expired by `now` (the alarm's job, and a frame's first check).
+   * An alarm with none due (most of a busy room's are for its copy to D1) reads no socket.
+   */
   protected closeExpiredSessions(now = Date.now()): number {
+    const next = this.nextSessionExpiry(now);
+    if (next === null || next > now) return 0;
     return this.closeSessions((a) => a.session.expiresAt <= now, "session expired");
   }
 

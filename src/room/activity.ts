@@ -21,6 +21,11 @@ const INBOX_WINDOW_MS = 250;
  * the reader's inbox with the next window's call, not with a call of its own.
  */
 export const LARGE_INBOX_WINDOW_MS = 2000;
+/**
+ * Before the room learnt who has an inbox open: long enough for the first copy after a wake (which
+ * does not wait for a pause) to teach it, so reads then go only to inboxes that listen.
+ */
+export const LEARNING_INBOX_WINDOW_MS = 1000;
 
 /** What the announcer reads from the room: the newest message and a member's read state. */
 export interface ActivitySource {
@@ -38,10 +43,10 @@ export class ActivityAnnouncer {
   private readonly announced = new Map<number, number>();
   /** A message was stored since the last window: every open inbox hears of it. */
   private messages = false;
-  /** Large chats: readers whose marker moved since the last window. */
+  /** Readers whose marker moved since the last window: in large chats, and before the room learnt who has an inbox open. */
   private readonly readers = new Set<number>();
   private readonly coalescer = new Coalescer<true>(
-    () => (this.source.large() ? LARGE_INBOX_WINDOW_MS : INBOX_WINDOW_MS),
+    () => (this.source.large() ? LARGE_INBOX_WINDOW_MS : this.learnt ? INBOX_WINDOW_MS : LEARNING_INBOX_WINDOW_MS),
     () => this.flush(),
   );
 
@@ -74,6 +79,8 @@ export class ActivityAnnouncer {
     const newlySeen = [...open].filter((id) => !this.open.has(id));
     this.open = open;
     this.learnt = true;
+    // They hear the current state now, their read with it.
+    for (const id of newlySeen) this.readers.delete(id);
     for (const id of this.announced.keys()) if (!open.has(id)) this.announced.delete(id);
     return newlySeen.length > 0 ? this.announce(newlySeen) : Promise.resolve();
   }
@@ -86,7 +93,11 @@ export class ActivityAnnouncer {
    */
   readMoved(userId: number): Promise<void> {
     if (this.learnt && !this.open.has(userId)) return Promise.resolve();
-    if (this.source.large()) {
+    // Before the room learnt who listens (the first copy after a wake, within about a second), reads
+    // wait for the learning window and go only to inboxes found open by then (to all, if the copy
+    // failed): a room whose members all read as it woke made one call per reader at once, a storm
+    // that held up its next messages (issue 31).
+    if (!this.learnt || this.source.large()) {
       this.readers.add(userId);
       this.coalescer.offer(true);
       return Promise.resolve();
@@ -107,7 +118,7 @@ export class ActivityAnnouncer {
   /** A window's calls: every open inbox after a message, and (large chats) the readers whose marker moved. */
   private flush(): Promise<void> {
     const users = new Set(this.messages ? this.open : []);
-    for (const id of this.readers) users.add(id);
+    for (const id of this.readers) if (!this.learnt || this.open.has(id)) users.add(id);
     this.messages = false;
     this.readers.clear();
     return this.announce([...users]);

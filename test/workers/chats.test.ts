@@ -3,17 +3,13 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { ErrorCode } from "../../src/protocol/errors";
 import type { Chat } from "../../src/protocol/models";
 import { limits } from "../../src/protocol/limits";
-import { api, connect, copyToD1Now, createGroup, register, uniqueName, type TestUser } from "./helpers";
+import { api, connect, copyToD1Now, createGroup, expectError, register, type TestUser, uniqueName } from "./helpers";
 
 let ann: TestUser, bob: TestUser, cid: TestUser, eve: TestUser;
 beforeAll(async () => {
   [ann, bob, cid, eve] = await Promise.all([register("ann"), register("bob"), register("cid"), register("eve")]);
 });
 
-const expectError = (res: { status: number; body: unknown }, status: number, code: string) => {
-  expect(res.status).toBe(status);
-  expect(res.body).toEqual({ error: expect.any(String), code });
-};
 
 /** Registers a user with exactly this username. */
 async function registerNamed(username: string): Promise<TestUser> {

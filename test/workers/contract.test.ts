@@ -7,16 +7,12 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../../src/http/app";
 import { ErrorCode } from "../../src/protocol/errors";
 import { limits } from "../../src/protocol/limits";
-import { api, BASE, createGroup, register, type TestUser } from "./helpers";
+import { api, BASE, createGroup, expectError, register, type TestUser } from "./helpers";
 
 let ann: TestUser, bob: TestUser, eve: TestUser;
 beforeAll(async () => {
   [ann, bob, eve] = await Promise.all([register("ca"), register("cb"), register("ce")]);
 });
-const expectError = (res: { status: number; body: unknown }, status: number, code: string) => {
-  expect(res.status).toBe(status);
-  expect(res.body).toEqual({ error: expect.any(String), code });
-};
 const codeOf = async (res: Response) => [res.status, ((await res.json()) as { code: string }).code];
 
 describe("Conventions: what answers first", () => {

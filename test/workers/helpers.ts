@@ -1,6 +1,7 @@
 /** Test helpers: talk to the real Worker through `SELF`, as a client would. */
 import * as cloudflareTest from "cloudflare:test";
 import { runInDurableObject, SELF } from "cloudflare:test";
+import { expect } from "vitest";
 import type { ChatRoom } from "../../src/room/chat-room";
 import type { MessageLog } from "../../src/room/log/messages";
 import type { AuthResponse, Chat } from "../../src/protocol/models";
@@ -22,6 +23,12 @@ export async function api(method: string, path: string, options: { token?: strin
   const res = await SELF.fetch(BASE + path, { method, headers, body });
   const text = await res.text();
   return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : null };
+}
+
+/** An error answer in the documented shape, with this status and code. */
+export function expectError(res: { status: number; body: unknown }, status: number, code: string): void {
+  expect(res.status).toBe(status);
+  expect(res.body).toEqual({ error: expect.any(String), code });
 }
 
 export interface TestUser extends AuthResponse {

@@ -3,16 +3,12 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { ErrorCode } from "../../src/protocol/errors";
 import { limits } from "../../src/protocol/limits";
 import type { Chat, Message } from "../../src/protocol/models";
-import { api, copyToD1Now, createGroup, register, seedMessages, type TestUser } from "./helpers";
+import { api, copyToD1Now, createGroup, expectError, register, seedMessages, type TestUser } from "./helpers";
 
 let ann: TestUser, bob: TestUser, eve: TestUser;
 beforeAll(async () => {
   [ann, bob, eve] = await Promise.all([register("ann"), register("bob"), register("eve")]);
 });
-const expectError = (res: { status: number; body: unknown }, status: number, code: string) => {
-  expect(res.status).toBe(status);
-  expect(res.body).toEqual({ error: expect.any(String), code });
-};
 const post = (chat: Chat, user: TestUser, content: string, clientId?: string) =>
   api("POST", `/api/chats/${chat.id}/messages`, { token: user.token, body: { content, ...(clientId ? { clientId } : {}) } });
 const page = (chat: Chat, query = "", user = ann) => api("GET", `/api/chats/${chat.id}/messages${query}`, { token: user.token });

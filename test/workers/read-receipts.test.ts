@@ -8,6 +8,7 @@ import { describe, expect, it } from "vitest";
 import { ClientEvent, ServerEvent } from "../../src/protocol/events";
 import type { ChatRoom } from "../../src/room/chat-room";
 import type { ReadReceipts } from "../../src/room/read-receipts";
+import { LEARNING_INBOX_WINDOW_MS, type ActivityAnnouncer } from "../../src/room/activity";
 import type { RoomMembers } from "../../src/room/log/members";
 import { MARKER_WRITE_WINDOW_MS, type UnwrittenMarkers } from "../../src/room/unwritten-markers";
 import { env } from "cloudflare:test";
@@ -88,6 +89,33 @@ describe("read receipts", () => {
     expect(batched[0]!.of(ServerEvent.ReadsUpdated)[1]!.reads).toEqual([{ user: readers[1]!.user, lastReadMessageId: probe.body.id }]);
     expect(window.opened()).toBe(0);
     for (const s of [...batched, legacy]) s.close();
+  });
+
+  it("reads before the room learnt who has an inbox open wait for the learning window, then go only to inboxes found open", async () => {
+    const [ann, bob, cid] = await Promise.all([register("il"), register("il"), register("il")]);
+    const chat = await createGroup(ann, [bob, cid]);
+    const cidInbox = await connectInbox(cid.token);
+    const windows: { fn: () => void; ms: number }[] = [];
+    const learnt = await runInDurableObject(roomStub(chat.id), (room: ChatRoom) => {
+      const activity = (room as unknown as { activity: ActivityAnnouncer }).activity;
+      (activity as unknown as { coalescer: { schedule: (fn: () => void, ms: number) => void } }).coalescer.schedule = (fn, ms) => windows.push({ fn, ms });
+      return activity.knowsInboxes;
+    });
+    expect(learnt).toBe(false);
+    const posted = await api("POST", `/api/chats/${chat.id}/messages`, { token: ann.token, body: { content: "as it wakes" } });
+    const [bobBefore, cidBefore] = [await deliveriesTo(bob.user.id), await deliveriesTo(cid.user.id)];
+    for (const reader of [bob, cid]) expect((await api("POST", `/api/chats/${chat.id}/read`, { token: reader.token, body: { messageId: posted.body.id } })).status).toBe(204);
+    // No call per read: one window, as long as the first copy needs to teach the room.
+    expect(windows.map((w) => w.ms)).toEqual([LEARNING_INBOX_WINDOW_MS]);
+    expect([await deliveriesTo(bob.user.id), await deliveriesTo(cid.user.id)]).toEqual([bobBefore, cidBefore]);
+
+    // The copy finds Cid's inbox open: Cid's devices hear the read then; Bob's (none open) never.
+    expect(await copyToD1Now(chat.id)).toBe(true);
+    expect(await cidInbox.next(InboxEvent.ChatRead)).toEqual({ chatId: chat.id, lastReadMessageId: posted.body.id, unreadCount: 0 });
+    await runInDurableObject(roomStub(chat.id), () => windows.shift()!.fn());
+    expect(await deliveriesTo(bob.user.id)).toBe(bobBefore);
+    expect(await deliveriesTo(cid.user.id)).toBe(cidBefore + 1);
+    cidInbox.close();
   });
 
   it("a read tells the reader's other devices through their inbox only when an inbox of theirs is open", async () => {

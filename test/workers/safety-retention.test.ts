@@ -13,7 +13,7 @@ import type { Chat, Message } from "../../src/protocol/models";
 import { messagesExpiredPayload } from "../../src/protocol/schemas";
 import type { ChatRoom } from "../../src/room/chat-room";
 import { MessageLog } from "../../src/room/log/messages";
-import { api, BASE, connect, copyToD1Now, createGroup, register, roomStub, seedMessages, type TestUser } from "./helpers";
+import { api, BASE, connect, copyToD1Now, createGroup, expectError, register, roomStub, seedMessages, type TestUser } from "./helpers";
 
 interface Internals {
   store: ConstructorParameters<typeof MessageLog>[0];
@@ -123,7 +123,7 @@ describe("expiry", () => {
     late.close();
   });
 
-  it("ids never go back: when every message expired, the next one takes the id after the last", async () => {
+  it("ids never go back: when every message expired, the next one takes the id after the last; a marker cannot stand on an expired id", async () => {
     const [ann, bob] = await Promise.all([register("iann"), register("ibob")]);
     const group = await createGroup(ann, [bob]);
     const ids: number[] = [];
@@ -135,14 +135,19 @@ describe("expiry", () => {
     expect(((await api("GET", `/api/chats/${group.id}`, { token: ann.token })).body as Chat).lastMessage).toBeNull();
     const next = (await api("POST", `/api/chats/${group.id}/messages`, { token: bob.token, body: { content: "four" } })).body as Message;
     expect(next.id).toBe(ids[2]! + 1);
+    const markRead = (messageId: number) => api("POST", `/api/chats/${group.id}/read`, { token: ann.token, body: { messageId } });
+    expectError(await markRead(ids[2]!), 400, ErrorCode.BadRequest);
+    expectError(await markRead(next.id + 1), 400, ErrorCode.BadRequest);
+    expect((await markRead(next.id)).status).toBe(204);
     // A room started afresh (a new MessageLog over the same storage) knows it too.
     await age(group.id, next.id, 5 * 60_000);
     await expireNow(group.id);
     const fresh = await runInDurableObject(roomStub(group.id), (room: ChatRoom) => {
       const log = new MessageLog((room as unknown as Internals).store, group.id);
-      return { id: log.newestId(), changes: log.lastChangeId() };
+      return { id: log.newestId(), changes: log.lastChangeId(), holds: [next.id, next.id + 1].map((id) => log.has(id)) };
     });
     expect(fresh.id).toBe(0);
+    expect(fresh.holds).toEqual([false, false]);
     const after = (await api("POST", `/api/chats/${group.id}/messages`, { token: bob.token, body: { content: "five" } })).body as Message;
     expect(after.id).toBe(next.id + 1);
     expect(await copyToD1Now(group.id)).toBe(true);

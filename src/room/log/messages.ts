@@ -198,6 +198,13 @@ export class MessageLog {
    * message id 1 again (no AUTOINCREMENT), so `append` gives it the id after this. Null otherwise.
    */
   private idFloor: number | null;
+  /**
+   * The newest id this log gave out, and the id retention deleted through: what `has` answers from,
+   * with no query (a read marker asks it on every `mark_read`, and the query was a tenth of a busy
+   * room's time in the soak).
+   */
+  private newestGiven: number;
+  private expiredThrough: number;
   private readonly clientIds: ClientIdWindow;
 
   constructor(
@@ -208,8 +215,9 @@ export class MessageLog {
   ) {
     this.q = prepare(db);
     this.changeCounter = Math.max(this.q.lastChangeId.get()?.id ?? 0, readMeta(db, MetaKey.ChangeFloor) ?? 0);
-    const expired = readMeta(db, MetaKey.ExpiredThrough) ?? 0;
-    this.idFloor = expired > 0 && this.newestId() <= expired ? expired : null;
+    this.expiredThrough = readMeta(db, MetaKey.ExpiredThrough) ?? 0;
+    this.newestGiven = this.newestId();
+    this.idFloor = this.expiredThrough > 0 && this.newestGiven <= this.expiredThrough ? this.expiredThrough : null;
     this.clientIds = new ClientIdWindow(
       (id, limit) => this.q.newestClientIds.all({ id, limit }),
       (senderId, clientId, fromId, toId, since) => this.q.clientIdInRange.get({ senderId, clientId, fromId, toId, since })?.id,
@@ -289,6 +297,7 @@ export class MessageLog {
       createdAt: draft.createdAt,
     })!;
     this.idFloor = null;
+    this.newestGiven = Math.max(this.newestGiven, row.id);
     this.clientIds.add(row, draft.createdAt);
     return this.toMessage(row);
   }
@@ -302,6 +311,7 @@ export class MessageLog {
     for (let i = 0; i < rows.length; i += IMPORT_ROWS_PER_STATEMENT) {
       this.db.insert(logMessages).values(rows.slice(i, i + IMPORT_ROWS_PER_STATEMENT)).onConflictDoNothing().run();
     }
+    this.newestGiven = this.newestId();
   }
 
   /**
@@ -328,8 +338,13 @@ export class MessageLog {
     return id === undefined ? undefined : this.q.byId.get({ id });
   }
 
+  /**
+   * Whether `id` is a place in this log a read marker can stand: given out and not expired. Ids are
+   * dense from 1 (SQLite's rowid, nothing but retention deletes rows); a chat imported from before
+   * the log may have gaps, and a marker on one reads as far as the message before it.
+   */
   has(id: number): boolean {
-    return this.q.byId.get({ id }) !== undefined;
+    return Number.isSafeInteger(id) && id > this.expiredThrough && id <= this.newestGiven;
   }
 
   newest(): Message | null {
@@ -383,6 +398,7 @@ export class MessageLog {
   expireThrough(throughId: number): void {
     this.db.delete(logMessages).where(lte(logMessages.id, throughId)).run();
     writeMeta(this.db, MetaKey.ExpiredThrough, throughId);
+    this.expiredThrough = Math.max(this.expiredThrough, throughId);
     writeMeta(this.db, MetaKey.ChangeFloor, this.changeCounter);
     if (this.newestId() <= throughId) this.idFloor = throughId;
   }
