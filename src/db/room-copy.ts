@@ -170,13 +170,7 @@ export function roomCopier(d1: D1Database, chatId: number) {
     sql`UPDATE ${chats} SET name = ${p("name")}, slow_mode_seconds = ${p("slow")}, retention_seconds = ${p("retention")} WHERE ${chats.id} = ${chatId}`,
   );
   const expiry = expiryStatements(d1, chatId);
-  const subscribed = sql`EXISTS (SELECT 1 FROM ${pushSubscriptions} WHERE ${pushSubscriptions.userId} = ${users.id})`;
-  const presence = compile<Record<string, never>>(
-    d1,
-    sql`SELECT ${users.id} AS id, ${users.inboxOpen} AS open, ${subscribed} AS push FROM ${users}
-      WHERE (${users.inboxOpen} = 1 OR ${subscribed})
-      AND ${users.id} IN (SELECT ${chatMembers.userId} FROM ${chatMembers} WHERE ${chatMembers.chatId} = ${chatId})`,
-  );
+  const presence = compile<Record<string, never>>(d1, listenersQuery(chatId));
 
   /**
    * Runs one copy; resolves with the members whose inbox is open and those with a push subscription at the time it committed and, when
@@ -197,11 +191,31 @@ export function roomCopier(d1: D1Database, chatId: number) {
     if (membership.chat) statements.push(chatRow.bind({ name: membership.chat.name, slow: membership.chat.slowModeSeconds, retention: membership.chat.retentionSeconds }));
     for (const chunk of chunkByBytes(moved.map((m) => ({ u: m.userId, r: m.lastRead })))) statements.push(markers.bind({ markers: chunk }));
     statements.push(presence.bind({}));
-    const results = await d1.batch<{ id: number; open: number; push: number }>(statements);
+    const results = await d1.batch<ListenerRow>(statements);
     const expired = expire ? (results[expiry.length - 1]!.results[0] as unknown as { through: number }).through : null;
-    const seen = results.at(-1)!.results;
-    return { open: new Set(seen.filter((r) => r.open).map((r) => r.id)), pushable: new Set(seen.filter((r) => r.push).map((r) => r.id)), expiredThrough: expired };
+    return { ...toListeners(results.at(-1)!.results), expiredThrough: expired };
   };
+}
+
+type ListenerRow = { id: number; open: number; push: number };
+
+/** The chat's members with an inbox open or a push subscription: what every copy reads as it commits. */
+function listenersQuery(chatId: number) {
+  const subscribed = sql`EXISTS (SELECT 1 FROM ${pushSubscriptions} WHERE ${pushSubscriptions.userId} = ${users.id})`;
+  return sql`SELECT ${users.id} AS id, ${users.inboxOpen} AS open, ${subscribed} AS push FROM ${users}
+      WHERE (${users.inboxOpen} = 1 OR ${subscribed})
+      AND ${users.id} IN (SELECT ${chatMembers.userId} FROM ${chatMembers} WHERE ${chatMembers.chatId} = ${chatId})`;
+}
+
+const toListeners = (rows: ListenerRow[]): Pick<CopyResult, "open" | "pushable"> => ({
+  open: new Set(rows.filter((r) => r.open).map((r) => r.id)),
+  pushable: new Set(rows.filter((r) => r.push).map((r) => r.id)),
+});
+
+/** The same read on its own, with nothing to copy: how a room learns who listens before its first copy. */
+export async function readListeners(d1: D1Database, chatId: number): Promise<Pick<CopyResult, "open" | "pushable">> {
+  const { results } = await compile<Record<string, never>>(d1, listenersQuery(chatId)).bind({}).all<ListenerRow>();
+  return toListeners(results);
 }
 
 /**

@@ -14,12 +14,15 @@ import type { Message } from "../protocol/models";
 import { Coalescer } from "../inbox/coalescer";
 import { inboxFrame, tellInboxes } from "../inbox/notify";
 
-/** How often, at most, a busy chat updates its members' inboxes. */
-const INBOX_WINDOW_MS = 250;
+/** How soon after a message a chat updates its members' inboxes. */
+export const INBOX_WINDOW_MS = 250;
 /**
- * The same in a large chat (large-room.ts), where reads are paced too: a marker that moved reaches
- * the reader's inbox with the next window's call, not with a call of its own.
+ * How often, at most, a chat that keeps going updates them: each update is one call per open inbox,
+ * so a busy group paid calls per member per 250 ms, more than its messages (issue 27's cost target).
+ * A chat's first message after a quiet second still goes within INBOX_WINDOW_MS.
  */
+export const BUSY_INBOX_INTERVAL_MS = 1000;
+/** The same in a large chat (large-room.ts), whatever it did in the last second. */
 export const LARGE_INBOX_WINDOW_MS = 2000;
 /**
  * Before the room learnt who has an inbox open: long enough for the first copy after a wake (which
@@ -34,6 +37,19 @@ export interface ActivitySource {
   readState(userId: number): { lastReadMessageId: number | null; unreadCount: number } | null;
   /** A large chat: inbox calls are paced (LARGE_INBOX_WINDOW_MS). */
   large(): boolean;
+  /** The room has something for inboxes before it learnt who listens: find out (D1Copy.learn). */
+  learn(): void;
+}
+
+/**
+ * How long the next window waits: paced in a large chat, long enough for the room to learn who
+ * listens before it knows, 250 ms after a message, and once a chat keeps going, a second after the
+ * inboxes last heard of messages.
+ */
+export function inboxWindow(chat: { large: boolean; learnt: boolean; toldOfMessagesAt: number }, now: number): number {
+  if (chat.large) return LARGE_INBOX_WINDOW_MS;
+  if (!chat.learnt) return LEARNING_INBOX_WINDOW_MS;
+  return Math.max(INBOX_WINDOW_MS, chat.toldOfMessagesAt + BUSY_INBOX_INTERVAL_MS - now);
 }
 
 export class ActivityAnnouncer {
@@ -43,10 +59,10 @@ export class ActivityAnnouncer {
   private readonly announced = new Map<number, number>();
   /** A message was stored since the last window: every open inbox hears of it. */
   private messages = false;
-  /** Readers whose marker moved since the last window: in large chats, and before the room learnt who has an inbox open. */
+  /** Readers whose marker moved since the last window. */
   private readonly readers = new Set<number>();
   private readonly coalescer = new Coalescer<true>(
-    () => (this.source.large() ? LARGE_INBOX_WINDOW_MS : this.learnt ? INBOX_WINDOW_MS : LEARNING_INBOX_WINDOW_MS),
+    () => this.window(Date.now()),
     () => this.flush(),
   );
 
@@ -69,6 +85,7 @@ export class ActivityAnnouncer {
 
   /** A message was stored. */
   messageStored(): void {
+    if (!this.learnt) this.source.learn();
     if (this.open.size === 0) return;
     this.messages = true;
     this.coalescer.offer(true);
@@ -86,27 +103,22 @@ export class ActivityAnnouncer {
   }
 
   /**
-   * A member's marker moved by a read: all their devices learn it, if they have an inbox open as far
-   * as the room knows (or before the room has learnt who has). An inbox opened since the last copy
-   * hears the marker with the room's next copy (`inboxesOpen`), and reads its list when it opens: a
-   * call per read to an inbox nobody listens to would cost a request per marker moved.
+   * A member's marker moved by a read: all their devices learn it with the next window's call to
+   * their inbox (one call carries the chat's activity and the read), if they have an inbox open as
+   * far as the room knows. A call per read cost a request per reader per second in a chat its members
+   * have open, more than its messages (issue 27). An inbox opened since the last copy hears the
+   * marker with the room's next copy (`inboxesOpen`), and reads its list when it opens.
+   *
+   * Before the room learnt who listens (its read of it, D1Copy.learn, as it first has something to
+   * tell), reads wait for the learning window and go only to inboxes found open by then (to all, if
+   * that read failed): a room whose members all read as it woke made one call per reader at once, a
+   * storm that held up its next messages (issue 31).
    */
-  readMoved(userId: number): Promise<void> {
-    if (this.learnt && !this.open.has(userId)) return Promise.resolve();
-    // Before the room learnt who listens (the first copy after a wake, within about a second), reads
-    // wait for the learning window and go only to inboxes found open by then (to all, if the copy
-    // failed): a room whose members all read as it woke made one call per reader at once, a storm
-    // that held up its next messages (issue 31).
-    if (!this.learnt || this.source.large()) {
-      this.readers.add(userId);
-      this.coalescer.offer(true);
-      return Promise.resolve();
-    }
-    const state = this.source.readState(userId);
-    if (!state || state.lastReadMessageId === null) return Promise.resolve();
-    this.announced.set(userId, state.lastReadMessageId);
-    const { lastReadMessageId, unreadCount } = state;
-    return tellInboxes(this.env, new Map([[userId, [inboxFrame(InboxEvent.ChatRead, { chatId: this.chatId, lastReadMessageId, unreadCount })]]]));
+  readMoved(userId: number): void {
+    if (this.learnt && !this.open.has(userId)) return;
+    if (!this.learnt) this.source.learn();
+    this.readers.add(userId);
+    this.coalescer.offer(true);
   }
 
   forget(userId: number): void {
@@ -115,8 +127,16 @@ export class ActivityAnnouncer {
     this.readers.delete(userId);
   }
 
-  /** A window's calls: every open inbox after a message, and (large chats) the readers whose marker moved. */
+  /** When the inboxes last heard of messages. */
+  private toldOfMessagesAt = -Infinity;
+
+  private window(now: number): number {
+    return inboxWindow({ large: this.source.large(), learnt: this.learnt, toldOfMessagesAt: this.toldOfMessagesAt }, now);
+  }
+
+  /** A window's calls: every open inbox after a message, and the readers whose marker moved (large chats, or before the room learnt). */
   private flush(): Promise<void> {
+    if (this.messages) this.toldOfMessagesAt = Date.now();
     const users = new Set(this.messages ? this.open : []);
     for (const id of this.readers) if (!this.learnt || this.open.has(id)) users.add(id);
     this.messages = false;

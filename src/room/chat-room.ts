@@ -144,6 +144,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
       newest: () => this.log.newest(),
       readState: (userId) => this.reads.of(userId),
       large: () => this.isLarge(),
+      learn: () => this.d1Copy.learn(),
     });
     void ctx.blockConcurrencyWhile(async () => {
       this.store = await openLog(ctx.storage);
@@ -713,7 +714,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
       this.d1Copy.request();
       this.receipts.move({ user, lastReadMessageId: messageId });
       // chat_read means the marker moved; a backward read changes nothing and says nothing.
-      this.ctx.waitUntil(this.activity.readMoved(user.id));
+      this.activity.readMoved(user.id);
     }
     return { ok: true, moved };
   }

@@ -25,8 +25,9 @@ export interface Outbox {
   /** Messages stored since the last copy started. */
   messages: number;
   /**
-   * Whether the room has yet to learn who has an inbox open, which it does with each copy: until
-   * then its messages reach no inbox, so the first copy after a wake-up does not wait for a pause.
+   * Whether the room has yet to learn who has an inbox open and could not read it on its own
+   * (D1Copy.learn failed): each copy tells it, and until then its messages reach no inbox, so the
+   * first copy after a wake-up does not wait for a pause.
    */
   learnInboxes?: boolean;
 }

@@ -5,7 +5,7 @@
  * D1 gets each batch in one transaction (src/db/room-copy.ts), and a copy is idempotent, so a
  * failed or repeated one loses and doubles nothing.
  */
-import { roomCopier, type CopiedMember } from "../db/room-copy";
+import { readListeners, roomCopier, type CopiedMember } from "../db/room-copy";
 import { toCopied } from "../protocol/stored";
 import type { ActivityAnnouncer } from "./activity";
 import { COPY_BATCH, COPY_QUIET_MS, copyCheck, nextRetry, type Outbox } from "./copy-schedule";
@@ -45,6 +45,10 @@ export class D1Copy {
   /** The copy under way, if any: a second caller waits for it instead of starting another. */
   private copying: Promise<void> | null = null;
   private copier: { d1: D1Database; copy: ReturnType<typeof roomCopier> } | null = null;
+  /** Whether this wake's read of who listens was made (`learn`), and whether it failed. */
+  private learning: "no" | "asked" | "failed" = "no";
+  /** Copies that told the room who listens: a read of it that began before one is stale. */
+  private copiesTold = 0;
 
   /** Must run inside `blockConcurrencyWhile`, once the log is open. */
   constructor(private readonly room: CopySource) {
@@ -76,7 +80,7 @@ export class D1Copy {
       markers.size > 0 ||
       log.newestId() > this.through() ||
       log.lastChangeId() > (readMeta(store, MetaKey.D1ChangesThrough) ?? 0) ||
-      members.markersToCopy().length > 0 ||
+      members.markersToCopy().markers.length > 0 ||
       members.toCopy().length > 0 ||
       chatToCopy(store) !== null ||
       this.expiryToCopy() !== undefined
@@ -107,6 +111,30 @@ export class D1Copy {
     this.room.scheduleAlarm();
   }
 
+  /**
+   * Who has an inbox open and who has a push subscription, read on its own once after a wake, when
+   * the room first has something to tell them: its first messages and reads then reach only the
+   * inboxes that listen, and no copy runs early just to learn it (a copy writes; this only reads).
+   * If the read fails, the first copy does not wait for the chat to pause (copy-schedule.ts).
+   */
+  learn(): void {
+    if (this.learning !== "no" || this.room.activity.knowsInboxes) return;
+    this.learning = "asked";
+    const [startedAt, copiesTold] = [Date.now(), this.copiesTold];
+    const learnt = readListeners(this.room.d1(), this.room.chatId).then(
+      ({ open, pushable }) => {
+        if (this.copiesTold !== copiesTold) return;
+        this.room.waitUntil(this.room.activity.inboxesOpen(open));
+        this.room.pushable(pushable, startedAt);
+      },
+      (err) => {
+        this.learning = "failed";
+        console.error("reading who listens failed; the next copy tells", err instanceof Error ? err.message : String(err));
+      },
+    );
+    this.room.waitUntil(learnt);
+  }
+
   /** The alarm's part: a copy if one is due now, else the time of the next look. */
   async onAlarm(): Promise<void> {
     if (this.at === null || this.at > Date.now()) return;
@@ -114,7 +142,7 @@ export class D1Copy {
     const check =
       this.failures > 0 || this.outbox === null
         ? ({ due: true } as const)
-        : copyCheck({ ...this.outbox, learnInboxes: !this.room.activity.knowsInboxes }, Date.now());
+        : copyCheck({ ...this.outbox, learnInboxes: !this.room.activity.knowsInboxes && this.learning !== "asked" }, Date.now());
     if (check.due) await this.run();
     else this.at = check.checkAt;
   }
@@ -154,7 +182,7 @@ export class D1Copy {
       const changesThrough = readMeta(store, MetaKey.D1ChangesThrough) ?? 0;
       const changesNow = log.lastChangeId();
       const changed = changesNow > changesThrough ? log.changedRowsAfter(changesThrough, through, COPY_BATCH) : [];
-      const markers = members.markersToCopy();
+      const { markers, through: markersThrough } = members.markersToCopy();
       const memberRows = members.toCopy();
       const chat = chatToCopy(store);
       const expire = this.expiryToCopy();
@@ -174,7 +202,7 @@ export class D1Copy {
       if (changesNow > changesThrough) {
         writeMeta(store, MetaKey.D1ChangesThrough, changed.length === COPY_BATCH ? changed.at(-1)!.changeId! : changesNow);
       }
-      members.markersCopied(markers);
+      members.markersCopied(markersThrough);
       this.failures = 0;
       if (rows.length === COPY_BATCH || changed.length === COPY_BATCH || (expire && expiredThrough! < expire.through)) {
         this.at = Date.now();
@@ -186,6 +214,7 @@ export class D1Copy {
         this.outbox = null;
         this.at = null;
       }
+      this.copiesTold++;
       this.room.waitUntil(this.room.activity.inboxesOpen(open));
       this.room.pushable(pushable, startedAt);
     } catch (err) {

@@ -5,8 +5,10 @@ import { UnwrittenMarkers } from "./unwritten-markers";
 /** A member list in memory that counts its storage reads. */
 function fakeMembers(stored: Record<number, number | null>) {
   const counts = { rowReads: 0, writes: 0 };
+  let version = 0;
   const members = {
     changes: 0,
+    nextMarkerVersion: () => ++version,
     row(userId: number) {
       counts.rowReads++;
       return userId in stored ? { userId, lastRead: stored[userId] } : undefined;

@@ -77,8 +77,9 @@ export class UnwrittenMarkers {
   write(): void {
     this.due = false;
     if (this.pending.size === 0) return;
+    const version = this.members.nextMarkerVersion();
     for (const [userId, messageId] of this.pending) {
-      this.members.markRead(userId, messageId);
+      this.members.markRead(userId, messageId, version);
       const known = this.stored.get(userId);
       if (known !== undefined && known < messageId) this.stored.set(userId, messageId);
     }

@@ -5,7 +5,9 @@ import { ErrorCode } from "../../src/protocol/errors";
 import { ClientEvent, InboxEvent, ServerEvent, type InboxPayloads } from "../../src/protocol/events";
 import type { InboxRoom } from "../../src/inbox/inbox-room";
 import type { Chat, Message } from "../../src/protocol/models";
-import { api, BASE, connect, connectInbox, copyToD1Now, createGroup, register, type TestSocket, type TestUser } from "./helpers";
+import { api, BASE, connect, connectInbox, copyToD1Now, createGroup, register, roomStub, type TestSocket, type TestUser } from "./helpers";
+import type { ActivityAnnouncer } from "../../src/room/activity";
+import type { ChatRoom } from "../../src/room/chat-room";
 import { breakInbox, deliveriesTo, inboxStub, relayedTo, restoreInboxes } from "./inbox-hooks";
 
 let ann: TestUser, bob: TestUser, cid: TestUser;
@@ -223,6 +225,31 @@ describe("presence: rooms call only inboxes someone listens to", () => {
     const toIvy = await relayedActivity(ivy, chat);
     expect([["two"], ["two", "three"]]).toContainEqual(toIvy);
     halInbox.close();
+  });
+
+  it("a room that wakes learns who listens with one read, not a copy: its first message reaches open inboxes while copies are held", async () => {
+    const [kim, lou] = await Promise.all([register("kim"), register("lou")]);
+    const kimInbox = await connectInbox(kim.token);
+    const chat = await createGroup(kim, [lou], "Learn");
+    await kimInbox.next(InboxEvent.ChatAdded);
+    type Copy = { run: () => Promise<void> };
+    let releaseCopies!: () => void;
+    const copiesHeld = new Promise<void>((r) => (releaseCopies = r));
+    const learnt = await runInDurableObject(roomStub(chat.id), (room: ChatRoom) => {
+      const copy = (room as unknown as { d1Copy: Copy }).d1Copy;
+      const run = copy.run.bind(copy);
+      copy.run = () => copiesHeld.then(run);
+      return (room as unknown as { activity: ActivityAnnouncer }).activity.knowsInboxes;
+    });
+    expect(learnt).toBe(false);
+
+    await post(chat, lou, "first");
+    expect(await kimInbox.next(InboxEvent.ChatActivity)).toMatchObject({ chatId: chat.id, unreadCount: 1, lastMessage: { content: "first" } });
+    const inD1 = await env.DB.prepare("SELECT count(*) AS n FROM messages WHERE chat_id = ?").bind(chat.id).first<{ n: number }>();
+    expect(inD1?.n).toBe(0);
+    await runInDurableObject(roomStub(chat.id), () => releaseCopies());
+    await copyToD1Now(chat.id);
+    kimInbox.close();
   });
 
   it("keeps the record open while one of several devices is", async () => {

@@ -10,8 +10,9 @@ import { ClientEvent, InboxEvent, ServerEvent } from "../../src/protocol/events"
 import type { ChatRoom } from "../../src/room/chat-room";
 import { LARGE_INBOX_WINDOW_MS } from "../../src/room/activity";
 import { LARGE_ROOM_KEY, TypingThrottle } from "../../src/room/large-room";
-import { api, connect, connectInbox, copyToD1Now, createGroup, register, roomStub, until, type TestSocket, type TestUser } from "./helpers";
+import { api, connect, connectInbox, createGroup, register, roomStub, until, type TestSocket, type TestUser } from "./helpers";
 import { deliveriesTo, relayedTo } from "./inbox-hooks";
+import { knowsInboxes, learnInboxes } from "./push-hooks";
 
 interface RoomInternals {
   largeFrom: number;
@@ -164,7 +165,8 @@ describe("large chats", () => {
     const { users, chat } = await chatOf(3, 3);
     const [ann, bob, cid] = users as [TestUser, TestUser, TestUser];
     const inboxes = await Promise.all([bob, cid].map((u) => connectInbox(u.token)));
-    expect(await copyToD1Now(chat.id)).toBe(true); // the room learns who has an inbox open
+    await learnInboxes(chat.id);
+    expect(await knowsInboxes(chat.id)).toBe(true);
     const windows: { fn: () => void; ms: number }[] = [];
     await inRoom(chat.id, (room) => void (room.activity.coalescer.schedule = (fn, ms) => windows.push({ fn, ms })));
     const before = await Promise.all([bob, cid].map((u) => deliveriesTo(u.user.id)));

@@ -9,9 +9,12 @@ import { ServerEvent } from "../../src/protocol/events";
 import { pushPayload } from "../../src/protocol/push";
 import type { PushJob } from "../../src/push/job";
 import type { ChatRoom } from "../../src/room/chat-room";
-import { api, connect, connectInbox, createGroup, register, roomStub, type TestUser } from "./helpers";
+import { api, connect, connectInbox, createGroup, register, roomStub, type TestUser, until } from "./helpers";
 import { newSubscriber } from "../support/push-receiver";
-import { knowsInboxes, learnInboxes, pushesWaiting, until, watchPushes } from "./push-hooks";
+import { knowsInboxes, learnInboxes, pushesWaiting, watchPushes } from "./push-hooks";
+
+/** Long enough for a paced push (5 s a chat a user) and the room's copy. */
+const PACED_MS = 15_000;
 
 const send = async (chatId: number, from: TestUser, content: string) => {
   const res = await api("POST", `/api/chats/${chatId}/messages`, { token: from.token, body: { content } });
@@ -46,7 +49,7 @@ async function threeInAGroup(name = "Team") {
 
 /** Until the room's inbox record of `user` reads `open` in D1 (an inbox writes it as sockets open and close). */
 async function inboxRecorded(user: TestUser, open: boolean) {
-  await until(async () => (await env.DB.prepare("SELECT inbox_open AS o FROM users WHERE id = ?").bind(user.user.id).first<{ o: number }>())?.o === (open ? 1 : 0), `inbox_open = ${open}`);
+  await until(async () => (await env.DB.prepare("SELECT inbox_open AS o FROM users WHERE id = ?").bind(user.user.id).first<{ o: number }>())?.o === (open ? 1 : 0), `inbox_open = ${open}`, PACED_MS);
 }
 
 describe("who is pushed", () => {
@@ -144,7 +147,7 @@ describe("who is pushed", () => {
     expect(await pushesWaiting(chat.id)).toBe(true);
     expect((await api("DELETE", `/api/chats/${chat.id}/members/${cid.user.id}`, { token: ann.token })).status).toBe(204);
     await send(chat.id, ann, "three: cid is gone");
-    await until(async () => !(await pushesWaiting(chat.id)), "the paced pushes");
+    await until(async () => !(await pushesWaiting(chat.id)), "the paced pushes", PACED_MS);
     expect(pushedTo(jobs).filter((id) => id === cid.user.id)).toHaveLength(1);
     expect(jobs.filter((j) => j.userId === bob.user.id).map((j) => j.payload.count)).toEqual([1, 2]);
   });
@@ -155,7 +158,7 @@ describe("who is pushed", () => {
     const second = await send(chat.id, ann, "second, waiting");
     const c = await connect(chat.id, cid.token);
     expect((await api("POST", `/api/chats/${chat.id}/read`, { token: bob.token, body: { messageId: second.id } })).status).toBe(204);
-    await until(async () => !(await pushesWaiting(chat.id)), "the paced pushes");
+    await until(async () => !(await pushesWaiting(chat.id)), "the paced pushes", PACED_MS);
     expect(pushedTo(jobs).sort()).toEqual([bob.user.id, cid.user.id].sort());
     c.close();
   });
@@ -165,7 +168,7 @@ describe("who is pushed", () => {
     await send(chat.id, ann, "one");
     await send(chat.id, ann, "two, waiting for bob's pace");
     await send(chat.id, bob, "bob answers from somewhere");
-    await until(async () => !(await pushesWaiting(chat.id)), "the paced pushes");
+    await until(async () => !(await pushesWaiting(chat.id)), "the paced pushes", PACED_MS);
     expect(jobs.filter((j) => j.userId === bob.user.id)).toHaveLength(1);
   });
 });
@@ -174,7 +177,7 @@ describe("pacing", () => {
   it("a burst of 10 messages is at most 3 pushes per member, which count all 10", async () => {
     const { ann, bob, chat, jobs } = await threeInAGroup();
     for (let i = 0; i < 10; i++) await send(chat.id, ann, `burst ${i}`);
-    await until(() => jobs.filter((j) => j.userId === bob.user.id).reduce((n, j) => n + j.payload.count, 0) === 10, "pushes counting all 10 messages");
+    await until(() => jobs.filter((j) => j.userId === bob.user.id).reduce((n, j) => n + j.payload.count, 0) === 10, "pushes counting all 10 messages", PACED_MS);
     const bobs = jobs.filter((j) => j.userId === bob.user.id);
     expect(bobs.length).toBeLessThanOrEqual(3);
     expect(bobs.at(-1)!.payload.preview).toBe("burst 9");
@@ -193,7 +196,7 @@ describe("deciding costs no D1 and never holds the ack", () => {
     await send(chat.id, ann, "before the room knows");
     expect(jobs).toEqual([]);
     // The room's first copy (its alarm, about a second after the message) tells it cid is in the app.
-    await until(async () => (await knowsInboxes(chat.id)) && !(await pushesWaiting(chat.id)), "the first copy and the waiting pushes");
+    await until(async () => (await knowsInboxes(chat.id)) && !(await pushesWaiting(chat.id)), "the first copy and the waiting pushes", PACED_MS);
     expect(pushedTo(jobs)).toEqual([bob.user.id]);
     inbox.close();
   });

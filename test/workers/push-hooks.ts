@@ -31,12 +31,3 @@ export const pushesWaiting = (chatId: number) => runInDurableObject(roomStub(cha
 export const learnInboxes = (chatId: number) => runInDurableObject(roomStub(chatId), (room: ChatRoom) => internals(room).d1Copy.run());
 
 export const knowsInboxes = (chatId: number) => runInDurableObject(roomStub(chatId), (room: ChatRoom) => internals(room).activity.knowsInboxes);
-
-/** Polls `check` until it holds (or fails after `timeoutMs`): for state that follows a timer of the room. */
-export async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}

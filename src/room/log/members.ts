@@ -3,9 +3,9 @@
  * with read markers. Every change takes the next number of the room's membership counter, and D1's
  * copy follows by those numbers (`toCopy` / `copied`).
  */
-import { and, asc, eq, gt, isNull, or, sql } from "drizzle-orm";
+import { and, asc, eq, gt, isNotNull, isNull, max, or, sql } from "drizzle-orm";
 import type { Member, Role, User } from "../../protocol/models";
-import type { LogDatabase } from "./open";
+import { MetaKey, readMeta, writeMeta, type LogDatabase } from "./open";
 import { logMembers, type LogMemberRow } from "./schema";
 
 export type Access = "member" | "former" | "unknown";
@@ -21,7 +21,7 @@ export class RoomMembers {
       row: db.select().from(logMembers).where(eq(logMembers.userId, p("userId"))).prepare(),
       markRead: db
         .update(logMembers)
-        .set({ lastRead: sql`${p("messageId")}` })
+        .set({ lastRead: sql`${p("messageId")}`, markerVersion: sql`${p("version")}` })
         .where(and(eq(logMembers.userId, p("userId")), or(isNull(logMembers.lastRead), sql`${logMembers.lastRead} < ${p("messageId")}`)))
         .returning({ userId: logMembers.userId })
         .prepare(),
@@ -70,7 +70,7 @@ export class RoomMembers {
     this.changes++;
     this.db
       .insert(logMembers)
-      .values({ userId: member.id, username: member.username, role: member.role, active: true, lastRead, lastReadInD1: lastRead, joinedAt })
+      .values({ userId: member.id, username: member.username, role: member.role, active: true, lastRead, joinedAt })
       .onConflictDoUpdate({
         target: logMembers.userId,
         set: {
@@ -90,7 +90,7 @@ export class RoomMembers {
     this.changes++;
     this.db
       .insert(logMembers)
-      .values({ userId: user.id, username: user.username, role: "member", active: true, lastRead: null, lastReadInD1: null, joinedAt, version })
+      .values({ userId: user.id, username: user.username, role: "member", active: true, lastRead: null, joinedAt, version })
       .onConflictDoUpdate({ target: logMembers.userId, set: { role: "member", active: true, joinedAt, version, muted: false } })
       .run();
   }
@@ -105,7 +105,7 @@ export class RoomMembers {
     this.changes++;
     this.db
       .insert(logMembers)
-      .values({ userId: user.id, username: user.username, role: "member", active: false, lastRead: null, lastReadInD1: null, version })
+      .values({ userId: user.id, username: user.username, role: "member", active: false, lastRead: null, version })
       .onConflictDoUpdate({ target: logMembers.userId, set: { active: false, role: "member", version } })
       .run();
   }
@@ -168,28 +168,35 @@ export class RoomMembers {
     }
   }
 
-  /** Moves a marker forward; false when it was already there or past it. */
-  markRead(userId: number, messageId: number): boolean {
-    return this.q.markRead.all({ userId, messageId }).length > 0;
+  /** The newest marker version given out (members.marker_version); read once. */
+  private markerVersion: number | undefined;
+
+  /**
+   * The version the next marker writes take: one per write of a window's markers (one
+   * transaction), past every version stored.
+   */
+  nextMarkerVersion(): number {
+    this.markerVersion ??= this.db.select({ v: max(logMembers.markerVersion) }).from(logMembers).get()?.v ?? 0;
+    return ++this.markerVersion;
   }
 
-  /** Markers D1 does not have yet. */
-  markersToCopy(): { userId: number; lastRead: number }[] {
-    return this.db
-      .select({ userId: logMembers.userId, lastRead: logMembers.lastRead })
+  /** Moves a marker forward, as of `version` (nextMarkerVersion); false when it was already there or past it. */
+  markRead(userId: number, messageId: number, version: number): boolean {
+    return this.q.markRead.all({ userId, messageId, version }).length > 0;
+  }
+
+  /** Markers D1 does not have yet, and the version they are all at or under. */
+  markersToCopy(): { markers: { userId: number; lastRead: number }[]; through: number } {
+    const rows = this.db
+      .select({ userId: logMembers.userId, lastRead: logMembers.lastRead, version: logMembers.markerVersion })
       .from(logMembers)
-      .where(and(gt(logMembers.lastRead, sql`coalesce(${logMembers.lastReadInD1}, 0)`)))
-      .all()
-      .map((r) => ({ userId: r.userId, lastRead: r.lastRead! }));
+      .where(and(gt(logMembers.markerVersion, readMeta(this.db, MetaKey.MarkersCopiedThrough) ?? 0), isNotNull(logMembers.lastRead)))
+      .all();
+    return { markers: rows.map((r) => ({ userId: r.userId, lastRead: r.lastRead! })), through: Math.max(0, ...rows.map((r) => r.version)) };
   }
 
-  markersCopied(markers: { userId: number; lastRead: number }[]): void {
-    for (const { userId, lastRead } of markers) {
-      this.db
-        .update(logMembers)
-        .set({ lastReadInD1: sql`max(coalesce(${logMembers.lastReadInD1}, 0), ${lastRead})` })
-        .where(eq(logMembers.userId, userId))
-        .run();
-    }
+  /** D1 has every marker up to version `through`: one meta row, whatever the number of markers. */
+  markersCopied(through: number): void {
+    if (through > (readMeta(this.db, MetaKey.MarkersCopiedThrough) ?? 0)) writeMeta(this.db, MetaKey.MarkersCopiedThrough, through);
   }
 }

@@ -35,6 +35,8 @@ export const MetaKey = {
   ChangeFloor: "change_floor",
   /** How far D1's copy has deleted what retention deleted here. */
   D1ExpiredThrough: "d1_expired_through",
+  /** The marker version D1 has every marker through (members.marker_version). */
+  MarkersCopiedThrough: "markers_copied_through",
 } as const;
 type MetaKey = (typeof MetaKey)[keyof typeof MetaKey];
 

@@ -81,8 +81,12 @@ export const logMembers = sqliteTable(
     active: integer("active", { mode: "boolean" }).notNull(),
     /** The read marker: moved by reads and by the member's own messages, never backwards. */
     lastRead: integer("last_read"),
-    /** The marker D1 has; a larger `lastRead` is copied in the next flush. */
-    lastReadInD1: integer("last_read_in_d1"),
+    /**
+     * The marker write that last moved `lastRead` (a room-wide counter): a marker whose version is
+     * past the `markers_copied_through` meta is copied in the next flush. One meta row per copy, not
+     * a row per copied marker (issue 27's cost).
+     */
+    markerVersion: integer("marker_version").notNull().default(0),
     /** ms; "longest-standing" (who becomes admin when the last one leaves) is the smallest. */
     joinedAt: integer("joined_at").notNull().default(0),
     /** The room's membership counter at this row's last change (join, leave, role). */
