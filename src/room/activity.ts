@@ -7,7 +7,8 @@
  * same transaction as every copy of the log to D1. That keeps the chat list whole: an inbox records
  * "open" before it sends `inbox_ready`, and the client then reads `GET /api/chats` from D1. A
  * message that reached D1 before that read is in it; one copied after it was copied in a
- * transaction that already saw the inbox open, and the room then tells that newly seen inbox.
+ * transaction that already saw the inbox open, and the room then tells that newly seen inbox. As a
+ * room wakes it reads the same once on its own (D1Copy.learn), so it need not copy early to learn it.
  */
 import { InboxEvent } from "../protocol/events";
 import type { Message } from "../protocol/models";
@@ -25,8 +26,8 @@ export const BUSY_INBOX_INTERVAL_MS = 1000;
 /** The same in a large chat (large-room.ts), whatever it did in the last second. */
 export const LARGE_INBOX_WINDOW_MS = 2000;
 /**
- * Before the room learnt who has an inbox open: long enough for the first copy after a wake (which
- * does not wait for a pause) to teach it, so reads then go only to inboxes that listen.
+ * Before the room learnt who has an inbox open: long enough for its read of it (D1Copy.learn) to
+ * answer, so reads then go only to inboxes that listen.
  */
 export const LEARNING_INBOX_WINDOW_MS = 1000;
 
@@ -134,7 +135,7 @@ export class ActivityAnnouncer {
     return inboxWindow({ large: this.source.large(), learnt: this.learnt, toldOfMessagesAt: this.toldOfMessagesAt }, now);
   }
 
-  /** A window's calls: every open inbox after a message, and the readers whose marker moved (large chats, or before the room learnt). */
+  /** A window's calls: every open inbox after a message, and the readers whose marker moved (every reader, before the room learnt who listens). */
   private flush(): Promise<void> {
     if (this.messages) this.toldOfMessagesAt = Date.now();
     const users = new Set(this.messages ? this.open : []);

@@ -192,7 +192,9 @@ export class RoomMembers {
       .from(logMembers)
       .where(and(gt(logMembers.markerVersion, readMeta(this.db, MetaKey.MarkersCopiedThrough) ?? 0), isNotNull(logMembers.lastRead)))
       .all();
-    return { markers: rows.map((r) => ({ userId: r.userId, lastRead: r.lastRead! })), through: Math.max(0, ...rows.map((r) => r.version)) };
+    // A loop, not Math.max(...rows): a large chat's rows would overflow the call's arguments.
+    const through = rows.reduce((v, r) => Math.max(v, r.version), 0);
+    return { markers: rows.map((r) => ({ userId: r.userId, lastRead: r.lastRead! })), through };
   }
 
   /** D1 has every marker up to version `through`: one meta row, whatever the number of markers. */
