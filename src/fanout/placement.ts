@@ -10,7 +10,7 @@ export const NEAR_HEADER = "X-Edge-Chat-Near";
 export const SHARD_HEADER = "X-Edge-Chat-Shard";
 
 /** Shards of callers whose region is unknown (local runs have no `cf`). */
-const ANYWHERE = "any";
+export const ANYWHERE = "any";
 
 const HINTS = new Set<string>(["wnam", "enam", "sam", "weur", "eeur", "apac", "oc", "afr", "me"]);
 
