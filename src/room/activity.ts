@@ -92,7 +92,7 @@ export class ActivityAnnouncer {
     this.coalescer.offer(true);
   }
 
-  /** A copy to D1 committed and read who has an inbox open; those newly seen hear the current state. */
+  /** A copy to D1 (or the room's read as it wakes, D1Copy.learn) read who has an inbox open; those newly seen hear the current state. */
   inboxesOpen(open: Set<number>): Promise<void> {
     const newlySeen = [...open].filter((id) => !this.open.has(id));
     this.open = open;

@@ -85,7 +85,7 @@ const docs = {
     tag: "messages",
     access: "bearer",
     ok: { 204: ["the marker is at least that id"] },
-    errors: { bad_request: "invalid body, or an id the chat does not have", ...memberOnly },
+    errors: { bad_request: "invalid body, or an id past the chat's newest message or one retention deleted", ...memberOnly },
   },
 } satisfies Record<string, RouteDoc>;
 
