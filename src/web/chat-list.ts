@@ -2,6 +2,7 @@
 import { messageSummary } from "./attachments";
 import type { Chat, User } from "../protocol/models";
 import { h, replace } from "./dom";
+import { replayHints, type ListHint } from "./list-hints";
 
 export function chatTitle(chat: Chat, me: User): string {
   if (chat.type === "group") return chat.name ?? "Group";
@@ -14,6 +15,8 @@ export class ChatList {
   readonly chats = new Map<number, Chat>();
   readonly element = h("ul", { class: "chats", "aria-label": "Chats", "data-testid": "chat-list" });
   activeId: number | null = null;
+  /** One hint log per list fetch on its way. */
+  private readonly pending = new Set<ListHint[]>();
   /** Called after every change (the page title counts the unread messages). */
   onChange: () => void = () => {};
 
@@ -22,22 +25,26 @@ export class ChatList {
     private readonly onSelect: (chat: Chat) => void,
   ) {}
 
-  set(chats: Chat[]): void {
-    this.chats.clear();
-    for (const chat of chats) this.chats.set(chat.id, chat);
-    this.render();
+  /**
+   * Fetches the list and shows it, with what changed while it was on its way replayed onto it
+   * (list-hints.ts): an answer read before a chat was added must not take that chat off again.
+   */
+  async load(fetchList: () => Promise<Chat[]>): Promise<Chat[]> {
+    const hints: ListHint[] = [];
+    this.pending.add(hints);
+    try {
+      const chats = replayHints(await fetchList(), hints);
+      this.show(chats);
+      return chats;
+    } finally {
+      this.pending.delete(hints);
+    }
   }
 
-  upsert(chat: Chat): void {
-    this.chats.set(chat.id, chat);
-    this.render();
-  }
-
-  update(chatId: number, patch: Partial<Chat>): void {
-    const chat = this.chats.get(chatId);
-    if (!chat) return;
-    this.chats.set(chatId, { ...chat, ...patch });
-    this.render();
+  /** An inbox hint or the user's own change: shown now, and kept for any list answer on its way. */
+  apply(hint: ListHint): void {
+    for (const hints of this.pending) hints.push(hint);
+    this.show(replayHints([...this.chats.values()], [hint]));
   }
 
   /** Marks the open chat (highlighted, and drawn without an unread badge). */
@@ -46,8 +53,9 @@ export class ChatList {
     this.render();
   }
 
-  remove(chatId: number): void {
-    this.chats.delete(chatId);
+  private show(chats: Chat[]): void {
+    this.chats.clear();
+    for (const chat of chats) this.chats.set(chat.id, chat);
     this.render();
   }
 

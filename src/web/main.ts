@@ -124,14 +124,14 @@ async function showApp(session: AuthResponse): Promise<void> {
     shell.classList.add("in-chat");
     const opened = (view = new ChatView(api, me, chat, blocks, {
       onRead: (chatId, messageId) => void api.markRead(chatId, messageId).catch(() => {}),
-      onLeft: (chatId) => list.remove(chatId),
+      onLeft: (chatId) => list.apply({ kind: "removed", chatId }),
       onBack: () => {
         shell.classList.remove("in-chat");
         history.replaceState(null, "", APP_PATH);
         list.focus(chat.id);
       },
       onSessionEnded: () => endSession(SESSION_ENDED),
-      onMuted: (chatId, muted) => list.update(chatId, { muted }),
+      onMuted: (chatId, muted) => list.apply({ kind: "muted", chatId, muted }),
     }));
     detachView = refresher.attach(opened.connection);
     pane.replaceWith(opened.element);
@@ -149,19 +149,19 @@ async function showApp(session: AuthResponse): Promise<void> {
 
   inbox.on(InboxEvent.ChatActivity, ({ chatId, lastMessage, unreadCount }) => {
     const chat = list.chats.get(chatId);
-    if (!chat) return void api.getChat(chatId).then((c) => list.upsert(c), () => {});
+    if (!chat) return void api.getChat(chatId).then((c) => list.apply({ kind: "added", chat: c }), () => {});
     // The room's count as it is. The open chat shows no badge; what it reads goes out as a read marker
     // (never while the tab is hidden) and comes back as `chat_read`.
-    list.update(chatId, { lastMessage, unreadCount });
+    list.apply({ kind: "activity", chatId, lastMessage, unreadCount });
     // No notification for a message from someone the user blocks.
     if (lastMessage && !blocks.has(lastMessage.sender.id)) notifications.arrived(chat, lastMessage, list.activeId);
   });
-  inbox.on(InboxEvent.ChatAdded, ({ chat }) => list.upsert(chat));
-  inbox.on(InboxEvent.ChatRemoved, ({ chatId }) => list.remove(chatId));
-  inbox.on(InboxEvent.ChatRead, ({ chatId, unreadCount }) => list.update(chatId, { unreadCount }));
+  inbox.on(InboxEvent.ChatAdded, ({ chat }) => list.apply({ kind: "added", chat }));
+  inbox.on(InboxEvent.ChatRemoved, ({ chatId }) => list.apply({ kind: "removed", chatId }));
+  inbox.on(InboxEvent.ChatRead, ({ chatId, lastReadMessageId, unreadCount }) => list.apply({ kind: "read", chatId, lastReadMessageId, unreadCount }));
   // A fresh list after every (re)connect: the inbox is a hint, the list is the truth.
   inbox.on("state", ({ state, error }) => {
-    if (state === "open") void api.listChats().then((chats) => (list.set(chats), notifications.known(chats)), () => {});
+    if (state === "open") void list.load(() => api.listChats()).then((chats) => notifications.known(chats), () => {});
     // Stopped for good because the token was refused (expired or revoked): back to the login.
     if (state === "closed" && error?.code === ErrorCode.Unauthorized) endSession(SESSION_ENDED);
   });
@@ -184,7 +184,7 @@ async function showApp(session: AuthResponse): Promise<void> {
       ...users.map((u) =>
         h("button", { onclick: guard(async () => {
           const chat = await api.createChat({ type: "direct", userId: u.id });
-          list.upsert(chat);
+          list.apply({ kind: "added", chat });
           replace(results);
           search.value = "";
           await openChat(chat);
@@ -208,7 +208,7 @@ async function showApp(session: AuthResponse): Promise<void> {
         h("form", { onsubmit: (e) => (e.preventDefault(), guard(async () => {
           const chat = await api.createChat({ type: "group", name: groupName.value, memberIds: [] });
           groupName.value = "";
-          list.upsert(chat);
+          list.apply({ kind: "added", chat });
           await openChat(chat);
         })()) }, groupName, h("button", { type: "submit", "data-testid": "create-group" }, "Create")),
         notifications.element,
@@ -223,8 +223,7 @@ async function showApp(session: AuthResponse): Promise<void> {
   search.focus();
   try {
     // Without the block list (it failed to load) nothing is collapsed; the chats still open.
-    const [chats] = await Promise.all([api.listChats(), blocks.load().catch(() => {})]);
-    list.set(chats);
+    const [chats] = await Promise.all([list.load(() => api.listChats()), blocks.load().catch(() => {})]);
     notifications.known(chats);
   } catch {
     clearSession();

@@ -66,6 +66,39 @@ test("two people chat both ways with typing, presence and a visit offline", asyn
 /** A shown message by its exact text (not by a reply's quote of it). */
 const message = (page, text) => page.getByTestId("messages").getByTestId("message").filter({ has: page.locator(".text", { hasText: new RegExp(`^${text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`) }) });
 
+test("a chat added while the list is on its way stays listed: the older answer does not take it off", async () => {
+  const ann = await person("hann");
+  const bob = await person("hbob");
+  // Bob's page fetches the list twice after a reload: at start, and when the inbox opens. The second
+  // answer is read from the server at once (before Ann's chat exists) and held until his inbox has
+  // told him of the chat.
+  let listed = 0;
+  let release;
+  const gate = new Promise((resolve) => (release = resolve));
+  let held;
+  const answerHeld = new Promise((resolve) => (held = resolve));
+  await bob.page.route("**/api/chats", async (route) => {
+    if (route.request().method() !== "GET" || ++listed !== 2) return route.continue();
+    const response = await route.fetch();
+    held();
+    await gate;
+    await route.fulfill({ response });
+  });
+  await bob.page.reload();
+  await answerHeld;
+
+  await openChatWith(ann.page, bob.username);
+  await bob.page.getByTestId("chat-list").getByText(ann.username, { exact: true }).waitFor(WAIT);
+  const applied = bob.page.waitForResponse((res) => res.url().endsWith("/api/chats") && res.request().method() === "GET");
+  release();
+  await applied;
+  await bob.page.evaluate(() => new Promise((resolve) => setTimeout(resolve, 200)));
+  assert.equal(await bob.page.getByTestId("chat-list").getByText(ann.username, { exact: true }).count(), 1);
+  await openListed(bob.page, ann.username);
+  await ann.context.close();
+  await bob.context.close();
+});
+
 test("messages that live: two people edit, delete, react and reply, and see each other's changes live and after a reload", async () => {
   const ann = await person("mann");
   const bob = await person("mbob");

@@ -6,7 +6,8 @@ import { chromium } from "playwright-core";
 import { startDevServer } from "./dev-server.mjs";
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-export const WAIT = { timeout: 10_000 };
+// Generous: CI runs the dev server, Chromium and the tests on two cores, where a reload can take seconds.
+export const WAIT = { timeout: 20_000 };
 const SHOTS = new URL("../../test-results/", import.meta.url).pathname;
 
 export async function launchChromium() {
