@@ -32,7 +32,7 @@ import { LARGE_ROOM_KEY, largeRoomMembers } from "./large-room";
 import { changeOf, MessageChanges, type MessageChange } from "./message-changes";
 import { readChat } from "./log/chat";
 import { RoomMembers } from "./log/members";
-import { MessageLog, type HistoryCursor } from "./log/messages";
+import { MessageLog, type Draft, type HistoryCursor } from "./log/messages";
 import { MetaKey, readMeta } from "./log/open";
 import type { LogChatRow } from "./log/schema";
 import { ReportLog } from "./log/reports";
@@ -535,7 +535,10 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
 
   /**
    * Socket sends gathered for GROUP_WINDOW_MS, stored in one turn: one implicit transaction and one
-   * durable write for the group instead of one per message.
+   * durable write for the group instead of one per message. Plain sends (text, no reply, no files,
+   * no slow mode, no resend of one still in the run) are written together, a run per INSERT of up
+   * to a dozen rows; any other send writes the run before it first and is stored on its own, so
+   * every check sees what came before it, as if the group were stored one by one.
    */
   private storePending() {
     const batch = this.pendingSends;
@@ -544,20 +547,53 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
     this.typingAfterStore.clear();
     // The group's frames leave together at its end, one per socket for sockets that batch.
     this.fanOut.gather(() => {
-      for (const p of batch) {
+      let run: { send: Send & { from: WebSocket }; draft: Draft }[] = [];
+      const writeRun = () => {
+        if (run.length === 0) return;
+        const written = run;
+        run = [];
+        let messages: Message[];
         try {
-          const stored = this.storeMessage(p);
-          if ("ok" in stored) {
-            const context = { event: ClientEvent.SendMessage, ...(p.clientId ? { clientId: p.clientId } : {}) };
-            this.fanOut.to(p.from, this.error(stored.code, stored.error, stored.retryAfterSeconds === undefined ? context : { ...context, retryAfter: stored.retryAfterSeconds }));
-          }
+          messages = this.log.appendAll(written.map((r) => r.draft));
         } catch (err) {
-          console.error("message store failed", err instanceof Error ? err.message : String(err));
-          this.fanOut.to(p.from, this.error(ErrorCode.Internal, "message not stored; resend it with the same clientId", { event: ClientEvent.SendMessage, ...(p.clientId ? { clientId: p.clientId } : {}) }));
+          for (const { send } of written) this.storeFailed(send, err);
+          return;
         }
+        written.forEach(({ send, draft }, i) => this.stored(send, messages[i]!, draft.createdAt));
+      };
+      for (const send of batch) {
+        const plain = !send.attachmentIds?.length && send.replyToId === undefined && this.chatRecord().slowModeSeconds === 0;
+        const resent = send.clientId !== undefined && run.some((r) => r.send.user.id === send.user.id && r.send.clientId === send.clientId);
+        const admitted = plain && !resent ? this.admit(send) : null;
+        if (admitted && "draft" in admitted) {
+          run.push({ send, draft: admitted.draft });
+          continue;
+        }
+        writeRun();
+        this.storeOrRefuse(send);
       }
+      writeRun();
       for (const ws of typingAfter) if (ws.readyState === WebSocket.OPEN) this.startTyping(ws, this.attachment(ws).user);
     });
+  }
+
+  /** A socket's send stored on its own: the refusal, if any, goes to its socket as an `error`. */
+  private storeOrRefuse(send: Send & { from: WebSocket }) {
+    try {
+      const stored = this.storeMessage(send);
+      if ("ok" in stored) {
+        const context = { event: ClientEvent.SendMessage, ...(send.clientId ? { clientId: send.clientId } : {}) };
+        this.fanOut.to(send.from, this.error(stored.code, stored.error, stored.retryAfterSeconds === undefined ? context : { ...context, retryAfter: stored.retryAfterSeconds }));
+      }
+    } catch (err) {
+      this.storeFailed(send, err);
+    }
+  }
+
+  /** Nothing of the send was stored (nor anything in memory changed): the client resends it. */
+  private storeFailed(send: Send & { from: WebSocket }, err: unknown) {
+    console.error("message store failed", err instanceof Error ? err.message : String(err));
+    this.fanOut.to(send.from, this.error(ErrorCode.Internal, "message not stored; resend it with the same clientId", { event: ClientEvent.SendMessage, ...(send.clientId ? { clientId: send.clientId } : {}) }));
   }
 
   private startTyping(ws: WebSocket, user: User) {
@@ -575,51 +611,67 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
    * replies to was deleted since. Attachments are checked (the sender's own live, unattached
    * uploads) and attached in the same write as the message; a refusal stores nothing.
    */
-  private storeMessage({ user, session, content, clientId, replyToId, attachmentIds, from }: Send & { from: WebSocket | null }): Message | Refusal {
+  private storeMessage(send: Send & { from: WebSocket | null }): Message | Refusal {
+    const admitted = this.admit(send);
+    if ("ok" in admitted) return admitted;
+    if ("resent" in admitted) {
+      this.acknowledge(send.from, admitted.resent, send.clientId);
+      return admitted.resent;
+    }
+    const { draft } = admitted;
+    if (!send.from) this.typing.end(send.user);
+    const write = () => {
+      const appended = this.log.append(draft);
+      if (draft.attachments) this.uploads.attach(send.attachmentIds!, appended.id);
+      return appended;
+    };
+    // With attachments, one transaction: the message is stored with them or not at all. Without,
+    // the one insert is all or nothing by itself, and a savepoint per message is a cost of its own.
+    const message = draft.attachments ? this.ctx.storage.transactionSync(write) : write();
+    this.stored(send, message, draft.createdAt);
+    return message;
+  }
+
+  /**
+   * The checks a send passes before it is stored, in their order, and the draft it would store.
+   * Checked again here, at the commit: a send that arrived before a removal or a logout but is
+   * stored after it is refused, so nothing from a removed member follows `member_removed`. Its
+   * socket was closed by the removal: a re-add since does not bring its frames back.
+   */
+  private admit({ user, session, content, clientId, replyToId, attachmentIds, from }: Send & { from: WebSocket | null }): Refusal | { resent: Message } | { draft: Draft } {
     const now = Date.now();
-    // Checked again here, at the commit: a send that arrived before a removal or a logout but is
-    // stored after it is refused, so nothing from a removed member follows `member_removed`. Its
-    // socket was closed by the removal: a re-add since does not bring its frames back.
     if (this.members.access(user.id) !== "member" || (from && from.readyState !== WebSocket.OPEN)) {
       return refuse(ErrorCode.Forbidden, "you are no longer a member of this chat");
     }
     const ended = this.refuseEndedSession(user, session, now);
     if (ended) return ended;
     const earlier = clientId === undefined ? undefined : this.log.byClient(user.id, clientId, now);
-    if (earlier) {
-      const message = this.log.toMessage(earlier);
-      this.acknowledge(from, message, clientId);
-      return message;
-    }
-    const held = this.refuseBlocked(user.id) ?? this.refuseSlowMode(user.id, now);
+    if (earlier) return { resent: this.log.toMessage(earlier) };
+    const held = this.refuseBlocked(user.id) ?? this.refuseSlowMode(user.id, now) ?? this.refuseReply(replyToId);
     if (held) return held;
-    const badReply = this.refuseReply(replyToId);
-    if (badReply) return badReply;
     let attachments: StoredAttachment[] | undefined;
     if (attachmentIds?.length) {
       const claim = this.uploads.claimable(attachmentIds, user.id, now);
       if (!claim.ok) return refuse(ErrorCode.BadRequest, claim.error);
       attachments = claim.attachments;
     }
-    if (!from) this.typing.end(user);
-    const write = () => {
-      const appended = this.log.append({
+    return {
+      draft: {
         sender: user,
         content,
         createdAt: now,
         ...(clientId !== undefined ? { clientId } : {}),
         ...(replyToId !== undefined ? { replyToId } : {}),
         ...(attachments ? { attachments } : {}),
-      });
-      if (attachments) this.uploads.attach(attachmentIds!, appended.id);
-      return appended;
+      },
     };
-    // With attachments, one transaction: the message is stored with them or not at all. Without,
-    // the one insert is all or nothing by itself, and a savepoint per message is a cost of its own.
-    const message = attachments ? this.ctx.storage.transactionSync(write) : write();
+  }
+
+  /** What follows a stored message, in the same turn: its ack, its fan-out, and the room's bookkeeping. */
+  private stored({ user, clientId, from }: Send & { from: WebSocket | null }, message: Message, at: number): void {
     this.acknowledge(from, message, clientId);
-    this.slowMode.sent(user.id, now);
-    this.retention.stored(now);
+    this.slowMode.sent(user.id, at);
+    this.retention.stored(at);
     // A user's own messages count as read by them (written to storage with the next copy).
     this.markers.sent(user.id, message.id);
     this.fanOut.all(serverFrame(ServerEvent.ReceiveMessage, message), { socket: from });
@@ -628,7 +680,6 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
     this.pushes.messageStored(message);
     this.d1Copy.request(true);
     this.limiter.prune(Date.now());
-    return message;
   }
 
   /** `message_sent` to the socket that sent the message (none for an HTTP post). */

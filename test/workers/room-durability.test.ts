@@ -16,18 +16,19 @@ afterEach(() => vi.restoreAllMocks());
 const STORAGE_ERROR = "SQLITE_FULL: simulated storage failure";
 
 /**
- * Makes the room's log appends throw, as a storage write that fails does, or puts the real one back.
- * `append` is called inside the room (not over RPC), so an own property on the log shadows the method.
+ * Makes the room's log writes throw, as a storage write that fails does, or puts the real one back.
+ * `appendAll` (every append goes through it) is called inside the room (not over RPC), so an own
+ * property on the log shadows the method.
  */
 async function breakStorage(chatId: number, failing: boolean) {
   await runInDurableObject(roomStub(chatId), (room: ChatRoom) => {
-    const log = (room as unknown as { log: MessageLog & { append: MessageLog["append"] } }).log;
+    const log = (room as unknown as { log: MessageLog & { appendAll: MessageLog["appendAll"] } }).log;
     if (failing) {
-      log.append = () => {
+      log.appendAll = () => {
         throw new Error(STORAGE_ERROR);
       };
     } else {
-      delete (log as Partial<Pick<MessageLog, "append">>).append;
+      delete (log as Partial<Pick<MessageLog, "appendAll">>).appendAll;
     }
   });
 }

@@ -37,6 +37,27 @@ export interface HistoryCursor {
 const p = sql.placeholder;
 const IMPORT_ROWS_PER_STATEMENT = 16;
 
+/** The columns a new message sets; the others (edits, deletes, reactions) start null. */
+const INSERTED = ["id", "senderId", "senderName", "content", "clientId", "createdAt", "replyToId", "attachments"] as const;
+/** Durable Object SQL takes at most 100 bound parameters per statement, whatever local emulation allows. */
+const INSERT_ROWS_PER_STATEMENT = Math.floor(100 / INSERTED.length);
+
+/** An insert of `count` new messages, with placeholders `<column><row>` (`content0`, `content1`, …). */
+function prepareInsert(db: LogDatabase, count: number) {
+  const at = (column: (typeof INSERTED)[number], i: number) => p(column + i);
+  const rows = Array.from({ length: count }, (_, i) => ({
+    id: at("id", i),
+    senderId: at("senderId", i),
+    senderName: at("senderName", i),
+    content: at("content", i),
+    clientId: at("clientId", i),
+    createdAt: at("createdAt", i),
+    replyToId: at("replyToId", i),
+    attachments: at("attachments", i),
+  }));
+  return db.insert(logMessages).values(rows).prepare();
+}
+
 /** The message a reply answers, as far as its preview needs it. */
 type Original = Pick<LogMessageRow, "id" | "senderId" | "senderName" | "content" | "deletedAt">;
 /** A row with the message it replies to, if any, read in the same statement. */
@@ -92,21 +113,6 @@ function prepare(db: LogDatabase) {
       )
       .orderBy(desc(logMessages.id))
       .limit(1)
-      .prepare(),
-    insert: db
-      .insert(logMessages)
-      .values({
-        // Null (SQLite takes the largest id + 1) unless retention emptied the log (MessageLog.append).
-        id: p("id"),
-        senderId: p("senderId"),
-        senderName: p("senderName"),
-        content: p("content"),
-        clientId: p("clientId"),
-        replyToId: p("replyToId"),
-        attachments: p("attachments"),
-        createdAt: p("createdAt"),
-      })
-      .returning()
       .prepare(),
     newest: page(undefined, false),
     before: page(lt(logMessages.id, p("id")), false),
@@ -194,18 +200,16 @@ export class MessageLog {
   /** The chat's change counter: every edit, delete and reaction change takes the next number. */
   private changeCounter: number;
   /**
-   * The id retention deleted up to, while the log is empty after it: SQLite would give the next
-   * message id 1 again (no AUTOINCREMENT), so `append` gives it the id after this. Null otherwise.
-   */
-  private idFloor: number | null;
-  /**
    * The newest id this log gave out, and the id retention deleted through: what `has` answers from,
    * with no query (a read marker asks it on every `mark_read`, and the query was a tenth of a busy
-   * room's time in the soak).
+   * room's time in the soak), and where the next id starts: after both, so an id is never given
+   * twice, even once retention emptied the log (SQLite alone would start again at 1).
    */
   private newestGiven: number;
   private expiredThrough: number;
   private readonly clientIds: ClientIdWindow;
+  /** Inserts by row count, prepared on first use. */
+  private readonly inserts: ReturnType<typeof prepareInsert>[] = [];
 
   constructor(
     private readonly db: LogDatabase,
@@ -217,7 +221,6 @@ export class MessageLog {
     this.changeCounter = Math.max(this.q.lastChangeId.get()?.id ?? 0, readMeta(db, MetaKey.ChangeFloor) ?? 0);
     this.expiredThrough = readMeta(db, MetaKey.ExpiredThrough) ?? 0;
     this.newestGiven = this.newestId();
-    this.idFloor = this.expiredThrough > 0 && this.newestGiven <= this.expiredThrough ? this.expiredThrough : null;
     this.clientIds = new ClientIdWindow(
       (id, limit) => this.q.newestClientIds.all({ id, limit }),
       (senderId, clientId, fromId, toId, since) => this.q.clientIdInRange.get({ senderId, clientId, fromId, toId, since })?.id,
@@ -286,20 +289,51 @@ export class MessageLog {
    * until it is durable — an ack can never overtake its message.
    */
   append(draft: Draft): Message {
-    const row = this.q.insert.get({
-      id: this.idFloor === null ? null : this.idFloor + 1,
+    return this.appendAll([draft])[0]!;
+  }
+
+  /**
+   * Stores drafts in their order, as one write: all of them or (it throws) none, and nothing in
+   * memory changes then. Ids are given here, after the newest ever given (or deleted by retention),
+   * so they are never reused and need no RETURNING: a busy room spent a third of its time on an
+   * insert that read its row back, one statement per message (docs/PERFORMANCE.md).
+   */
+  appendAll(drafts: Draft[]): Message[] {
+    const first = Math.max(this.newestGiven, this.expiredThrough) + 1;
+    const rows = drafts.map((draft, i): LogMessageRow => ({
+      id: first + i,
       senderId: draft.sender.id,
       senderName: draft.sender.username,
       content: draft.content,
       clientId: draft.clientId ?? null,
-      replyToId: draft.replyToId ?? null,
-      attachments: draft.attachments?.length ? draft.attachments : null,
       createdAt: draft.createdAt,
-    })!;
-    this.idFloor = null;
-    this.newestGiven = Math.max(this.newestGiven, row.id);
-    this.clientIds.add(row, draft.createdAt);
-    return this.toMessage(row);
+      replyToId: draft.replyToId ?? null,
+      editedAt: null,
+      deletedAt: null,
+      reactions: null,
+      changeId: null,
+      attachments: draft.attachments?.length ? draft.attachments : null,
+    }));
+    const write = () => {
+      for (let i = 0; i < rows.length; i += INSERT_ROWS_PER_STATEMENT) this.insertRows(rows.slice(i, i + INSERT_ROWS_PER_STATEMENT));
+    };
+    // One statement is atomic by itself; several share a transaction.
+    if (rows.length > INSERT_ROWS_PER_STATEMENT) this.db.transaction(write);
+    else write();
+    this.newestGiven = rows.at(-1)?.id ?? this.newestGiven;
+    for (const row of rows) this.clientIds.add(row, row.createdAt);
+    return rows.map((row) => this.toMessage(row));
+  }
+
+  /** One INSERT of up to INSERT_ROWS_PER_STATEMENT rows, its statement prepared once per row count. */
+  private insertRows(rows: LogMessageRow[]): void {
+    let insert = this.inserts[rows.length];
+    if (!insert) insert = this.inserts[rows.length] = prepareInsert(this.db, rows.length);
+    const params: Record<string, unknown> = {};
+    rows.forEach((row, i) => {
+      for (const column of INSERTED) params[column + i] = row[column];
+    });
+    insert.run(params);
   }
 
   /**
@@ -311,7 +345,7 @@ export class MessageLog {
     for (let i = 0; i < rows.length; i += IMPORT_ROWS_PER_STATEMENT) {
       this.db.insert(logMessages).values(rows.slice(i, i + IMPORT_ROWS_PER_STATEMENT)).onConflictDoNothing().run();
     }
-    this.newestGiven = this.newestId();
+    this.newestGiven = Math.max(this.newestGiven, this.newestId());
   }
 
   /**
@@ -400,7 +434,6 @@ export class MessageLog {
     writeMeta(this.db, MetaKey.ExpiredThrough, throughId);
     this.expiredThrough = Math.max(this.expiredThrough, throughId);
     writeMeta(this.db, MetaKey.ChangeFloor, this.changeCounter);
-    if (this.newestId() <= throughId) this.idFloor = throughId;
   }
 
   /** Senders and times of the messages stored at or after `since` (ms), newest first (slow mode's memory after a wake). */
