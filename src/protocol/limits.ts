@@ -30,6 +30,8 @@ export const limits = {
   readReceiptWindowMs: 1000,
   /** A chat is large from this many active members on, when `LARGE_ROOM_MEMBERS` does not say ("Large chats"). */
   largeRoomMembersDefault: 1000,
+  /** A user whose last socket closed is announced offline only if none opened again within this long. */
+  presenceGraceMs: 2000,
   /** Large chats: `occupancy` at most once per this window. */
   occupancyWindowMs: 2000,
   /** Large chats: a user's typing is announced as beginning at most once per this long. */

@@ -6,6 +6,7 @@ import { ClientEvent, JOINED_MESSAGE, PING, PONG, ServerEvent } from "../../src/
 import { limits } from "../../src/protocol/limits";
 import type { Chat } from "../../src/protocol/models";
 import type { ChatRoom } from "../../src/room/chat-room";
+import type { Presence } from "../../src/room/presence";
 import { api, BASE, connect, createGroup, register, TestSocket, type TestUser } from "./helpers";
 
 const roomStub = (chatId: number) => env.CHAT_ROOM.get(env.CHAT_ROOM.idFromName(String(chatId)));
@@ -92,6 +93,51 @@ describe("presence and joining", () => {
     b2.close();
     const offline = await a.next(ServerEvent.UserOffline);
     expect(offline).toEqual({ chatId: chat.id, user: bob.user });
+    a.close();
+  });
+
+  it("a user back within the presence grace (a reload) is announced neither gone nor back; joined_chat meanwhile lists them", async () => {
+    const chat = await group();
+    const a = await connect(chat.id, ann.token);
+    const b1 = await connect(chat.id, bob.token);
+    await a.next(ServerEvent.UserOnline);
+    // The grace's end is held here: it runs only when the test says.
+    await runInDurableObject(roomStub(chat.id), (room: ChatRoom) => {
+      const inside = room as unknown as { presence: Presence; held: (() => void)[] };
+      inside.held = [];
+      inside.presence.timers = {
+        set: (fn) => inside.held.push(fn) - 1,
+        clear: (timer) => void (inside.held[timer as number] = () => {}),
+      };
+    });
+    const endGraces = () => runInDurableObject(roomStub(chat.id), (room: ChatRoom) => {
+      const inside = room as unknown as { held: (() => void)[] };
+      for (const fn of inside.held.splice(0)) fn();
+    });
+
+    b1.close();
+    await b1.until((s) => s.closed !== null, "close echo");
+    a.sendJson(ClientEvent.JoinChat, { chatId: chat.id });
+    const during = await a.next(ServerEvent.JoinedChat, 2);
+    expect(during.online.map((u) => u.id).sort()).toEqual([ann.user.id, bob.user.id].sort());
+    // Back before the grace ended: the offline held back is cancelled.
+    const b2 = await connect(chat.id, bob.token);
+    await endGraces();
+    a.sendJson(ClientEvent.JoinChat, { chatId: chat.id });
+    await a.next(ServerEvent.JoinedChat, 3);
+    expect(a.of(ServerEvent.UserOnline)).toHaveLength(1);
+    expect(a.of(ServerEvent.UserOffline)).toHaveLength(0);
+
+    // Gone for good: announced when the grace ends, not before.
+    b2.close();
+    await b2.until((s) => s.closed !== null, "close echo");
+    a.sendJson(ClientEvent.JoinChat, { chatId: chat.id });
+    await a.next(ServerEvent.JoinedChat, 4);
+    expect(a.of(ServerEvent.UserOffline)).toHaveLength(0);
+    await endGraces();
+    expect(await a.next(ServerEvent.UserOffline)).toEqual({ chatId: chat.id, user: bob.user });
+    a.sendJson(ClientEvent.JoinChat, { chatId: chat.id });
+    expect((await a.next(ServerEvent.JoinedChat, 5)).online).toEqual([ann.user]);
     a.close();
   });
 
