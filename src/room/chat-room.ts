@@ -125,7 +125,12 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
     });
     this.largeFrom = largeRoomMembers(env.LARGE_ROOM_MEMBERS);
     this.presence = new Presence(
-      { announce: (event, user) => (event === "online" ? this.broadcast(serverFrame(ServerEvent.UserOnline, { chatId: this.chatId, user }), user.id) : this.broadcast(serverFrame(ServerEvent.UserOffline, { chatId: this.chatId, user }))) },
+      {
+        announce: (event, user) =>
+          event === "online"
+            ? this.broadcast(serverFrame(ServerEvent.UserOnline, { chatId: this.chatId, user }), user.id)
+            : this.broadcast(serverFrame(ServerEvent.UserOffline, { chatId: this.chatId, user })),
+      },
       limits.presenceGraceMs,
     );
     this.occupancy = new Occupancy({
@@ -569,14 +574,22 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
       };
       for (const send of batch) {
         const plain = !send.attachmentIds?.length && send.replyToId === undefined && this.chatRecord().slowModeSeconds === 0;
-        const resent = send.clientId !== undefined && run.some((r) => r.send.user.id === send.user.id && r.send.clientId === send.clientId);
-        const admitted = plain && !resent ? this.admit(send) : null;
-        if (admitted && "draft" in admitted) {
+        const resentInRun = send.clientId !== undefined && run.some((r) => r.send.user.id === send.user.id && r.send.clientId === send.clientId);
+        if (!plain || resentInRun) {
+          writeRun();
+          this.storeOrRefuse(send);
+          continue;
+        }
+        // A plain send's checks do not depend on the run before it (no reply, no files, no slow mode).
+        const admitted = this.admit(send);
+        if ("draft" in admitted) {
           run.push({ send, draft: admitted.draft });
           continue;
         }
+        // Its answer goes after those of the sends before it.
         writeRun();
-        this.storeOrRefuse(send);
+        if ("resent" in admitted) this.acknowledge(send.from, admitted.resent, send.clientId);
+        else this.refused(send, admitted);
       }
       writeRun();
       for (const ws of typingAfter) if (ws.readyState === WebSocket.OPEN) this.startTyping(ws, this.attachment(ws).user);
@@ -587,13 +600,15 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
   private storeOrRefuse(send: Send & { from: WebSocket }) {
     try {
       const stored = this.storeMessage(send);
-      if ("ok" in stored) {
-        const context = { event: ClientEvent.SendMessage, ...(send.clientId ? { clientId: send.clientId } : {}) };
-        this.fanOut.to(send.from, this.error(stored.code, stored.error, stored.retryAfterSeconds === undefined ? context : { ...context, retryAfter: stored.retryAfterSeconds }));
-      }
+      if ("ok" in stored) this.refused(send, stored);
     } catch (err) {
       this.storeFailed(send, err);
     }
+  }
+
+  private refused(send: Send & { from: WebSocket }, refusal: Refusal) {
+    const context = { event: ClientEvent.SendMessage, ...(send.clientId ? { clientId: send.clientId } : {}) };
+    this.fanOut.to(send.from, this.error(refusal.code, refusal.error, refusal.retryAfterSeconds === undefined ? context : { ...context, retryAfter: refusal.retryAfterSeconds }));
   }
 
   /** Nothing of the send was stored (nor anything in memory changed): the client resends it. */
