@@ -1,10 +1,11 @@
 /**
- * Presence below the large-chat size (docs/PROTOCOL.md, "Presence"): `user_online` when a user's
- * first socket on the chat opens, at once; `user_offline` only once their last socket has been
- * closed for a grace period with none opened again. A reload or a brief network drop (the socket
- * is back within the grace) shows nobody anything: without it, every reload flashed the user
- * offline and online to the whole chat, and a user whose devices keep reconnecting cost the room
- * two broadcasts per reconnect (the connect benchmark's largest share of our own code).
+ * Presence below the large-chat size (docs/PROTOCOL.md, `user_online` and `user_offline`):
+ * `user_online` when a user's first socket on the chat opens, at once; `user_offline` only once
+ * their last socket has been closed for a grace period with none opened again. A reload or a brief
+ * network drop (the socket is back within the grace) shows nobody anything: without it, every
+ * reload flashed the user offline and online to the whole chat, and a user whose devices keep
+ * reconnecting cost the room two broadcasts per reconnect (the connect benchmark's largest share
+ * of our own code).
  *
  * Meanwhile the user still counts as online for `joined_chat`, so every socket sees one story.
  * Push notifications do not wait for this: they ask who has a socket open now.
