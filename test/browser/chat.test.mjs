@@ -69,32 +69,42 @@ const message = (page, text) => page.getByTestId("messages").getByTestId("messag
 test("a chat added while the list is on its way stays listed: the older answer does not take it off", async () => {
   const ann = await person("hann");
   const bob = await person("hbob");
-  // Bob's page fetches the list twice after a reload: at start, and when the inbox opens. The second
-  // answer is read from the server at once (before Ann's chat exists) and held until his inbox has
-  // told him of the chat.
-  let listed = 0;
+  // Bob opens the app again in a new tab. It fetches the list, opens its inbox socket, and fetches the
+  // list again once the inbox is open. That second answer is read from the server at once (before
+  // Ann's chat exists) and held until his inbox has told him of the chat. It is told apart by the
+  // socket opened before it, and the routes are the new tab's: the first tab's requests never count.
+  await bob.page.close();
+  const page = await bob.context.newPage();
+  ctx.pages.push(page);
+  let inboxOpened = false;
+  await page.routeWebSocket(/\/api\/inbox\/ws/, (ws) => {
+    ws.connectToServer();
+    inboxOpened = true;
+  });
+  let holding = false;
   let release;
   const gate = new Promise((resolve) => (release = resolve));
   let held;
   const answerHeld = new Promise((resolve) => (held = resolve));
-  await bob.page.route("**/api/chats", async (route) => {
-    if (route.request().method() !== "GET" || ++listed !== 2) return route.continue();
+  await page.route("**/api/chats", async (route) => {
+    if (route.request().method() !== "GET" || !inboxOpened || holding) return route.continue();
+    holding = true;
     const response = await route.fetch();
     held();
     await gate;
     await route.fulfill({ response });
   });
-  await bob.page.reload();
+  await page.goto(ctx.server.url + "/");
   await answerHeld;
 
   await openChatWith(ann.page, bob.username);
-  await bob.page.getByTestId("chat-list").getByText(ann.username, { exact: true }).waitFor(WAIT);
-  const applied = bob.page.waitForResponse((res) => res.url().endsWith("/api/chats") && res.request().method() === "GET");
+  await page.getByTestId("chat-list").getByText(ann.username, { exact: true }).waitFor(WAIT);
+  const applied = page.waitForResponse((res) => res.url().endsWith("/api/chats") && res.request().method() === "GET");
   release();
   await applied;
-  await bob.page.evaluate(() => new Promise((resolve) => setTimeout(resolve, 200)));
-  assert.equal(await bob.page.getByTestId("chat-list").getByText(ann.username, { exact: true }).count(), 1);
-  await openListed(bob.page, ann.username);
+  await page.evaluate(() => new Promise((resolve) => setTimeout(resolve, 200)));
+  assert.equal(await page.getByTestId("chat-list").getByText(ann.username, { exact: true }).count(), 1);
+  await openListed(page, ann.username);
   await ann.context.close();
   await bob.context.close();
 });
