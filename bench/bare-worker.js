@@ -1,8 +1,8 @@
 // Bench-only entry: the runtime with none of our code. Same wrangler.toml bindings and class names,
 // but the Worker forwards `/bare/:room` upgrades straight to a Durable Object that only accepts
-// hibernatable sockets (ping/pong auto-response, no attachment, no D1, no frames sent). What the
-// local runtime spends per socket here is the floor our rooms are measured against
-// (bench/memory-baseline.mjs).
+// hibernatable sockets (ping/pong auto-response, no attachment, no D1; `?hello` sends one frame on
+// accept, as our room sends `joined_chat`). What the local runtime spends per socket here is the
+// floor our rooms are measured against (bench/memory-baseline.mjs, bench/connect-floor.mjs).
 import { DurableObject } from "cloudflare:workers";
 
 export class ChatRoom extends DurableObject {
@@ -10,17 +10,26 @@ export class ChatRoom extends DurableObject {
     super(ctx, env);
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
   }
-  async fetch() {
+  async fetch(request) {
     const { 0: client, 1: server } = new WebSocketPair();
     this.ctx.acceptWebSocket(server);
+    if (new URL(request.url).searchParams.has("hello")) server.send("hello");
     return new Response(null, { status: 101, webSocket: client });
   }
   async webSocketMessage(ws, message) {
     for (const other of this.ctx.getWebSockets()) if (other !== ws) other.send(message);
   }
+  // The Hibernation API does not answer a client's Close frame; without this a closed socket stays
+  // CLOSING here (our rooms answer it too).
+  async webSocketClose(ws, code) {
+    try {
+      ws.close(code === 1000 || (code >= 3000 && code <= 4999) ? code : 1000, "closing");
+    } catch {}
+  }
 }
 
 export class InboxRoom extends DurableObject {}
+export class FanoutShard extends DurableObject {}
 
 export default {
   async fetch(request, env) {

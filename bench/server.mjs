@@ -13,7 +13,7 @@ const wrangler = join(root, "scripts", "wrangler.mjs");
 /** Vars every bench run needs: the per-user limit (10/s, burst 20) would throttle every scenario. */
 export const BENCH_VARS = { MESSAGE_RATE_PER_SECOND: 1_000_000, MESSAGE_BURST: 1_000_000 };
 
-export async function startService({ port = 8860, entry, vars = {}, log = () => {} } = {}) {
+export async function startService({ port = 8860, entry, vars = {}, log = () => {}, keepInspector = false } = {}) {
   const url = `http://127.0.0.1:${port}`;
   if (await fetch(`${url}/api/me`).then(() => true, () => false)) throw new Error(`port ${port} is already serving: stop that server or pass --port`);
   const persistTo = mkdtempSync(join(tmpdir(), "edge-chat-bench-"));
@@ -67,8 +67,12 @@ export async function startService({ port = 8860, entry, vars = {}, log = () => 
       if (Array.isArray(targets) && targets.some((t) => t.id?.startsWith("core:user:"))) runtimeInspector ??= p;
     } catch {}
   }
+  const devtoolsSession = keepInspector ? "kept (--keep-inspector)" : closeDevtoolsSession(runtimePid, runtimeInspector);
+  log(`wrangler's devtools session on the runtime: ${devtoolsSession}`);
   return {
     url: directUrl ?? url,
+    /** Whether wrangler's own devtools session on the runtime was closed (see closeDevtoolsSession). */
+    devtoolsSession,
     proxyUrl: url,
     directUrl,
     proxyPid,
@@ -94,6 +98,35 @@ export async function startService({ port = 8860, entry, vars = {}, log = () => 
   };
 }
 
+/**
+ * `wrangler dev`'s proxy keeps a devtools (inspector) session open on the runtime, for its console.
+ * Production has none, and the session is not free: while one is attached, workerd reports every
+ * callback to V8's async stack tracking (InspectorSink in the perf profile: 14 % of the runtime's
+ * CPU in the write scenario on a fresh runtime, 22 % after a few minutes of traffic, since its list
+ * of unfinished callbacks only grows). The bench closes that session, as it bypasses the proxy, so
+ * it measures the runtime our code runs on in production. Linux only: `ss -K` needs CAP_NET_ADMIN
+ * (root in a container); without it the session stays and the answer says so.
+ */
+function closeDevtoolsSession(runtimePid, inspectorPort) {
+  if (!runtimePid || !inspectorPort) return "not found";
+  const open = () => established(runtimePid, inspectorPort);
+  if (open() === 0) return "none open";
+  spawnSync("ss", ["-K", "dst", "127.0.0.1", "dport", "=", `:${inspectorPort}`], { encoding: "utf8" });
+  const left = open();
+  return left === 0 ? "closed" : `still open (${left}): \`ss -K\` needs CAP_NET_ADMIN; figures include its cost`;
+}
+
+/** Established TCP connections a process has on its local port `port`. */
+function established(pid, port) {
+  const inodes = socketInodes(pid);
+  let count = 0;
+  for (const line of readFileSync("/proc/net/tcp", "utf8").split("\n").slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f[3] === "01" && parseInt(f[1]?.split(":")[1] ?? "", 16) === port && inodes.has(f[9])) count++;
+  }
+  return count;
+}
+
 const cmdline = (pid) => {
   try {
     return readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ");
@@ -102,8 +135,7 @@ const cmdline = (pid) => {
   }
 };
 
-/** TCP ports a process listens on (its socket inodes matched against /proc/net/tcp). */
-function listeningPorts(pid) {
+function socketInodes(pid) {
   const inodes = new Set();
   try {
     for (const fd of readdirSync(`/proc/${pid}/fd`)) {
@@ -113,6 +145,12 @@ function listeningPorts(pid) {
       } catch {}
     }
   } catch {}
+  return inodes;
+}
+
+/** TCP ports a process listens on (its socket inodes matched against /proc/net/tcp). */
+function listeningPorts(pid) {
+  const inodes = socketInodes(pid);
   const ports = [];
   for (const line of readFileSync("/proc/net/tcp", "utf8").split("\n").slice(1)) {
     const f = line.trim().split(/\s+/);
