@@ -111,9 +111,10 @@ function closeDevtoolsSession(runtimePid, inspectorPort) {
   if (!runtimePid || !inspectorPort) return "not found";
   const open = () => established(runtimePid, inspectorPort);
   if (open() === 0) return "none open";
-  spawnSync("ss", ["-K", "dst", "127.0.0.1", "dport", "=", `:${inspectorPort}`], { encoding: "utf8" });
-  const left = open();
-  return left === 0 ? "closed" : `still open (${left}): \`ss -K\` needs CAP_NET_ADMIN; figures include its cost`;
+  const ss = spawnSync("ss", ["-K", "dst", "127.0.0.1", "dport", "=", `:${inspectorPort}`], { encoding: "utf8" });
+  if (open() === 0) return "closed";
+  const why = ss.error ? `ss not found (${ss.error.message})` : "`ss -K` needs CAP_NET_ADMIN";
+  return `still open: ${why}; figures include its cost`;
 }
 
 /** Established TCP connections a process has on its local port `port`. */
