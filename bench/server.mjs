@@ -102,8 +102,8 @@ export async function startService({ port = 8860, entry, vars = {}, log = () => 
  * `wrangler dev`'s proxy keeps a devtools (inspector) session open on the runtime, for its console.
  * Production has none, and the session is not free: while one is attached, workerd reports every
  * callback to V8's async stack tracking (InspectorSink in the perf profile: 14 % of the runtime's
- * CPU in the write scenario on a fresh runtime, 22 % after a few minutes of traffic, since its list
- * of unfinished callbacks only grows). The bench closes that session, as it bypasses the proxy, so
+ * CPU in the write scenario on a fresh runtime, 22 % after a few minutes of traffic: it scans a list
+ * of callbacks not yet finished, which grew with the runtime's uptime). The bench closes that session, as it bypasses the proxy, so
  * it measures the runtime our code runs on in production. Linux only: `ss -K` needs CAP_NET_ADMIN
  * (root in a container); without it the session stays and the answer says so.
  */
