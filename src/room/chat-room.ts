@@ -760,10 +760,6 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
       : serverFrame(ServerEvent.JoinedChat, { chatId: this.chatId, message: JOINED_MESSAGE, online: this.announcedOnline(), lastChangeId });
   }
 
-  /**
-   * Whether the chat is large (large-room.ts): it is from the moment it has `largeFrom` active
-   * members, and stays so. Becoming large is announced: every socket gets the count at once.
-   */
   /** Users with a socket open, and those whose offline the grace still holds back (presence.ts). */
   private announcedOnline(): User[] {
     const online = this.onlineUsers();
@@ -771,6 +767,10 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
     return [...online, ...this.presence.stillAnnounced().filter((u) => !ids.has(u.id))];
   }
 
+  /**
+   * Whether the chat is large (large-room.ts): it is from the moment it has `largeFrom` active
+   * members, and stays so. Becoming large is announced: every socket gets the count at once.
+   */
   private isLarge(): boolean {
     if (this.largeMark) return true;
     if (this.members.activeCount() < this.largeFrom) return false;
