@@ -9,6 +9,7 @@ import type { ChangePage, Message, MessagePage, User } from "../../protocol/mode
 import { MetaKey, readMeta, writeMeta, type LogDatabase } from "./open";
 import { replyPreview, toMessage, type StoredAttachment, type StoredReaction } from "../../protocol/stored";
 import { ClientIdWindow } from "./client-ids";
+import { compileWrite } from "./compiled";
 import { logMessages, type LogMessageRow } from "./schema";
 
 /** A message the room accepted and wants stored. */
@@ -42,20 +43,14 @@ const INSERTED = ["id", "senderId", "senderName", "content", "clientId", "create
 /** Durable Object SQL takes at most 100 bound parameters per statement, whatever local emulation allows. */
 const INSERT_ROWS_PER_STATEMENT = Math.floor(100 / INSERTED.length);
 
-/** An insert of `count` new messages, with placeholders `<column><row>` (`content0`, `content1`, …). */
-function prepareInsert(db: LogDatabase, count: number) {
-  const at = (column: (typeof INSERTED)[number], i: number) => p(column + i);
-  const rows = Array.from({ length: count }, (_, i) => ({
-    id: at("id", i),
-    senderId: at("senderId", i),
-    senderName: at("senderName", i),
-    content: at("content", i),
-    clientId: at("clientId", i),
-    createdAt: at("createdAt", i),
-    replyToId: at("replyToId", i),
-    attachments: at("attachments", i),
-  }));
-  return db.insert(logMessages).values(rows).prepare();
+/** An insert of `count` new messages, compiled once; its placeholders are `<column><row>` (`content0`, `content1`, …). */
+function compileInsert(db: LogDatabase, count: number): (rows: LogMessageRow[]) => void {
+  const rows = Array.from({ length: count }, (_, i) => Object.fromEntries(INSERTED.map((column) => [column, p(column + i)])));
+  return compileWrite(db, db.insert(logMessages).values(rows as never), (name) => {
+    const [, column, row] = /^([a-zA-Z]+)(\d+)$/.exec(name)! as unknown as [string, (typeof INSERTED)[number], string];
+    const i = Number(row);
+    return (input: LogMessageRow[]) => input[i]![column];
+  });
 }
 
 /** The message a reply answers, as far as its preview needs it. */
@@ -208,8 +203,8 @@ export class MessageLog {
   private newestGiven: number;
   private expiredThrough: number;
   private readonly clientIds: ClientIdWindow;
-  /** Inserts by row count, prepared on first use. */
-  private readonly inserts: ReturnType<typeof prepareInsert>[] = [];
+  /** Inserts by row count, compiled on first use. */
+  private readonly inserts: ReturnType<typeof compileInsert>[] = [];
 
   constructor(
     private readonly db: LogDatabase,
@@ -325,15 +320,9 @@ export class MessageLog {
     return rows.map((row) => this.toMessage(row));
   }
 
-  /** One INSERT of up to INSERT_ROWS_PER_STATEMENT rows, its statement prepared once per row count. */
+  /** One INSERT of up to INSERT_ROWS_PER_STATEMENT rows, its statement compiled once per row count. */
   private insertRows(rows: LogMessageRow[]): void {
-    let insert = this.inserts[rows.length];
-    if (!insert) insert = this.inserts[rows.length] = prepareInsert(this.db, rows.length);
-    const params: Record<string, unknown> = {};
-    rows.forEach((row, i) => {
-      for (const column of INSERTED) params[column + i] = row[column];
-    });
-    insert.run(params);
+    (this.inserts[rows.length] ??= compileInsert(this.db, rows.length))(rows);
   }
 
   /**

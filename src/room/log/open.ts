@@ -6,7 +6,8 @@ import migrations from "../../../migrations/room/migrations";
 import * as schema from "./schema";
 import { logMeta } from "./schema";
 
-export type LogDatabase = DrizzleSqliteDODatabase<typeof schema>;
+/** Drizzle over the object's SQLite; `$client` is the object's storage, for statements compiled once (compiled.ts). */
+export type LogDatabase = DrizzleSqliteDODatabase<typeof schema> & { $client: DurableObjectStorage };
 
 /** Must run inside `blockConcurrencyWhile`, before anything reads the log. */
 export async function openLog(storage: DurableObjectStorage): Promise<LogDatabase> {
