@@ -42,6 +42,11 @@ describe("the copy schedule", () => {
     expect(copyCheck({ since: 0, lastChange: 10, messages: COPY_BATCH }, 10)).toEqual({ due: true });
   });
 
+  it("copies what a full batch left behind at once, however busy the chat", () => {
+    expect(copyCheck({ since: 0, lastChange: 900, messages: 10 }, 950)).toEqual({ due: false, checkAt: 1900 });
+    expect(copyCheck({ since: 0, lastChange: 900, messages: 10, backlog: true }, 950)).toEqual({ due: true });
+  });
+
   it("backs off exponentially from a second up to a minute", () => {
     expect([1, 2, 3, 4].map(retryDelay)).toEqual([1000, 2000, 4000, 8000]);
     expect(retryDelay(30)).toBe(60_000);

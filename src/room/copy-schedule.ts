@@ -30,6 +30,8 @@ export interface Outbox {
    * first copy after a wake-up does not wait for a pause.
    */
   learnInboxes?: boolean;
+  /** The last copy left a full batch or more behind: the next is due at once, busy chat or not. */
+  backlog?: boolean;
 }
 
 export type CopyCheck = { due: true } | { due: false; checkAt: number };
@@ -43,7 +45,7 @@ export type CopyCheck = { due: true } | { due: false; checkAt: number };
 export function copyCheck(outbox: Outbox, now: number): CopyCheck {
   const quietAt = outbox.learnInboxes ? outbox.since + COPY_QUIET_MS : outbox.lastChange + COPY_QUIET_MS;
   const latest = outbox.since + COPY_MAX_DELAY_MS;
-  if (outbox.messages >= COPY_BATCH || now >= Math.min(quietAt, latest)) return { due: true };
+  if (outbox.backlog || outbox.messages >= COPY_BATCH || now >= Math.min(quietAt, latest)) return { due: true };
   return { due: false, checkAt: Math.min(latest, Math.max(quietAt, now + (now - outbox.since))) };
 }
 

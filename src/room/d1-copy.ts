@@ -174,7 +174,7 @@ export class D1Copy {
     const startedAt = Date.now();
     // Messages stored from here on are the next copy's.
     const carried = this.outbox?.messages ?? 0;
-    if (this.outbox) this.outbox.messages = 0;
+    if (this.outbox) Object.assign(this.outbox, { messages: 0, backlog: false });
     try {
       const through = this.through();
       const rows = log.rowsAfter(through, COPY_BATCH);
@@ -205,6 +205,8 @@ export class D1Copy {
       members.markersCopied(markersThrough);
       this.failures = 0;
       if (rows.length === COPY_BATCH || changed.length === COPY_BATCH || (expire && expiredThrough! < expire.through)) {
+        // More than a batch was waiting: the rest goes next, back to back, even while the chat is busy.
+        if (this.outbox) this.outbox.backlog = true;
         this.at = Date.now();
       } else if (this.pending()) {
         // Changes made while D1 was committing: the next copy's, counted from when this one started.

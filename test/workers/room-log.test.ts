@@ -13,6 +13,7 @@ import type { Message } from "../../src/protocol/models";
 import type { ChatRoom } from "../../src/room/chat-room";
 import { MessageLog as MessageLogClass, type MessageLog } from "../../src/room/log/messages";
 import { limits } from "../../src/protocol/limits";
+import { COPY_BATCH } from "../../src/room/copy-schedule";
 import { MetaKey, writeMeta, type LogDatabase } from "../../src/room/log/open";
 import { api, BASE, connect, copyToD1Now, countingWrites, createGroup, register, roomStub, seedLegacyMessages, seedMessages, TestSocket, brokenD1, d1Copy, connectInbox, twoInAChat, type TestUser } from "./helpers";
 
@@ -139,6 +140,25 @@ describe("the room's log", () => {
     await runInDurableObject(roomStub(chat.id), (room: ChatRoom) => writeMeta(internals(room).store, MetaKey.D1Through, 0));
     expect(await copyToD1Now(chat.id)).toBe(true);
     expect((await d1Copy(chat.id)).rows).toHaveLength(1200);
+  });
+
+  it("copies an outbox longer than a batch back to back while the chat is still busy, not after it pauses", async () => {
+    const [ann, bob] = await Promise.all([register("long"), register("outbox")]);
+    const chat = await createGroup(ann, [bob]);
+    await seedMessages(chat.id, [ann, bob], 2 * COPY_BATCH + 10);
+    const inD1 = async () => (await env.DB.prepare("SELECT count(*) AS n FROM messages WHERE chat_id = ?").bind(chat.id).first<{ n: number }>())!.n;
+    await runInDurableObject(roomStub(chat.id), async (room: ChatRoom, state) => {
+      // The test is the alarm: the room's own must not look in between.
+      await state.storage.deleteAlarm();
+      const copy = internals(room).d1Copy as RoomInternals["d1Copy"] & { request(message?: boolean): void; onAlarm(): Promise<void> };
+      copy.request(true); // the chat is busy: its last change is now
+      await copy.run();
+      expect(await inD1()).toBe(COPY_BATCH);
+      // The alarm's next look, still within a second of the last change: the rest of the batch goes now.
+      copy.request(true);
+      await copy.onAlarm();
+      expect(await inD1()).toBe(2 * COPY_BATCH);
+    });
   });
 });
 
