@@ -45,7 +45,16 @@ const sqlOf = new WeakMap();
 const counters = { statements: 0, calls: 0, rows_written: 0, lags: [] };
 /** Per SQL text: { statements, rows_written }, for D1 and for Durable Object storage (`do`). */
 const byStatement = { d1: new Map(), do: new Map() };
-const sqlKey = (sql) => String(sql).replace(/\s+/g, " ").trim().slice(0, 90);
+/** Keys by SQL text, memoised: a room's statements are a few texts run thousands of times. */
+const sqlKeys = new Map();
+const sqlKey = (sql) => {
+  let key = sqlKeys.get(sql);
+  if (key === undefined) {
+    if (sqlKeys.size >= 1000) sqlKeys.clear();
+    sqlKeys.set(sql, (key = String(sql).replace(/\s+/g, " ").trim().slice(0, 90)));
+  }
+  return key;
+};
 function countStatement(store, sql, rows) {
   const key = sqlKey(sql);
   const entry = byStatement[store].get(key) ?? { statements: 0, rows_written: 0 };

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run bench [-- quick] [-- serve] [-- scenario ...] [-- --d1-delay 150] [-- --shard-sockets 100] [-- --url http://...] [-- --keep] [-- --keep-inspector]`
+// `npm run bench [-- quick] [-- serve] [-- scenario ...] [-- --d1-delay 150] [-- --shard-sockets 100] [-- --url http://...] [-- --keep] [-- --keep-inspector] [-- --disk]`
 // Starts the service on fresh local state (unless --url), runs the scenarios one after another,
 // prints a table and workerd's memory before and after, writes JSON to bench-results/.
 // Exit 1 if any scenario lost, duplicated or failed anything.
@@ -29,6 +29,8 @@ const { values: opt, positionals } = parseArgs({
     profile: { type: "boolean", default: false },
     // Leave wrangler's devtools session on the runtime open (bench/server.mjs closeDevtoolsSession).
     "keep-inspector": { type: "boolean", default: false },
+    // Keep the service's state (objects' SQLite, local D1) on disk instead of in memory (bench/server.mjs stateRoot).
+    disk: { type: "boolean", default: false },
     // FANOUT_SHARD_SOCKETS for the service: sockets a room holds before it places new ones on fan-out shards.
     "shard-sockets": { type: "string" },
     // A query added to every chat socket URL of the messaging scenarios, as the shared load tool's
@@ -96,10 +98,11 @@ if (!url) {
     entry: "bench/bench-worker.js",
     // The profiler's own devtools session made wrangler restart a runtime whose session was closed.
     keepInspector: opt["keep-inspector"] || opt.profile,
+    disk: opt.disk,
     vars: { ...(delay ? { D1_DELAY_MS: delay } : {}), ...(opt["shard-sockets"] ? { FANOUT_SHARD_SOCKETS: opt["shard-sockets"] } : {}) },
   });
   url = opt["via-proxy"] ? service.proxyUrl : service.url;
-  console.error(`service: ${url} (runtime workerd pid ${service.workerdPid()}, wrangler dev proxy ${service.proxyUrl} pid ${service.proxyPid}; wrangler's devtools session: ${service.devtoolsSession})`);
+  console.error(`service: ${url} (runtime workerd pid ${service.workerdPid()}, wrangler dev proxy ${service.proxyUrl} pid ${service.proxyPid}; wrangler's devtools session: ${service.devtoolsSession}; state: ${service.state})`);
 }
 const stop = async () => service && !opt.keep && (await service.stop());
 process.on("uncaughtException", (e) => (console.error(e), stop().then(() => process.exit(1))));
@@ -128,7 +131,7 @@ if (opt.profile) {
   }
 }
 const memory = () => ({ workerd_rss_mb: rssMb(service?.workerdPid()), proxy_workerd_rss_mb: rssMb(service?.proxyPid) });
-const report = { started: new Date().toISOString(), quick, d1_delay_ms: delay, shard_sockets: opt["shard-sockets"] ?? "wrangler.toml", url, devtools_session: service?.devtoolsSession ?? "n/a (--url)", memory_before: memory(), results: {} };
+const report = { started: new Date().toISOString(), quick, d1_delay_ms: delay, shard_sockets: opt["shard-sockets"] ?? "wrangler.toml", url, devtools_session: service?.devtoolsSession ?? "n/a (--url)", state: service?.state ?? "n/a (--url)", memory_before: memory(), results: {} };
 console.error(`workerd RSS before: ${report.memory_before.workerd_rss_mb} MB`);
 let failed = false;
 for (const name of names) {
