@@ -72,13 +72,44 @@ export async function signToken(user: User, version: number, key: Uint8Array, tt
 }
 
 /**
+ * Tokens this isolate verified, per key. A client sends the same token with every request and
+ * connect for as long as it lives, and verifying it again (jose's parsing and an HMAC) was about a
+ * tenth of the Worker's time per connect (docs/PERFORMANCE.md). The token string is the credential:
+ * once its signature and claims checked out, the same string checks out until it expires, which is
+ * checked on every use. Whether its version is still the user's is the caller's check, every time.
+ */
+const VERIFIED_TOKENS_PER_KEY = 1000;
+const verifiedTokens = new WeakMap<Uint8Array, Map<string, TokenClaims>>();
+
+/** As jose decides it: a token is expired once the current whole second reaches its `exp`. */
+const expired = (claims: TokenClaims, now: number) => claims.expiresAt <= Math.floor(now / 1000) * 1000;
+
+/**
  * The claims of a token, or null for any token that is not ours and current: wrong algorithm
  * (`none` included), bad signature, missing or past `exp`, or malformed claims. Whether its
  * version is still the user's is the caller's check (it needs the database).
  */
-export async function verifyToken(token: string, key: Uint8Array): Promise<TokenClaims | null> {
+export async function verifyToken(token: string, key: Uint8Array, now = Date.now()): Promise<TokenClaims | null> {
+  let known = verifiedTokens.get(key);
+  if (!known) verifiedTokens.set(key, (known = new Map()));
+  const seen = known.get(token);
+  if (seen) {
+    if (!expired(seen, now)) return { ...seen, user: { ...seen.user } };
+    known.delete(token);
+    return null;
+  }
+  const claims = await verifyWithJose(token, key, now);
+  if (claims) {
+    // The oldest entry makes room (a Map iterates in insertion order).
+    if (known.size >= VERIFIED_TOKENS_PER_KEY) known.delete(known.keys().next().value!);
+    known.set(token, { ...claims, user: { ...claims.user } });
+  }
+  return claims;
+}
+
+async function verifyWithJose(token: string, key: Uint8Array, now: number): Promise<TokenClaims | null> {
   try {
-    const { payload } = await jwtVerify(token, await verifyKeyFor(key), { algorithms: [ALGORITHM], requiredClaims: ["exp", "sub"] });
+    const { payload } = await jwtVerify(token, await verifyKeyFor(key), { algorithms: [ALGORITHM], requiredClaims: ["exp", "sub"], currentDate: new Date(now) });
     const id = Number(payload.sub);
     const username = payload["username"];
     const version = payload["ver"] ?? 0;
