@@ -33,7 +33,6 @@ import { changeOf, MessageChanges, type MessageChange } from "./message-changes"
 import { readChat } from "./log/chat";
 import { RoomMembers } from "./log/members";
 import { MessageLog, type Draft, type HistoryCursor } from "./log/messages";
-import { MetaKey, readMeta } from "./log/open";
 import type { LogChatRow } from "./log/schema";
 import { ReportLog } from "./log/reports";
 import { toStored, Uploads } from "./log/uploads";
@@ -276,8 +275,8 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
     this.scheduleAlarm();
     safeSend(ws, this.joined());
     // A client that held messages retention deleted since drops them before anything else arrives.
-    const expired = readMeta(this.store, MetaKey.ExpiredThrough);
-    if (expired) safeSend(ws, serverFrame(ServerEvent.MessagesExpired, { chatId: this.chatId, throughId: expired }));
+    const expired = this.log.expiredThroughId();
+    if (expired > 0) safeSend(ws, serverFrame(ServerEvent.MessagesExpired, { chatId: this.chatId, throughId: expired }));
     if (firstOfUser) this.presence.arrived(user);
     if (since !== null || changesSince !== null) replay(ws, this.log, this.chatId, since, changesSince);
   }

@@ -370,6 +370,11 @@ export class MessageLog {
     return Number.isSafeInteger(id) && id > this.expiredThrough && id <= this.newestGiven;
   }
 
+  /** Retention deleted every message up to this id (0: none): what a joining client drops first. */
+  expiredThroughId(): number {
+    return this.expiredThrough;
+  }
+
   newest(): Message | null {
     const [row] = this.q.newest.all({ limit: 1 });
     return row ? this.compose(row) : null;
