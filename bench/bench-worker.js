@@ -65,14 +65,19 @@ function countStatement(store, sql, rows) {
 
 const COPY_INSERT = /^\s*insert\s+into\s+"?messages"?/i;
 
+/**
+ * `"t":<ms>` in a copied row's JSON: only the key `t` can match, since a quote inside a JSON string
+ * is always escaped. Scanning for it costs the room's thread a fraction of parsing every chunk
+ * (JSON.parse of each copy was 5 % of the write scenario's time).
+ */
+const STORED_AT = /"t":(\d+)/g;
+
 /** Lag samples for the messages a committed copy statement carried (its one JSON array parameter). */
 function recordCopy(sql, values, committedAt) {
   if (!COPY_INSERT.test(sql)) return;
   for (const v of values) {
     if (typeof v !== "string" || !v.startsWith("[")) continue;
-    try {
-      for (const row of JSON.parse(v)) if (typeof row?.t === "number") counters.lags.push(committedAt - row.t);
-    } catch {}
+    for (const [, t] of v.matchAll(STORED_AT)) counters.lags.push(committedAt - Number(t));
   }
 }
 
