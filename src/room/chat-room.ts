@@ -445,8 +445,10 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
       this.activity.forget(done.removed.id);
       this.receipts.forget(done.removed.id);
       this.typing.end(done.removed);
+      const hadSockets = this.openSockets(done.removed.id).length > 0;
       for (const ws of this.ctx.getWebSockets(String(done.removed.id))) ws.close(CloseCode.Removed, "removed from the chat");
       this.shards.closeUser(done.removed.id, CloseCode.Removed, "removed from the chat");
+      if (!this.isLarge()) this.presence.removed(done.removed, hadSockets);
     }
     for (const frame of rest) this.broadcast(frame);
     // An add may make the chat large: its sockets hear the count from now on.
@@ -526,7 +528,8 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
     if (large) this.occupancy.closed(ws, user.id);
     if (this.openSockets(user.id, ws).length > 0) return;
     this.typing.end(user);
-    if (!large) this.presence.left(user);
+    // A removed member's offline was announced with the removal (Presence.removed).
+    if (!large && this.members.access(user.id) === "member") this.presence.left(user);
   }
 
   /**

@@ -62,4 +62,24 @@ describe("Presence", () => {
     expect(announced).toEqual(["online ann", "online bob"]);
     expect(p.stillAnnounced()).toEqual([]);
   });
+
+  it("a removed member is offline at once, with sockets open or within their grace, and never twice", () => {
+    const { p, announced, timers, graceEnds } = presence();
+    p.arrived(ann);
+    p.removed(ann, true);
+    expect(announced).toEqual(["online ann", "offline ann"]);
+    expect(p.stillAnnounced()).toEqual([]);
+
+    p.arrived(bob);
+    p.left(bob);
+    p.removed(bob, false);
+    expect(announced).toEqual(["online ann", "offline ann", "online bob", "offline bob"]);
+    expect(timers.size).toBe(0);
+    graceEnds();
+    expect(announced).toHaveLength(4);
+
+    // Removed with no socket and no grace: the chat already knows they are gone.
+    p.removed(ann, false);
+    expect(announced).toHaveLength(4);
+  });
 });

@@ -49,6 +49,20 @@ export class Presence {
     this.leaving.set(user.id, { user, timer });
   }
 
+  /**
+   * The user was removed from the chat: they are not coming back, so no grace. Offline now if the
+   * chat still counts them online (`hadSockets`: their sockets are being closed; or their last
+   * closed within the grace); their sockets' closes then announce nothing more (see the caller).
+   */
+  removed(user: User, hadSockets: boolean): void {
+    const leaving = this.leaving.get(user.id);
+    if (leaving) {
+      this.timers.clear(leaving.timer);
+      this.leaving.delete(user.id);
+    }
+    if (leaving || hadSockets) this.room.announce("offline", user);
+  }
+
   /** Users with no socket open whom the chat was not told are gone: online in `joined_chat`. */
   stillAnnounced(): User[] {
     return [...this.leaving.values()].map((l) => l.user);

@@ -432,6 +432,26 @@ describe("membership reaches the room", () => {
     d.close();
   });
 
+  it("announces a removed member offline with the removal, not a grace later, and only once", async () => {
+    const chat = await group();
+    const a = await connect(chat.id, ann.token);
+    const b = await connect(chat.id, bob.token);
+    await a.next(ServerEvent.UserOnline);
+    // Every grace is held for good: an offline that waited for one would never come.
+    await runInDurableObject(roomStub(chat.id), (room: ChatRoom) => {
+      (room as unknown as { presence: Presence }).presence.timers = { set: () => 0, clear: () => {} };
+    });
+    expect((await api("DELETE", `/api/chats/${chat.id}/members/${bob.user.id}`, { token: ann.token })).status).toBe(204);
+    expect(await a.next(ServerEvent.MemberRemoved)).toEqual({ chatId: chat.id, user: bob.user });
+    expect(await a.next(ServerEvent.UserOffline)).toEqual({ chatId: chat.id, user: bob.user });
+    await b.until((s) => s.closed !== null, "close");
+    a.sendJson(ClientEvent.JoinChat, { chatId: chat.id });
+    expect((await a.next(ServerEvent.JoinedChat, 2)).online).toEqual([ann.user]);
+    // Bob's close, once it came, announced nothing more.
+    expect(a.of(ServerEvent.UserOffline)).toHaveLength(1);
+    a.close();
+  });
+
   it("closes a removed member's sockets with 4003 and refuses them from then on", async () => {
     const chat = await group();
     const a = await connect(chat.id, ann.token);
