@@ -3,7 +3,7 @@
  * Every frame is `{ "event": name, "data": payload }`; `ping`/`pong` are bare text frames.
  */
 import type { ErrorCode } from "./errors";
-import type { Chat, Message, Reaction, Role, User } from "./models";
+import type { Chat, Message, Reaction, Report, Role, User } from "./models";
 
 export const ClientEvent = {
   JoinChat: "join_chat",
@@ -48,6 +48,8 @@ export const ServerEvent = {
   ReadsUpdated: "reads_updated",
   /** Retention deleted every message up to `throughId`: clients drop them. */
   MessagesExpired: "messages_expired",
+  /** A member reported a message: to the group's admins' sockets only. */
+  ReportFiled: "report_filed",
   Error: "error",
 } as const;
 export type ServerEventName = (typeof ServerEvent)[keyof typeof ServerEvent];
@@ -131,6 +133,8 @@ export interface ServerPayloads {
   reads_updated: { chatId: number; reads: ReadMarker[] };
   /** Every message with an id up to `throughId` is gone (the chat's retention). */
   messages_expired: { chatId: number; throughId: number };
+  /** The report as `GET …/reports` lists it (sent to admins only, once per message and reporter). */
+  report_filed: { chatId: number; report: Report };
   authenticated: SessionPayload;
   error: ErrorPayload;
 }

@@ -33,7 +33,7 @@ import { changeOf, MessageChanges, type MessageChange } from "./message-changes"
 import { readChat } from "./log/chat";
 import { RoomMembers } from "./log/members";
 import { MessageLog, type Draft, type HistoryCursor } from "./log/messages";
-import type { LogChatRow } from "./log/schema";
+import type { LogChatRow, LogReportRow } from "./log/schema";
 import { ReportLog } from "./log/reports";
 import { toStored, Uploads } from "./log/uploads";
 import { openLog, type LogDatabase } from "./log/open";
@@ -417,7 +417,15 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
     const row = this.log.get(messageId);
     if (!row) return refuse(ErrorCode.NotFound, "no such message in this chat");
     if (row.deletedAt !== null) return refuse(ErrorCode.Gone, "the message was deleted");
-    this.reports.add(messageId, user, reason, Date.now());
+    const filed = this.reports.add(messageId, user, reason, Date.now());
+    const report = filed && this.toReport(filed);
+    // The admins with a socket open hear of it now; the list (`reportList`) has it either way.
+    if (report && this.chatRecord().type === "group") {
+      const frame = serverFrame(ServerEvent.ReportFiled, { chatId: this.chatId, report });
+      for (const admin of this.members.active()) {
+        if (admin.role === "admin") for (const ws of this.openSockets(admin.userId)) this.fanOut.to(ws, frame);
+      }
+    }
     return { ok: true };
   }
 
@@ -429,12 +437,14 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientF
       return refuse(ErrorCode.Forbidden, "only a group's admins see its reports");
     }
     const { rows, hasMore } = this.reports.page(before, limit);
-    const reports = rows.flatMap((r) => {
-      const message = this.log.get(r.messageId);
-      const reporter = { id: r.reporterId, username: r.reporterName };
-      return message ? [{ id: r.id, message: this.log.toMessage(message), reporter, reason: r.reason, createdAt: new Date(r.createdAt).toISOString() }] : [];
-    });
-    return { ok: true, reports, hasMore };
+    return { ok: true, reports: rows.flatMap((r) => this.toReport(r) ?? []), hasMore };
+  }
+
+  /** A stored report as admins see it, its message in its current state (null once the message is gone). */
+  private toReport(r: LogReportRow): Report | null {
+    const message = this.log.get(r.messageId);
+    const reporter = { id: r.reporterId, username: r.reporterName };
+    return message ? { id: r.id, message: this.log.toMessage(message), reporter, reason: r.reason, createdAt: new Date(r.createdAt).toISOString() } : null;
   }
 
   private announce(done: Administered) {

@@ -299,6 +299,7 @@ export class ChatView {
     conn.on(ServerEvent.Occupancy, ({ online }) => ((this.onlineCount = online), this.renderOnline()));
     conn.on(ServerEvent.UserTyping, ({ user }) => (this.typing.set(user.id, user), this.renderTyping()));
     conn.on(ServerEvent.UserStoppedTyping, ({ user }) => (this.typing.delete(user.id), this.renderTyping()));
+    conn.on(ServerEvent.ReportFiled, () => this.members.reportFiled());
     conn.on(ServerEvent.ChatUpdated, ({ name, slowModeSeconds, retentionSeconds }) => this.refresh({ ...this.chat, name, slowModeSeconds, retentionSeconds }));
     for (const event of [ServerEvent.MemberAdded, ServerEvent.MemberUpdated, ServerEvent.MemberRemoved] as const) {
       conn.on(event, () => void this.api.getChat(this.chat.id).then((c) => this.refresh(c), () => {}));

@@ -9,7 +9,7 @@ import type { Chat, User } from "../protocol/models";
 import type { BlockList } from "./blocks";
 import { chatSettings } from "./chat-settings";
 import { h, replace } from "./dom";
-import { reportsButton } from "./reports-view";
+import { ReportsView } from "./reports-view";
 
 export class MembersPanel {
   readonly element = h("div", { class: "panel", id: "members-panel", role: "region", "aria-label": "Members", hidden: true, "data-testid": "admin-panel" });
@@ -17,6 +17,8 @@ export class MembersPanel {
   /** Kept across redraws, so what was typed in them survives a change to the chat. */
   private readonly nameInput = h("input", { maxLength: limits.chatNameMax, "aria-label": "Group name", "data-testid": "rename-input" });
   private readonly addInput = h("input", { placeholder: "username to add", "aria-label": "Username to add", "data-testid": "add-member-input" });
+  /** Kept across redraws, with its count of reports not seen yet. */
+  private readonly reports: ReportsView;
 
   constructor(
     private readonly api: ApiClient,
@@ -30,6 +32,7 @@ export class MembersPanel {
     },
   ) {
     this.nameInput.value = chat.name ?? "";
+    this.reports = new ReportsView(api, chat.id, () => this.labelToggle());
     // Escape closes the panel from anywhere in it, and focus goes back to its button.
     this.element.addEventListener("keydown", (e) => {
       if (e.key === "Escape") this.setOpen(false);
@@ -42,7 +45,19 @@ export class MembersPanel {
       this.chat.type === "group"
         ? h("button", { type: "button", "aria-expanded": String(!this.element.hidden), "aria-controls": "members-panel", onclick: () => this.setOpen(), "data-testid": "admin-toggle" }, "Members")
         : null;
+    this.labelToggle();
     return this.toggle;
+  }
+
+  /** A member reported a message (`report_filed`, which only admins get). */
+  reportFiled(): void {
+    this.reports.filed();
+  }
+
+  /** "Members", with the reports an admin has not seen yet. */
+  private labelToggle(): void {
+    const unseen = this.reports.unseenCount;
+    if (this.toggle) this.toggle.textContent = unseen > 0 ? `Members (${unseen} new report${unseen === 1 ? "" : "s"})` : "Members";
   }
 
   /** The chat changed (a member joined, someone renamed it): redrawn if open, the name field kept while in use. */
@@ -123,7 +138,7 @@ export class MembersPanel {
       ),
       meAdmin ? h("form", { onsubmit: (e) => (e.preventDefault(), act(addMember)()) }, addInput, h("button", { type: "submit" }, "Add")) : null,
       chatSettings(this.api, this.chat, meAdmin, (c) => this.hooks.refresh(c), error),
-      meAdmin ? reportsButton(this.api, this.chat.id) : null,
+      meAdmin ? this.reports.element : null,
       h("button", { onclick: () => void this.api.removeMember(this.chat.id, this.me.id).then(() => this.hooks.onLeft(this.chat.id)), "data-testid": "leave" }, "Leave group"),
       error,
     );

@@ -84,8 +84,13 @@ test("chat settings (slow mode, retention) and reports are for the group's admin
   await bob.page.getByTestId("report-reason").fill("off topic");
   await bob.page.getByTestId("send-report").click();
   await bob.page.getByTestId("notice").filter({ hasText: "Reported to the group's admins." }).waitFor(WAIT);
+  // The admin hears of it at once (report_filed): the panel's button and the header's say so.
+  await ann.page.getByTestId("show-reports").filter({ hasText: "Reports (1 new)" }).waitFor(WAIT);
+  await ann.page.getByTestId("admin-toggle").filter({ hasText: "Members (1 new report)" }).waitFor(WAIT);
   await ann.page.getByTestId("show-reports").click();
   await ann.page.getByTestId("report").filter({ hasText: "off topic" }).filter({ hasText: "report me" }).waitFor(WAIT);
+  await ann.page.getByTestId("show-reports").filter({ hasText: /^Reports$/ }).waitFor(WAIT);
+  assert.equal(await ann.page.getByTestId("admin-toggle").textContent(), "Members");
 
   // Retention of 2 s (the test-only floor): the messages leave both open views without a reload.
   await api(ctx.server.url, await tokenOf(ann.page), `/api/chats/${chat.id}`, { retentionSeconds: 2 }, "PATCH");

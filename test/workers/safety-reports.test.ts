@@ -1,8 +1,9 @@
 /** Reports (issue 29): a member reports a message; a group's admins, and nobody else, read them. */
 import { describe, expect, it } from "vitest";
 import { ErrorCode } from "../../src/protocol/errors";
+import { ClientEvent, ServerEvent } from "../../src/protocol/events";
 import type { Report } from "../../src/protocol/models";
-import { api, createGroup, register, type TestUser } from "./helpers";
+import { api, connect, createGroup, register, type TestUser } from "./helpers";
 
 const report = (by: TestUser, chatId: number, messageId: number, reason: unknown) =>
   api("POST", `/api/chats/${chatId}/messages/${messageId}/report`, { token: by.token, body: { reason } });
@@ -46,6 +47,32 @@ describe("reports", () => {
     // A member made admin sees them from then on.
     await api("PATCH", `/api/chats/${group.id}/members/${bob.user.id}`, { token: ann.token, body: { role: "admin" } });
     expect((await reports(bob, group.id)).body.reports).toHaveLength(2);
+  });
+
+  it("a new report reaches the admins' open sockets at once as report_filed, and nobody else's; the same reporter again sends nothing", async () => {
+    const [ann, bob, cid, dan] = await Promise.all([register("lann"), register("lbob"), register("lcid"), register("ldan")]);
+    const group = await createGroup(ann, [bob, cid, dan]);
+    await api("PATCH", `/api/chats/${group.id}/members/${dan.user.id}`, { token: ann.token, body: { role: "admin" } });
+    const m = (await api("POST", `/api/chats/${group.id}/messages`, { token: cid.token, body: { content: "rude" } })).body;
+    const [a1, a2, b, c, d] = await Promise.all([connect(group.id, ann.token), connect(group.id, ann.token), connect(group.id, bob.token), connect(group.id, cid.token), connect(group.id, dan.token)]);
+
+    expect((await report(bob, group.id, m.id, "insults")).status).toBe(202);
+    const listed = (await reports(ann, group.id)).body.reports as Report[];
+    for (const admin of [a1, a2, d]) expect(await admin.next(ServerEvent.ReportFiled)).toEqual({ chatId: group.id, report: listed[0] });
+    // Again by the same reporter: one report, nothing new to tell.
+    expect((await report(bob, group.id, m.id, "said it twice")).status).toBe(202);
+    expect((await report(dan, group.id, m.id, "agreed")).status).toBe(202);
+    expect((await d.next(ServerEvent.ReportFiled, 2)).report.reporter.id).toBe(dan.user.id);
+    // Each socket's next answer comes after anything the room sent it before.
+    for (const s of [a1, a2, b, c, d]) s.sendJson(ClientEvent.JoinChat, { chatId: group.id });
+    for (const s of [a1, a2, b, c, d]) await s.next(ServerEvent.JoinedChat, 2);
+    expect([a1, a2, d].map((s) => s.of(ServerEvent.ReportFiled).map((f) => f.report.reporter.id))).toEqual([
+      [bob.user.id, dan.user.id],
+      [bob.user.id, dan.user.id],
+      [bob.user.id, dan.user.id],
+    ]);
+    for (const s of [b, c]) expect(s.of(ServerEvent.ReportFiled)).toEqual([]);
+    for (const s of [a1, a2, b, c, d]) s.close();
   });
 
   it("errors: non-member 403, no such message 404, no such chat 404, a reason empty or over 500 characters 400, a deleted message 410; in a direct chat nobody reads them", async () => {

@@ -7,13 +7,16 @@ import { logReports, type LogReportRow } from "./schema";
 export class ReportLog {
   constructor(private readonly db: LogDatabase) {}
 
-  /** Keeps the report; the same reporter reporting the same message again changes nothing. */
-  add(messageId: number, reporter: User, reason: string, at: number): void {
-    this.db
-      .insert(logReports)
-      .values({ messageId, reporterId: reporter.id, reporterName: reporter.username, reason, createdAt: at })
-      .onConflictDoNothing()
-      .run();
+  /** Keeps the report and returns it; the same reporter reporting the same message again changes nothing (null). */
+  add(messageId: number, reporter: User, reason: string, at: number): LogReportRow | null {
+    return (
+      this.db
+        .insert(logReports)
+        .values({ messageId, reporterId: reporter.id, reporterName: reporter.username, reason, createdAt: at })
+        .onConflictDoNothing()
+        .returning()
+        .get() ?? null
+    );
   }
 
   /** Newest first, older than report `before` if given; `hasMore`: older ones exist. */
