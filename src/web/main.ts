@@ -1,5 +1,5 @@
 /** The web app: sign in, the live chat list, and one open chat at a time. */
-import { ApiClient } from "../client/api";
+import { ApiClient, ApiError } from "../client/api";
 import { InboxConnection } from "../client/inbox-connection";
 import { browserEnvironment } from "../client/socket";
 import { TokenRefresher } from "../client/token-refresher";
@@ -166,7 +166,26 @@ async function showApp(session: AuthResponse): Promise<void> {
     if (state === "closed" && error?.code === ErrorCode.Unauthorized) endSession(SESSION_ENDED);
   });
 
-  const error = h("div", { class: "error" });
+  const error = h("div", { class: "error", role: "status", "data-testid": "app-error" });
+  /**
+   * The list at start. Only a refused token ends the session (null); anything else (a 503 while a
+   * chat's room or D1 cannot answer, no network) keeps it and tries again, 1 s, 2 s, 4 s … at most
+   * 30 s apart, saying so: signing the user out for a moment's outage loses nothing but costs a login.
+   */
+  const loadList = async (): Promise<Chat[] | null> => {
+    for (let delay = 1000; !ended; delay = Math.min(delay * 2, 30_000)) {
+      try {
+        const chats = await list.load(() => api.listChats());
+        error.textContent = "";
+        return chats;
+      } catch (err) {
+        if (err instanceof ApiError && err.status === 401) return null;
+        error.textContent = `Your chats could not be loaded (${(err as Error).message}); trying again…`;
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    }
+    return [];
+  };
   const search = h("input", { type: "search", placeholder: "Find a user to chat with", "aria-label": "Find a user to chat with", "data-testid": "user-search" });
   const results = h("div", { class: "results", "data-testid": "user-results" });
   const groupName = h("input", { placeholder: "New group name", maxLength: limits.chatNameMax, "aria-label": "New group name", "data-testid": "group-name" });
@@ -221,14 +240,11 @@ async function showApp(session: AuthResponse): Promise<void> {
   );
   replace(root, shell);
   search.focus();
-  try {
-    // Without the block list (it failed to load) nothing is collapsed; the chats still open.
-    const [chats] = await Promise.all([list.load(() => api.listChats()), blocks.load().catch(() => {})]);
-    notifications.known(chats);
-  } catch {
-    clearSession();
-    return showLogin();
-  }
+  // Without the block list (it failed to load) nothing is collapsed; the chats still open.
+  const [chats] = await Promise.all([loadList(), blocks.load().catch(() => {})]);
+  if (chats === null) return endSession(SESSION_ENDED);
+  if (ended) return;
+  notifications.known(chats);
   inbox.connect();
   refresher.start();
   notifications.start();

@@ -66,6 +66,28 @@ test("two people chat both ways with typing, presence and a visit offline", asyn
 /** A shown message by its exact text (not by a reply's quote of it). */
 const message = (page, text) => page.getByTestId("messages").getByTestId("message").filter({ has: page.locator(".text", { hasText: new RegExp(`^${text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`) }) });
 
+test("a chat list the server cannot give at start (503) keeps the session: the app says so and loads it again", async () => {
+  const ann = await person("uann");
+  const bob = await person("ubob");
+  await openChatWith(ann.page, bob.username);
+  // Bob's next start: his first list request is answered 503, as when a chat's room cannot answer.
+  let refused = 0;
+  await bob.page.route("**/api/chats", (route) => {
+    if (route.request().method() !== "GET" || refused > 0) return route.continue();
+    refused++;
+    return route.fulfill({ status: 503, contentType: "application/json", headers: { "Retry-After": "1" }, body: JSON.stringify({ error: "some of your chats cannot be read now; try again shortly", code: "unavailable" }) });
+  });
+  await bob.page.reload();
+  await bob.page.getByTestId("app-error").filter({ hasText: "could not be loaded" }).waitFor(WAIT);
+  await bob.page.getByTestId("me").waitFor(WAIT);
+  await bob.page.getByTestId("chat-list").getByText(ann.username, { exact: true }).waitFor(WAIT);
+  await textBecomes(bob.page.getByTestId("app-error"), "");
+  assert.equal(refused, 1);
+  assert.ok(await tokenOf(bob.page), "still signed in");
+  await ann.context.close();
+  await bob.context.close();
+});
+
 test("a chat added while the list is on its way stays listed: the older answer does not take it off", async () => {
   const ann = await person("hann");
   const bob = await person("hbob");

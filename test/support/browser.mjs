@@ -20,14 +20,22 @@ export async function launchChromium() {
   });
 }
 
-/** Screenshots of a failed test's pages, for the CI artifacts. */
-export async function screenshotsOnFailure(t, pages) {
+/**
+ * Screenshots of a failed test's pages, for the CI artifacts, and the dev server's log lines of the
+ * test (`serverLines`, emptied after each test) printed: what the service said while it failed.
+ */
+export async function screenshotsOnFailure(t, pages, serverLines = []) {
   if (t.passed === false || process.exitCode) {
     mkdirSync(SHOTS, { recursive: true });
     for (const [i, page] of pages.entries()) await page.screenshot({ path: `${SHOTS}/${t.name.replace(/\W+/g, "-")}-${i}.png` }).catch(() => {});
+    if (t.passed === false && serverLines.length > 0) console.error(`the dev server during "${t.name}":\n${serverLines.join("\n")}`);
   }
   pages.length = 0;
+  serverLines.length = 0;
 }
+
+/** The dev server's lines kept for the test that is running: at most this many, the newest. */
+const SERVER_LINES_KEPT = 300;
 
 /**
  * A test file's `wrangler dev` and Chromium, started before its tests and stopped after; a failed
@@ -35,15 +43,16 @@ export async function screenshotsOnFailure(t, pages) {
  */
 export function useBrowser({ port, vars = {} }) {
   const ctx = { server: null, browser: null, pages: [] };
+  const serverLines = [];
   before(async () => {
-    ctx.server = await startDevServer({ port, vars });
+    ctx.server = await startDevServer({ port, vars, log: (line) => serverLines.push(line) > SERVER_LINES_KEPT && serverLines.shift() });
     ctx.browser = await launchChromium();
   });
   after(async () => {
     await ctx.browser?.close();
     await ctx.server?.stop();
   });
-  afterEach((t) => screenshotsOnFailure(t, ctx.pages));
+  afterEach((t) => screenshotsOnFailure(t, ctx.pages, serverLines));
   return ctx;
 }
 
