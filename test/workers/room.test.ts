@@ -103,15 +103,18 @@ describe("presence and joining", () => {
     await a.next(ServerEvent.UserOnline);
     // The grace's end is held here: it runs only when the test says.
     await runInDurableObject(roomStub(chat.id), (room: ChatRoom) => {
-      const inside = room as unknown as { presence: Presence; held: (() => void)[] };
+      const inside = room as unknown as { presence: Presence; held: (() => void)[]; at: number };
       inside.held = [];
-      inside.presence.timers = {
+      inside.at = 0;
+      inside.presence.clock = {
         set: (fn) => inside.held.push(fn) - 1,
         clear: (timer) => void (inside.held[timer as number] = () => {}),
+        now: () => inside.at,
       };
     });
     const endGraces = () => runInDurableObject(roomStub(chat.id), (room: ChatRoom) => {
-      const inside = room as unknown as { held: (() => void)[] };
+      const inside = room as unknown as { held: (() => void)[]; at: number };
+      inside.at += limits.presenceGraceMs;
       for (const fn of inside.held.splice(0)) fn();
     });
 
@@ -439,7 +442,7 @@ describe("membership reaches the room", () => {
     await a.next(ServerEvent.UserOnline);
     // Every grace is held for good: an offline that waited for one would never come.
     await runInDurableObject(roomStub(chat.id), (room: ChatRoom) => {
-      (room as unknown as { presence: Presence }).presence.timers = { set: () => 0, clear: () => {} };
+      (room as unknown as { presence: Presence }).presence.clock = { set: () => 0, clear: () => {}, now: () => 0 };
     });
     expect((await api("DELETE", `/api/chats/${chat.id}/members/${bob.user.id}`, { token: ann.token })).status).toBe(204);
     expect(await a.next(ServerEvent.MemberRemoved)).toEqual({ chatId: chat.id, user: bob.user });
