@@ -2,7 +2,11 @@ import type { Database } from "../db/client";
 import type { Session } from "../objects/handshake";
 import type { User } from "../protocol/models";
 
-/** Hono's view of the Worker: bindings plus what middleware puts on the context. */
+/**
+ * Hono's view of the Worker: bindings plus what middleware puts on the context. Read a variable
+ * with `c.get("user")`, not `c.var.user`: `c.var` copies every variable into a new object on each
+ * read (a few of them on every request's path).
+ */
 export interface AppEnv {
   Bindings: Env;
   Variables: {

@@ -16,13 +16,13 @@ import { knownChats } from "./known-chats";
 export async function existingRoom(c: Context<AppEnv>, chatId: number, missing = "chat not found") {
   // A replica has every chat created before the caller's bookmark; one created by another a moment
   // ago may not be there yet, so the primary confirms a "missing" before it is answered 404.
-  const exists = async () => (await chatExists(c.var.db, chatId)) || chatExists(c.var.primary, chatId);
+  const exists = async () => (await chatExists(c.get("db"), chatId)) || chatExists(c.get("primary"), chatId);
   if ((await knownChats.check(chatId, exists, isUnavailable)) === "missing") throw notFound(missing);
   return chatRoom(c.env, chatId);
 }
 
 /** Who the Worker verified, as the room takes it: the user and the token they came with. */
-export const callerOf = (c: Context<AppEnv>): Caller => ({ user: c.var.user, session: c.var.session });
+export const callerOf = (c: Context<AppEnv>): Caller => ({ user: c.get("user"), session: c.get("session") });
 
 /** A room's refusal as the contract's error; its value otherwise. */
 export function unwrap<A extends { ok: boolean }>(answer: A): Extract<A, { ok: true }> {

@@ -11,7 +11,7 @@ import type { AppEnv } from "./env";
  * every header was a third of the forward's cost per connect).
  */
 export function forwardToObject(c: Context<AppEnv>, target: { fetch(request: Request): Promise<Response> }, url: URL, near?: string): Promise<Response> {
-  const caller: Caller = { user: c.var.user, session: c.var.session };
+  const caller: Caller = { user: c.get("user"), session: c.get("session") };
   const headers: Record<string, string> = { [VERIFIED_CALLER_HEADER]: JSON.stringify(caller) };
   const upgrade = c.req.header("Upgrade");
   if (upgrade !== undefined) headers["Upgrade"] = upgrade;

@@ -26,11 +26,11 @@ export function requireUser(options: { allowQueryToken?: boolean } = {}) {
     const token =
       bearerToken(c.req.header("Authorization")) ?? (options.allowQueryToken ? c.req.query("token") : undefined);
     if (!token) throw new ApiError(ErrorCode.Unauthorized, "missing bearer token");
-    const claims = await verifyToken(token, c.var.signingKey);
+    const claims = await verifyToken(token, c.get("signingKey"));
     if (!claims) throw new ApiError(ErrorCode.Unauthorized, "invalid or expired token");
     // Read on D1's primary: a replica behind by its lag could still hold the version a logout or a
     // password change just replaced. The cache makes that one read per user per isolate per 10 s.
-    const current = await tokenVersions.current(claims.user.id, () => findTokenVersion(c.var.primary, claims.user.id), isUnavailable);
+    const current = await tokenVersions.current(claims.user.id, () => findTokenVersion(c.get("primary"), claims.user.id), isUnavailable);
     if (current !== claims.version) {
       throw new ApiError(ErrorCode.Unauthorized, "token revoked");
     }

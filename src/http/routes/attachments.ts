@@ -118,7 +118,7 @@ export const uploadRoutes = new Hono<AppEnv>().post("/:chatId/attachments", vali
   if (!body) throw badRequest("the file is empty");
 
   const room = await existingRoom(c, chatId);
-  unwrap(await room.uploadAllowed(c.var.user));
+  unwrap(await room.uploadAllowed(c.get("user")));
   const upload: Upload = { id: `${chatId}-${randomPart()}`, name, size, contentType };
   // R2 needs a stream of known length; this one also fails if the body ends early or runs long.
   const fixed = new FixedLengthStream(size);
@@ -135,7 +135,7 @@ export const uploadRoutes = new Hono<AppEnv>().post("/:chatId/attachments", vali
   }
   try {
     if (stored.size !== size) throw badRequest(`the body was not ${size} bytes`);
-    unwrap(await room.recordUpload(c.var.user, upload));
+    unwrap(await room.recordUpload(c.get("user"), upload));
   } catch (err) {
     // Not recorded (removed meanwhile, or the room unreachable): nobody could ever reach the object.
     c.executionCtx.waitUntil(c.env.FILES.delete(upload.id).catch(() => undefined));
@@ -163,17 +163,17 @@ const downloadCaller = createMiddleware<AppEnv>(async (c, next) => {
   const given = SIGNED_NAMES.filter((p) => params[p] !== undefined);
   if (given.length === 0) {
     await requireToken(c, async () => {});
-    c.set("downloaderId", c.var.user.id);
+    c.set("downloaderId", c.get("user").id);
     return next();
   }
   if (given.length < SIGNED_NAMES.length) throw badRequest(`a signed URL has ${SIGNED_NAMES.join(", ")}`);
   const { user, ver, expires, sig } = params as Record<keyof typeof SIGNED_PARAMS, string>;
   const wellFormed = SIGNED_NAMES.every((p) => SIGNED_PARAMS[p].test(params[p]!));
   const signer = { userId: Number(user), version: Number(ver) };
-  if (!wellFormed || !(await verifyDownload(c.var.signingKey, c.req.param("id") ?? "", signer, Number(expires), sig))) {
+  if (!wellFormed || !(await verifyDownload(c.get("signingKey"), c.req.param("id") ?? "", signer, Number(expires), sig))) {
     throw new ApiError(ErrorCode.Unauthorized, "the link is invalid or expired");
   }
-  const current = await tokenVersions.current(signer.userId, () => findTokenVersion(c.var.primary, signer.userId), isUnavailable);
+  const current = await tokenVersions.current(signer.userId, () => findTokenVersion(c.get("primary"), signer.userId), isUnavailable);
   if (current !== signer.version) throw new ApiError(ErrorCode.Unauthorized, "the link's session has ended; sign in again");
   c.set("downloaderId", signer.userId);
   return next();
@@ -201,7 +201,7 @@ function fileHeaders(name: string, contentType: string, etag: string): Headers {
 export const downloadRoutes = new Hono<AppEnv>()
   .get("/:id", describe(docs.download), downloadCaller, validate("param", attachmentParams), validate("query", downloadQuery), async (c) => {
     const { id } = c.req.valid("param");
-    const userId = c.var.downloaderId;
+    const userId = c.get("downloaderId");
     const { attachment } = unwrap(await (await existingRoom(c, chatOf(id), "no such attachment")).fileAccess(userId, id));
     const range = byteRange(c.req.header("Range"), attachment.size);
     // Files never change (a new upload is a new id), so If-Range always holds and is not checked.
@@ -231,5 +231,5 @@ export const downloadRoutes = new Hono<AppEnv>()
   })
   .get("/:id/url", describe(docs.sign), requireToken, validate("param", attachmentParams), async (c) => {
     const { id } = c.req.valid("param");
-    return c.json(await signDownload(c.var.signingKey, id, { userId: c.var.user.id, version: c.var.session.version }), 200);
+    return c.json(await signDownload(c.get("signingKey"), id, { userId: c.get("user").id, version: c.get("session").version }), 200);
   });

@@ -19,7 +19,7 @@ import { inboxOf } from "../../objects/stubs";
 
 /** The answer of register, login, refresh and a password change, from what the write just returned. */
 async function signedIn(c: Context<AppEnv>, user: User, version: number, status: 200 | 201) {
-  const token = await signToken(user, version, c.var.signingKey, tokenTtlSeconds(c.env.TOKEN_TTL_SECONDS));
+  const token = await signToken(user, version, c.get("signingKey"), tokenTtlSeconds(c.env.TOKEN_TTL_SECONDS));
   const body: AuthResponse = { token, user };
   return c.json(body, status);
 }
@@ -70,7 +70,7 @@ const docs = {
 export const authRoutes = new Hono<AppEnv>()
   .post("/register", describe(docs.register), validate("json", credentialsBody), async (c) => {
     const { username, password } = c.req.valid("json");
-    const user = await createUser(c.var.primary, username, await hashPassword(password));
+    const user = await createUser(c.get("primary"), username, await hashPassword(password));
     if (!user) throw new ApiError(ErrorCode.Conflict, "username is taken");
     // A new user is in no chat: their inbox's list is complete from the start and never needs D1.
     await inboxOf(c.env, user.id).startFresh().catch((err) => console.error("a new inbox could not be started", err instanceof Error ? err.message : String(err)));
@@ -84,54 +84,54 @@ export const authRoutes = new Hono<AppEnv>()
     // starts from their bookmark). The throttle was never exact (two guesses at once both pass the
     // check before either is counted); a replica behind by its lag lets through at most the
     // failures of that lag more, and every failure is counted on the primary.
-    const wait = await loginBlockedFor(c.var.db, keys);
+    const wait = await loginBlockedFor(c.get("db"), keys);
     if (wait > 0) {
       throw new ApiError(ErrorCode.RateLimited, "too many failed logins; try again later", { "Retry-After": String(wait) });
     }
-    let row = await findCredentials(c.var.db, username);
+    let row = await findCredentials(c.get("db"), username);
     // An unknown user costs the same hash as a wrong password.
     let ok = await verifyPassword(password, row ? { hash: row.passwordHash, salt: row.passwordSalt } : DUMMY_HASH);
     if (!row || !ok) {
       // A replica may not have an account registered or a password changed a moment ago on another
       // device: the primary confirms a refusal. (An old password a stale replica still accepts signs
       // a token with the old token version, which the primary's version refuses at its first use.)
-      const current = await findCredentials(c.var.primary, username);
+      const current = await findCredentials(c.get("primary"), username);
       if (current && current.passwordHash !== row?.passwordHash) {
         row = current;
         ok = await verifyPassword(password, { hash: current.passwordHash, salt: current.passwordSalt });
       }
     }
     if (!row || !ok) {
-      await recordLoginFailure(c.var.db, keys);
+      await recordLoginFailure(c.get("db"), keys);
       throw new ApiError(ErrorCode.Unauthorized, "wrong username or password");
     }
-    await clearLoginFailures(c.var.db, keys);
+    await clearLoginFailures(c.get("db"), keys);
     return signedIn(c, { id: row.id, username: row.username }, row.tokenVersion, 200);
   })
   // Same user, same token version: a refresh extends a session, and the logout or password change
   // that revokes the old token revokes this one too.
-  .post("/refresh", describe(docs.refresh), requireUser(), (c) => signedIn(c, c.var.user, c.var.session.version, 200))
+  .post("/refresh", describe(docs.refresh), requireUser(), (c) => signedIn(c, c.get("user"), c.get("session").version, 200))
   .post("/logout", describe(docs.logout), requireUser(), async (c) => {
     // Revokes every token of the user: logout means logout everywhere, open sockets included.
-    const version = await bumpTokenVersion(c.var.primary, c.var.user.id);
-    tokenVersions.remember(c.var.user.id, version);
+    const version = await bumpTokenVersion(c.get("primary"), c.get("user").id);
+    tokenVersions.remember(c.get("user").id, version);
     // The session's push subscriptions end with it (a subscribe racing this is never sent to: src/db/push.ts).
-    await endSubscriptionsBefore(c.var.primary, c.var.user.id, version);
-    await endSessions(c.env, c.var.primary, c.var.user.id, version);
+    await endSubscriptionsBefore(c.get("primary"), c.get("user").id, version);
+    await endSessions(c.env, c.get("primary"), c.get("user").id, version);
     return c.body(null, 204);
   })
   .post("/password", describe(docs.password), requireUser(), validate("json", changePasswordBody), async (c) => {
     const { currentPassword, newPassword } = c.req.valid("json");
     // On the primary: the current password is checked against the latest one, not a replica's.
-    const row = await findCredentialsById(c.var.primary, c.var.user.id);
+    const row = await findCredentialsById(c.get("primary"), c.get("user").id);
     if (!row || !(await verifyPassword(currentPassword, { hash: row.passwordHash, salt: row.passwordSalt }))) {
       throw new ApiError(ErrorCode.Forbidden, "current password is wrong");
     }
-    const version = await setPassword(c.var.primary, row.id, await hashPassword(newPassword));
+    const version = await setPassword(c.get("primary"), row.id, await hashPassword(newPassword));
     // Older tokens stop working at once in this isolate, within FRESH_MS in the others.
     tokenVersions.remember(row.id, version);
     // Every subscription made before ends, this device's too: it subscribes again with its new token.
-    await endSubscriptionsBefore(c.var.primary, row.id, version);
-    await endSessions(c.env, c.var.primary, row.id, version);
+    await endSubscriptionsBefore(c.get("primary"), row.id, version);
+    await endSessions(c.env, c.get("primary"), row.id, version);
     return signedIn(c, { id: row.id, username: row.username }, version, 200);
   });

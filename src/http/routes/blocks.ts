@@ -45,7 +45,7 @@ const ROOMS_PER_ROUND = 50;
  * request (503; D1 already has the change, and repeating the request tells the rooms again).
  */
 async function tellRooms(c: Context<AppEnv>, a: number, b: number): Promise<void> {
-  const chats = await commonChats(c.var.primary, a, b);
+  const chats = await commonChats(c.get("primary"), a, b);
   for (let i = 0; i < chats.length; i += ROOMS_PER_ROUND) {
     const answers = await Promise.all(chats.slice(i, i + ROOMS_PER_ROUND).map((id) => chatRoom(c.env, id).blocksChanged(a, b)));
     if (answers.some((r) => !r.ok && r.code !== ErrorCode.NotFound)) throw new ApiError(ErrorCode.Unavailable, "the block is recorded but could not reach every chat; try again");
@@ -54,22 +54,22 @@ async function tellRooms(c: Context<AppEnv>, a: number, b: number): Promise<void
 
 /** The other user, checked: not the caller (400), and one that exists (404). */
 async function target(c: Context<AppEnv>, userId: number): Promise<number> {
-  if (userId === c.var.user.id) throw badRequest("you cannot block yourself");
-  if (!(await findUser(c.var.primary, userId))) throw notFound(`user ${userId} not found`);
+  if (userId === c.get("user").id) throw badRequest("you cannot block yourself");
+  if (!(await findUser(c.get("primary"), userId))) throw notFound(`user ${userId} not found`);
   return userId;
 }
 
 export const blockRoutes = new Hono<AppEnv>()
-  .get("/me/blocked", describe(docs.blocked), async (c) => c.json({ users: await blockedUsers(c.var.primary, c.var.user.id) }))
+  .get("/me/blocked", describe(docs.blocked), async (c) => c.json({ users: await blockedUsers(c.get("primary"), c.get("user").id) }))
   .put("/:userId/block", describe(docs.block), validate("param", userParams), async (c) => {
     const blocked = await target(c, c.req.valid("param").userId);
-    await block(c.var.primary, c.var.user.id, blocked);
-    await tellRooms(c, c.var.user.id, blocked);
+    await block(c.get("primary"), c.get("user").id, blocked);
+    await tellRooms(c, c.get("user").id, blocked);
     return c.body(null, 204);
   })
   .delete("/:userId/block", describe(docs.unblock), validate("param", userParams), async (c) => {
     const blocked = await target(c, c.req.valid("param").userId);
-    await unblock(c.var.primary, c.var.user.id, blocked);
-    await tellRooms(c, c.var.user.id, blocked);
+    await unblock(c.get("primary"), c.get("user").id, blocked);
+    await tellRooms(c, c.get("user").id, blocked);
     return c.body(null, 204);
   });

@@ -80,10 +80,10 @@ const docs = {
 export const chatRoutes = new Hono<AppEnv>()
   .post("/", describe(docs.create), validate("json", createChatBody), async (c) => {
     const body = c.req.valid("json");
-    const me = c.var.user.id;
+    const me = c.get("user").id;
     // On the primary: the users named may have registered a moment ago, and the chat is read back
     // right after it is written.
-    const db = c.var.primary;
+    const db = c.get("primary");
     let chatId: number;
     let created = true;
     if (body.type === "direct") {
@@ -109,7 +109,7 @@ export const chatRoutes = new Hono<AppEnv>()
     c.executionCtx.waitUntil(tellMembership(c.env, others, chatId, true, 0).then(() => announceChatAdded(c.env, chat, chat.members.map((m) => m.id))));
     return c.json(chat, 201);
   })
-  .get("/", describe(docs.list), async (c) => c.json({ chats: unwrap(await inboxOf(c.env, c.var.user.id).chatList(c.var.user)).chats }))
+  .get("/", describe(docs.list), async (c) => c.json({ chats: unwrap(await inboxOf(c.env, c.get("user").id).chatList(c.get("user"))).chats }))
   .get("/:chatId", describe(docs.get), validate("param", chatParams), async (c) => {
     const { chatId } = c.req.valid("param");
     return c.json(await chatAsSeenBy(c, chatId));
@@ -133,10 +133,10 @@ export const chatRoutes = new Hono<AppEnv>()
     const { chatId } = c.req.valid("param");
     const { userId } = c.req.valid("json");
     // On the primary: the user added may have registered a moment ago, on another's bookmark.
-    const user = await findUser(c.var.primary, userId);
+    const user = await findUser(c.get("primary"), userId);
     // Whether they block the caller: the room answers it after its own checks. A block made during the
     // add is read by the room after it (src/room/blocks.ts); the add itself stands (DECISIONS.md, "Blocks").
-    const blocked = user !== null && (await blockersAmong(c.var.primary, c.var.user.id, [userId])).length > 0;
+    const blocked = user !== null && (await blockersAmong(c.get("primary"), c.get("user").id, [userId])).length > 0;
     const done = await administer(c, chatId, { kind: "add", userId, user, blocked });
     await tellMembership(c.env, [userId], chatId, true, done.version);
     const { role: _, ...added } = done.member;
@@ -175,7 +175,7 @@ export function retentionFloor(env: { RETENTION_MIN_SECONDS?: string }): number 
 
 /** The chat object from the chat's room: current, the caller's own writes included, without D1. */
 async function chatAsSeenBy(c: Context<AppEnv>, chatId: number): Promise<Chat> {
-  return unwrap(await (await existingRoom(c, chatId)).chat(c.var.user)).chat;
+  return unwrap(await (await existingRoom(c, chatId)).chat(c.get("user"))).chat;
 }
 
 /**

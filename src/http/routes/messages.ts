@@ -97,7 +97,7 @@ export const messageRoutes = new Hono<AppEnv>()
   .get("/:chatId/messages", describe(docs.history), validate("param", chatParams), validate("query", historyQuery), async (c) => {
     const { chatId } = c.req.valid("param");
     const { before, after, limit = limits.historyDefaultLimit } = c.req.valid("query");
-    const { messages, hasMore, lastChangeId } = unwrap(await (await existingRoom(c, chatId)).history(c.var.user, { before, after, limit }));
+    const { messages, hasMore, lastChangeId } = unwrap(await (await existingRoom(c, chatId)).history(c.get("user"), { before, after, limit }));
     return c.json({ messages, hasMore, lastChangeId });
   })
   .post("/:chatId/messages", describe(docs.send), validate("param", chatParams), validate("json", sendMessageBody), async (c) => {
@@ -130,12 +130,12 @@ export const messageRoutes = new Hono<AppEnv>()
   .get("/:chatId/changes", describe(docs.changes), validate("param", chatParams), validate("query", changesQuery), async (c) => {
     const { chatId } = c.req.valid("param");
     const { after } = c.req.valid("query");
-    const { messages, lastChangeId, hasMore } = unwrap(await (await existingRoom(c, chatId)).changes(c.var.user, after));
+    const { messages, lastChangeId, hasMore } = unwrap(await (await existingRoom(c, chatId)).changes(c.get("user"), after));
     return c.json({ messages, lastChangeId, hasMore });
   })
   .post("/:chatId/read", describe(docs.read), validate("param", chatParams), validate("json", readMarkerBody), async (c) => {
     const { chatId } = c.req.valid("param");
     const { messageId } = c.req.valid("json");
-    unwrap(await (await existingRoom(c, chatId)).markRead(c.var.user, messageId));
+    unwrap(await (await existingRoom(c, chatId)).markRead(c.get("user"), messageId));
     return c.body(null, 204);
   });

@@ -94,28 +94,28 @@ export const pushRoutes = new Hono<AppEnv>()
     if (subscription.expirationTime !== null && subscription.expirationTime <= Date.now()) throw badRequest("invalid json: expirationTime: the subscription has expired");
     if (!(await isP256Point(subscription.keys.p256dh))) throw badRequest("invalid json: keys.p256dh: not a point on P-256");
     // The primary: the session's subscriptions are ended there by a logout, which must not miss this row.
-    const saved = await saveSubscription(c.var.primary, c.var.user.id, c.var.session.version, subscription);
+    const saved = await saveSubscription(c.get("primary"), c.get("user").id, c.get("session").version, subscription);
     return c.body(null, saved === "created" ? 201 : 200);
   })
   .delete("/subscriptions", describe(docs.unsubscribe), validate("json", pushUnsubscribeBody), async (c) => {
-    await deleteSubscription(c.var.primary, c.var.user.id, c.req.valid("json").endpoint);
+    await deleteSubscription(c.get("primary"), c.get("user").id, c.req.valid("json").endpoint);
     return c.body(null, 204);
   })
   // The primary for both: a setting just changed on another device is the caller's own write.
   .get("/settings", describe(docs.settings), async (c) => {
-    const body: PushSettings = { previews: await pushPreviews(c.var.primary, c.var.user.id) };
+    const body: PushSettings = { previews: await pushPreviews(c.get("primary"), c.get("user").id) };
     return c.json(body);
   })
   .patch("/settings", describe(docs.setSettings), validate("json", pushSettingsBody), async (c) => {
     const { previews } = c.req.valid("json");
-    await setPushPreviews(c.var.primary, c.var.user.id, previews);
+    await setPushPreviews(c.get("primary"), c.get("user").id, previews);
     const body: PushSettings = { previews };
     return c.json(body);
   });
 
 /** The chat's room records a mute (it alone decides who is pushed). */
 async function setMuted(c: Context<AppEnv>, chatId: number, muted: boolean) {
-  unwrap(await (await existingRoom(c, chatId)).setMuted(c.var.user, muted));
+  unwrap(await (await existingRoom(c, chatId)).setMuted(c.get("user"), muted));
   return c.body(null, 204);
 }
 

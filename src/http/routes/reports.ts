@@ -37,6 +37,6 @@ export const reportRoutes = new Hono<AppEnv>()
   .get("/:chatId/reports", describe(docs.list), validate("param", chatParams), validate("query", reportsQuery), async (c) => {
     const { chatId } = c.req.valid("param");
     const { before, limit = limits.reportsDefaultLimit } = c.req.valid("query");
-    const { reports, hasMore } = unwrap(await (await existingRoom(c, chatId)).reportList(c.var.user, before, limit));
+    const { reports, hasMore } = unwrap(await (await existingRoom(c, chatId)).reportList(c.get("user"), before, limit));
     return c.json({ reports, hasMore });
   });

@@ -30,7 +30,7 @@ export const searchRoutes = new Hono<AppEnv>().get("/", describe(docs.search), v
   // On the primary: the query itself picks the caller's chats from chat_members, and a replica behind
   // by its lag would still search a chat the caller was just removed from (another's write, which
   // the caller's bookmark does not cover).
-  const found = terms.match === null ? [] : await findMessages(c.var.primary, c.var.user.id, { terms: { match: terms.match, matcher: terms.matcher }, chatId, limit, before });
+  const found = terms.match === null ? [] : await findMessages(c.get("primary"), c.get("user").id, { terms: { match: terms.match, matcher: terms.matcher }, chatId, limit, before });
   const page = found.slice(0, limit);
   const last = page.at(-1);
   const hasMore = found.length > limit;

@@ -64,5 +64,5 @@ export const inboxSocketRoutes = new Hono<AppEnv>().get("/ws", describe(docs.inb
   if (c.req.header("Upgrade")?.toLowerCase() !== "websocket") {
     throw new ApiError(ErrorCode.UpgradeRequired, "this route only speaks WebSocket");
   }
-  return forwardToObject(c, inboxOf(c.env, c.var.user.id), new URL("https://inbox/ws"));
+  return forwardToObject(c, inboxOf(c.env, c.get("user").id), new URL("https://inbox/ws"));
 });

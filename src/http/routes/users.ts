@@ -20,10 +20,10 @@ const docs = {
 } satisfies Record<string, RouteDoc>;
 
 // requireUser already checked that the user exists and the token is current.
-export const meRoutes = new Hono<AppEnv>().get("/", describe(docs.me), (c) => c.json(c.var.user));
+export const meRoutes = new Hono<AppEnv>().get("/", describe(docs.me), (c) => c.json(c.get("user")));
 
 export const userRoutes = new Hono<AppEnv>().get("/", describe(docs.search), validate("query", userSearchQuery), async (c) => {
   const { q } = c.req.valid("query");
-  const users = await searchUsers(c.var.db, q, c.var.user.id, limits.userSearchMax);
+  const users = await searchUsers(c.get("db"), q, c.get("user").id, limits.userSearchMax);
   return c.json({ users });
 });
