@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run bench [-- quick] [-- serve] [-- scenario ...] [-- --d1-delay 150] [-- --shard-sockets 100] [-- --url http://...] [-- --keep] [-- --keep-inspector] [-- --disk]`
+// `npm run bench [-- quick] [-- serve [--plain]] [-- scenario ...] [-- --d1-delay 150] [-- --shard-sockets 100] [-- --url http://...] [-- --keep] [-- --keep-inspector] [-- --disk]`
 // Starts the service on fresh local state (unless --url), runs the scenarios one after another,
 // prints a table and workerd's memory before and after, writes JSON to bench-results/.
 // Exit 1 if any scenario lost, duplicated or failed anything.
@@ -33,6 +33,10 @@ const { values: opt, positionals } = parseArgs({
     disk: { type: "boolean", default: false },
     // FANOUT_SHARD_SOCKETS for the service: sockets a room holds before it places new ones on fan-out shards.
     "shard-sockets": { type: "string" },
+    // `serve` only: run src/index.ts as it deploys, without bench/bench-worker.js's instruments (their
+    // counting runs on the rooms' thread: 3 % of the write scenario). For comparisons with compare.sh,
+    // which reads no counter.
+    plain: { type: "boolean", default: false },
     // A query added to every chat socket URL of the messaging scenarios, as the shared load tool's
     // `--ws-query` (e.g. `frames=batched`).
     "ws-query": { type: "string", default: "" },
@@ -89,13 +93,16 @@ function bundleOf(service) {
 }
 
 const delay = Number(opt["d1-delay"]);
+if (opt.plain && (!positionals.includes("serve") || delay)) {
+  throw new Error("--plain is for `serve` only, without --d1-delay: the scenarios read the instruments' counters, and the delay is one of them");
+}
 let service = null;
 let url = opt.url;
 if (!url) {
   console.error(`starting the service on port ${opt.port}${delay ? ` with ${delay} ms injected D1 latency` : ""} ...`);
   service = await startService({
     port: Number(opt.port),
-    entry: "bench/bench-worker.js",
+    entry: opt.plain ? undefined : "bench/bench-worker.js",
     // The profiler's own devtools session made wrangler restart a runtime whose session was closed.
     keepInspector: opt["keep-inspector"] || opt.profile,
     disk: opt.disk,
