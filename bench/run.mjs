@@ -1,10 +1,10 @@
 #!/usr/bin/env node
-// `npm run bench [-- quick] [-- serve [--plain]] [-- scenario ...] [-- --d1-delay 150] [-- --shard-sockets 100] [-- --url http://...] [-- --keep] [-- --keep-inspector] [-- --disk]`
+// `npm run bench [-- --help] [-- quick] [-- serve [--plain]] [-- scenario ...] [-- --d1-delay 150] [-- --shard-sockets 100] [-- --url http://...] [-- --keep] [-- --keep-inspector] [-- --disk] [-- --profile] [-- --via-proxy] [-- --ws-query frames=batched]`
 // Starts the service on fresh local state (unless --url), runs the scenarios one after another,
 // prints a table and workerd's memory before and after, writes JSON to bench-results/.
 // Exit 1 if any scenario lost, duplicated or failed anything.
 import { spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -40,6 +40,7 @@ const { values: opt, positionals } = parseArgs({
     // A query added to every chat socket URL of the messaging scenarios, as the shared load tool's
     // `--ws-query` (e.g. `frames=batched`).
     "ws-query": { type: "string", default: "" },
+    help: { type: "boolean", short: "h", default: false },
   },
 });
 const quick = positionals.includes("quick");
@@ -62,6 +63,13 @@ const SCENARIOS = {
   chatlist: [chatlist, { chats: 20, messagesPerChat: 3, rounds: S(200), d1Rounds: S(50) }],
   shards: [shards, { rooms: 1, clients: quick ? 200 : 1000, senders: 1, messages: S(500), window: 20 }],
 };
+if (opt.help) {
+  // The usage is this file's opening comment.
+  const lines = readFileSync(fileURLToPath(import.meta.url), "utf8").split("\n").slice(1);
+  const usage = lines.slice(0, lines.findIndex((l) => !l.startsWith("//")));
+  console.log(`${usage.map((l) => l.replace(/^\/\/ ?/, "")).join("\n")}\n\nscenarios: ${Object.keys(SCENARIOS).join(", ")}`);
+  process.exit(0);
+}
 const wanted = positionals.filter((p) => p !== "quick" && p !== "serve");
 for (const w of wanted) if (!SCENARIOS[w]) throw new Error(`unknown scenario ${w}; known: ${Object.keys(SCENARIOS).join(", ")}`);
 // `big` (1 chat × 1,000 sockets, as compare.sh's) registers 1,000 users: run it when named.
