@@ -1,7 +1,8 @@
 import type { Context } from "hono";
 import { NEAR_HEADER, nearestHint, SHARD_HEADER, shardStub } from "../fanout/placement";
-import { VERIFIED_CALLER_HEADER, type Caller } from "../objects/handshake";
+import { VERIFIED_CALLER_HEADER } from "../objects/handshake";
 import type { AppEnv } from "./env";
+import { callerOf } from "./rooms";
 
 /**
  * Hands an authenticated request (a WebSocket upgrade, or a plain GET the object answers with 426)
@@ -11,8 +12,7 @@ import type { AppEnv } from "./env";
  * every header was a third of the forward's cost per connect).
  */
 export function forwardToObject(c: Context<AppEnv>, target: { fetch(request: Request): Promise<Response> }, url: URL, near?: string): Promise<Response> {
-  const caller: Caller = { user: c.get("user"), session: c.get("session") };
-  const headers: Record<string, string> = { [VERIFIED_CALLER_HEADER]: JSON.stringify(caller) };
+  const headers: Record<string, string> = { [VERIFIED_CALLER_HEADER]: JSON.stringify(callerOf(c)) };
   const upgrade = c.req.header("Upgrade");
   if (upgrade !== undefined) headers["Upgrade"] = upgrade;
   if (near !== undefined) headers[NEAR_HEADER] = near;
