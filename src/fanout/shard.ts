@@ -14,7 +14,8 @@ import { isUpgrade, verifiedCaller } from "../objects/handshake";
 import { safeSend } from "../objects/sockets";
 import { chatRoom } from "../objects/stubs";
 import { ErrorCode } from "../protocol/errors";
-import { clientFrame, type ParsedClientFrame } from "../protocol/schemas";
+import { compiledClientFrame } from "../protocol/compiled-schemas";
+import type { ParsedClientFrame } from "../protocol/schemas";
 import { isAfter, missingBefore, RecentOps, targets, type Batch, type Delivered, type FromShard, type Op, type Position, type Roster, type ShardSocket } from "./batch";
 import { parseShardName } from "./placement";
 import { Pipe } from "./pipe";
@@ -25,8 +26,8 @@ const RETRY_MS = [100, 500, 2000, 10_000];
 
 const numberOrNull = (value: string | null) => (value === null ? null : Number(value));
 
-export class FanoutShard extends HibernatingObject<ShardSocket, typeof clientFrame> {
-  protected readonly frameSchema = clientFrame;
+export class FanoutShard extends HibernatingObject<ShardSocket, typeof compiledClientFrame> {
+  protected readonly frameSchema = compiledClientFrame;
   private readonly name: string;
   /** New with every start: the room learns from it that the shard may have lost sockets. */
   private readonly instance = crypto.randomUUID();

@@ -3,7 +3,8 @@ import { ErrorCode } from "../protocol/errors";
 import type { ErrorPayload } from "../protocol/events";
 import { limits } from "../protocol/limits";
 import type { z } from "zod";
-import { clientFrame, describeIssues, type ParsedClientFrame } from "../protocol/schemas";
+import { compiledClientFrame } from "../protocol/compiled-schemas";
+import { describeIssues, type ParsedClientFrame } from "../protocol/schemas";
 
 export type FrameResult<F = ParsedClientFrame> =
   | { kind: "frame"; frame: F }
@@ -30,7 +31,7 @@ function context(value: unknown): Pick<ErrorPayload, "event" | "clientId"> {
 }
 
 /** A frame checked against `schema`: the chat socket's events by default, or the inbox's. */
-export function parseFrame<S extends z.ZodType = typeof clientFrame>(raw: string | ArrayBuffer, schema?: S): FrameResult<z.infer<S>> {
+export function parseFrame<S extends z.ZodType = typeof compiledClientFrame>(raw: string | ArrayBuffer, schema?: S): FrameResult<z.infer<S>> {
   if (typeof raw !== "string") {
     if (raw.byteLength > limits.maxBodyBytes) return { kind: "too_big" };
     return { kind: "error", error: { error: "binary frames are not accepted; send JSON text", code: ErrorCode.BadRequest } };
@@ -42,7 +43,7 @@ export function parseFrame<S extends z.ZodType = typeof clientFrame>(raw: string
   } catch {
     return { kind: "error", error: { error: "frame is not valid JSON", code: ErrorCode.BadRequest } };
   }
-  const parsed = (schema ?? clientFrame).safeParse(value);
+  const parsed = (schema ?? compiledClientFrame).safeParse(value);
   if (!parsed.success) {
     const ctx = context(value);
     const unknownEvent = ctx.event !== undefined && parsed.error.issues.some((i) => i.path.length === 1 && i.path[0] === "event");

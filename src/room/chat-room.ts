@@ -16,7 +16,8 @@ import { CloseCode, ErrorCode } from "../protocol/errors";
 import { ClientEvent, JOINED_MESSAGE, serverFrame, ServerEvent, type ErrorPayload } from "../protocol/events";
 import { limits } from "../protocol/limits";
 import type { ChangePage, Chat, Message, MessagePage, Report, Upload, User } from "../protocol/models";
-import { clientFrame, type ParsedClientFrame } from "../protocol/schemas";
+import { compiledClientFrame } from "../protocol/compiled-schemas";
+import type { ParsedClientFrame } from "../protocol/schemas";
 import type { StoredAttachment } from "../protocol/stored";
 import type { FromShard, Position, RemoteJoin } from "../fanout/batch";
 import { NEAR_HEADER, SHARD_HEADER } from "../fanout/placement";
@@ -75,9 +76,9 @@ export type { MessageChange };
 
 type FrameContext = Pick<ErrorPayload, "event" | "clientId" | "retryAfter">;
 
-export class ChatRoom extends HibernatingObject<SocketAttachment, typeof clientFrame> {
+export class ChatRoom extends HibernatingObject<SocketAttachment, typeof compiledClientFrame> {
   private readonly chatId = this.namedAfter;
-  protected readonly frameSchema = clientFrame;
+  protected readonly frameSchema = compiledClientFrame;
   private store!: LogDatabase;
   private log!: MessageLog;
   private members!: RoomMembers;

@@ -98,3 +98,10 @@ test("a token in the query string never reaches the dev server's log", async () 
   assert.ok(tokens.length === 2);
   for (const token of tokens) assert.deepEqual(dev.server.output.filter((line) => line.includes(token) || line.includes("token=")), []);
 });
+
+test("the rooms parse frames with zod's compiled parser: it was built while the Worker started", () => {
+  // src/protocol/compiled-schemas.ts warns when zod hands a schema back uncompiled; the runtime
+  // allows `new Function` only at startup, which the unit tests (eval allowed throughout) cannot show.
+  assert.ok(dev.server.output.some((line) => /GET \/api\/chats\/\d+\/ws 101/.test(line)), "a room served a socket");
+  assert.deepEqual(dev.server.output.filter((line) => line.includes("zod could not compile")), []);
+});
