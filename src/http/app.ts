@@ -50,6 +50,11 @@ export function createApp() {
       }
     }
   });
+  // Upgrades check their own token (browsers can only send it in the query string) and their own
+  // origin. Before CORS and the body limit, which do not apply to a WebSocket and cost every connect:
+  // CORS headers set before the handler made Hono copy the object's 101 into a new Response.
+  app.route("/api/chats", chatSocketRoutes);
+  app.route("/api/inbox", inboxSocketRoutes);
   app.use("/api/*", apiCors);
   const limitBody = bodyLimit({
     maxSize: limits.maxBodyBytes,
@@ -64,9 +69,6 @@ export function createApp() {
     openApiDocument(app),
   );
   app.route("/api/auth", authRoutes);
-  // Upgrades check their own token: browsers can only send it in the query string.
-  app.route("/api/chats", chatSocketRoutes);
-  app.route("/api/inbox", inboxSocketRoutes);
   // A download takes a signed URL instead of the token (<img> cannot send headers).
   app.route("/api/attachments", downloadRoutes);
   // What a browser needs before it can subscribe (and before anyone signs in).
