@@ -167,3 +167,7 @@ export function encodeFrame<P, K extends keyof P>(event: K, data: P[K]): string 
 
 /** A chat socket's server frame. */
 export const serverFrame = <K extends keyof ServerPayloads>(event: K, data: ServerPayloads[K]): string => encodeFrame<ServerPayloads, K>(event, data);
+
+/** A chat socket's `error` frame; `context` names the frame it answers (`event`, `clientId`, `retryAfter`). */
+export const errorFrame = (code: ErrorCode, error: string, context: Omit<ErrorPayload, "error" | "code"> = {}): string =>
+  serverFrame(ServerEvent.Error, { error, code, ...context });

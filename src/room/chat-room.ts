@@ -13,7 +13,7 @@ import { HibernatingObject } from "../objects/hibernating-object";
 import { errorResponse } from "../objects/responses";
 import { safeSend } from "../objects/sockets";
 import { CloseCode, ErrorCode } from "../protocol/errors";
-import { ClientEvent, JOINED_MESSAGE, serverFrame, ServerEvent, type ErrorPayload } from "../protocol/events";
+import { ClientEvent, errorFrame, JOINED_MESSAGE, serverFrame, ServerEvent, type ErrorPayload } from "../protocol/events";
 import { limits } from "../protocol/limits";
 import type { ChangePage, Chat, Message, MessagePage, Report, Upload, User } from "../protocol/models";
 import { compiledClientFrame } from "../protocol/compiled-schemas";
@@ -33,7 +33,8 @@ import { LARGE_ROOM_KEY, largeRoomMembers } from "./large-room";
 import { changeOf, MessageChanges, type MessageChange } from "./message-changes";
 import { readChat } from "./log/chat";
 import { RoomMembers } from "./log/members";
-import { MessageLog, type Draft, type HistoryCursor } from "./log/messages";
+import { MessageLog, type HistoryCursor } from "./log/messages";
+import { MessageWriter } from "./message-writer";
 import type { LogChatRow, LogReportRow } from "./log/schema";
 import { ReportLog } from "./log/reports";
 import { toStored, Uploads } from "./log/uploads";
@@ -52,29 +53,11 @@ import { Shards } from "./shards";
 import { SocketTyping, type SocketAttachment } from "./typing-sockets";
 import { UnwrittenMarkers } from "./unwritten-markers";
 
-/**
- * How long socket sends gather before they are stored as one group. Each group is one implicit
- * transaction and one commit, shared by its sends. 1 ms rather than 2: with multi-row inserts a
- * group is cheap to store, and the shorter wait gave write +8 % and rooms +20 % (docs/PERFORMANCE.md).
- */
-const GROUP_WINDOW_MS = 1;
-
 export type PostResult = Answer<{ message: Message }>;
-
-/** A message to store, from a socket or over HTTP. */
-interface Send {
-  user: User;
-  /** The token it came with: a session ended before the message is stored stores nothing. */
-  session: Session;
-  content: string;
-  clientId: string | undefined;
-  replyToId: number | undefined;
-  attachmentIds: string[] | undefined;
-}
 
 export type { MessageChange };
 
-type FrameContext = Pick<ErrorPayload, "event" | "clientId" | "retryAfter">;
+type FrameContext = Omit<ErrorPayload, "error" | "code">;
 
 export class ChatRoom extends HibernatingObject<SocketAttachment, typeof compiledClientFrame> {
   private readonly chatId = this.namedAfter;
@@ -96,9 +79,8 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof compile
   private largeFrom: number;
   /** The chat became large (kept in storage: it stays large). */
   private largeMark = false;
-  private pendingSends: (Send & { from: WebSocket })[] = [];
-  /** Sockets whose `typing_start` came after one of their sends still waiting in `pendingSends`. */
-  private readonly typingAfterStore = new Set<WebSocket>();
+  /** Sends: checked, stored, acknowledged and fanned out (message-writer.ts). */
+  private writer!: MessageWriter;
   private uploads!: Uploads;
   private d1Copy!: D1Copy;
   private filePurge!: FilePurge;
@@ -191,6 +173,16 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof compile
         inboxes: this.activity,
         isBlockedBy: (recipientId, senderId) => this.isBlockedBy(recipientId, senderId),
         waitUntil: (p) => ctx.waitUntil(p),
+      });
+      this.writer = new MessageWriter({
+        ...parts,
+        uploads: this.uploads, blocks: this.blocks, slowMode: this.slowMode, retention: this.retention, limiter: this.limiter,
+        fanOut: this.fanOut, activity: this.activity, pushes: this.pushes, d1Copy: this.d1Copy,
+        chat: () => this.chatRecord(),
+        refuseEndedSession: (user, session, now) => this.refuseEndedSession(user, session, now),
+        typingEnded: (user) => this.typing.end(user),
+        startTyping: (ws) => this.startTyping(ws, this.attachment(ws).user),
+        transaction: (write) => ctx.storage.transactionSync(write),
       });
       this.shards = new Shards({
         chatId: this.chatId, env, kv: ctx.storage.kv,
@@ -295,7 +287,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof compile
     const limited = this.limiter.take(user.id, Date.now());
     if (!limited.ok) return refuse(ErrorCode.RateLimited, "too many messages; slow down", Math.ceil(limited.retryAfterMs / 1000));
     // A resent clientId answers with the first message, as the contract's 201 for a resend.
-    const stored = this.storeMessage({ user, session, content, clientId, replyToId, attachmentIds, from: null });
+    const stored = this.writer.post({ user, session, content, clientId, replyToId, attachmentIds, from: null });
     return "ok" in stored ? stored : { ok: true, message: stored };
   }
 
@@ -472,7 +464,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof compile
     try {
       const { user } = this.attachment(ws);
       if (this.members.access(user.id) !== "member") {
-        safeSend(ws, this.error(ErrorCode.Forbidden, "you are no longer a member of this chat", context));
+        safeSend(ws, errorFrame(ErrorCode.Forbidden, "you are no longer a member of this chat", context));
         ws.close(CloseCode.Removed, "removed from the chat");
         return;
       }
@@ -482,7 +474,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof compile
         return;
       }
       if (frame.data.chatId !== undefined && frame.data.chatId !== this.chatId) {
-        safeSend(ws, this.error(ErrorCode.WrongChat, `this socket belongs to chat ${this.chatId}`, context));
+        safeSend(ws, errorFrame(ErrorCode.WrongChat, `this socket belongs to chat ${this.chatId}`, context));
         return;
       }
       switch (frame.event) {
@@ -492,16 +484,15 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof compile
           return;
         case ClientEvent.TypingStart:
           // After a send still waiting to be stored, it is announced after that message, in the order it came.
-          if (this.pendingSends.some((p) => p.from === ws)) this.typingAfterStore.add(ws);
-          else this.startTyping(ws, user);
+          if (!this.writer.typingWaits(ws)) this.startTyping(ws, user);
           return;
         case ClientEvent.TypingStop:
-          this.typingAfterStore.delete(ws);
+          this.writer.typingStopped(ws);
           this.typing.end(user);
           return;
         case ClientEvent.MarkRead: {
           const moved = this.moveMarker(user, frame.data.messageId);
-          if (!moved.ok) safeSend(ws, this.error(ErrorCode.BadRequest, moved.error, context));
+          if (!moved.ok) safeSend(ws, errorFrame(ErrorCode.BadRequest, moved.error, context));
           return;
         }
         case ClientEvent.EditMessage:
@@ -509,27 +500,26 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof compile
         case ClientEvent.AddReaction:
         case ClientEvent.RemoveReaction: {
           const done = this.messageChanges.apply(user, changeOf(frame));
-          if (!done.ok) safeSend(ws, this.error(done.code, done.error, context));
+          if (!done.ok) safeSend(ws, errorFrame(done.code, done.error, context));
           return;
         }
         case ClientEvent.SendMessage: {
           const limited = this.limiter.take(user.id, Date.now());
           if (!limited.ok) {
-            safeSend(ws, this.error(ErrorCode.RateLimited, `too many messages; retry in ${limited.retryAfterMs} ms`, context));
+            safeSend(ws, errorFrame(ErrorCode.RateLimited, `too many messages; retry in ${limited.retryAfterMs} ms`, context));
             return;
           }
           const { content, clientId, replyToId, attachmentIds } = frame.data;
           // Typing ends with the send as it arrives: a `typing_start` right after it stays in force.
           this.typing.end(user);
-          this.pendingSends.push({ user, session: this.attachment(ws).session, content, clientId, replyToId, attachmentIds, from: ws });
-          if (this.pendingSends.length === 1) setTimeout(() => this.storePending(), GROUP_WINDOW_MS);
+          this.writer.queue({ user, session: this.attachment(ws).session, content, clientId, replyToId, attachmentIds, from: ws });
           return;
         }
       }
     } catch (err) {
       // A throw here would not close the socket, but the client would never hear back.
       console.error("room frame handler failed", err instanceof Error ? err.message : String(err));
-      safeSend(ws, this.error(ErrorCode.Internal, "internal error", context));
+      safeSend(ws, errorFrame(ErrorCode.Internal, "internal error", context));
     }
   }
 
@@ -557,194 +547,10 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof compile
     this.scheduleAlarm();
   }
 
-  /**
-   * Socket sends gathered for GROUP_WINDOW_MS, stored in one turn: one implicit transaction and one
-   * durable write for the group instead of one per message. Plain sends (text, no reply, no files,
-   * no slow mode, no resend of one still in the run) are written together, a run per INSERT of up
-   * to a dozen rows; any other send writes the run before it first and is stored on its own, so
-   * every check sees what came before it, as if the group were stored one by one.
-   */
-  private storePending() {
-    const batch = this.pendingSends;
-    this.pendingSends = [];
-    const typingAfter = [...this.typingAfterStore];
-    this.typingAfterStore.clear();
-    // The group's frames leave together at its end, one per socket for sockets that batch.
-    this.fanOut.gather(() => {
-      let run: { send: Send & { from: WebSocket }; draft: Draft }[] = [];
-      const writeRun = () => {
-        if (run.length === 0) return;
-        const written = run;
-        run = [];
-        let messages: Message[];
-        try {
-          messages = this.log.appendAll(written.map((r) => r.draft));
-        } catch (err) {
-          for (const { send } of written) this.storeFailed(send, err);
-          return;
-        }
-        written.forEach(({ send, draft }, i) => this.stored(send, messages[i]!, draft.createdAt));
-      };
-      for (const send of batch) {
-        const plain = !send.attachmentIds?.length && send.replyToId === undefined && this.chatRecord().slowModeSeconds === 0;
-        const resentInRun = send.clientId !== undefined && run.some((r) => r.send.user.id === send.user.id && r.send.clientId === send.clientId);
-        if (!plain || resentInRun) {
-          writeRun();
-          this.storeOrRefuse(send);
-          continue;
-        }
-        // A plain send's checks do not depend on the run before it (no reply, no files, no slow mode).
-        const admitted = this.admit(send);
-        if ("draft" in admitted) {
-          run.push({ send, draft: admitted.draft });
-          continue;
-        }
-        // Its answer goes after those of the sends before it.
-        writeRun();
-        if ("resent" in admitted) this.acknowledge(send.from, admitted.resent, send.clientId);
-        else this.refused(send, admitted);
-      }
-      writeRun();
-      for (const ws of typingAfter) if (ws.readyState === WebSocket.OPEN) this.startTyping(ws, this.attachment(ws).user);
-    });
-  }
-
-  /** A socket's send stored on its own: the refusal, if any, goes to its socket as an `error`. */
-  private storeOrRefuse(send: Send & { from: WebSocket }) {
-    try {
-      const stored = this.storeMessage(send);
-      if ("ok" in stored) this.refused(send, stored);
-    } catch (err) {
-      this.storeFailed(send, err);
-    }
-  }
-
-  private refused(send: Send & { from: WebSocket }, refusal: Refusal) {
-    const context = { event: ClientEvent.SendMessage, ...(send.clientId ? { clientId: send.clientId } : {}) };
-    this.fanOut.to(send.from, this.error(refusal.code, refusal.error, refusal.retryAfterSeconds === undefined ? context : { ...context, retryAfter: refusal.retryAfterSeconds }));
-  }
-
-  /** Nothing of the send was stored (nor anything in memory changed): the client resends it. */
-  private storeFailed(send: Send & { from: WebSocket }, err: unknown) {
-    console.error("message store failed", err instanceof Error ? err.message : String(err));
-    this.fanOut.to(send.from, this.error(ErrorCode.Internal, "message not stored; resend it with the same clientId", { event: ClientEvent.SendMessage, ...(send.clientId ? { clientId: send.clientId } : {}) }));
-  }
-
   private startTyping(ws: WebSocket, user: User) {
     this.typing.start(ws, user);
     // Only ever moved earlier: a typing state that is renewed costs no alarm write.
     this.scheduleAlarm();
-  }
-
-  /**
-   * Stores a message in the log and, in the same turn, acknowledges it and sends it to every other
-   * socket: the runtime releases those frames only once the write is durable, so an ack never
-   * precedes its message's storage, and a stored message has always been sent to every socket open
-   * at the time. A resent clientId is acknowledged with the first message and not sent again,
-   * before any other check: a resend is answered as its first send was, even if the message it
-   * replies to was deleted since. Attachments are checked (the sender's own live, unattached
-   * uploads) and attached in the same write as the message; a refusal stores nothing.
-   */
-  private storeMessage(send: Send & { from: WebSocket | null }): Message | Refusal {
-    const admitted = this.admit(send);
-    if ("ok" in admitted) return admitted;
-    if ("resent" in admitted) {
-      this.acknowledge(send.from, admitted.resent, send.clientId);
-      return admitted.resent;
-    }
-    const { draft } = admitted;
-    if (!send.from) this.typing.end(send.user);
-    const write = () => {
-      const appended = this.log.append(draft);
-      if (draft.attachments) this.uploads.attach(send.attachmentIds!, appended.id);
-      return appended;
-    };
-    // With attachments, one transaction: the message is stored with them or not at all. Without,
-    // the one insert is all or nothing by itself, and a savepoint per message is a cost of its own.
-    const message = draft.attachments ? this.ctx.storage.transactionSync(write) : write();
-    this.stored(send, message, draft.createdAt);
-    return message;
-  }
-
-  /**
-   * The checks a send passes before it is stored, in their order, and the draft it would store.
-   * Checked again here, at the commit: a send that arrived before a removal or a logout but is
-   * stored after it is refused, so nothing from a removed member follows `member_removed`. Its
-   * socket was closed by the removal: a re-add since does not bring its frames back.
-   */
-  private admit({ user, session, content, clientId, replyToId, attachmentIds, from }: Send & { from: WebSocket | null }): Refusal | { resent: Message } | { draft: Draft } {
-    const now = Date.now();
-    if (this.members.access(user.id) !== "member" || (from && from.readyState !== WebSocket.OPEN)) {
-      return refuse(ErrorCode.Forbidden, "you are no longer a member of this chat");
-    }
-    const ended = this.refuseEndedSession(user, session, now);
-    if (ended) return ended;
-    const earlier = clientId === undefined ? undefined : this.log.byClient(user.id, clientId, now);
-    if (earlier) return { resent: this.log.toMessage(earlier) };
-    const held = this.refuseBlocked(user.id) ?? this.refuseSlowMode(user.id, now) ?? this.refuseReply(replyToId);
-    if (held) return held;
-    let attachments: StoredAttachment[] | undefined;
-    if (attachmentIds?.length) {
-      const claim = this.uploads.claimable(attachmentIds, user.id, now);
-      if (!claim.ok) return refuse(ErrorCode.BadRequest, claim.error);
-      attachments = claim.attachments;
-    }
-    return {
-      draft: {
-        sender: user,
-        content,
-        createdAt: now,
-        ...(clientId !== undefined ? { clientId } : {}),
-        ...(replyToId !== undefined ? { replyToId } : {}),
-        ...(attachments ? { attachments } : {}),
-      },
-    };
-  }
-
-  /** What follows a stored message, in the same turn: its ack, its fan-out, and the room's bookkeeping. */
-  private stored({ user, clientId, from }: Send & { from: WebSocket | null }, message: Message, at: number): void {
-    this.acknowledge(from, message, clientId);
-    this.slowMode.sent(user.id, at);
-    this.retention.stored(at);
-    // A user's own messages count as read by them (written to storage with the next copy).
-    this.markers.sent(user.id, message.id);
-    this.fanOut.all(serverFrame(ServerEvent.ReceiveMessage, message), { socket: from });
-    this.activity.messageStored();
-    // After the ack and the fan-out: a push never delays them (it is enqueued later, off this turn).
-    this.pushes.messageStored(message);
-    this.d1Copy.request(true);
-    this.limiter.prune(Date.now());
-  }
-
-  /** `message_sent` to the socket that sent the message (none for an HTTP post). */
-  private acknowledge(from: WebSocket | null, message: Message, clientId: string | undefined): void {
-    if (!from) return;
-    this.fanOut.to(from, serverFrame(ServerEvent.MessageSent, {
-      messageId: message.id,
-      chatId: message.chatId,
-      timestamp: message.timestamp,
-      ...(clientId !== undefined ? { clientId } : {}),
-    }));
-  }
-
-  /**
-   * In a direct chat, the other member blocks the sender: nothing is stored (`403 blocked`). In a
-   * group both stay members and messages flow (the blocker gets no unread count from them).
-   */
-  private refuseBlocked(senderId: number): Refusal | null {
-    const blockers = this.blocks.blockersOf(senderId);
-    if (blockers.length === 0) return null;
-    if (this.chatRecord().type !== "direct" || !blockers.some((id) => this.members.access(id) === "member")) return null;
-    return refuse(ErrorCode.Blocked, "the other member of this chat blocks you");
-  }
-
-  /** A member (not an admin) who sent within the group's slow-mode period waits (`slow_mode`, retry after). */
-  private refuseSlowMode(senderId: number, now: number): Refusal | null {
-    const period = this.chatRecord().slowModeSeconds;
-    const waitMs = this.slowMode.wait(senderId, period, now);
-    if (waitMs === 0 || this.members.activeRow(senderId)?.role === "admin") return null;
-    const seconds = Math.max(1, Math.ceil(waitMs / 1000));
-    return refuse(ErrorCode.SlowMode, `slow mode: one message every ${period} s; try again in ${seconds} s`, seconds);
   }
 
   private chatRecord(): LogChatRow {
@@ -755,14 +561,6 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof compile
   private settingsChanged(): void {
     this.chatRow = undefined;
     this.retention.settingChanged();
-  }
-
-  /** A reply must answer a message of this chat that still exists. */
-  private refuseReply(replyToId: number | undefined): Refusal | null {
-    if (replyToId === undefined) return null;
-    const original = this.log.get(replyToId);
-    if (!original) return refuse(ErrorCode.BadRequest, "replyToId is not a message of this chat");
-    return original.deletedAt === null ? null : refuse(ErrorCode.Gone, "the message replied to was deleted");
   }
 
   /** In a large chat, who is online is a count (`onlineCount`, then `occupancy`), not a list. */
@@ -864,9 +662,5 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof compile
   /** One alarm serves typing expiry, the copy, session expiry, file deletion, retention and block reads. */
   private scheduleAlarm() {
     void this.alarmNoLaterThan(earliest(this.typing.nextDeadline(), this.d1Copy.at, this.nextSessionExpiry(), this.filePurge.at, this.retention.at, this.blockSync.at));
-  }
-
-  private error(code: ErrorPayload["code"], error: string, context: FrameContext): string {
-    return serverFrame(ServerEvent.Error, { error, code, ...context });
   }
 }

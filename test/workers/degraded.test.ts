@@ -12,7 +12,7 @@ import { ErrorCode } from "../../src/protocol/errors";
 import { ClientEvent, InboxEvent, ServerEvent } from "../../src/protocol/events";
 import type { Message } from "../../src/protocol/models";
 import type { ChatRoom } from "../../src/room/chat-room";
-import { api, BASE, connect, connectInbox, copyToD1Now, createGroup, register, roomStub, brokenD1, d1Copy, TestSocket, twoInAChat, uniqueName } from "./helpers";
+import { api, BASE, connect, connectInbox, copyToD1Now, register, roomStub, brokenD1, d1Copy, TestSocket, twoInAChat, uniqueName } from "./helpers";
 
 afterEach(() => vi.restoreAllMocks());
 
@@ -62,7 +62,7 @@ describe("a room with a hung or failing database", () => {
     "keeps acking, delivering, paging and replaying from its own storage when D1 %s; the copy retries and D1 ends with every message once",
     async (mode) => {
       vi.spyOn(console, "error").mockImplementation(() => {});
-      const { ann, bob, chat, a, b } = await twoInAChat("hang", "wait");
+      const { bob, chat, a, b } = await twoInAChat("hang", "wait");
       a.sendJson(ClientEvent.SendMessage, { content: "before", clientId: "v0" });
       const first = await a.next(ServerEvent.MessageSent);
       await b.next(ServerEvent.ReceiveMessage);

@@ -31,7 +31,7 @@ async function pageFrom(chatId: number, user: TestUser, after: number): Promise<
 describe("a stored message reaches every socket exactly once", () => {
   it("even when D1 answers slower than its deadline: the ack and the live delivery do not wait for it", async () => {
     vi.spyOn(console, "error").mockImplementation(() => {});
-    const { ann, bob, chat, a, b } = await twoInAChat("slow", "watch");
+    const { chat, a, b } = await twoInAChat("slow", "watch");
     // Every D1 call takes 300 ms and the deadline is 50 ms: each copy to D1 "fails" although it commits late.
     const slow = new Proxy(env.DB, {
       get(target, prop) {

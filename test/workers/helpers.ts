@@ -290,8 +290,10 @@ export async function holdNext(chatId: number, method: RoomMethod) {
   const released = new Promise<void>((resolve) => (open = resolve));
   let arrived = false;
   await runInDurableObject(roomStub(chatId), (room: ChatRoom) => {
-    const own = room as unknown as Record<RoomMethod, ((...args: unknown[]) => unknown) | undefined>;
-    const real = own[method]!.bind(room);
+    // Storing a group of sends is the room's writer's (src/room/message-writer.ts).
+    const target = method === "storePending" ? (room as unknown as { writer: object }).writer : room;
+    const own = target as unknown as Record<RoomMethod, ((...args: unknown[]) => unknown) | undefined>;
+    const real = own[method]!.bind(target);
     own[method] = async (...args: unknown[]) => {
       delete own[method];
       arrived = true;
@@ -306,5 +308,5 @@ export async function holdNext(chatId: number, method: RoomMethod) {
 }
 
 export async function pendingSends(chatId: number): Promise<number> {
-  return runInDurableObject(roomStub(chatId), (room: ChatRoom) => (room as unknown as { pendingSends: unknown[] }).pendingSends.length);
+  return runInDurableObject(roomStub(chatId), (room: ChatRoom) => (room as unknown as { writer: { pending: unknown[] } }).writer.pending.length);
 }

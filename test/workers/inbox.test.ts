@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it, vi } from "vitest";
 import { ErrorCode } from "../../src/protocol/errors";
 import { ClientEvent, InboxEvent, ServerEvent, type InboxPayloads } from "../../src/protocol/events";
 import type { InboxRoom } from "../../src/inbox/inbox-room";
-import type { Chat, Message } from "../../src/protocol/models";
+import type { Chat } from "../../src/protocol/models";
 import { api, BASE, connect, connectInbox, copyToD1Now, createGroup, register, roomStub, type TestSocket, type TestUser } from "./helpers";
 import type { ActivityAnnouncer } from "../../src/room/activity";
 import type { ChatRoom } from "../../src/room/chat-room";

@@ -9,7 +9,7 @@ import { ClientEvent, ServerEvent } from "../../src/protocol/events";
 import type { Message } from "../../src/protocol/models";
 import type { ChatRoom } from "../../src/room/chat-room";
 import type { MessageLog } from "../../src/room/log/messages";
-import { api, connect, copyToD1Now, createGroup, register, roomStub, twoInAChat } from "./helpers";
+import { api, copyToD1Now, roomStub, twoInAChat } from "./helpers";
 
 afterEach(() => vi.restoreAllMocks());
 

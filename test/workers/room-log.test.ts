@@ -39,7 +39,7 @@ async function waitFor<T>(read: () => Promise<T>, done: (value: T) => boolean, w
 
 describe("the room's log", () => {
   it("acks before D1 has the message, and the alarm copies it to D1 once, about a second later", async () => {
-    const { ann, bob, chat, a, b } = await twoInAChat("log", "copy");
+    const { chat, a, b } = await twoInAChat("log", "copy");
     for (let i = 0; i < 3; i++) a.sendJson(ClientEvent.SendMessage, { content: `hello ${i}`, clientId: `c${i}` });
     await a.next(ServerEvent.MessageSent, 3);
     await b.next(ServerEvent.ReceiveMessage, 3);
@@ -165,7 +165,7 @@ describe("the room's log", () => {
 describe("D1 down is not chat down", () => {
   it("keeps sending, acking, delivering, paging and replaying; D1 ends with every message once when it returns", async () => {
     vi.spyOn(console, "error").mockImplementation(() => {});
-    const { ann, bob, chat, a, b } = await twoInAChat("outage", "still");
+    const { bob, chat, a, b } = await twoInAChat("outage", "still");
     a.sendJson(ClientEvent.SendMessage, { content: "before", clientId: "k0" });
     await b.next(ServerEvent.ReceiveMessage);
     await copyToD1Now(chat.id);
@@ -426,8 +426,10 @@ describe("idempotency without a storage index", () => {
   it("a room with its memory cap lowered finds a resend beyond the cap in storage, not beyond 24 hours", async () => {
     const { ann, chat, a, b } = await twoInAChat("small", "cap");
     await runInDurableObject(roomStub(chat.id), (room: ChatRoom) => {
-      const internals = room as unknown as { log: MessageLog; store: LogDatabase };
+      const internals = room as unknown as { log: MessageLog; store: LogDatabase; writer: { room: { log: MessageLog } } };
       internals.log = new MessageLogClass(internals.store, chat.id, { clientIdsInMemory: 5 });
+      // The send path (message-writer.ts) reads the log it was given: it gets this one too.
+      internals.writer.room.log = internals.log;
       const now = Date.now();
       internals.log.append({ sender: ann.user, content: "yesterday", clientId: "old", createdAt: now - 25 * 60 * 60 * 1000 });
       internals.log.append({ sender: ann.user, content: "this morning", clientId: "morning", createdAt: now - 10 * 60 * 60 * 1000 });

@@ -1,7 +1,7 @@
 /**
  * A group of socket sends stored together: plain sends go in multi-row runs, anything else writes
  * the run before it and is stored alone, and the outcome is what storing them one by one gives.
- * The group is made by hand inside the room (its pending sends, then `storePending`), so which
+ * The group is made by hand inside the room (its writer's pending sends, then `storePending`), so which
  * sends share a group does not depend on timing.
  */
 import { runInDurableObject } from "cloudflare:test";
@@ -25,9 +25,9 @@ interface PendingSend {
 interface RoomInside {
   ctx: DurableObjectState;
   log: MessageLog & { appendAll: MessageLog["appendAll"] };
-  pendingSends: unknown[];
   attachment(ws: WebSocket): { user: unknown; session: unknown };
-  storePending(): void;
+  /** The room's send path (src/room/message-writer.ts). */
+  writer: { pending: unknown[]; storePending(): void };
 }
 
 /**
@@ -46,9 +46,9 @@ async function storeGroup(chatId: number, userId: number, sends: PendingSend[], 
     };
     const [from] = inside.ctx.getWebSockets(String(userId));
     const { user, session } = inside.attachment(from!);
-    inside.pendingSends = sends.map((s) => ({ user, session, clientId: undefined, replyToId: undefined, attachmentIds: undefined, ...s, from }));
+    inside.writer.pending = sends.map((s) => ({ user, session, clientId: undefined, replyToId: undefined, attachmentIds: undefined, ...s, from }));
     try {
-      inside.storePending();
+      inside.writer.storePending();
     } finally {
       delete (inside.log as Partial<Pick<MessageLog, "appendAll">>).appendAll;
     }
