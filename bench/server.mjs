@@ -33,11 +33,37 @@ function stateRoot(disk) {
   return { root: tmpdir(), state: `disk (${tmpdir()}: no /dev/shm)` };
 }
 
+const STATE_PREFIX = "edge-chat-bench-";
+
+/**
+ * Removes the state of bench runs whose process is gone (killed before `stop()`): in /dev/shm it
+ * holds the machine's memory until someone deletes it. A state directory is named after the pid of
+ * the bench that made it; one whose process still runs (another bench, now) is left alone.
+ */
+function removeAbandonedState(dir) {
+  for (const name of readdirSync(dir)) {
+    const pid = new RegExp(`^${STATE_PREFIX}(\\d+)-`).exec(name)?.[1];
+    if (pid === undefined || alive(Number(pid))) continue;
+    rmSync(join(dir, name), { recursive: true, force: true });
+  }
+}
+
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it runs, as another user.
+    return err.code === "EPERM";
+  }
+}
+
 export async function startService({ port = 8860, entry, vars = {}, log = () => {}, keepInspector = false, disk = false } = {}) {
   const url = `http://127.0.0.1:${port}`;
   if (await fetch(`${url}/api/me`).then(() => true, () => false)) throw new Error(`port ${port} is already serving: stop that server or pass --port`);
   const { root: stateIn, state } = stateRoot(disk);
-  const persistTo = mkdtempSync(join(stateIn, "edge-chat-bench-"));
+  removeAbandonedState(stateIn);
+  const persistTo = mkdtempSync(join(stateIn, `${STATE_PREFIX}${process.pid}-`));
   const cwd = snapshot();
   const registry = mkdtempSync(join(tmpdir(), "edge-chat-bench-registry-"));
   const removeDirs = () => {
