@@ -484,7 +484,7 @@ export class ChatRoom extends HibernatingObject<SocketAttachment, typeof compile
           return;
         case ClientEvent.TypingStart:
           // After a send still waiting to be stored, it is announced after that message, in the order it came.
-          if (!this.writer.typingWaits(ws)) this.startTyping(ws, user);
+          if (!this.writer.deferTyping(ws)) this.startTyping(ws, user);
           return;
         case ClientEvent.TypingStop:
           this.writer.typingStopped(ws);

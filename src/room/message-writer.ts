@@ -84,10 +84,11 @@ export class MessageWriter {
   }
 
   /**
-   * Whether a `typing_start` from `ws` must wait for its sends still waiting to be stored: announced
-   * after that message, in the order it came (startTyping, once they are stored).
+   * Holds a `typing_start` from `ws` behind its sends still waiting to be stored, so it is announced
+   * after their messages, in the order it came (startTyping, once they are stored). False when none
+   * wait: the caller announces it now.
    */
-  typingWaits(ws: WebSocket): boolean {
+  deferTyping(ws: WebSocket): boolean {
     if (!this.pending.some((p) => p.from === ws)) return false;
     this.typingAfterStore.add(ws);
     return true;
