@@ -13,7 +13,7 @@ import { database, type Database } from "../db/client";
 import { isUnavailable, withDeadline } from "../db/deadline";
 import { findTokenVersion } from "../db/users";
 import { CloseCode, ErrorCode } from "../protocol/errors";
-import { ClientEvent, encodeFrame, PING, PONG, ServerEvent, type ServerPayloads } from "../protocol/events";
+import { ClientEvent, encodeFrame, errorFrame, PING, PONG, ServerEvent, type ServerPayloads } from "../protocol/events";
 import { limits } from "../protocol/limits";
 import type { User } from "../protocol/models";
 import { parseFrame } from "./frames";
@@ -177,8 +177,7 @@ export abstract class HibernatingObject<Attachment extends { user: User; session
    */
   protected async reauthenticate(ws: WebSocket, token: string): Promise<string> {
     const attachment = this.attachment(ws);
-    const refuse = (error: string, code: ErrorCode = ErrorCode.Unauthorized) =>
-      encodeFrame<ServerPayloads, "error">(ServerEvent.Error, { error, code, event: ClientEvent.Auth });
+    const refuse = (error: string, code: ErrorCode = ErrorCode.Unauthorized) => errorFrame(code, error, { event: ClientEvent.Auth });
     const claims = await verifyToken(token, signingKeyFor(this.env.JWT_SECRET));
     if (!claims || claims.user.id !== attachment.user.id) return refuse("invalid or expired token for this socket's user");
     let current: number | null;
@@ -216,7 +215,8 @@ export abstract class HibernatingObject<Attachment extends { user: User; session
       return;
     }
     if (parsed.kind === "error") {
-      safeSend(ws, encodeFrame<ServerPayloads, "error">(ServerEvent.Error, parsed.error));
+      const { code, error, ...context } = parsed.error;
+      safeSend(ws, errorFrame(code, error, context));
       return;
     }
     if (this.attachment(ws).session.expiresAt <= Date.now()) {
